@@ -1,0 +1,67 @@
+import { z } from 'zod';
+import { DatasetConfigSchema } from './dataset';
+import { DeploymentConfigSchema } from './deployment';
+import { EvaluationConfigSchema } from './evaluation';
+import { TrainingConfigSchema } from './training';
+import { ValidationConfigSchema } from './validation';
+
+export * from './dataset';
+export * from './deployment';
+export * from './evaluation';
+export * from './training';
+export * from './validation';
+
+/**
+ * relearn's one configuration type. The CDK app (bin/), the Lambdas (through RELEARN_CONFIG) and
+ * local mode all parse it with this schema; every field is documented in docs/configuration.md.
+ */
+export const RelearnConfigSchema = z
+  .object({
+    /** Prefix of every named resource (state machine, model package group, endpoint, jobs). */
+    name: z.string().regex(/^[a-z][a-z0-9-]{0,19}$/, 'lower-case letters, digits and hyphens, starting with a letter, at most 20').default('relearn'),
+    dataset: DatasetConfigSchema.default(DatasetConfigSchema.parse({})),
+    validation: ValidationConfigSchema.default(ValidationConfigSchema.parse({})),
+    training: TrainingConfigSchema.default(TrainingConfigSchema.parse({})),
+    evaluation: EvaluationConfigSchema.default(EvaluationConfigSchema.parse({})),
+    deployment: DeploymentConfigSchema.default(DeploymentConfigSchema.parse({})),
+    notifications: z
+      .object({
+        /** E-mail addresses subscribed to the outcome topic (each must confirm). */
+        emails: z.array(z.string().email()).default([]),
+      })
+      .strict()
+      .default({ emails: [] }),
+    /** `retain` keeps buckets, key and registry on `cdk destroy`; `destroy` is for throw-away dev stacks. */
+    removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+  })
+  .strict();
+
+export type RelearnConfig = z.infer<typeof RelearnConfigSchema>;
+export type RelearnConfigInput = z.input<typeof RelearnConfigSchema>;
+
+/** A configuration that did not parse: one line per bad field, each naming the field. */
+export class ConfigError extends Error {
+  constructor(
+    readonly problems: string[],
+    source: string,
+  ) {
+    super(`Invalid relearn configuration (${source}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses and defaults a configuration, or throws ConfigError listing every bad field. */
+export function parseConfig(input: unknown, source = 'config'): RelearnConfig {
+  const result = RelearnConfigSchema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const field = issue.path.length ? issue.path.join('.') : '(root)';
+    return `${field}: ${issue.message}`;
+  });
+  throw new ConfigError(problems, source);
+}
+
+/** The endpoint a pipeline serves from. */
+export function endpointNameOf(config: RelearnConfig): string {
+  return config.deployment.endpointName ?? `${config.name}-endpoint`;
+}

@@ -1,0 +1,172 @@
+import { z } from 'zod';
+
+/**
+ * The state that flows through one execution. Each stage's result is stored under its own key
+ * (ResultPath `$.<key>`), so the state stays small: S3 URIs and short summaries, never data.
+ * Every Lambda task is invoked with `{ executionName, state }` (see StageEvent).
+ */
+
+const s3Uri = z.string().regex(/^s3:\/\/[^/]+\/.*/, 'an s3:// URI');
+
+/** Execution input: what arrived. Either explicit keys, or a prefix to list. */
+export const SourceSchema = z
+  .object({
+    bucket: z.string().min(1),
+    keys: z.array(z.string().min(1)).optional(),
+    prefix: z.string().optional(),
+  })
+  .refine((s) => (s.keys && s.keys.length > 0) || s.prefix !== undefined, 'source needs keys or a prefix');
+export type Source = z.infer<typeof SourceSchema>;
+
+/** Ingest -> `$.dataset` */
+export const DatasetRefSchema = z.object({
+  datasetId: z.string(),
+  /** s3://artifacts/datasets/<id>/ */
+  uri: s3Uri,
+  trainUri: s3Uri,
+  validationUri: s3Uri,
+  manifestUri: s3Uri,
+  /** Keys (in the artifacts bucket) of every part file, train and validation: the statistics shards. */
+  parts: z.array(z.string()),
+  rows: z.object({ train: z.number().int(), validation: z.number().int() }),
+  columns: z.array(z.string()),
+  /** True when this exact snapshot already existed (idempotent re-ingest). */
+  reused: z.boolean(),
+});
+export type DatasetRef = z.infer<typeof DatasetRefSchema>;
+
+/** ValidateData -> `$.validation` */
+export const ValidationRefSchema = z.object({
+  statsUri: s3Uri,
+  schemaUri: s3Uri,
+  anomaliesUri: s3Uri,
+  blocking: z.number().int(),
+  warnings: z.number().int(),
+  /** One line, in words: what was checked and what it found. */
+  summary: z.string(),
+});
+export type ValidationRef = z.infer<typeof ValidationRefSchema>;
+
+/** StartTraining / CheckTraining -> `$.training` */
+export const TrainingRefSchema = z.object({
+  jobName: z.string(),
+  /** SageMaker TrainingJobStatus */
+  status: z.string(),
+  secondaryStatus: z.string().optional(),
+  /** True once Completed (CheckTraining throws TrainingFailed on Failed/Stopped). */
+  done: z.boolean(),
+  modelDataUri: s3Uri.optional(),
+  /** s3://.../output/output.tar.gz holding predictions.jsonl */
+  outputDataUri: s3Uri.optional(),
+  /** The champion model the job also scored, when there was one. */
+  championModelDataUri: s3Uri.optional(),
+  finalMetrics: z.record(z.string(), z.number()).optional(),
+  trainingSeconds: z.number().optional(),
+});
+export type TrainingRef = z.infer<typeof TrainingRefSchema>;
+
+/** Evaluate -> `$.evaluation` */
+export const EvaluationRefSchema = z.object({
+  evaluationUri: s3Uri,
+  reportUri: s3Uri,
+  decisionUri: s3Uri,
+  /** The gate's verdict: deploy only when true. */
+  deploy: z.boolean(),
+  reasons: z.array(z.string()),
+  primaryMetric: z.object({
+    name: z.string(),
+    candidate: z.number().nullable(),
+    champion: z.number().nullable().optional(),
+  }),
+});
+export type EvaluationRef = z.infer<typeof EvaluationRefSchema>;
+
+/** Register -> `$.registration` */
+export const RegistrationRefSchema = z.object({
+  modelPackageArn: z.string(),
+  approvalStatus: z.enum(['Approved', 'PendingManualApproval', 'Rejected']),
+  /** Blessed? reads this: true only for an Approved package. */
+  promote: z.boolean(),
+});
+export type RegistrationRef = z.infer<typeof RegistrationRefSchema>;
+
+/** Deploy / CheckEndpoint -> `$.deployment` */
+export const DeploymentRefSchema = z.object({
+  endpointName: z.string(),
+  modelName: z.string(),
+  endpointConfigName: z.string(),
+  /** The config serving before this deploy (absent on first deploy): the rollback target. */
+  previousEndpointConfigName: z.string().optional(),
+  status: z.string(),
+  done: z.boolean(),
+});
+export type DeploymentRef = z.infer<typeof DeploymentRefSchema>;
+
+/** VerifyServing -> `$.serving` */
+export const ServingRefSchema = z.object({
+  checkedRows: z.number().int(),
+  maxAbsDifference: z.number(),
+});
+export type ServingRef = z.infer<typeof ServingRefSchema>;
+
+/** PromoteBaseline -> `$.champion` */
+export const ChampionRefSchema = z.object({ championUri: s3Uri });
+
+/** What a Catch stores at `$.error`. */
+export const CaughtErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() });
+
+export const PipelineStateSchema = z.object({
+  source: SourceSchema,
+  dataset: DatasetRefSchema.optional(),
+  validation: ValidationRefSchema.optional(),
+  training: TrainingRefSchema.optional(),
+  evaluation: EvaluationRefSchema.optional(),
+  registration: RegistrationRefSchema.optional(),
+  deployment: DeploymentRefSchema.optional(),
+  serving: ServingRefSchema.optional(),
+  champion: ChampionRefSchema.optional(),
+  error: CaughtErrorSchema.optional(),
+});
+export type PipelineState = z.infer<typeof PipelineStateSchema>;
+
+/** The payload every Lambda task receives. */
+export const StageEventSchema = z.object({
+  executionName: z.string().min(1),
+  state: PipelineStateSchema,
+  /** Inside a Map iteration: the item (e.g. the dataset part a statistics shard reads). */
+  item: z.string().optional(),
+});
+export type StageEvent = z.infer<typeof StageEventSchema>;
+
+/**
+ * champion/current.json in the artifacts bucket: the serving model and the baselines that travel with it.
+ */
+export const ChampionRecordSchema = z.object({
+  executionName: z.string(),
+  promotedAt: z.string(),
+  modelPackageArn: z.string(),
+  modelName: z.string(),
+  endpointName: z.string(),
+  endpointConfigName: z.string(),
+  modelDataUri: s3Uri,
+  datasetId: z.string(),
+  datasetUri: s3Uri,
+  statsUri: s3Uri,
+  schemaUri: s3Uri,
+  evaluationUri: s3Uri,
+  primaryMetric: z.object({ name: z.string(), value: z.number().nullable() }),
+});
+export type ChampionRecord = z.infer<typeof ChampionRecordSchema>;
+
+/** The keys of the S3 layout (docs/architecture.md). One place, so no stage spells a path on its own. */
+export const Layout = {
+  incomingPrefix: 'incoming/',
+  dataset: (datasetId: string) => `datasets/${datasetId}/`,
+  run: (executionName: string) => `runs/${executionName}/`,
+  validation: (executionName: string) => `runs/${executionName}/validation/`,
+  training: (executionName: string) => `runs/${executionName}/training/`,
+  evaluation: (executionName: string) => `runs/${executionName}/evaluation/`,
+  decision: (executionName: string) => `runs/${executionName}/decision.json`,
+  champion: 'champion/current.json',
+  code: 'code/',
+} as const;
