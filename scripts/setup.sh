@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what relearn needs on a fresh Debian 12 machine: the Node packages (npm ci) and, from Debian,
+# the Python that runs the training script locally (scikit-learn 1.2.1, as in SageMaker's SKLearn 1.2-1
+# container). With --test it also installs what the test suite needs (pytest, and Chromium to render the report).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tests=0
+[ "${1:-}" = "--test" ] && want_tests=1
+
+packages=(python3-sklearn python3-pandas)
+[ "$want_tests" = 1 ] && packages+=(python3-pytest chromium)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "relearn setup: installing Debian packages: ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null; then SUDO=sudo; else
+      echo "relearn setup: need root (or sudo) to run: apt-get install ${missing[*]}" >&2; exit 1
+    fi
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "relearn setup: npm ci"
+npm ci --no-audit --no-fund --loglevel=error
+echo "relearn setup: done"
