@@ -1,0 +1,136 @@
+import { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
+import { openTable, ParseError, readRows, writeCsvRow } from '../lambdas/shared/tabular';
+
+/** A stream that delivers `bytes` in chunks of `size`, to exercise values split across chunks. */
+function chunked(bytes: Buffer | string, size = 3): Readable {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'utf8');
+  const parts: Buffer[] = [];
+  for (let i = 0; i < buf.length; i += size) parts.push(buf.subarray(i, i + size));
+  return Readable.from(parts);
+}
+
+async function collect(input: Readable, format: 'csv' | 'jsonl', file = 'incoming/a.csv', extra: object = {}) {
+  const out: { line: number; row: Record<string, string | null> }[] = [];
+  for await (const r of readRows(input, { format, file, ...extra })) out.push(r);
+  return out;
+}
+
+async function parseError(p: Promise<unknown>): Promise<ParseError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ParseError);
+    return err as ParseError;
+  }
+  throw new Error('expected a ParseError');
+}
+
+describe('readRows (CSV)', () => {
+  test('reads RFC 4180: quotes, escaped quotes, embedded newlines, CRLF, BOM, empty -> null', async () => {
+    // GIVEN a CSV with a BOM, CRLF endings and every quoting case, delivered 3 bytes at a time
+    const csv = '\uFEFFid,name,note\r\n1,"Smith, J","said ""hi""\r\nthen left"\r\n2,,""\r\n3,Zoë 日本,plain\r\n';
+    // WHEN
+    const rows = await collect(chunked(csv), 'csv');
+    // THEN
+    expect(rows).toEqual([
+      { line: 2, row: { id: '1', name: 'Smith, J', note: 'said "hi"\r\nthen left' } },
+      { line: 4, row: { id: '2', name: null, note: '' } },
+      { line: 5, row: { id: '3', name: 'Zoë 日本', note: 'plain' } },
+    ]);
+  });
+
+  test('a last line without newline and blank lines are handled', async () => {
+    const rows = await collect(chunked('a,b\n1,2\n\n3,4'), 'csv');
+    expect(rows.map((r) => r.row)).toEqual([{ a: '1', b: '2' }, { a: '3', b: '4' }]);
+    expect(rows[1].line).toBe(4);
+  });
+
+  test('gzip is detected by the .gz suffix', async () => {
+    const rows = await collect(chunked(gzipSync('a,b\n1,2\n'), 7), 'csv', 'incoming/x.csv.gz');
+    expect(rows.map((r) => r.row)).toEqual([{ a: '1', b: '2' }]);
+  });
+
+  test('an unbalanced quote names file and line', async () => {
+    const err = await parseError(collect(chunked('a,b\n1,2\n3,"oops\n4,5\n'), 'csv'));
+    expect(err.message).toBe('incoming/a.csv line 3: unbalanced quote: the quoted field never closes before the end of the file');
+    expect(err).toMatchObject({ file: 'incoming/a.csv', line: 3 });
+  });
+
+  test('an unbalanced quote in a big file stops at the line cap instead of reading the rest', async () => {
+    const body = 'a,b\n1,"never closed\n' + 'x,y\n'.repeat(1000);
+    const err = await parseError(collect(chunked(body, 64), 'csv', 'incoming/a.csv', { maxLineBytes: 200 }));
+    expect(err.message).toMatch(/line 2: record is longer than 200 bytes: unbalanced quote/);
+  });
+
+  test('a ragged row names file, line and field counts', async () => {
+    const err = await parseError(collect(chunked('a,b,c\n1,2,3\n4,5\n'), 'csv'));
+    expect(err.message).toBe('incoming/a.csv line 3: ragged row: 2 fields, but the header (line 1) has 3');
+  });
+
+  test('non-UTF-8 bytes name the line', async () => {
+    const bytes = Buffer.concat([Buffer.from('a,b\n1,2\n3,caf'), Buffer.from([0xe9]), Buffer.from('\n')]);
+    const err = await parseError(collect(chunked(bytes), 'csv'));
+    expect(err.message).toBe('incoming/a.csv line 3: field 2 is not valid UTF-8');
+  });
+
+  test('an over-long line is refused', async () => {
+    const err = await parseError(collect(chunked(`a\n${'x'.repeat(500)}\n`, 50), 'csv', 'f.csv', { maxLineBytes: 100 }));
+    expect(err.message).toBe('f.csv line 2: line is longer than 100 bytes');
+  });
+
+  test('a truncated gzip names the file', async () => {
+    const gz = gzipSync('a,b\n' + '1,2\n'.repeat(5000));
+    const err = await parseError(collect(chunked(gz.subarray(0, gz.length - 20), 100), 'csv', 'incoming/t.csv.gz'));
+    expect(err.message).toMatch(/^incoming\/t\.csv\.gz line \d+: gzip stream is corrupt or truncated/);
+  });
+
+  test('a duplicate or empty header is refused', async () => {
+    expect((await parseError(collect(chunked('a,a\n1,2\n'), 'csv'))).message).toMatch(/line 1: header names column "a" twice/);
+    expect((await parseError(collect(chunked('a,,c\n1,2,3\n'), 'csv'))).message).toMatch(/line 1: header field 2 is empty/);
+  });
+
+  test('text after a closing quote is refused', async () => {
+    const err = await parseError(collect(chunked('a,b\n"x"y,2\n'), 'csv'));
+    expect(err.message).toMatch(/line 2: unexpected character after the closing quote of field 1/);
+  });
+
+  test('an empty file has no columns and no rows', async () => {
+    const t = await openTable(chunked(''), { format: 'csv', file: 'e.csv' });
+    expect(t.columns).toEqual([]);
+    expect((await t.rows.next()).done).toBe(true);
+  });
+});
+
+describe('readRows (JSON Lines)', () => {
+  test('reads objects; numbers and booleans as text, null and missing keys as null', async () => {
+    const text = '{"id":1,"name":"Zoë","ok":true,"x":null}\n\n{"id":2,"name":"b","ok":false}\n';
+    const rows = await collect(chunked(text, 5), 'jsonl', 'in.jsonl');
+    expect(rows).toEqual([
+      { line: 1, row: { id: '1', name: 'Zoë', ok: 'true', x: null } },
+      { line: 3, row: { id: '2', name: 'b', ok: 'false', x: null } },
+    ]);
+  });
+
+  test('a line that is not an object names the line', async () => {
+    const err = await parseError(collect(chunked('{"a":1}\n[1,2]\n'), 'jsonl', 'in.jsonl'));
+    expect(err.message).toBe('in.jsonl line 2: a JSON line must be an object, but got an array');
+  });
+
+  test('invalid JSON and unknown keys name the line', async () => {
+    expect((await parseError(collect(chunked('{"a":1}\n{"a":\n'), 'jsonl', 'in.jsonl'))).message).toMatch(/^in\.jsonl line 2: not valid JSON/);
+    expect((await parseError(collect(chunked('{"a":1}\n{"a":2,"b":3}\n'), 'jsonl', 'in.jsonl'))).message).toBe(
+      'in.jsonl line 2: key "b" is not among the keys of the first line (line 1)',
+    );
+  });
+});
+
+describe('writeCsvRow', () => {
+  test('quotes only what needs quoting and round-trips through readRows', async () => {
+    const values = ['plain', 'a,b', 'say "x"', 'two\nlines', null, ''];
+    const line = writeCsvRow(values);
+    expect(line).toBe('plain,"a,b","say ""x""","two\nlines",,""\n');
+    const rows = await collect(chunked(writeCsvRow(['c1', 'c2', 'c3', 'c4', 'c5', 'c6']) + line), 'csv');
+    expect(Object.values(rows[0].row)).toEqual(values);
+  });
+});
