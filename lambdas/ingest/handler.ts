@@ -1,6 +1,13 @@
+import { s3Client } from '../shared/clients';
 import { stageHandler } from '../shared/handler';
+import { ingest } from './core';
 
-// Placeholder until the stage's owner lands its core; replaced, never shipped as done.
-export const handler = stageHandler('Ingest', async () => {
-  throw new Error('Ingest is not implemented yet');
-});
+/** Ingest: `state.source` -> a dataset snapshot + manifest in the artifacts bucket (`$.dataset`). */
+export const handler = stageHandler('Ingest', (event, env) =>
+  ingest(event.state.source, {
+    s3: s3Client(),
+    artifactsBucket: env.artifactsBucket,
+    kmsKeyArn: env.kmsKeyArn,
+    dataset: env.config.dataset,
+  }),
+);
