@@ -1,6 +1,4 @@
 import { stageHandler } from '../shared/handler';
+import { deploy } from './core';
 
-// Placeholder until the stage's owner lands its core; replaced, never shipped as done.
-export const handler = stageHandler('Deploy', async () => {
-  throw new Error('Deploy is not implemented yet');
-});
+export const handler = stageHandler('Deploy', deploy);

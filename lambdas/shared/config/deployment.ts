@@ -1,5 +1,24 @@
 import { z } from 'zod';
 
+/**
+ * Blue/green settings of an endpoint update (SageMaker DeploymentConfig.BlueGreenUpdatePolicy). Traffic moves
+ * to the new fleet all at once; the old fleet is kept until the bake and termination waits have passed, so
+ * SageMaker can roll back to it without a cold start.
+ */
+export const BlueGreenConfigSchema = z
+  .object({
+    /** Seconds SageMaker bakes the new fleet after shifting traffic (alarms are watched meanwhile). 0-3600. */
+    waitIntervalSeconds: z.number().int().min(0).max(3600).default(60),
+    /** Seconds the old fleet is kept after the deployment completed, before it is terminated. 0-3600. */
+    terminationWaitSeconds: z.number().int().min(0).max(3600).default(120),
+    /**
+     * Upper bound on the whole update (SageMaker MaximumExecutionTimeoutInSeconds, 600-14400).
+     * @default - SageMaker's own limit
+     */
+    maximumExecutionTimeoutSeconds: z.number().int().min(600).max(14400).optional(),
+  })
+  .strict();
+
 /** The real-time endpoint and how a new model reaches it. Owned by Deploy/CheckEndpoint/VerifyServing. */
 export const DeploymentConfigSchema = z
   .object({
@@ -13,6 +32,14 @@ export const DeploymentConfigSchema = z
     verifySampleRows: z.number().int().min(1).max(1000).default(20),
     /** Largest tolerated |served - offline| score difference before ServingSkew rolls back. */
     verifyTolerance: z.number().min(0).default(1e-6),
+    /** How an existing endpoint is updated (blue/green, all at once). */
+    blueGreen: BlueGreenConfigSchema.default(BlueGreenConfigSchema.parse({})),
+    /**
+     * CloudWatch alarm names that make SageMaker roll an update back on its own (AutoRollbackConfiguration),
+     * e.g. an alarm on the endpoint's Invocation5XXErrors or ModelLatency. At most 10.
+     * @default - no alarms: VerifyServing's parity check is the only post-deploy gate
+     */
+    rollbackAlarms: z.array(z.string().min(1).max(255)).max(10).default([]),
   })
   .strict();
 

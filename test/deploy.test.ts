@@ -1,0 +1,210 @@
+import {
+  CreateEndpointCommand,
+  CreateEndpointConfigCommand,
+  CreateModelCommand,
+  DescribeEndpointCommand,
+  SageMakerClient,
+  SageMakerServiceException,
+  UpdateEndpointCommand,
+} from '@aws-sdk/client-sagemaker';
+import { mockClient } from 'aws-sdk-client-mock';
+import { blueGreen, deploy, hasInstanceStorage } from '../lambdas/deploy/core';
+import { deploymentRecordKey, readDeploymentRecord } from '../lambdas/deploy/endpoint';
+import { handler } from '../lambdas/deploy/handler';
+import { s3Client } from '../lambdas/shared/clients';
+import { parseConfig } from '../lambdas/shared/config';
+import { PipelineState } from '../lambdas/shared/contracts';
+import { loadEnv } from '../lambdas/shared/env';
+import { endpointConfigName, modelName } from '../lambdas/shared/names';
+import { getJson } from '../lambdas/shared/s3';
+import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
+
+// SageMaker is mocked (the failure paths need statuses a local server cannot be put in on demand);
+// the deployment record goes to a real local S3 server.
+const sm = mockClient(SageMakerClient);
+const sagemaker = new SageMakerClient({ region: 'us-east-1' });
+
+const EXEC = 'run-2026-11-29';
+const MODEL = modelName('relearn', EXEC);
+const EPC = endpointConfigName('relearn', EXEC);
+const MODEL_DATA = `s3://${ARTIFACTS_BUCKET}/runs/${EXEC}/training/job/output/model.tar.gz`;
+
+function state(promote = true): PipelineState {
+  return {
+    source: { bucket: 'test-data', keys: ['incoming/a.csv'] },
+    training: { jobName: 'job', status: 'Completed', done: true, modelDataUri: MODEL_DATA },
+    registration: {
+      modelPackageArn: 'arn:aws:sagemaker:us-east-1:000000000000:model-package/relearn-models/3',
+      approvalStatus: promote ? 'Approved' : 'PendingManualApproval',
+      promote,
+    },
+  };
+}
+
+const sageMakerError = (name: string, message: string) =>
+  new SageMakerServiceException({ name, message, $fault: 'client', $metadata: { httpStatusCode: 400 } });
+const notFound = () => sageMakerError('ValidationException', 'Could not find endpoint "relearn-endpoint".');
+const inService = (config: string) => ({ EndpointName: 'relearn-endpoint', EndpointStatus: 'InService' as const, EndpointConfigName: config });
+
+describe('Deploy', () => {
+  let s3: Awaited<ReturnType<typeof startTestS3>>;
+  let exec = 0;
+  let execName: string;
+  beforeAll(async () => {
+    s3 = await startTestS3();
+  });
+  afterAll(async () => s3.cleanup());
+  beforeEach(() => {
+    sm.reset();
+    setLambdaEnv();
+    // Each test its own execution, so deployment records do not leak between tests.
+    execName = `${EXEC}-${++exec}`;
+  });
+  const run = (st: PipelineState = state(), name = execName) => deploy({ executionName: name, state: st }, loadEnv(), { sagemaker, s3: s3Client() });
+
+  test('refuses an unblessed model and touches nothing', async () => {
+    // GIVEN a candidate that Register did not approve
+    // WHEN Deploy runs
+    // THEN it throws DeploymentFailed naming the package and its status, and calls no SageMaker API
+    await expect(run(state(false))).rejects.toMatchObject({ name: 'DeploymentFailed', message: expect.stringMatching(/refused .*model-package\/relearn-models\/3.*PendingManualApproval/) });
+    expect(sm.calls()).toHaveLength(0);
+  });
+
+  test('first deploy: creates model, endpoint config and endpoint', async () => {
+    // GIVEN no endpoint yet
+    sm.on(DescribeEndpointCommand).rejects(notFound());
+    // WHEN
+    const ref = await run(state(), EXEC);
+    // THEN the model runs the job's artifact in script mode, behind the training image, with the execution role
+    const model = sm.commandCalls(CreateModelCommand)[0].args[0].input;
+    expect(model).toMatchObject({
+      ModelName: MODEL,
+      ExecutionRoleArn: 'arn:aws:iam::000000000000:role/relearn-sagemaker',
+      EnableNetworkIsolation: false,
+      PrimaryContainer: {
+        Image: process.env.TRAINING_IMAGE_URI,
+        ModelDataUrl: MODEL_DATA,
+        Environment: {
+          SAGEMAKER_PROGRAM: 'train.py',
+          SAGEMAKER_SUBMIT_DIRECTORY: `s3://${ARTIFACTS_BUCKET}/code/sourcedir.tar.gz`,
+          SAGEMAKER_CONTAINER_LOG_LEVEL: '20',
+          SAGEMAKER_REGION: 'us-east-1',
+        },
+      },
+    });
+    // AND the endpoint config has one variant from the config, encrypted with our key
+    expect(sm.commandCalls(CreateEndpointConfigCommand)[0].args[0].input).toMatchObject({
+      EndpointConfigName: EPC,
+      KmsKeyId: process.env.KMS_KEY_ARN,
+      ProductionVariants: [{ VariantName: 'AllTraffic', ModelName: MODEL, InstanceType: 'ml.m5.large', InitialInstanceCount: 1 }],
+    });
+    expect(sm.commandCalls(CreateEndpointCommand)[0].args[0].input).toMatchObject({ EndpointName: 'relearn-endpoint', EndpointConfigName: EPC });
+    expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(0);
+    expect(ref).toEqual({ endpointName: 'relearn-endpoint', modelName: MODEL, endpointConfigName: EPC, status: 'Creating', done: false });
+    // AND the record says the create went out
+    expect(await getJson(s3.client, ARTIFACTS_BUCKET, deploymentRecordKey(EXEC))).toMatchObject({ action: 'create', issued: true, endpointConfigName: EPC });
+  });
+
+  test('existing endpoint: blue/green update, previous config recorded as the rollback target', async () => {
+    // GIVEN an endpoint serving an older config, and alarms configured
+    setLambdaEnv({ deployment: { rollbackAlarms: ['relearn-5xx'], blueGreen: { waitIntervalSeconds: 30, terminationWaitSeconds: 90 } } });
+    sm.on(DescribeEndpointCommand).resolves(inService('relearn-epc-old'));
+    // WHEN
+    const ref = await run();
+    // THEN UpdateEndpoint is issued once, all at once with bake and termination waits, and auto-rollback alarms
+    const calls = sm.commandCalls(UpdateEndpointCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0].args[0].input).toEqual({
+      EndpointName: 'relearn-endpoint',
+      EndpointConfigName: endpointConfigName('relearn', execName),
+      DeploymentConfig: {
+        BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 30 }, TerminationWaitInSeconds: 90 },
+        AutoRollbackConfiguration: { Alarms: [{ AlarmName: 'relearn-5xx' }] },
+      },
+    });
+    expect(sm.commandCalls(CreateEndpointCommand)).toHaveLength(0);
+    expect(ref).toMatchObject({ previousEndpointConfigName: 'relearn-epc-old', status: 'Updating', done: false });
+    expect(await readDeploymentRecord(s3Client(), ARTIFACTS_BUCKET, execName)).toMatchObject({ action: 'update', issued: true, previousEndpointConfigName: 'relearn-epc-old' });
+  });
+
+  test('a retry after the update went out does not issue it again, and keeps the rollback target', async () => {
+    // GIVEN a first attempt that updated the endpoint
+    sm.on(DescribeEndpointCommand).resolves(inService('relearn-epc-old'));
+    await run();
+    // AND SageMaker now reports the update in flight, and "already exists" for our model and config
+    sm.reset();
+    sm.on(CreateModelCommand).rejects(sageMakerError('ValidationException', `Cannot create already existing model "${MODEL}".`));
+    sm.on(CreateEndpointConfigCommand).rejects(sageMakerError('ValidationException', 'Cannot create already existing endpoint configuration "x".'));
+    sm.on(DescribeEndpointCommand).resolves({ ...inService('relearn-epc-old'), EndpointStatus: 'Updating' });
+    // WHEN Deploy is retried
+    const ref = await run();
+    // THEN no second UpdateEndpoint, and the previous config is still the rollback target
+    expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(0);
+    expect(ref).toMatchObject({ previousEndpointConfigName: 'relearn-epc-old', status: 'Updating', done: false });
+  });
+
+  test('an update pending to our config (record lost) is recognised as ours', async () => {
+    // GIVEN no record, but the endpoint reports our config as its pending deployment
+    sm.on(DescribeEndpointCommand).resolves({
+      ...inService('relearn-epc-old'),
+      EndpointStatus: 'Updating',
+      PendingDeploymentSummary: { EndpointConfigName: endpointConfigName('relearn', execName) },
+    });
+    // WHEN
+    const ref = await run();
+    // THEN nothing is issued
+    expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(0);
+    expect(sm.commandCalls(CreateEndpointCommand)).toHaveLength(0);
+    expect(ref).toMatchObject({ status: 'Updating', done: false });
+  });
+
+  test('someone else deploying: DeploymentFailed, endpoint untouched', async () => {
+    // GIVEN an endpoint updating to a config that is not ours
+    sm.on(DescribeEndpointCommand).resolves({ ...inService('relearn-epc-old'), EndpointStatus: 'Updating', PendingDeploymentSummary: { EndpointConfigName: 'someone-elses' } });
+    // WHEN / THEN
+    await expect(run()).rejects.toMatchObject({ name: 'DeploymentFailed', message: expect.stringMatching(/is Updating \(to someone-elses\): another deployment is in progress/) });
+    expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(0);
+  });
+
+  test('a Failed endpoint is neither updated nor deleted: DeploymentFailed says how to recover', async () => {
+    // GIVEN an endpoint that failed (not this run's)
+    sm.on(DescribeEndpointCommand).resolves({ ...inService('relearn-epc-old'), EndpointStatus: 'Failed', FailureReason: 'image pull failed' });
+    // WHEN / THEN
+    await expect(run()).rejects.toMatchObject({ name: 'DeploymentFailed', message: expect.stringMatching(/is Failed \(image pull failed\).*delete-endpoint --endpoint-name relearn-endpoint/) });
+    expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(0);
+  });
+
+  test('already InService on our config (a retry after completion): done, no call', async () => {
+    sm.on(DescribeEndpointCommand).resolves(inService(endpointConfigName('relearn', execName)));
+    const ref = await run();
+    expect(ref).toMatchObject({ status: 'InService', done: true });
+    expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(0);
+  });
+
+  test('instance types with local storage get no KmsKeyId', async () => {
+    // GIVEN an instance type with NVMe instance storage
+    setLambdaEnv({ deployment: { instanceType: 'ml.g4dn.xlarge' } });
+    sm.on(DescribeEndpointCommand).rejects(notFound());
+    // WHEN
+    await run();
+    // THEN
+    expect(sm.commandCalls(CreateEndpointConfigCommand)[0].args[0].input.KmsKeyId).toBeUndefined();
+    expect([hasInstanceStorage('ml.m5d.large'), hasInstanceStorage('ml.g5.xlarge'), hasInstanceStorage('ml.m5.large'), hasInstanceStorage('ml.c6i.large')]).toEqual([true, true, false, false]);
+  });
+
+  test('blue/green policy includes the execution timeout only when configured', () => {
+    const d = parseConfig({ deployment: { blueGreen: { maximumExecutionTimeoutSeconds: 1800 } } }).deployment;
+    expect(blueGreen(d)).toEqual({
+      BlueGreenUpdatePolicy: { TrafficRoutingConfiguration: { Type: 'ALL_AT_ONCE', WaitIntervalInSeconds: 60 }, TerminationWaitInSeconds: 120, MaximumExecutionTimeoutInSeconds: 1800 },
+    });
+    expect(() => parseConfig({ deployment: { blueGreen: { waitIntervalSeconds: 4000 } } })).toThrow(/deployment\.blueGreen\.waitIntervalSeconds/);
+  });
+
+  test('handler: a throttled SageMaker call becomes TransientError; bad input InvalidStageInput', async () => {
+    // GIVEN SageMaker throttles
+    sm.on(CreateModelCommand).rejects(sageMakerError('ThrottlingException', 'Rate exceeded'));
+    // WHEN the Lambda handler runs (module clients, env from the process)
+    await expect(handler({ executionName: execName, state: state() })).rejects.toMatchObject({ name: 'TransientError' });
+    await expect(handler({ executionName: execName })).rejects.toMatchObject({ name: 'InvalidStageInput' });
+  });
+});
