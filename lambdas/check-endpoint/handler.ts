@@ -1,6 +1,4 @@
 import { stageHandler } from '../shared/handler';
+import { checkEndpoint } from './core';
 
-// Placeholder until the stage's owner lands its core; replaced, never shipped as done.
-export const handler = stageHandler('CheckEndpoint', async () => {
-  throw new Error('CheckEndpoint is not implemented yet');
-});
+export const handler = stageHandler('CheckEndpoint', checkEndpoint);
