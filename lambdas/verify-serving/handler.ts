@@ -1,6 +1,4 @@
 import { stageHandler } from '../shared/handler';
+import { verifyServing } from './core';
 
-// Placeholder until the stage's owner lands its core; replaced, never shipped as done.
-export const handler = stageHandler('VerifyServing', async () => {
-  throw new Error('VerifyServing is not implemented yet');
-});
+export const handler = stageHandler('VerifyServing', verifyServing);
