@@ -1,6 +1,4 @@
 import { stageHandler } from '../shared/handler';
+import { promoteBaseline } from './core';
 
-// Placeholder until the stage's owner lands its core; replaced, never shipped as done.
-export const handler = stageHandler('PromoteBaseline', async () => {
-  throw new Error('PromoteBaseline is not implemented yet');
-});
+export const handler = stageHandler('PromoteBaseline', promoteBaseline);
