@@ -1,4 +1,3 @@
-
 import { PutObjectCommand, PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
 import { championHistoryKey, promoteBaseline } from '../lambdas/promote-baseline/core';
 import { handler } from '../lambdas/promote-baseline/handler';
