@@ -1,0 +1,594 @@
+import { isUtf8 } from 'node:buffer';
+import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { pipeline } from 'node:stream';
+import { DDSketch, DDSketchJson } from './ddsketch';
+import { FrequentItems, FrequentJson } from './frequent';
+import { fmix32, murmur3 } from './hash';
+import { HyperLogLog } from './hll';
+import { Moments, MomentsJson } from './moments';
+import { ParseError, Value, writeCsvRow } from '../tabular';
+
+/**
+ * relearn's statistics engine: one streaming pass over a CSV file computes, per column, counts, missing
+ * values, type consistency, numeric moments and a quantile sketch, a distinct-count sketch, frequent
+ * values, text lengths and blank-text share; per dataset, rows, a duplicate-row estimate and the label's
+ * class counts. Memory is bounded (a few KB of sketches per column plus the longest line), whatever the
+ * file size, and the statistics of two shards merge into the statistics of both (`DatasetStats.merge`).
+ *
+ * The hot path scans bytes: it finds field boundaries itself (RFC 4180 quoting), parses numbers from
+ * bytes, and hashes the UTF-8 bytes of values instead of building strings.
+ */
+
+export type ColumnKind = 'numeric' | 'categorical' | 'text';
+
+/** What a shard needs to agree with every other shard: the columns and their kinds (inferred once). */
+export interface StatsPlan {
+  readonly columns: readonly { readonly name: string; readonly kind: ColumnKind }[];
+  /** Its class counts are tracked whatever its kind, and every feature is compared with it. */
+  readonly labelColumn?: string;
+}
+
+export const HLL_PRECISION = 12;
+export const ROW_HLL_PRECISION = 14;
+export const QUANTILE_ALPHA = 0.01;
+export const TOP_K_CAPACITY = 256;
+
+const MISSING_TOKENS = new Set(['na', 'n/a', 'null', 'none', '']);
+const NUMERIC_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const NAN_RE = /^[+-]?nan$/i;
+const INF_RE = /^([+-]?)(inf|infinity)$/i;
+const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+export class ColumnStats {
+  /** Rows seen. */
+  count = 0;
+  /** Empty (or, for numeric columns, NA/null/None) values. */
+  missing = 0;
+  /** Present but blank text (`""` or only whitespace); not counted as missing. */
+  blank = 0;
+  /** Values that do not fit the column's kind (numeric columns only: text that is not a number). */
+  typeErrors = 0;
+  typeErrorExample?: { value: string; line: number };
+  nan = 0;
+  posInf = 0;
+  negInf = 0;
+  /** Rows where this value is byte-identical to the label's (label leakage check). */
+  equalToLabel = 0;
+  hll = new HyperLogLog(HLL_PRECISION);
+  moments?: Moments;
+  sketch?: DDSketch;
+  freq?: FrequentItems;
+  /** Byte length of present values (categorical and text columns). */
+  length?: Moments;
+
+  constructor(
+    readonly name: string,
+    readonly kind: ColumnKind,
+    trackFrequencies = kind === 'categorical',
+  ) {
+    if (kind === 'numeric') {
+      this.moments = new Moments();
+      this.sketch = new DDSketch(QUANTILE_ALPHA);
+    } else {
+      this.length = new Moments();
+    }
+    if (trackFrequencies) this.freq = new FrequentItems(TOP_K_CAPACITY);
+  }
+
+  merge(o: ColumnStats): void {
+    if (o.name !== this.name || o.kind !== this.kind) {
+      throw new Error(`cannot merge statistics of column ${o.name} (${o.kind}) into ${this.name} (${this.kind})`);
+    }
+    this.count += o.count;
+    this.missing += o.missing;
+    this.blank += o.blank;
+    this.typeErrors += o.typeErrors;
+    this.typeErrorExample ??= o.typeErrorExample;
+    this.nan += o.nan;
+    this.posInf += o.posInf;
+    this.negInf += o.negInf;
+    this.equalToLabel += o.equalToLabel;
+    this.hll.merge(o.hll);
+    if (this.moments && o.moments) this.moments.merge(o.moments);
+    if (this.sketch && o.sketch) this.sketch.merge(o.sketch);
+    if (this.length && o.length) this.length.merge(o.length);
+    if (o.freq) {
+      if (this.freq) this.freq.merge(o.freq);
+      else this.freq = FrequentItems.fromJSON(o.freq.toJSON());
+    }
+  }
+
+  toJSON(): ColumnStatsJson {
+    return {
+      name: this.name,
+      kind: this.kind,
+      count: this.count,
+      missing: this.missing,
+      blank: this.blank,
+      typeErrors: this.typeErrors,
+      ...(this.typeErrorExample ? { typeErrorExample: this.typeErrorExample } : {}),
+      nan: this.nan,
+      posInf: this.posInf,
+      negInf: this.negInf,
+      equalToLabel: this.equalToLabel,
+      hll: this.hll.toJSON(),
+      ...(this.moments ? { moments: this.moments.toJSON() } : {}),
+      ...(this.sketch ? { sketch: this.sketch.toJSON() } : {}),
+      ...(this.length ? { length: this.length.toJSON() } : {}),
+      ...(this.freq ? { freq: this.freq.toJSON() } : {}),
+    };
+  }
+
+  static fromJSON(j: ColumnStatsJson): ColumnStats {
+    const c = new ColumnStats(j.name, j.kind, false);
+    Object.assign(c, {
+      count: j.count,
+      missing: j.missing,
+      blank: j.blank,
+      typeErrors: j.typeErrors,
+      typeErrorExample: j.typeErrorExample,
+      nan: j.nan,
+      posInf: j.posInf,
+      negInf: j.negInf,
+      equalToLabel: j.equalToLabel,
+      hll: HyperLogLog.fromJSON(j.hll),
+    });
+    if (j.moments) c.moments = Moments.fromJSON(j.moments);
+    if (j.sketch) c.sketch = DDSketch.fromJSON(j.sketch);
+    if (j.length) c.length = Moments.fromJSON(j.length);
+    if (j.freq) c.freq = FrequentItems.fromJSON(j.freq);
+    return c;
+  }
+}
+
+export interface ColumnStatsJson {
+  name: string;
+  kind: ColumnKind;
+  count: number;
+  missing: number;
+  blank: number;
+  typeErrors: number;
+  typeErrorExample?: { value: string; line: number };
+  nan: number;
+  posInf: number;
+  negInf: number;
+  equalToLabel: number;
+  hll: { p: number; registers: string };
+  moments?: MomentsJson;
+  sketch?: DDSketchJson;
+  length?: MomentsJson;
+  freq?: FrequentJson;
+}
+
+export interface DatasetStatsJson {
+  version: 1;
+  rows: number;
+  labelColumn?: string;
+  rowHll: { p: number; registers: string };
+  columns: ColumnStatsJson[];
+}
+
+export class DatasetStats {
+  rows = 0;
+  rowHll = new HyperLogLog(ROW_HLL_PRECISION);
+  readonly columns: ColumnStats[];
+  readonly labelColumn?: string;
+
+  constructor(plan: StatsPlan) {
+    this.labelColumn = plan.labelColumn;
+    this.columns = plan.columns.map((c) => new ColumnStats(c.name, c.kind, c.kind === 'categorical' || c.name === plan.labelColumn));
+  }
+
+  column(name: string): ColumnStats | undefined {
+    return this.columns.find((c) => c.name === name);
+  }
+
+  /** Estimated number of rows that repeat an earlier row (rows - distinct rows, HyperLogLog 0.8 %). */
+  get duplicateRows(): number {
+    return Math.max(0, this.rows - this.rowHll.estimate());
+  }
+
+  /** Adds `o` into this (columns are matched by name; both must come from the same plan). */
+  merge(o: DatasetStats): this {
+    if (o.columns.length !== this.columns.length) {
+      throw new Error(`cannot merge statistics of ${o.columns.length} columns into ${this.columns.length} columns`);
+    }
+    this.rows += o.rows;
+    this.rowHll.merge(o.rowHll);
+    this.columns.forEach((c, i) => c.merge(o.columns[i]));
+    return this;
+  }
+
+  toJSON(): DatasetStatsJson {
+    return {
+      version: 1,
+      rows: this.rows,
+      ...(this.labelColumn ? { labelColumn: this.labelColumn } : {}),
+      rowHll: this.rowHll.toJSON(),
+      columns: this.columns.map((c) => c.toJSON()),
+    };
+  }
+
+  static fromJSON(j: DatasetStatsJson): DatasetStats {
+    const s = new DatasetStats({ columns: [], labelColumn: j.labelColumn });
+    s.rows = j.rows;
+    s.rowHll = HyperLogLog.fromJSON(j.rowHll);
+    s.columns.push(...j.columns.map((c) => ColumnStats.fromJSON(c)));
+    return s;
+  }
+
+  /** A copy (merging mutates). */
+  clone(): DatasetStats {
+    return DatasetStats.fromJSON(this.toJSON());
+  }
+}
+
+/** merge(a, b): the statistics of a + b (neither input changes). */
+export function mergeStats(a: DatasetStats, b: DatasetStats): DatasetStats {
+  return a.clone().merge(b);
+}
+
+const QUOTE = 0x22;
+const COMMA = 0x2c;
+const LF = 0x0a;
+const CR = 0x0d;
+const F_QUOTED = 1;
+const F_ESCAPED = 2;
+const utf8 = new TextDecoder('utf-8');
+
+export interface ScanOptions {
+  /** Named in errors. */
+  readonly file: string;
+  /** @default 1 MiB */
+  readonly maxLineBytes?: number;
+}
+
+/**
+ * Push-based CSV statistics scanner. `push` chunks of bytes (any size, split anywhere), then `end()`.
+ * The file's first record is its header; it must name the plan's columns.
+ */
+export class CsvStatsScanner {
+  readonly stats: DatasetStats;
+  private readonly ncols: number;
+  private readonly cols: ColumnStats[];
+  private readonly kinds: Uint8Array;
+  private readonly fs: Int32Array;
+  private readonly fe: Int32Array;
+  private readonly ff: Uint8Array;
+  private readonly hashes: Int32Array;
+  private readonly labelIndex: number;
+  private readonly maxLine: number;
+  private nf = 0;
+  private extraLines = 0;
+  private carry: Buffer | undefined;
+  private line = 0;
+  private headerSeen = false;
+  private scratch = Buffer.allocUnsafe(1024);
+
+  constructor(
+    private readonly plan: StatsPlan,
+    private readonly opts: ScanOptions,
+  ) {
+    this.stats = new DatasetStats(plan);
+    this.cols = this.stats.columns;
+    this.ncols = plan.columns.length;
+    this.kinds = Uint8Array.from(plan.columns.map((c) => (c.kind === 'numeric' ? 0 : c.kind === 'categorical' ? 1 : 2)));
+    this.fs = new Int32Array(this.ncols + 1);
+    this.fe = new Int32Array(this.ncols + 1);
+    this.ff = new Uint8Array(this.ncols + 1);
+    this.hashes = new Int32Array(this.ncols);
+    this.labelIndex = plan.labelColumn ? plan.columns.findIndex((c) => c.name === plan.labelColumn) : -1;
+    this.maxLine = opts.maxLineBytes ?? 1 << 20;
+  }
+
+  push(chunk: Buffer): void {
+    let buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
+    if (this.line === 0 && !this.headerSeen && buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
+    this.checkUtf8(buf);
+    const n = buf.length;
+    let pos = 0;
+    for (;;) {
+      const next = this.scan(buf, pos, n, false);
+      if (next < 0) break;
+      this.record(buf);
+      pos = next;
+    }
+    if (pos < n) {
+      if (n - pos > this.maxLine) throw new ParseError(this.opts.file, this.line + 1, `record is longer than ${this.maxLine} bytes (an unbalanced quote?)`);
+      this.carry = Buffer.from(buf.subarray(pos));
+    } else {
+      this.carry = undefined;
+    }
+  }
+
+  end(): DatasetStats {
+    if (this.carry && this.carry.length > 0) {
+      const buf = this.carry;
+      this.carry = undefined;
+      let pos = 0;
+      while (pos < buf.length) {
+        pos = this.scan(buf, pos, buf.length, true);
+        this.record(buf);
+      }
+    }
+    return this.stats;
+  }
+
+  /** Validates the complete lines of `buf` as UTF-8 (natively); names the first bad line. */
+  private checkUtf8(buf: Buffer): void {
+    const last = buf.lastIndexOf(LF);
+    if (last < 0 || isUtf8(buf.subarray(0, last + 1))) return;
+    let start = 0;
+    let line = this.line;
+    for (;;) {
+      const nl = buf.indexOf(LF, start);
+      line++;
+      if (!isUtf8(buf.subarray(start, nl + 1))) throw new ParseError(this.opts.file, line, 'not valid UTF-8');
+      start = nl + 1;
+    }
+  }
+
+  /** Finds the field boundaries of one record starting at `p`; returns the position after it, or -1 if incomplete. */
+  private scan(buf: Buffer, p: number, n: number, eof: boolean): number {
+    const fs = this.fs;
+    const fe = this.fe;
+    const ff = this.ff;
+    const max = this.ncols;
+    let nf = 0;
+    let extra = 0;
+    for (;;) {
+      if (nf >= max && nf > 0) {
+        // One more field than the header: a ragged row (or the header itself is wider).
+        if (!this.headerSeen) throw new ParseError(this.opts.file, this.line + 1, `header has more than the ${max} columns of the plan (${this.plan.columns.map((c) => c.name).join(', ')})`);
+        throw new ParseError(this.opts.file, this.line + 1 + extra, `ragged row: more than the ${max} fields of the header`);
+      }
+      if (p < n && buf[p] === QUOTE) {
+        let q = p + 1;
+        let flags = F_QUOTED;
+        for (;;) {
+          const idx = buf.indexOf(QUOTE, q);
+          if (idx < 0 || idx >= n) {
+            if (eof) throw new ParseError(this.opts.file, this.line + 1, 'unbalanced quote: the quoted field never closes before the end of the file');
+            return -1;
+          }
+          if (idx + 1 >= n && !eof) return -1;
+          if (idx + 1 < n && buf[idx + 1] === QUOTE) {
+            flags = F_QUOTED | F_ESCAPED;
+            q = idx + 2;
+            continue;
+          }
+          q = idx;
+          break;
+        }
+        for (let k = buf.indexOf(LF, p + 1); k >= 0 && k < q; k = buf.indexOf(LF, k + 1)) extra++;
+        fs[nf] = p + 1;
+        fe[nf] = q;
+        ff[nf] = flags;
+        nf++;
+        p = q + 1;
+        if (p < n && buf[p] === CR) p++;
+        if (p >= n) {
+          if (eof) break;
+          return -1;
+        }
+        const b = buf[p];
+        if (b === COMMA) {
+          p++;
+          continue;
+        }
+        if (b === LF) {
+          p++;
+          break;
+        }
+        throw new ParseError(this.opts.file, this.line + 1 + extra, `unexpected character after the closing quote of field ${nf}`);
+      } else {
+        let q = p;
+        while (q < n) {
+          const c = buf[q];
+          if (c === COMMA || c === LF) break;
+          q++;
+        }
+        if (q >= n && !eof) return -1;
+        let e = q;
+        if (e > p && buf[e - 1] === CR) e--;
+        fs[nf] = p;
+        fe[nf] = e;
+        ff[nf] = 0;
+        nf++;
+        if (q >= n) {
+          p = q;
+          break;
+        }
+        p = q + 1;
+        if (buf[q] === LF) break;
+      }
+    }
+    this.nf = nf;
+    this.extraLines = extra;
+    return p;
+  }
+
+  /** Applies the record found by `scan` to the statistics. */
+  private record(buf: Buffer): void {
+    const nf = this.nf;
+    const line = this.line + 1;
+    this.line += 1 + this.extraLines;
+    if (nf === 1 && this.fe[0] === this.fs[0] && this.ff[0] === 0) return; // blank line
+    if (!this.headerSeen) {
+      this.header(buf, line);
+      return;
+    }
+    if (nf !== this.ncols) throw new ParseError(this.opts.file, line, `ragged row: ${nf} fields, but the header has ${this.ncols}`);
+    const cols = this.cols;
+    const kinds = this.kinds;
+    const hashes = this.hashes;
+    let rowHash = 0x811c9dc5;
+    for (let c = 0; c < nf; c++) {
+      const col = cols[c];
+      col.count++;
+      let b: Buffer = buf;
+      let s = this.fs[c];
+      let e = this.fe[c];
+      const flags = this.ff[c];
+      if (flags & F_ESCAPED) {
+        e = this.unescape(buf, s, e);
+        s = 0;
+        b = this.scratch;
+      }
+      if (e === s) {
+        hashes[c] = 0;
+        if (flags & F_QUOTED && kinds[c] !== 0) col.blank++;
+        else col.missing++;
+        rowHash = Math.imul(rowHash ^ 0x9e3779b9, 0x01000193);
+        continue;
+      }
+      const h = murmur3(b, s, e) | 0;
+      hashes[c] = h;
+      rowHash = Math.imul(rowHash ^ h, 0x01000193);
+      const kind = kinds[c];
+      if (kind === 0) {
+        let x = fastNumber(b, s, e);
+        if (x !== x) {
+          const text = b.toString('latin1', s, e).trim();
+          if (MISSING_TOKENS.has(text.toLowerCase())) {
+            col.missing++;
+            hashes[c] = 0;
+            continue;
+          }
+          if (NUMERIC_RE.test(text)) x = Number(text);
+          else if (NAN_RE.test(text)) {
+            col.nan++;
+            col.hll.add(h >>> 0);
+            continue;
+          } else {
+            const inf = INF_RE.exec(text);
+            if (inf) {
+              if (inf[1] === '-') col.negInf++;
+              else col.posInf++;
+              col.hll.add(h >>> 0);
+              continue;
+            }
+            col.typeErrors++;
+            col.typeErrorExample ??= { value: utf8.decode(b.subarray(s, Math.min(e, s + 80))), line };
+            col.hll.add(h >>> 0);
+            continue;
+          }
+        }
+        col.hll.add(h >>> 0);
+        col.moments!.add(x);
+        col.sketch!.add(x);
+      } else {
+        col.hll.add(h >>> 0);
+        col.length!.add(e - s);
+        if (b[s] <= 0x20 && isBlank(b, s, e)) col.blank++;
+      }
+      if (col.freq) col.freq.addBytes(h >>> 0, b, s, e);
+    }
+    const li = this.labelIndex;
+    if (li >= 0) {
+      const lh = hashes[li];
+      if (lh !== 0) for (let c = 0; c < nf; c++) if (hashes[c] === lh && c !== li) cols[c].equalToLabel++;
+    }
+    this.stats.rows++;
+    this.stats.rowHll.add(fmix32(rowHash));
+  }
+
+  private header(buf: Buffer, line: number): void {
+    const names: string[] = [];
+    for (let c = 0; c < this.nf; c++) {
+      const s = this.fs[c];
+      const e = this.ff[c] & F_ESCAPED ? this.unescape(buf, s, this.fe[c]) : this.fe[c];
+      names.push(utf8.decode((this.ff[c] & F_ESCAPED ? this.scratch : buf).subarray(this.ff[c] & F_ESCAPED ? 0 : s, e)).trim());
+    }
+    const expected = this.plan.columns.map((c) => c.name);
+    if (names.join('\u0000') !== expected.join('\u0000')) {
+      throw new ParseError(this.opts.file, line, `header (${names.join(', ')}) does not match the columns the statistics were planned for (${expected.join(', ')})`);
+    }
+    this.headerSeen = true;
+  }
+
+  /** Copies a quoted field's bytes into `scratch`, turning each `""` into `"`; returns the length. */
+  private unescape(buf: Buffer, s: number, e: number): number {
+    if (this.scratch.length < e - s) this.scratch = Buffer.allocUnsafe(2 * (e - s));
+    const out = this.scratch;
+    let j = 0;
+    for (let i = s; i < e; i++) {
+      out[j++] = buf[i];
+      if (buf[i] === QUOTE) i++;
+    }
+    return j;
+  }
+}
+
+function isBlank(b: Buffer, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) if (b[i] > 0x20) return false;
+  return true;
+}
+
+/** A plain decimal (sign, up to 15 digits, optional fraction) parsed from bytes; NaN means "use the slow path". */
+function fastNumber(b: Buffer, s: number, e: number): number {
+  let i = s;
+  let neg = false;
+  const c0 = b[i];
+  if (c0 === 45) {
+    neg = true;
+    i++;
+  } else if (c0 === 43) i++;
+  let mant = 0;
+  let digits = 0;
+  let frac = 0;
+  for (; i < e; i++) {
+    const d = b[i] - 48;
+    if (d < 0 || d > 9) break;
+    mant = mant * 10 + d;
+    digits++;
+  }
+  if (i < e && b[i] === 46) {
+    for (i++; i < e; i++) {
+      const d = b[i] - 48;
+      if (d < 0 || d > 9) break;
+      mant = mant * 10 + d;
+      digits++;
+      frac++;
+    }
+  }
+  if (i !== e || digits === 0 || digits > 15) return NaN;
+  // mant < 2^53 and 10^frac exact: one correctly rounded division, the same double as Number(text).
+  const v = frac === 0 ? mant : mant / POW10[frac];
+  return neg ? -v : v;
+}
+
+/** Statistics of one CSV stream (gunzipped when `gzip`). */
+export async function statsOfCsv(input: Readable, plan: StatsPlan, opts: ScanOptions & { gzip?: boolean }): Promise<DatasetStats> {
+  const scanner = new CsvStatsScanner(plan, opts);
+  let src: Readable = input;
+  if (opts.gzip ?? opts.file.endsWith('.gz')) {
+    const gunzip = createGunzip();
+    pipeline(input, gunzip, () => undefined);
+    src = gunzip;
+  }
+  try {
+    for await (const chunk of src as AsyncIterable<Buffer>) scanner.push(chunk);
+  } catch (err) {
+    if (err instanceof ParseError) throw err;
+    throw new ParseError(opts.file, 0, `read failed (${(err as Error).message})`, undefined, { cause: err });
+  }
+  return scanner.end();
+}
+
+/** Statistics of rows already parsed (e.g. JSON Lines through tabular's reader): same engine, same hashes. */
+export async function statsOfRows(columns: string[], rows: AsyncIterable<{ values: Value[] }> | Iterable<{ values: Value[] }>, plan: StatsPlan, file: string): Promise<DatasetStats> {
+  const scanner = new CsvStatsScanner(plan, { file });
+  scanner.push(Buffer.from(writeCsvRow(columns)));
+  let batch: string[] = [];
+  for await (const r of rows as AsyncIterable<{ values: Value[] }>) {
+    batch.push(writeCsvRow(r.values));
+    if (batch.length >= 1024) {
+      scanner.push(Buffer.from(batch.join('')));
+      batch = [];
+    }
+  }
+  if (batch.length) scanner.push(Buffer.from(batch.join('')));
+  return scanner.end();
+}
