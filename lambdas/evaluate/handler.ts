@@ -1,6 +1,6 @@
+import { s3Client } from '../shared/clients';
 import { stageHandler } from '../shared/handler';
+import { evaluateStage } from './core';
 
-// Placeholder until the stage's owner lands its core; replaced, never shipped as done.
-export const handler = stageHandler('Evaluate', async () => {
-  throw new Error('Evaluate is not implemented yet');
-});
+/** Evaluate: metrics, slices, bias and the gate; writes evaluation.json, report.html and decision.json. */
+export const handler = stageHandler('Evaluate', (event, env) => evaluateStage(event, env, { s3: s3Client() }));
