@@ -1,6 +1,5 @@
 import { stageHandler } from '../shared/handler';
+import { checkTraining } from './core';
 
-// Placeholder until the stage's owner lands its core; replaced, never shipped as done.
-export const handler = stageHandler('CheckTraining', async () => {
-  throw new Error('CheckTraining is not implemented yet');
-});
+/** CheckTraining: DescribeTrainingJob -> `$.training` (done, model and output URIs, final metrics). */
+export const handler = stageHandler('CheckTraining', (event, env) => checkTraining(event, env));

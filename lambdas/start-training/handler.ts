@@ -1,6 +1,5 @@
 import { stageHandler } from '../shared/handler';
+import { startTraining } from './core';
 
-// Placeholder until the stage's owner lands its core; replaced, never shipped as done.
-export const handler = stageHandler('StartTraining', async () => {
-  throw new Error('StartTraining is not implemented yet');
-});
+/** StartTraining: `$.dataset` (+ champion/current.json) -> a SageMaker training job (`$.training`). */
+export const handler = stageHandler('StartTraining', (event, env) => startTraining(event, env));

@@ -2,6 +2,14 @@ import { z } from 'zod';
 
 const hyperparameterValue = z.union([z.string(), z.number(), z.boolean()]);
 
+/**
+ * Hyperparameter names the pipeline sets itself: the reserved script arguments (from `dataset`) and the
+ * SageMaker framework container's own `sagemaker_*` keys.
+ */
+export const RESERVED_HYPERPARAMETERS = ['label-column', 'id-column'] as const;
+/** SageMaker's limits on CreateTrainingJob HyperParameters (the pipeline adds 7 of its own). */
+export const HYPERPARAMETER_LIMITS = { count: 100 - 7, keyLength: 256, valueLength: 2500 } as const;
+
 /** The SageMaker training job. Owned by StartTraining/CheckTraining. */
 export const TrainingConfigSchema = z
   .object({
@@ -18,13 +26,19 @@ export const TrainingConfigSchema = z
     instanceType: z.string().regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'an instance type such as ml.m5.large').default('ml.m5.large'),
     instanceCount: z.number().int().min(1).max(100).default(1),
     volumeSizeGb: z.number().int().min(1).max(16384).default(30),
+    /**
+     * Run the training container without network access (SageMaker EnableNetworkIsolation). The source
+     * directory then travels as a `code` input channel instead of being downloaded by the container, so
+     * the script must not need the network (no requirements.txt to pip-install).
+     */
+    networkIsolation: z.boolean().default(false),
     /** Hard stop for the job (SageMaker MaxRuntimeInSeconds), always set. */
     maxRuntimeSeconds: z.number().int().min(60).max(28 * 24 * 3600).default(3600),
     /** Managed spot training; with it, checkpoints go to the run's `checkpoints/` prefix. */
     spot: z
       .object({
         enabled: z.boolean().default(false),
-        /** MaxWaitTimeInSeconds; must be >= maxRuntimeSeconds. */
+        /** MaxWaitTimeInSeconds; must be >= maxRuntimeSeconds. Defaults to twice maxRuntimeSeconds. */
         maxWaitSeconds: z.number().int().min(60).optional(),
       })
       .strict()
@@ -43,6 +57,38 @@ export const TrainingConfigSchema = z
   })
   .strict()
   .superRefine((t, ctx) => {
+    const names = Object.keys(t.hyperparameters);
+    for (const name of names) {
+      if ((RESERVED_HYPERPARAMETERS as readonly string[]).includes(name) || name.startsWith('sagemaker_')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hyperparameters', name],
+          message: `"${name}" is set by the pipeline (label-column and id-column come from dataset.labelColumn and dataset.idColumn; sagemaker_* from the framework container)`,
+        });
+      } else if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name) || name.length > HYPERPARAMETER_LIMITS.keyLength) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hyperparameters', name],
+          message: `must be a script argument name (letters, digits, '-', '_', '.'; at most ${HYPERPARAMETER_LIMITS.keyLength}), but got "${name}"`,
+        });
+      } else if (JSON.stringify(t.hyperparameters[name]).length > HYPERPARAMETER_LIMITS.valueLength) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hyperparameters', name],
+          message: `must be at most ${HYPERPARAMETER_LIMITS.valueLength} characters once JSON-encoded, but got ${JSON.stringify(t.hyperparameters[name]).length}`,
+        });
+      }
+    }
+    if (names.length > HYPERPARAMETER_LIMITS.count) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hyperparameters'],
+        message: `at most ${HYPERPARAMETER_LIMITS.count} hyperparameters (SageMaker allows 100; the pipeline sets 7), but got ${names.length}`,
+      });
+    }
+    if (!t.imageUri && !t.entryPoint.endsWith('.py')) {
+      ctx.addIssue({ code: 'custom', path: ['entryPoint'], message: `must be a .py file for the scikit-learn container, but got "${t.entryPoint}"` });
+    }
     if (t.spot.enabled && t.spot.maxWaitSeconds !== undefined && t.spot.maxWaitSeconds < t.maxRuntimeSeconds) {
       ctx.addIssue({
         code: 'custom',
