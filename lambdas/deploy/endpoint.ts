@@ -92,6 +92,13 @@ export async function rollBackEndpoint(sagemaker: SageMakerClient, target: Rollb
   if (!endpoint) return { action: 'none', detail: `endpoint ${target.endpointName} does not exist: nothing to roll back` };
   const status = endpoint.EndpointStatus;
   const current = endpoint.EndpointConfigName;
+  if (status === 'Deleting') return { action: 'none', detail: `endpoint ${target.endpointName} is being deleted: nothing to roll back` };
+  if (pendingConfigOf(endpoint) === target.endpointConfigName) {
+    const back = target.previousEndpointConfigName
+      ? `aws sagemaker update-endpoint --endpoint-name ${target.endpointName} --endpoint-config-name ${target.previousEndpointConfigName}`
+      : `aws sagemaker delete-endpoint --endpoint-name ${target.endpointName}`;
+    return { action: 'none', detail: `endpoint ${target.endpointName} is ${status} to this run's ${target.endpointConfigName} and cannot be stopped mid-update: once it is InService, roll back by hand (${back})` };
+  }
   if (current !== target.endpointConfigName) {
     return { action: 'none', detail: `endpoint ${target.endpointName} serves ${current}, not this run's ${target.endpointConfigName}: nothing to roll back` };
   }

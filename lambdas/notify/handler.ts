@@ -1,6 +1,5 @@
 import { stageHandler } from '../shared/handler';
+import { notify } from './core';
 
-// Placeholder until the stage's owner lands its core; replaced, never shipped as done.
-export const handler = stageHandler('Notify', async () => {
-  throw new Error('Notify is not implemented yet');
-});
+/** One handler for the Notify, NotPromoted and NotifyFailure states: the outcome comes from the state. */
+export const handler = stageHandler('Notify', notify);

@@ -1,0 +1,187 @@
+import { DescribeEndpointCommand, DescribeTrainingJobCommand, SageMakerClient, StopTrainingJobCommand, UpdateEndpointCommand } from '@aws-sdk/client-sagemaker';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { mockClient } from 'aws-sdk-client-mock';
+import { createServer, Server } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { writeDeploymentRecord } from '../lambdas/deploy/endpoint';
+import { causeOf, failedStage, notify, subjectLine } from '../lambdas/notify/core';
+import { handler } from '../lambdas/notify/handler';
+import { s3Client } from '../lambdas/shared/clients';
+import { PipelineState } from '../lambdas/shared/contracts';
+import { loadEnv } from '../lambdas/shared/env';
+import { trainingJobName } from '../lambdas/shared/names';
+import { getJson } from '../lambdas/shared/s3';
+import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
+
+/**
+ * SNS is a real HTTP server speaking SNS's query protocol (Action=Publish, XML answer), so Subject, Message and
+ * attributes go through the SDK's own serializer; it can be told to refuse. SageMaker is mocked (a training job
+ * InProgress on demand). S3 (outcome file, deployment record) is the real local server.
+ */
+const sm = mockClient(SageMakerClient);
+const sagemaker = new SageMakerClient({ region: 'us-east-1' });
+const A = `s3://${ARTIFACTS_BUCKET}`;
+
+const base = (): PipelineState => ({
+  source: { bucket: 'test-data', keys: ['incoming/a.csv'] },
+  dataset: {
+    datasetId: 'ds', uri: `${A}/datasets/ds/`, trainUri: `${A}/datasets/ds/train/`, validationUri: `${A}/datasets/ds/validation/`,
+    manifestUri: `${A}/datasets/ds/manifest.json`, parts: [], rows: { train: 8, validation: 2 }, columns: [], reused: false,
+  },
+  validation: { statsUri: `${A}/s.json`, schemaUri: `${A}/sc.json`, anomaliesUri: `${A}/a.json`, blocking: 0, warnings: 0, summary: 'ok' },
+  training: { jobName: 'job', status: 'Completed', done: true, modelDataUri: `${A}/m.tar.gz`, outputDataUri: `${A}/o.tar.gz` },
+  evaluation: {
+    evaluationUri: `${A}/runs/r/evaluation/evaluation.json`, reportUri: `${A}/runs/r/evaluation/report.html`, decisionUri: `${A}/runs/r/decision.json`,
+    deploy: false, reasons: ['roc_auc 0.70 < champion 0.78 (no regression allowed)'], primaryMetric: { name: 'roc_auc', candidate: 0.7, champion: 0.78 },
+  },
+  registration: { modelPackageArn: 'arn:aws:sagemaker:us-east-1:0:model-package/g/4', approvalStatus: 'Rejected', promote: false },
+});
+
+describe('Notify', () => {
+  let s3: Awaited<ReturnType<typeof startTestS3>>;
+  let server: Server;
+  let sns: SNSClient;
+  let refuse = false;
+  const published: URLSearchParams[] = [];
+
+  beforeAll(async () => {
+    s3 = await startTestS3();
+    server = createServer(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const c of req) chunks.push(c as Buffer);
+      const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+      if (refuse) {
+        res.writeHead(403, { 'content-type': 'text/xml' });
+        res.end('<ErrorResponse><Error><Type>Sender</Type><Code>AuthorizationError</Code><Message>not allowed to publish</Message></Error><RequestId>r</RequestId></ErrorResponse>');
+        return;
+      }
+      published.push(form);
+      res.writeHead(200, { 'content-type': 'text/xml' });
+      res.end(`<PublishResponse><PublishResult><MessageId>msg-${published.length}</MessageId></PublishResult><ResponseMetadata><RequestId>r</RequestId></ResponseMetadata></PublishResponse>`);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    sns = new SNSClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1', maxAttempts: 1 });
+  });
+  afterAll(async () => {
+    sns.destroy();
+    await new Promise((r) => server.close(r));
+    await s3.cleanup();
+  });
+  beforeEach(() => {
+    sm.reset();
+    published.length = 0;
+    refuse = false;
+    setLambdaEnv();
+  });
+  const run = (executionName: string, state: PipelineState) => notify({ executionName, state }, loadEnv(), { sns, sagemaker, s3: s3Client() });
+
+  test('promoted: publishes the endpoint, champion, metric, decision and report', async () => {
+    // GIVEN a run that reached PromoteBaseline
+    const state: PipelineState = {
+      ...base(),
+      evaluation: { ...base().evaluation!, deploy: true, reasons: ['roc_auc 0.81 >= champion 0.78'], primaryMetric: { name: 'roc_auc', candidate: 0.81234567, champion: 0.78 } },
+      registration: { modelPackageArn: 'arn:aws:sagemaker:us-east-1:0:model-package/g/5', approvalStatus: 'Approved', promote: true },
+      deployment: { endpointName: 'relearn-endpoint', modelName: 'model-r', endpointConfigName: 'epc-r', previousEndpointConfigName: 'epc-old', status: 'InService', done: true },
+      serving: { checkedRows: 20, maxAbsDifference: 0 },
+      champion: { championUri: `${A}/champion/current.json` },
+    };
+    // WHEN
+    const result = await run('run-p', state);
+    // THEN
+    expect(result).toMatchObject({ outcome: 'promoted', subject: '[relearn] relearn: promoted (run-p)', published: true, messageId: 'msg-1', cleanup: [] });
+    const form = published[0];
+    expect(form.get('Action')).toBe('Publish');
+    expect(form.get('TopicArn')).toBe(process.env.TOPIC_ARN);
+    expect(form.get('Subject')).toBe('[relearn] relearn: promoted (run-p)');
+    const message = form.get('Message')!;
+    expect(message).toContain('The endpoint relearn-endpoint now serves model model-r (endpoint config epc-r).');
+    expect(message).toContain('Previous endpoint config (rollback target): epc-old');
+    expect(message).toContain('roc_auc: candidate 0.8123, champion 0.78');
+    expect(message).toContain(`Report: ${A}/runs/r/evaluation/report.html`);
+    expect(message).toContain(`Champion record: ${A}/champion/current.json`);
+    expect(form.get('MessageAttributes.entry.1.Name')).toBe('outcome');
+    expect(form.get('MessageAttributes.entry.1.Value.StringValue')).toBe('promoted');
+    // AND no cleanup was attempted
+    expect(sm.calls()).toHaveLength(0);
+  });
+
+  test('not promoted: publishes the reasons, says the endpoint was not touched', async () => {
+    const result = await run('run-n', base());
+    expect(result).toMatchObject({ outcome: 'not promoted', subject: '[relearn] relearn: not promoted (run-n)', published: true });
+    const message = published[0].get('Message')!;
+    expect(message).toContain('Decision: do not deploy\n  - roc_auc 0.70 < champion 0.78 (no regression allowed)');
+    expect(message).toContain('Model package arn:aws:sagemaker:us-east-1:0:model-package/g/4 is Rejected.');
+    expect(message).toContain('The endpoint relearn-endpoint was not touched: the previous model still serves.');
+    expect(sm.calls()).toHaveLength(0);
+  });
+
+  test('failed during training: stops the InProgress training job, names the stage, error and cause', async () => {
+    // GIVEN CheckTraining failed while the job still runs (e.g. the Lambda kept timing out)
+    const jobName = trainingJobName('relearn', 'run-f');
+    sm.on(DescribeTrainingJobCommand, { TrainingJobName: jobName }).resolves({ TrainingJobName: jobName, TrainingJobStatus: 'InProgress' } as never);
+    const { evaluation: _e, registration: _r, ...upToTraining } = base();
+    const state: PipelineState = {
+      ...upToTraining,
+      training: { jobName, status: 'InProgress', done: false },
+      error: { Error: 'States.Timeout', Cause: 'Task timed out after 60.00 seconds' },
+    };
+    // WHEN
+    const result = await run('run-f', state);
+    // THEN the job is stopped, and the notification says so
+    expect(sm.commandCalls(StopTrainingJobCommand).map((c) => c.args[0].input)).toEqual([{ TrainingJobName: jobName }]);
+    expect(result).toMatchObject({ outcome: 'failed', subject: '[relearn] relearn: FAILED at CheckTraining (run-f)', published: true });
+    expect(result.cleanup).toEqual([`training job ${jobName} was still InProgress: stopped`]);
+    const message = published[0].get('Message')!;
+    expect(message).toContain('Failed at: CheckTraining\nError: States.Timeout\nCause: Task timed out after 60.00 seconds');
+    expect(message).toContain(`training job ${jobName} was still InProgress: stopped`);
+    expect(message).toContain('The endpoint relearn-endpoint was not touched by this run.');
+  });
+
+  test('failed after deploying: the endpoint goes back to the previous config (found through the deployment record)', async () => {
+    // GIVEN Deploy issued the update, then failed before returning (so the state has no $.deployment)
+    const target = { endpointName: 'relearn-endpoint', modelName: 'model-d', endpointConfigName: 'epc-d', previousEndpointConfigName: 'epc-old' };
+    await writeDeploymentRecord(s3Client(), ARTIFACTS_BUCKET, { executionName: 'run-d', ...target, action: 'update', issued: true, at: new Date().toISOString() }, 'k');
+    sm.on(DescribeTrainingJobCommand).resolves({ TrainingJobStatus: 'Completed' } as never);
+    sm.on(DescribeEndpointCommand).resolves({ EndpointName: 'relearn-endpoint', EndpointStatus: 'InService', EndpointConfigName: 'epc-d' });
+    const lambdaCause = JSON.stringify({ errorType: 'Error', errorMessage: 'socket hang up', trace: ['Error: socket hang up', '    at x'] });
+    // WHEN
+    const result = await run('run-d', { ...base(), error: { Error: 'Error', Cause: lambdaCause } });
+    // THEN
+    expect(sm.commandCalls(StopTrainingJobCommand)).toHaveLength(0);
+    expect(sm.commandCalls(UpdateEndpointCommand).map((c) => c.args[0].input)).toEqual([{ EndpointName: 'relearn-endpoint', EndpointConfigName: 'epc-old' }]);
+    expect(result.cleanup).toEqual(['endpoint relearn-endpoint is rolling back to epc-old']);
+    expect(result.subject).toBe('[relearn] relearn: FAILED at Deploy (run-d)');
+    expect(published[0].get('Message')).toContain('Cause: socket hang up\n');
+  });
+
+  test('an SNS refusal does not fail the stage: published false, logged, and the message kept in S3', async () => {
+    // GIVEN SNS refuses the publish
+    refuse = true;
+    // WHEN
+    const result = await run('run-s', base());
+    // THEN the stage returns normally, with the refusal visible
+    expect(result).toMatchObject({ outcome: 'not promoted', published: false, publishError: expect.stringMatching(/AuthorizationError.*not allowed to publish/) });
+    const kept = await getJson<{ message: string; published: boolean }>(s3.client, ARTIFACTS_BUCKET, 'runs/run-s/outcome.json');
+    expect(result.outcomeUri).toBe(`${A}/runs/run-s/outcome.json`);
+    expect(kept.published).toBe(false);
+    expect(kept.message).toContain('Decision: do not deploy');
+  });
+
+  test('handler: the Lambda entry point publishes through the module SNS client (endpoint from AWS_ENDPOINT_URL_SNS)', async () => {
+    process.env.AWS_ENDPOINT_URL_SNS = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const result = await handler({ executionName: 'run-h', state: base() });
+    expect(result).toMatchObject({ outcome: 'not promoted', published: true });
+    expect(published[0].get('Subject')).toBe('[relearn] relearn: not promoted (run-h)');
+  });
+
+  test('helpers: subject limits, failed stage, Lambda cause', () => {
+    const long = subjectLine(`[relearn] x: FAILED at CheckTraining (${'é'.repeat(120)})`);
+    expect(long.length).toBeLessThan(100);
+    expect(long).toMatch(/^[\x20-\x7e]+$/);
+    expect(failedStage({ ...base(), error: { Error: 'ServingSkew' } })).toBe('VerifyServing');
+    expect(failedStage({ source: base().source, error: { Error: 'Lambda.Unknown' } })).toBe('Ingest');
+    expect(failedStage({ ...base(), registration: undefined, error: { Error: 'X' } })).toBe('Register');
+    expect(causeOf('{"errorType":"DeploymentFailed","errorMessage":"endpoint is Updating"}')).toBe('endpoint is Updating');
+    expect(causeOf('plain text')).toBe('plain text');
+  });
+});
