@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+/**
+ * relearn's reference CDK app (`cdk synth`, `cdk deploy`). The only place that reads context or the
+ * environment: the config file comes from context `config` (default ./relearn.config.json; a missing file
+ * means defaults), and a bad config prints one line per bad field and exits non-zero.
+ */
+import * as path from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { buildRelearnApp } from '../lib/app';
+import { loadConfigFile } from '../lib/config-file';
+
+const app = new App();
+const configPath = path.resolve(String(app.node.tryGetContext('config') ?? 'relearn.config.json'));
+
+let config;
+try {
+  config = loadConfigFile(configPath);
+} catch (err) {
+  console.error((err as Error).message);
+  process.exit(1);
+}
+
+// Deploy-time account/region come from the CLI's credentials when present; synth stays environment-agnostic.
+buildRelearnApp(app, config, {
+  appRoot: path.dirname(configPath),
+});
+app.synth();

@@ -1,0 +1,449 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Annotations, ArnFormat, Aws, CfnMapping, Duration, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { endpointNameOf, RelearnConfig } from '../../lambdas/shared/config';
+import { Layout } from '../../lambdas/shared/contracts';
+import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, SKLEARN_VERSIONS, sklearnImageTag } from '../sklearn-images';
+import { packageSourceDir } from '../training-code';
+import { RetrainingStateMachine } from './retraining-state-machine';
+import { STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
+
+/** Lambda refuses a function whose environment (keys + values) exceeds 4 KB. */
+export const LAMBDA_ENV_LIMIT_BYTES = 4096;
+
+/** The repository root: lambdas/, package-lock.json and the default training sources live here. */
+const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+
+export interface RetrainingPipelineProps {
+  /** The parsed relearn configuration (lambdas/shared/config: parseConfig). */
+  readonly config: RelearnConfig;
+  /** The bucket whose `incoming/` prefix receives new data. The pipeline only reads it. */
+  readonly dataBucket: s3.IBucket;
+  /** The bucket for datasets, runs and the champion record (docs/architecture.md, S3 layout). */
+  readonly artifactsBucket: s3.IBucket;
+  /** Customer-managed key of both buckets; also encrypts logs, the topic and SageMaker volumes and outputs. */
+  readonly encryptionKey: kms.IKey;
+  /** Name of the SageMaker model package group that Register writes to. */
+  readonly modelPackageGroupName: string;
+  /**
+   * Directory that `config.training.sourceDir` is relative to.
+   * @default - the relearn repository root
+   */
+  readonly appRoot?: string;
+  /**
+   * Retention of the Lambda and state machine log groups.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Removal policy of the log groups.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The retraining pipeline: one Lambda per stage, the SageMaker execution role, the outcome topic, the
+ * packaged training code and the state machine of docs/architecture.md. Bring your own buckets, key and
+ * model package group (relearn's DataStack makes them), so the stateful part can outlive this one.
+ */
+export class RetrainingPipeline extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly functions: Readonly<Record<StageId, nodejs.NodejsFunction>>;
+  public readonly sagemakerRole: iam.Role;
+  public readonly topic: sns.Topic;
+  public readonly trainingCode: s3assets.Asset;
+  /** The training and serving image URI (a token: it depends on the stack's region). */
+  public readonly trainingImageUri: string;
+  public readonly endpointName: string;
+  private imageRegistry?: CfnMapping;
+
+  constructor(scope: Construct, id: string, props: RetrainingPipelineProps) {
+    super(scope, id);
+    const { config, dataBucket, artifactsBucket, encryptionKey: key } = props;
+    const appRoot = props.appRoot ?? PROJECT_ROOT;
+    validateProps(props, appRoot);
+    this.endpointName = endpointNameOf(config);
+    const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
+    const logRemovalPolicy = props.logRemovalPolicy ?? RemovalPolicy.RETAIN;
+
+    // 1. Training code: a deterministic sourcedir.tar.gz, shipped as an S3 asset.
+    this.trainingCode = new s3assets.Asset(this, 'TrainingCode', {
+      path: packageSourceDir(path.resolve(appRoot, config.training.sourceDir)),
+    });
+    const trainingCodeUri = this.trainingCode.s3ObjectUrl;
+
+    // 2. The image: the SageMaker scikit-learn image of the stack's region, or the configured one.
+    this.trainingImageUri = config.training.imageUri ?? this.sklearnImageUri(config.training.frameworkVersion);
+
+    // 3. SageMaker execution role (training jobs and the serving model): exact prefixes, no managed policies.
+    this.sagemakerRole = new iam.Role(this, 'SageMakerRole', {
+      assumedBy: new iam.ServicePrincipal('sagemaker.amazonaws.com'),
+      description: `relearn ${config.name}: SageMaker training jobs and models`,
+    });
+    this.grantSageMakerRole(this.sagemakerRole, props);
+
+    // 4. Outcome topic (KMS, TLS only), with e-mail subscriptions that each recipient confirms.
+    this.topic = new sns.Topic(this, 'Topic', {
+      displayName: `relearn ${config.name}`,
+      masterKey: key,
+      enforceSSL: true,
+    });
+    for (const email of config.notifications.emails) this.topic.addSubscription(new subs.EmailSubscription(email));
+
+    // 5. One function per stage, each with its own role and log group.
+    const environment: Record<string, string> = {
+      RELEARN_CONFIG: JSON.stringify(config),
+      DATA_BUCKET: dataBucket.bucketName,
+      ARTIFACTS_BUCKET: artifactsBucket.bucketName,
+      KMS_KEY_ARN: key.keyArn,
+      SAGEMAKER_ROLE_ARN: this.sagemakerRole.roleArn,
+      MODEL_PACKAGE_GROUP: props.modelPackageGroupName,
+      TOPIC_ARN: this.topic.topicArn,
+      TRAINING_CODE_URI: trainingCodeUri,
+      TRAINING_IMAGE_URI: this.trainingImageUri,
+      ENDPOINT_NAME: this.endpointName,
+      POWERTOOLS_SERVICE_NAME: `relearn-${config.name}`,
+      AWS_NODEJS_CONNECTION_REUSE_ENABLED: '1',
+    };
+    checkEnvironmentSize(environment);
+
+    const functions = {} as Record<StageId, nodejs.NodejsFunction>;
+    for (const stage of STAGE_IDS) {
+      const cid = stageConstructId(stage);
+      const logGroup = new logs.LogGroup(this, `${cid}Logs`, {
+        retention: logRetention,
+        encryptionKey: key,
+        removalPolicy: logRemovalPolicy,
+      });
+      const role = new iam.Role(this, `${cid}Role`, {
+        assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+        description: `relearn ${config.name}: the ${stage} stage`,
+      });
+      logGroup.grantWrite(role);
+      functions[stage] = new nodejs.NodejsFunction(this, cid, {
+        entry: path.join(PROJECT_ROOT, 'lambdas', stage, 'handler.ts'),
+        handler: 'handler',
+        projectRoot: PROJECT_ROOT,
+        depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+        runtime: lambda.Runtime.NODEJS_22_X,
+        // Pure JavaScript handlers: Graviton is cheaper per GB-second at the same speed.
+        architecture: lambda.Architecture.ARM_64,
+        memorySize: STAGE_SIZING[stage].memoryMb,
+        timeout: STAGE_SIZING[stage].timeout,
+        role,
+        logGroup,
+        tracing: lambda.Tracing.ACTIVE,
+        environment,
+        bundling: {
+          // Always esbuild on this machine, never Docker.
+          forceDockerBundling: false,
+          minify: true,
+          sourceMap: false,
+          target: 'node22',
+          // The SDK's ES module build tree-shakes; its CommonJS build doubles the bundle (FIELD-NOTES).
+          mainFields: ['module', 'main'],
+          // Bundle the pinned SDK clients instead of the runtime's own copy.
+          externalModules: [],
+        },
+      });
+    }
+    this.functions = functions;
+    this.grantStages(functions, props);
+
+    // 6. The state machine.
+    const machine = new RetrainingStateMachine(this, 'Retrain', {
+      functions,
+      stateMachineName: `${config.name}-retrain`,
+      trainingPollInterval: Duration.seconds(config.training.pollIntervalSeconds),
+      endpointPollInterval: Duration.seconds(config.deployment.pollIntervalSeconds),
+      encryptionKey: key,
+      logRetention,
+      logRemovalPolicy,
+    });
+    this.stateMachine = machine.stateMachine;
+  }
+
+  /** `<account>.dkr.ecr.<region>.<suffix>/sagemaker-scikit-learn:<version>-cpu-py3`, resolved per region at deploy. */
+  private sklearnImageUri(frameworkVersion: string): string {
+    const mapping = (this.imageRegistry = new CfnMapping(this, 'SklearnImageRegistry', {
+      mapping: Object.fromEntries(Object.entries(SKLEARN_REGISTRY_ACCOUNTS).map(([region, account]) => [region, { account }])),
+    }));
+    const account = mapping.findInMap(Aws.REGION, 'account');
+    return Fn.join('', [account, '.dkr.ecr.', Aws.REGION, '.', Aws.URL_SUFFIX, `/${SKLEARN_REPOSITORY}:${sklearnImageTag(frameworkVersion)}`]);
+  }
+
+  private grantSageMakerRole(role: iam.Role, props: RetrainingPipelineProps): void {
+    const { artifactsBucket: artifacts, encryptionKey: key, config } = props;
+    const stack = Stack.of(this);
+    // Read: dataset channels, earlier runs' model.tar.gz (the champion channel and the serving model).
+    role.addToPolicy(s3Read(artifacts, ['datasets/*', 'runs/*/training/*']));
+    role.addToPolicy(s3List(artifacts, ['datasets/*', 'runs/*/training/*']));
+    // Write: the job's own output (model.tar.gz, output.tar.gz) and spot checkpoints.
+    role.addToPolicy(s3Write(artifacts, ['runs/*/training/*', 'runs/*/checkpoints/*']));
+    // The packaged code, exactly that object (training's submit directory and the serving model's).
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [`arn:${Aws.PARTITION}:s3:::${this.trainingCode.s3BucketName}/${this.trainingCode.s3ObjectKey}`],
+      }),
+    );
+    role.addToPolicy(new iam.PolicyStatement({ actions: KMS_DATA_ACTIONS, resources: [key.keyArn] }));
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:CreateGrant', 'kms:DescribeKey'],
+        resources: [key.keyArn],
+        conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        resources: [stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: '/aws/sagemaker/*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringLike: { 'cloudwatch:namespace': '/aws/sagemaker/*' } },
+      }),
+    );
+    // ECR: pull the image. GetAuthorizationToken has no resource-level permission.
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }));
+    const repository = this.imageRepositoryArn(config);
+    if (repository) {
+      role.addToPolicy(
+        new iam.PolicyStatement({
+          actions: ['ecr:BatchCheckLayerAvailability', 'ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+          resources: [repository],
+        }),
+      );
+    } else {
+      Annotations.of(this).addWarningV2(
+        'relearn:imageNotEcr',
+        `training.imageUri ${config.training.imageUri} is not an ECR image URI: grant the SageMaker role pull access yourself`,
+      );
+    }
+  }
+
+  /** The ECR repository of the training image, or undefined when the image is not in ECR. */
+  private imageRepositoryArn(config: RelearnConfig): string | undefined {
+    const stack = Stack.of(this);
+    if (!config.training.imageUri && this.imageRegistry) {
+      const account = this.imageRegistry.findInMap(Aws.REGION, 'account');
+      return `arn:${Aws.PARTITION}:ecr:${Aws.REGION}:${account}:repository/${SKLEARN_REPOSITORY}`;
+    }
+    if (!config.training.imageUri) return undefined;
+    const m = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([^:@]+)/.exec(config.training.imageUri);
+    if (!m) return undefined;
+    return `arn:${stack.partition}:ecr:${m[2]}:${m[1]}:repository/${m[3]}`;
+  }
+
+  /** Least privilege per stage: exact bucket prefixes, SageMaker ARNs built from the names in names.ts. */
+  private grantStages(fns: Record<StageId, nodejs.NodejsFunction>, props: RetrainingPipelineProps): void {
+    const { config, dataBucket: data, artifactsBucket: artifacts, encryptionKey: key } = props;
+    const stack = Stack.of(this);
+    const smArn = (resource: string) => `arn:${stack.partition}:sagemaker:${stack.region}:${stack.account}:${resource}`;
+    const group = props.modelPackageGroupName.toLowerCase();
+    const trainingJobs = smArn(`training-job/${config.name}-train-*`);
+    const models = smArn(`model/${config.name}-model-*`);
+    const endpointConfigs = smArn(`endpoint-config/${config.name}-epc-*`);
+    // SageMaker ARNs are lower case whatever the name's case.
+    const endpoint = smArn(`endpoint/${this.endpointName.toLowerCase()}`);
+    const packageGroup = smArn(`model-package-group/${group}`);
+    const packages = smArn(`model-package/${group}/*`);
+    const allow = (f: lambda.IFunction, actions: string[], resources: string[]) =>
+      f.addToRolePolicy(new iam.PolicyStatement({ actions, resources }));
+    // SSE-KMS reads need Decrypt, writes GenerateDataKey (and Decrypt again for multipart uploads).
+    const useKey = (f: lambda.IFunction) => allow(f, KMS_DATA_ACTIONS, [key.keyArn]);
+    const passRole = (f: lambda.IFunction) =>
+      f.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['iam:PassRole'],
+          resources: [this.sagemakerRole.roleArn],
+          conditions: { StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' } },
+        }),
+      );
+    const keyGrantForSageMaker = (f: lambda.IFunction) =>
+      f.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['kms:CreateGrant', 'kms:DescribeKey'],
+          resources: [key.keyArn],
+          conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+        }),
+      );
+    const run = (sub: string) => `runs/*/${sub}`;
+    const champion = Layout.champion;
+
+    // Ingest: read the landing zone, write the dataset snapshot.
+    const ingest = fns.ingest;
+    ingest.addToRolePolicy(s3Read(data, [`${Layout.incomingPrefix}*`]));
+    ingest.addToRolePolicy(s3List(data, [`${Layout.incomingPrefix}*`]));
+    ingest.addToRolePolicy(s3Read(artifacts, ['datasets/*']));
+    ingest.addToRolePolicy(s3Write(artifacts, ['datasets/*']));
+    ingest.addToRolePolicy(s3List(artifacts, ['datasets/*']));
+    useKey(ingest);
+
+    // Statistics shards: read a part, write its shard statistics.
+    const shard = fns['shard-statistics'];
+    shard.addToRolePolicy(s3Read(artifacts, ['datasets/*']));
+    shard.addToRolePolicy(s3Write(artifacts, [run('validation/*')]));
+    useKey(shard);
+
+    // ValidateData: merge shards, compare with the champion's baselines (an earlier run's validation/).
+    const validate = fns['validate-data'];
+    validate.addToRolePolicy(s3Read(artifacts, ['datasets/*', run('validation/*'), champion]));
+    validate.addToRolePolicy(s3List(artifacts, [run('validation/*')]));
+    validate.addToRolePolicy(s3Write(artifacts, [run('validation/*')]));
+    useKey(validate);
+
+    // StartTraining: the job (named from the execution), passing the SageMaker role.
+    const start = fns['start-training'];
+    start.addToRolePolicy(s3Read(artifacts, [champion]));
+    allow(start, ['sagemaker:CreateTrainingJob', 'sagemaker:DescribeTrainingJob', 'sagemaker:AddTags'], [trainingJobs]);
+    passRole(start);
+    keyGrantForSageMaker(start);
+    useKey(start);
+
+    const check = fns['check-training'];
+    allow(check, ['sagemaker:DescribeTrainingJob'], [trainingJobs]);
+
+    // Evaluate: predictions from the job's output, validation rows, champion record; writes the report and decision.
+    const evaluate = fns.evaluate;
+    evaluate.addToRolePolicy(s3Read(artifacts, ['datasets/*', run('training/*'), champion]));
+    evaluate.addToRolePolicy(s3Write(artifacts, [run('evaluation/*'), run('decision.json')]));
+    useKey(evaluate);
+
+    // Register: a model package in the group (idempotent: it lists the group's packages first).
+    const register = fns.register;
+    allow(register, ['sagemaker:CreateModelPackage', 'sagemaker:ListModelPackages', 'sagemaker:DescribeModelPackageGroup'], [packageGroup]);
+    allow(register, ['sagemaker:CreateModelPackage', 'sagemaker:DescribeModelPackage', 'sagemaker:UpdateModelPackage', 'sagemaker:AddTags'], [packages]);
+    register.addToRolePolicy(s3Read(artifacts, [run('evaluation/*')]));
+    useKey(register);
+
+    // Deploy: model, endpoint config, endpoint create/update.
+    const deploy = fns.deploy;
+    allow(deploy, ['sagemaker:DescribeModelPackage'], [packages]);
+    allow(deploy, ['sagemaker:CreateModel', 'sagemaker:DescribeModel', 'sagemaker:AddTags'], [models]);
+    allow(deploy, ['sagemaker:CreateEndpointConfig', 'sagemaker:DescribeEndpointConfig', 'sagemaker:AddTags'], [endpointConfigs]);
+    allow(deploy, ['sagemaker:CreateEndpoint', 'sagemaker:UpdateEndpoint', 'sagemaker:DescribeEndpoint', 'sagemaker:AddTags'], [endpoint]);
+    // UpdateEndpoint/CreateEndpoint also authorize the endpoint config they point at.
+    allow(deploy, ['sagemaker:CreateEndpoint', 'sagemaker:UpdateEndpoint'], [endpointConfigs]);
+    deploy.addToRolePolicy(s3Read(artifacts, [champion]));
+    passRole(deploy);
+    keyGrantForSageMaker(deploy);
+    useKey(deploy);
+
+    const checkEndpoint = fns['check-endpoint'];
+    allow(checkEndpoint, ['sagemaker:DescribeEndpoint'], [endpoint]);
+    allow(checkEndpoint, ['sagemaker:DescribeEndpointConfig'], [endpointConfigs]);
+
+    // VerifyServing: call the endpoint with validation rows; on skew roll back to the previous config.
+    const verify = fns['verify-serving'];
+    allow(verify, ['sagemaker:InvokeEndpoint', 'sagemaker:DescribeEndpoint', 'sagemaker:UpdateEndpoint'], [endpoint]);
+    allow(verify, ['sagemaker:UpdateEndpoint'], [endpointConfigs]);
+    verify.addToRolePolicy(s3Read(artifacts, ['datasets/*', run('training/*')]));
+    verify.addToRolePolicy(s3Write(artifacts, [run('serving/*')]));
+    useKey(verify);
+
+    // PromoteBaseline: champion/current.json points at this run's model and baselines.
+    const promote = fns['promote-baseline'];
+    promote.addToRolePolicy(s3Read(artifacts, [champion, run('validation/*'), run('evaluation/*')]));
+    promote.addToRolePolicy(s3Write(artifacts, [champion]));
+    useKey(promote);
+
+    // Notify (also NotPromoted and NotifyFailure, which stops this execution's training job if still running).
+    const notify = fns.notify;
+    allow(notify, ['sns:Publish'], [this.topic.topicArn]);
+    notify.addToRolePolicy(s3Read(artifacts, [run('evaluation/*'), run('decision.json')]));
+    allow(notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob'], [trainingJobs]);
+    useKey(notify);
+  }
+}
+
+/** What S3 SSE-KMS, SNS and SageMaker need of the key to encrypt and decrypt data (no wildcards). */
+const KMS_DATA_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'];
+
+/** s3:GetObject on exact key patterns of a bucket. */
+function s3Read(bucket: s3.IBucket, patterns: string[]): iam.PolicyStatement {
+  return new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: patterns.map((p) => bucket.arnForObjects(p)) });
+}
+
+/** s3:PutObject (and multipart clean-up) on exact key patterns of a bucket. */
+function s3Write(bucket: s3.IBucket, patterns: string[]): iam.PolicyStatement {
+  return new iam.PolicyStatement({ actions: ['s3:PutObject', 's3:AbortMultipartUpload'], resources: patterns.map((p) => bucket.arnForObjects(p)) });
+}
+
+/** s3:ListBucket limited to key prefixes (ListObjectsV2's `prefix` must match). */
+function s3List(bucket: s3.IBucket, prefixes: string[]): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    actions: ['s3:ListBucket'],
+    resources: [bucket.bucketArn],
+    conditions: { StringLike: { 's3:prefix': prefixes } },
+  });
+}
+
+/** Upper bounds of values that are still tokens at synth time (names CloudFormation generates). */
+const TOKEN_VALUE_BOUNDS: Record<string, number> = {
+  DATA_BUCKET: 63,
+  ARTIFACTS_BUCKET: 63,
+  KMS_KEY_ARN: 128,
+  SAGEMAKER_ROLE_ARN: 160,
+  TOPIC_ARN: 320,
+  TRAINING_CODE_URI: 200,
+  TRAINING_IMAGE_URI: 160,
+};
+
+/**
+ * Lambda's environment limit is 4 KB for all keys and values together; RELEARN_CONFIG (the whole config as
+ * JSON) is what grows. Tokens count at their largest realistic length. Throws naming the sizes.
+ */
+export function checkEnvironmentSize(env: Record<string, string>): number {
+  let total = 0;
+  for (const [k, v] of Object.entries(env)) {
+    const value = Token.isUnresolved(v) ? (TOKEN_VALUE_BOUNDS[k] ?? 256) : Buffer.byteLength(v);
+    total += Buffer.byteLength(k) + value;
+  }
+  if (total > LAMBDA_ENV_LIMIT_BYTES) {
+    const configBytes = Buffer.byteLength(env.RELEARN_CONFIG ?? '');
+    throw new Error(
+      `The Lambda environment must be at most ${LAMBDA_ENV_LIMIT_BYTES} bytes, but got about ${total} ` +
+        `(RELEARN_CONFIG alone is ${configBytes} bytes): shorten the configuration (hyperparameters, metric definitions, slice columns)`,
+    );
+  }
+  return total;
+}
+
+/** Constructor validation: expected X, but got Y. Tokens are skipped. */
+function validateProps(props: RetrainingPipelineProps, appRoot: string): void {
+  const { config } = props;
+  if (!Token.isUnresolved(props.modelPackageGroupName) && !/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/.test(props.modelPackageGroupName)) {
+    throw new Error(`modelPackageGroupName must be a SageMaker name (letters, digits, hyphens, at most 63), but got '${props.modelPackageGroupName}'`);
+  }
+  if (!config.training.imageUri && !(SKLEARN_VERSIONS as readonly string[]).includes(config.training.frameworkVersion)) {
+    throw new Error(
+      `training.frameworkVersion must be one of ${SKLEARN_VERSIONS.join(', ')} (or set training.imageUri), but got '${config.training.frameworkVersion}'`,
+    );
+  }
+  const sourceDir = path.resolve(appRoot, config.training.sourceDir);
+  if (!fs.existsSync(sourceDir) || !fs.statSync(sourceDir).isDirectory()) {
+    throw new Error(`training.sourceDir must be a directory (relative to ${appRoot}), but got '${config.training.sourceDir}' (${sourceDir} does not exist)`);
+  }
+  if (!fs.existsSync(path.join(sourceDir, config.training.entryPoint))) {
+    throw new Error(
+      `training.entryPoint must be a file in training.sourceDir, but got '${config.training.entryPoint}' (${path.join(sourceDir, config.training.entryPoint)} does not exist)`,
+    );
+  }
+}

@@ -1,0 +1,225 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { RETRYABLE_ERRORS } from '../../lambdas/shared/errors';
+import { STAGE_SIZING, StageId } from './stages';
+
+/**
+ * The state names of docs/architecture.md. They are a contract with local mode's progress display, the
+ * tests and anyone reading an execution in the console: rename one only together with those.
+ */
+export const STATE_NAMES = {
+  ingest: 'Ingest',
+  computeStatistics: 'ComputeStatistics',
+  shardStatistics: 'ShardStatistics',
+  validateData: 'ValidateData',
+  startTraining: 'StartTraining',
+  waitForTraining: 'WaitForTraining',
+  checkTraining: 'CheckTraining',
+  trainingComplete: 'TrainingComplete?',
+  evaluate: 'Evaluate',
+  register: 'Register',
+  blessed: 'Blessed?',
+  notPromoted: 'NotPromoted',
+  deploy: 'Deploy',
+  waitForEndpoint: 'WaitForEndpoint',
+  checkEndpoint: 'CheckEndpoint',
+  endpointReady: 'EndpointReady?',
+  verifyServing: 'VerifyServing',
+  promoteBaseline: 'PromoteBaseline',
+  notify: 'Notify',
+  done: 'Done',
+  notifyFailure: 'NotifyFailure',
+  failed: 'Failed',
+} as const;
+
+/** Errors every Lambda task retries: Lambda's own service errors and our TransientError (lambdas/shared/errors.ts). */
+export const RETRIED_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+  ...RETRYABLE_ERRORS,
+];
+
+/** The retry policy of every Lambda task: 2 s, 4 s, 8 s ... (full jitter), six attempts in all. */
+export const TASK_RETRY: sfn.RetryProps = {
+  errors: RETRIED_ERRORS,
+  interval: Duration.seconds(2),
+  maxAttempts: 6,
+  backoffRate: 2,
+  jitterStrategy: sfn.JitterType.FULL,
+};
+
+export interface RetrainingStateMachineProps {
+  /** The function behind each stage (notify serves Notify, NotPromoted and NotifyFailure). */
+  readonly functions: Readonly<Record<StageId, lambda.IFunction>>;
+  /** `<name>-retrain` */
+  readonly stateMachineName: string;
+  /** Seconds between two CheckTraining polls (config.training.pollIntervalSeconds). */
+  readonly trainingPollInterval: Duration;
+  /** Seconds between two CheckEndpoint polls (config.deployment.pollIntervalSeconds). */
+  readonly endpointPollInterval: Duration;
+  /** Key for the execution log group. */
+  readonly encryptionKey: kms.IKey;
+  /**
+   * Retention of the execution log group.
+   * @default logs.RetentionDays.THREE_MONTHS
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Removal policy of the execution log group.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The retraining state machine of docs/architecture.md, defined once: the cloud runs it, and local mode runs
+ * the ASL this construct synthesizes. Every Lambda task is invoked with `{ executionName, state }`, stores
+ * its stage result under its own key, retries service errors with backoff and full jitter, and on any other
+ * error goes to NotifyFailure -> Failed.
+ */
+export class RetrainingStateMachine extends Construct {
+  public readonly stateMachine: sfn.StateMachine;
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: RetrainingStateMachineProps) {
+    super(scope, id);
+    const fn = props.functions;
+
+    // 1. The failure path. NotifyFailure keeps `$.error` (ResultPath DISCARD) so Failed can report it;
+    //    if NotifyFailure itself fails, it goes straight to Failed, never back to itself.
+    const failed = new sfn.Fail(this, STATE_NAMES.failed, {
+      errorPath: sfn.JsonPath.stringAt('$.error.Error'),
+      causePath: sfn.JsonPath.stringAt('$.error.Cause'),
+    });
+    const notifyFailure = this.lambdaTask(STATE_NAMES.notifyFailure, fn.notify, 'notify', sfn.JsonPath.DISCARD);
+    notifyFailure.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.notifyFailureError' });
+    notifyFailure.next(failed);
+
+    const task = (name: string, stage: StageId, resultPath: string): tasks.LambdaInvoke => {
+      const t = this.lambdaTask(name, fn[stage], stage, resultPath);
+      t.addCatch(notifyFailure, { errors: ['States.ALL'], resultPath: '$.error' });
+      return t;
+    };
+
+    // 2. Data: ingest, per-part statistics in parallel, validation.
+    const ingest = task(STATE_NAMES.ingest, 'ingest', '$.dataset');
+    // The iteration's input already is the shard's `{ executionName, state, item }`: passed as it is.
+    const shardStatistics = this.lambdaTask(STATE_NAMES.shardStatistics, fn['shard-statistics'], 'shard-statistics', sfn.JsonPath.DISCARD, {
+      wholeInput: true,
+    });
+    const computeStatistics = new sfn.Map(this, STATE_NAMES.computeStatistics, {
+      itemsPath: sfn.JsonPath.stringAt('$.dataset.parts'),
+      itemSelector: {
+        'executionName.$': '$$.Execution.Name',
+        'state.$': '$',
+        'item.$': '$$.Map.Item.Value',
+      },
+      maxConcurrency: 10,
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    computeStatistics.itemProcessor(shardStatistics);
+    // A shard's own retries happen inside the iteration; what still fails ends the run.
+    computeStatistics.addCatch(notifyFailure, { errors: ['States.ALL'], resultPath: '$.error' });
+    const validateData = task(STATE_NAMES.validateData, 'validate-data', '$.validation');
+
+    // 3. Training: start, then poll until done (CheckTraining throws TrainingFailed on Failed/Stopped).
+    const startTraining = task(STATE_NAMES.startTraining, 'start-training', '$.training');
+    const waitForTraining = new sfn.Wait(this, STATE_NAMES.waitForTraining, { time: sfn.WaitTime.duration(props.trainingPollInterval) });
+    const checkTraining = task(STATE_NAMES.checkTraining, 'check-training', '$.training');
+    const trainingComplete = new sfn.Choice(this, STATE_NAMES.trainingComplete);
+
+    // 4. Evaluation, registration and the gate.
+    const evaluate = task(STATE_NAMES.evaluate, 'evaluate', '$.evaluation');
+    const register = task(STATE_NAMES.register, 'register', '$.registration');
+    const blessed = new sfn.Choice(this, STATE_NAMES.blessed);
+    const done = new sfn.Succeed(this, STATE_NAMES.done);
+    const notPromoted = task(STATE_NAMES.notPromoted, 'notify', sfn.JsonPath.DISCARD);
+
+    // 5. Deployment: create/update, poll until InService, verify serving, promote the baselines, notify.
+    const deploy = task(STATE_NAMES.deploy, 'deploy', '$.deployment');
+    const waitForEndpoint = new sfn.Wait(this, STATE_NAMES.waitForEndpoint, { time: sfn.WaitTime.duration(props.endpointPollInterval) });
+    const checkEndpoint = task(STATE_NAMES.checkEndpoint, 'check-endpoint', '$.deployment');
+    const endpointReady = new sfn.Choice(this, STATE_NAMES.endpointReady);
+    const verifyServing = task(STATE_NAMES.verifyServing, 'verify-serving', '$.serving');
+    const promoteBaseline = task(STATE_NAMES.promoteBaseline, 'promote-baseline', '$.champion');
+    const notify = task(STATE_NAMES.notify, 'notify', sfn.JsonPath.DISCARD);
+
+    const deployment = deploy
+      .next(waitForEndpoint)
+      .next(checkEndpoint)
+      .next(
+        endpointReady
+          .when(sfn.Condition.booleanEquals('$.deployment.done', true), verifyServing.next(promoteBaseline).next(notify).next(done))
+          .otherwise(waitForEndpoint),
+      );
+
+    const definition = ingest
+      .next(computeStatistics)
+      .next(validateData)
+      .next(startTraining)
+      .next(waitForTraining)
+      .next(checkTraining)
+      .next(
+        trainingComplete
+          .when(
+            sfn.Condition.booleanEquals('$.training.done', true),
+            evaluate
+              .next(register)
+              .next(blessed.when(sfn.Condition.booleanEquals('$.registration.promote', true), deployment).otherwise(notPromoted.next(done))),
+          )
+          .otherwise(waitForTraining),
+      );
+
+    // 6. The state machine: STANDARD (a run lasts as long as training), every event logged, traced.
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      // /aws/vendedlogs/ keeps Step Functions' log delivery off the account's CloudWatch Logs resource policy.
+      logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}`,
+      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      encryptionKey: props.encryptionKey,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineName: props.stateMachineName,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      tracingEnabled: true,
+    });
+  }
+
+  /** A Lambda task of the contract: payload `{ executionName, state }`, the stage result at ResultPath, our own retrier. */
+  private lambdaTask(
+    name: string,
+    fn: lambda.IFunction,
+    stage: StageId,
+    resultPath: string,
+    opts: { wholeInput?: boolean } = {},
+  ): tasks.LambdaInvoke {
+    const t = new tasks.LambdaInvoke(this, name, {
+      lambdaFunction: fn,
+      payload: opts.wholeInput
+        ? undefined
+        : sfn.TaskInput.fromObject({
+            executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+            state: sfn.JsonPath.objectAt('$'),
+          }),
+      // The task's result is the function's return value itself, so ResultPath `$.training` holds the
+      // TrainingRef and `$.training.done` is readable by the Choice. (The lambda:invoke integration's
+      // envelope cannot be unwrapped: a ResultSelector must build an object, `{ Payload: ... }` at best.)
+      payloadResponseOnly: true,
+      resultPath,
+      // LambdaInvoke's built-in retrier would match first and shadow ours (it has no jitter).
+      retryOnServiceExceptions: false,
+      taskTimeout: sfn.Timeout.duration(STAGE_SIZING[stage].timeout.plus(Duration.seconds(30))),
+    });
+    t.addRetry(TASK_RETRY);
+    return t;
+  }
+}

@@ -1,0 +1,51 @@
+import { Aws, CfnOutput, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { RelearnConfig } from '../lambdas/shared/config';
+import { RetrainingPipeline } from './constructs/retraining-pipeline';
+
+export interface PipelineStackProps extends StackProps {
+  /** The parsed relearn configuration. */
+  readonly config: RelearnConfig;
+  /** From the data stack. */
+  readonly dataBucket: s3.IBucket;
+  readonly artifactsBucket: s3.IBucket;
+  readonly encryptionKey: kms.IKey;
+  readonly modelPackageGroupName: string;
+  /**
+   * Directory `config.training.sourceDir` is relative to.
+   * @default - the relearn repository root
+   */
+  readonly appRoot?: string;
+}
+
+/** The stateless part: functions, roles, topic, state machine. Safe to destroy and redeploy at any time. */
+export class PipelineStack extends Stack {
+  public readonly pipeline: RetrainingPipeline;
+
+  constructor(scope: Construct, id: string, props: PipelineStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    this.pipeline = new RetrainingPipeline(this, 'Pipeline', {
+      config,
+      dataBucket: props.dataBucket,
+      artifactsBucket: props.artifactsBucket,
+      encryptionKey: props.encryptionKey,
+      modelPackageGroupName: props.modelPackageGroupName,
+      appRoot: props.appRoot,
+      logRemovalPolicy: config.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    });
+
+    const sm = this.pipeline.stateMachine;
+    new CfnOutput(this, 'StateMachineArn', { value: sm.stateMachineArn });
+    new CfnOutput(this, 'StateMachineConsoleUrl', {
+      value: `https://${Aws.REGION}.console.aws.amazon.com/states/home?region=${Aws.REGION}#/statemachines/view/${sm.stateMachineArn}`,
+      description: 'Watch executions here',
+    });
+    new CfnOutput(this, 'EndpointName', { value: this.pipeline.endpointName, description: 'The endpoint a promoted model is served from' });
+    new CfnOutput(this, 'TopicArn', { value: this.pipeline.topic.topicArn });
+    new CfnOutput(this, 'DataBucketName', { value: props.dataBucket.bucketName });
+    new CfnOutput(this, 'ArtifactsBucketName', { value: props.artifactsBucket.bucketName });
+  }
+}
