@@ -1,6 +1,6 @@
+import { sageMakerClient } from '../shared/clients';
 import { stageHandler } from '../shared/handler';
+import { registerStage } from './core';
 
-// Placeholder until the stage's owner lands its core; replaced, never shipped as done.
-export const handler = stageHandler('Register', async () => {
-  throw new Error('Register is not implemented yet');
-});
+/** Register: the evaluated candidate as a model package version (Approved, PendingManualApproval or Rejected). */
+export const handler = stageHandler('Register', (event, env) => registerStage(event, env, { sagemaker: sageMakerClient() }));

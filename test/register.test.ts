@@ -1,0 +1,119 @@
+import { CreateModelPackageCommand, DescribeModelPackageCommand, ListModelPackagesCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { mockClient } from 'aws-sdk-client-mock';
+import { handler } from '../lambdas/register/handler';
+import { clientTokenFor } from '../lambdas/register/core';
+import { RegistrationRefSchema, StageEvent } from '../lambdas/shared/contracts';
+import { RelearnConfigInput } from '../lambdas/shared/config';
+import { setLambdaEnv } from './helpers/local-s3';
+
+// The local SageMaker server (local/services/sagemaker) was not committed when this was written; the SDK mock
+// stands in for the control plane. What is checked is the request we send and how we read the answers.
+const sm = mockClient(SageMakerClient);
+const ART = 's3://test-artifacts';
+
+function event(executionName: string, deploy: boolean): StageEvent {
+  return {
+    executionName,
+    state: {
+      source: { bucket: 'test-data', prefix: 'incoming/' },
+      dataset: {
+        datasetId: 'ds-42', uri: `${ART}/datasets/ds-42/`, trainUri: `${ART}/datasets/ds-42/train/`, validationUri: `${ART}/datasets/ds-42/validation/`,
+        manifestUri: `${ART}/datasets/ds-42/manifest.json`, parts: [], rows: { train: 800, validation: 200 }, columns: ['id', 'churned'], reused: false,
+      },
+      training: { jobName: 'relearn-train-x', status: 'Completed', done: true, modelDataUri: `${ART}/runs/${executionName}/training/j/output/model.tar.gz`, outputDataUri: `${ART}/runs/${executionName}/training/j/output/output.tar.gz` },
+      evaluation: {
+        evaluationUri: `${ART}/runs/${executionName}/evaluation/evaluation.json`,
+        reportUri: `${ART}/runs/${executionName}/evaluation/report.html`,
+        decisionUri: `${ART}/runs/${executionName}/decision.json`,
+        deploy,
+        reasons: [deploy ? 'Deploy: all 4 gate checks passed.' : 'Do not deploy: 1 of 4 gate checks failed.', 'roc_auc on slice country=FR ...'],
+        primaryMetric: { name: 'roc_auc', candidate: 0.84, champion: 0.81 },
+      },
+    },
+  };
+}
+
+function setup(config: RelearnConfigInput = {}) {
+  sm.reset();
+  setLambdaEnv({ deployment: { instanceType: 'ml.c5.large' }, ...config });
+  process.env.AWS_REGION = 'eu-west-1';
+  sm.on(ListModelPackagesCommand).resolves({ ModelPackageSummaryList: [] });
+  sm.on(CreateModelPackageCommand).resolves({ ModelPackageArn: 'arn:aws:sagemaker:eu-west-1:000000000000:model-package/relearn-models/7' });
+}
+
+describe('Register', () => {
+  afterAll(() => {
+    process.env.AWS_REGION = 'us-east-1';
+  });
+
+  test('a passing candidate with auto approval is registered Approved, with the serving container, metrics and lineage', async () => {
+    // GIVEN
+    setup();
+    // WHEN
+    const ref = RegistrationRefSchema.parse(await handler(event('exec-1', true)));
+    // THEN
+    expect(ref).toEqual({ modelPackageArn: 'arn:aws:sagemaker:eu-west-1:000000000000:model-package/relearn-models/7', approvalStatus: 'Approved', promote: true });
+    const input = sm.commandCalls(CreateModelPackageCommand)[0].args[0].input;
+    expect(input).toMatchObject({
+      ModelPackageGroupName: 'relearn-models',
+      ModelApprovalStatus: 'Approved',
+      ClientToken: clientTokenFor('exec-1'),
+      InferenceSpecification: {
+        Containers: [{
+          Image: '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3',
+          ModelDataUrl: `${ART}/runs/exec-1/training/j/output/model.tar.gz`,
+          Environment: { SAGEMAKER_PROGRAM: 'train.py', SAGEMAKER_SUBMIT_DIRECTORY: `${ART}/code/sourcedir.tar.gz`, SAGEMAKER_CONTAINER_LOG_LEVEL: '20', SAGEMAKER_REGION: 'eu-west-1' },
+        }],
+        SupportedContentTypes: ['text/csv', 'application/json'],
+        SupportedResponseMIMETypes: ['application/json'],
+        SupportedRealtimeInferenceInstanceTypes: ['ml.c5.large'],
+      },
+      ModelMetrics: { ModelQuality: { Statistics: { ContentType: 'application/json', S3Uri: `${ART}/runs/exec-1/evaluation/evaluation.json` } } },
+      CustomerMetadataProperties: { executionName: 'exec-1', datasetId: 'ds-42', primaryMetric: 'roc_auc=0.84', gate: 'passed' },
+    });
+    expect(input.ClientToken).toMatch(/^[a-zA-Z0-9-]{1,36}$/);
+    expect(input.ModelPackageDescription).toBe('relearn run exec-1: Deploy: all 4 gate checks passed.');
+  });
+
+  test('approval: manual -> PendingManualApproval, and nothing is promoted', async () => {
+    setup({ evaluation: { approval: 'manual' } });
+    const ref = await handler(event('exec-2', true));
+    expect(ref).toMatchObject({ approvalStatus: 'PendingManualApproval', promote: false });
+    expect(sm.commandCalls(CreateModelPackageCommand)[0].args[0].input.ModelApprovalStatus).toBe('PendingManualApproval');
+  });
+
+  test('a failed gate -> Rejected (registered all the same), not promoted', async () => {
+    setup();
+    const ref = await handler(event('exec-3', false));
+    expect(ref).toMatchObject({ approvalStatus: 'Rejected', promote: false });
+    expect(sm.commandCalls(CreateModelPackageCommand)[0].args[0].input.CustomerMetadataProperties).toMatchObject({ gate: 'failed' });
+  });
+
+  test('a retry finds its own package and creates no second version', async () => {
+    // GIVEN the first attempt created the package, then the Lambda timed out
+    setup();
+    const arn = 'arn:aws:sagemaker:eu-west-1:000000000000:model-package/relearn-models/5';
+    sm.on(ListModelPackagesCommand).resolves({
+      ModelPackageSummaryList: [
+        { ModelPackageArn: 'arn:other', ModelPackageGroupName: 'relearn-models', ModelPackageDescription: 'relearn run exec-40: ...', CreationTime: new Date(), ModelPackageStatus: 'Completed' },
+        { ModelPackageArn: arn, ModelPackageGroupName: 'relearn-models', ModelPackageDescription: 'relearn run exec-4: Deploy', CreationTime: new Date(), ModelPackageStatus: 'Completed', ModelApprovalStatus: 'Approved' },
+      ],
+    });
+    sm.on(DescribeModelPackageCommand, { ModelPackageName: arn }).resolves({ ModelPackageArn: arn, ModelApprovalStatus: 'Approved', CustomerMetadataProperties: { executionName: 'exec-4' } });
+    // WHEN
+    const ref = await handler(event('exec-4', true));
+    // THEN
+    expect(ref).toEqual({ modelPackageArn: arn, approvalStatus: 'Approved', promote: true });
+    expect(sm.commandCalls(CreateModelPackageCommand)).toHaveLength(0);
+    expect(sm.commandCalls(DescribeModelPackageCommand)).toHaveLength(1);
+  });
+
+  test('throttling is a TransientError (retried by the state machine); a missing evaluation is InvalidStageInput', async () => {
+    setup();
+    sm.on(CreateModelPackageCommand).rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+    await expect(handler(event('exec-5', true))).rejects.toMatchObject({ name: 'TransientError' });
+    const noEval = event('exec-6', true);
+    delete noEval.state.evaluation;
+    await expect(handler(noEval)).rejects.toMatchObject({ name: 'InvalidStageInput', message: 'Register: state.evaluation is missing' });
+  });
+});
