@@ -177,17 +177,19 @@ function body(outcome: Outcome, event: StageEvent, env: LambdaEnv, stage: string
     lines.push('Cleanup:', ...(cleanup.length ? cleanup.map((c) => `  - ${c}`) : ['  - nothing was left running']));
     if (!state.deployment) lines.push('', `The endpoint ${env.endpointName} was not touched by this run.`);
   } else if (outcome === 'promoted') {
-    const d = state.deployment!;
-    lines.push(
-      `The endpoint ${d.endpointName} now serves model ${d.modelName} (endpoint config ${d.endpointConfigName}).`,
-      d.previousEndpointConfigName ? `Previous endpoint config (rollback target): ${d.previousEndpointConfigName}` : 'This was the endpoint\'s first model.',
-    );
+    const d = state.deployment;
+    if (d) {
+      lines.push(
+        `The endpoint ${d.endpointName} now serves model ${d.modelName} (endpoint config ${d.endpointConfigName}).`,
+        d.previousEndpointConfigName ? `Previous endpoint config (rollback target): ${d.previousEndpointConfigName}` : "This was the endpoint's first model.",
+      );
+    }
     if (state.serving) lines.push(`Serving check: ${state.serving.checkedRows} validation rows, max |served - offline| = ${state.serving.maxAbsDifference}`);
     if (metric) lines.push(metric);
     lines.push(`Champion record: ${state.champion!.championUri}`);
   } else {
     const reg = state.registration;
-    if (reg) lines.push(`Model package ${reg.modelPackageArn} is ${reg.approvalStatus}${reg.approvalStatus === 'PendingManualApproval' ? ': approve it in the model registry to deploy it' : ''}.`);
+    if (reg) lines.push(`Model package ${reg.modelPackageArn} is ${reg.approvalStatus}${reg.approvalStatus === 'PendingManualApproval' ? ': it waits for a manual approval in the model registry, and this run did not deploy it' : ''}.`);
     lines.push(`The endpoint ${env.endpointName} was not touched: the previous model still serves.`);
     if (metric) lines.push(metric);
   }
