@@ -1,0 +1,257 @@
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { parseConfig, RelearnConfigInput } from '../lambdas/shared/config';
+import { LambdaEnvSchema } from '../lambdas/shared/env';
+import { buildRelearnApp } from '../lib/app';
+import { RESOURCE_STAR_ACTIONS } from '../lib/nag-acknowledgements';
+
+/**
+ * Template assertions for what matters (encryption, versioning, public access, TLS, key rotation, IAM scope,
+ * the Lambdas and the state machine's settings). One synth per configuration, shared by the tests; asset
+ * bundling is skipped here (context `aws:cdk:bundling-stacks: []`): bundles are checked in cdk-app.test.ts.
+ */
+function synth(input: RelearnConfigInput = {}) {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const { data, pipeline } = buildRelearnApp(app, parseConfig(input), { nag: false });
+  return { data: Template.fromStack(data), pipeline: Template.fromStack(pipeline) };
+}
+
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
+const list = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
+
+/** Every statement of every IAM policy attached to the role with this logical id prefix. */
+function statementsOf(t: Template, rolePrefix: string): Statement[] {
+  const out: Statement[] = [];
+  for (const p of Object.values(t.findResources('AWS::IAM::Policy'))) {
+    const roles = list(p.Properties.Roles as { Ref: string }[]).map((r) => r.Ref);
+    if (roles.some((r) => r.startsWith(rolePrefix))) out.push(...(p.Properties.PolicyDocument.Statement as Statement[]));
+  }
+  return out;
+}
+
+describe('relearn templates (reference configuration)', () => {
+  let data: Template;
+  let pipeline: Template;
+  beforeAll(() => {
+    // GIVEN the default configuration, WHEN both stacks synthesize
+    ({ data, pipeline } = synth({ notifications: { emails: ['ops@example.com'] } }));
+  });
+
+  describe('data stack', () => {
+    test('the customer-managed key rotates', () => {
+      data.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    });
+
+    test('data and artifacts buckets are KMS-encrypted with that key; the log bucket uses SSE-S3 as S3 requires', () => {
+      const buckets = data.findResources('AWS::S3::Bucket');
+      const keyId = Object.keys(data.findResources('AWS::KMS::Key'))[0];
+      for (const id of ['DataBucket', 'ArtifactsBucket']) {
+        const [, b] = Object.entries(buckets).find(([k]) => k.startsWith(id))!;
+        expect(b.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault).toEqual({
+          SSEAlgorithm: 'aws:kms',
+          KMSMasterKeyID: { 'Fn::GetAtt': [keyId, 'Arn'] },
+        });
+        expect(b.Properties.LoggingConfiguration.DestinationBucketName.Ref).toMatch(/^AccessLogsBucket/);
+      }
+      const [, logs] = Object.entries(buckets).find(([k]) => k.startsWith('AccessLogsBucket'))!;
+      expect(logs.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
+    });
+
+    test('every bucket is versioned and blocks all public access', () => {
+      const buckets = Object.values(data.findResources('AWS::S3::Bucket'));
+      expect(buckets).toHaveLength(3);
+      for (const b of buckets) {
+        expect(b.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+        expect(b.Properties.PublicAccessBlockConfiguration).toEqual({
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        });
+      }
+    });
+
+    test('every bucket policy denies requests without TLS', () => {
+      const buckets = Object.keys(data.findResources('AWS::S3::Bucket'));
+      const policies = Object.values(data.findResources('AWS::S3::BucketPolicy'));
+      for (const bucket of buckets) {
+        const policy = policies.find((p) => p.Properties.Bucket.Ref === bucket);
+        expect(policy).toBeDefined();
+        const statements = policy!.Properties.PolicyDocument.Statement as Statement[];
+        expect(statements).toContainEqual(
+          expect.objectContaining({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        );
+      }
+    });
+
+    test('the data bucket sends its events to EventBridge', () => {
+      data.hasResourceProperties('Custom::S3BucketNotifications', {
+        BucketName: { Ref: Match.stringLikeRegexp('^DataBucket') },
+        NotificationConfiguration: { EventBridgeConfiguration: {} },
+      });
+    });
+
+    test('the model package group is named after the config; stateful resources are retained by default', () => {
+      data.hasResourceProperties('AWS::SageMaker::ModelPackageGroup', { ModelPackageGroupName: 'relearn-models' });
+      for (const type of ['AWS::S3::Bucket', 'AWS::KMS::Key', 'AWS::SageMaker::ModelPackageGroup']) {
+        for (const r of Object.values(data.findResources(type))) expect(r.DeletionPolicy).toBe('Retain');
+      }
+    });
+
+    test('stateful construct ids are stable (renaming one replaces the resource)', () => {
+      const ids = Object.keys(data.toJSON().Resources);
+      for (const prefix of ['Key', 'AccessLogsBucket', 'DataBucket', 'ArtifactsBucket', 'ModelPackageGroup']) {
+        expect(ids.some((id) => id.startsWith(prefix))).toBe(true);
+      }
+    });
+  });
+
+  describe('pipeline stack: IAM', () => {
+    test('iam:PassRole is granted only on the SageMaker role, only to SageMaker', () => {
+      const smRole = Object.keys(pipeline.findResources('AWS::IAM::Role')).find((k) => k.startsWith('PipelineSageMakerRole'))!;
+      const passRoles = Object.values(pipeline.findResources('AWS::IAM::Policy')).flatMap((p) =>
+        (p.Properties.PolicyDocument.Statement as Statement[]).filter((s) => list(s.Action).some((a) => a.startsWith('iam:'))),
+      );
+      expect(passRoles.length).toBeGreaterThanOrEqual(2); // StartTraining and Deploy
+      for (const s of passRoles) {
+        expect(s.Action).toBe('iam:PassRole');
+        expect(s.Resource).toEqual({ 'Fn::GetAtt': [smRole, 'Arn'] });
+        expect(s.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' } });
+      }
+    });
+
+    test('no role carries an AWS managed policy', () => {
+      for (const role of Object.values(pipeline.findResources('AWS::IAM::Role'))) {
+        expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      }
+    });
+
+    test('the SageMaker role has no s3:* and no Resource * except for actions that have no resource-level permission', () => {
+      const statements = statementsOf(pipeline, 'PipelineSageMakerRole');
+      expect(statements.length).toBeGreaterThan(0);
+      for (const s of statements) {
+        expect(list(s.Action).filter((a) => a === 's3:*' || a === '*' || a.endsWith(':*'))).toEqual([]);
+        if (list(s.Resource).includes('*')) {
+          for (const a of list(s.Action)) expect(Object.keys(RESOURCE_STAR_ACTIONS)).toContain(a);
+        }
+      }
+    });
+
+    test('stage roles use exact bucket prefixes: Ingest reads only incoming/ of the data bucket', () => {
+      const reads = statementsOf(pipeline, 'PipelineIngestRole').filter((s) => s.Action === 's3:GetObject');
+      const rendered = JSON.stringify(reads);
+      expect(rendered).toContain('/incoming/*');
+      expect(rendered).toContain('/datasets/*');
+      expect(rendered).not.toMatch(/"\/\*"/);
+      // No stage may write champion/ except PromoteBaseline.
+      for (const role of ['PipelineIngestRole', 'PipelineEvaluateRole', 'PipelineDeployRole', 'PipelineNotifyRole']) {
+        const writes = statementsOf(pipeline, role).filter((s) => list(s.Action).includes('s3:PutObject'));
+        expect(JSON.stringify(writes)).not.toContain('champion/');
+      }
+      const promoteWrites = statementsOf(pipeline, 'PipelinePromoteBaselineRole').filter((s) => list(s.Action).includes('s3:PutObject'));
+      expect(JSON.stringify(promoteWrites)).toContain('champion/current.json');
+    });
+
+    test('SageMaker ARNs are built from the pipeline name (training jobs, endpoint)', () => {
+      const start = JSON.stringify(statementsOf(pipeline, 'PipelineStartTrainingRole'));
+      expect(start).toContain(':training-job/relearn-train-*');
+      const deploy = JSON.stringify(statementsOf(pipeline, 'PipelineDeployRole'));
+      expect(deploy).toContain(':endpoint/relearn-endpoint');
+      expect(deploy).toContain(':model/relearn-model-*');
+      expect(deploy).toContain(':endpoint-config/relearn-epc-*');
+    });
+  });
+
+  describe('pipeline stack: functions, topic, state machine', () => {
+    test('twelve Node.js 22 functions, traced, with their own encrypted log groups and the full environment', () => {
+      const fns = Object.values(pipeline.findResources('AWS::Lambda::Function'));
+      expect(fns).toHaveLength(12);
+      const required = Object.keys(LambdaEnvSchema.shape);
+      for (const f of fns) {
+        expect(f.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' } });
+        expect(f.Properties.LoggingConfig.LogGroup).toBeDefined();
+        const env = f.Properties.Environment.Variables;
+        for (const k of required) expect(env[k]).toBeDefined();
+        expect(JSON.parse(env.RELEARN_CONFIG).name).toBe('relearn');
+        expect(env.AWS_NODEJS_CONNECTION_REUSE_ENABLED).toBe('1');
+      }
+      for (const lg of Object.values(pipeline.findResources('AWS::Logs::LogGroup'))) {
+        expect(lg.Properties.KmsKeyId).toBeDefined();
+        expect(lg.Properties.RetentionInDays).toBeGreaterThan(0);
+      }
+    });
+
+    test('the training image is the SageMaker scikit-learn image of the stack region', () => {
+      const env = Object.values(pipeline.findResources('AWS::Lambda::Function'))[0].Properties.Environment.Variables;
+      const uri = JSON.stringify(env.TRAINING_IMAGE_URI);
+      expect(uri).toContain('Fn::FindInMap');
+      expect(uri).toContain('/sagemaker-scikit-learn:1.2-1-cpu-py3');
+      expect(pipeline.toJSON().Mappings).toBeDefined();
+      const mapping = Object.values(pipeline.toJSON().Mappings as Record<string, Record<string, { account: string }>>)[0];
+      expect(mapping['us-east-1'].account).toBe('683313688378');
+      expect(mapping['eu-west-1'].account).toBe('141502667606');
+    });
+
+    test('the outcome topic is KMS-encrypted, TLS-only, with the configured e-mail subscription', () => {
+      pipeline.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+      pipeline.hasResourceProperties('AWS::SNS::TopicPolicy', {
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      });
+      pipeline.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    });
+
+    test('the state machine is STANDARD, logs ALL with execution data, and is traced', () => {
+      pipeline.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+        StateMachineName: 'relearn-retrain',
+        StateMachineType: 'STANDARD',
+        LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true },
+        TracingConfiguration: { Enabled: true },
+      });
+      pipeline.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/vendedlogs/states/relearn-retrain', KmsKeyId: Match.anyValue() });
+    });
+
+    test('outputs: state machine ARN and console URL, bucket names, endpoint name', () => {
+      const outputs = Object.keys(pipeline.toJSON().Outputs);
+      for (const o of ['StateMachineArn', 'StateMachineConsoleUrl', 'EndpointName', 'DataBucketName', 'ArtifactsBucketName', 'TopicArn']) {
+        expect(outputs).toContain(o);
+      }
+      pipeline.hasOutput('EndpointName', { Value: 'relearn-endpoint' });
+    });
+  });
+});
+
+describe('configuration variants', () => {
+  test('removalPolicy destroy deletes the stateful resources with the stack (buckets only when empty)', () => {
+    // GIVEN a throw-away dev configuration, WHEN synthesized
+    const { data } = synth({ name: 'dev', removalPolicy: 'destroy' });
+    // THEN buckets, key and registry are deleted with the stack, and no auto-delete custom resource empties buckets
+    for (const type of ['AWS::S3::Bucket', 'AWS::KMS::Key', 'AWS::SageMaker::ModelPackageGroup']) {
+      for (const r of Object.values(data.findResources(type))) expect(r.DeletionPolicy).toBe('Delete');
+    }
+    expect(Object.keys(data.findResources('Custom::S3AutoDeleteObjects'))).toEqual([]);
+    data.hasResourceProperties('AWS::SageMaker::ModelPackageGroup', { ModelPackageGroupName: 'dev-models' });
+  });
+
+  test('a configured image URI replaces the scikit-learn mapping, and the SageMaker role may pull exactly that repository', () => {
+    const { pipeline } = synth({ training: { imageUri: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/my-trainer:7' } });
+    expect(pipeline.toJSON().Mappings).toBeUndefined();
+    const pulls = statementsOf(pipeline, 'PipelineSageMakerRole').filter((s) => list(s.Action).includes('ecr:BatchGetImage'));
+    expect(pulls).toHaveLength(1);
+    expect(JSON.stringify(pulls[0].Resource)).toContain(':ecr:eu-west-1:123456789012:repository/my-trainer');
+  });
+
+  test('an unknown framework version fails with what was expected and what came in', () => {
+    expect(() => synth({ training: { frameworkVersion: '9.9-9' } })).toThrow(
+      /training\.frameworkVersion must be one of 0\.20\.0, 0\.23-1, 1\.0-1, 1\.2-1 \(or set training\.imageUri\), but got '9\.9-9'/,
+    );
+  });
+
+  test('a missing training source directory fails naming it', () => {
+    expect(() => synth({ training: { sourceDir: 'training-scripts/nope' } })).toThrow(/training\.sourceDir must be a directory .* but got 'training-scripts\/nope'/);
+  });
+
+  test('a configuration too large for the Lambda environment fails at synth with the sizes', () => {
+    const hyperparameters = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`param-${i}`, 'x'.repeat(30)]));
+    expect(() => synth({ training: { hyperparameters } })).toThrow(/Lambda environment must be at most 4096 bytes, but got about \d+ \(RELEARN_CONFIG alone is \d+ bytes\)/);
+  });
+});
