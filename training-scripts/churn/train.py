@@ -29,10 +29,25 @@ import time
 import traceback
 from typing import Any, Dict, List, Optional
 
-import joblib
-import numpy as np
-import pandas as pd
-import sklearn
+try:
+    import joblib
+    import numpy as np
+    import pandas as pd
+    import sklearn
+except ImportError as _missing:  # a clear reason instead of a bare traceback (e.g. a python without scikit-learn)
+    _reason = ("%s cannot import %s: run this script with a Python that has scikit-learn 1.2.1, pandas and joblib "
+               "(locally: set RELEARN_PYTHON, e.g. Debian's /usr/bin/python3 with python3-sklearn)" % (sys.executable, _missing.name))
+    if __name__ == "__main__":
+        _failure = os.path.join(os.environ.get("SM_OUTPUT_DIR", "/opt/ml/output"), "failure")
+        try:
+            os.makedirs(os.path.dirname(_failure), exist_ok=True)
+            with open(_failure, "w") as _f:
+                _f.write(_reason)
+        except OSError:
+            pass
+        print("training failed: " + _reason, file=sys.stderr)
+        sys.exit(1)
+    raise ImportError(_reason) from _missing
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -164,6 +179,10 @@ def read_channel(directory: str, name: str, id_column: str, label_column: str) -
         for required in (id_column, label_column):
             if required not in frame.columns:
                 raise TrainingError("%s: no column '%s' (columns: %s)" % (f, required, ", ".join(frame.columns)))
+        no_id = frame[id_column].isna()
+        if no_id.any():
+            # predictions.jsonl is joined with the validation split on the id: every row needs one.
+            raise TrainingError("%s row %d column '%s': the id is empty" % (f, int(np.argmax(no_id.values)) + 2, id_column))
         labels = pd.to_numeric(frame[label_column], errors="coerce")
         bad = labels.isna() | ~labels.isin([0, 1])
         if bad.any():
@@ -398,6 +417,9 @@ def model_fn(model_dir: str) -> Dict[str, Any]:
     artifact = joblib.load(path)
     if not isinstance(artifact, dict) or artifact.get("format") != ARTIFACT_FORMAT:
         raise ValueError("%s is not a relearn churn model (format %s expected)" % (path, ARTIFACT_FORMAT))
+    if artifact.get("sklearn_version") != sklearn.__version__:
+        print("warning: %s was saved by scikit-learn %s and is loaded by %s; predictions may differ"
+              % (path, artifact.get("sklearn_version"), sklearn.__version__), file=sys.stderr)
     return artifact
 
 

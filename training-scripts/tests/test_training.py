@@ -162,3 +162,40 @@ def test_predictions_lines_match_the_pipeline_contract(baseline):
     # THEN each line has exactly id (string), label (number), candidate (number), champion (number or null)
     assert set(first) == {"id", "label", "candidate", "champion"}
     assert isinstance(first["id"], str) and isinstance(first["label"], int) and isinstance(first["candidate"], float)
+
+
+def test_a_python_without_scikit_learn_fails_with_a_clear_reason(tmp_path):
+    # GIVEN the interpreter without its site packages (-S), so numpy/pandas/scikit-learn cannot be imported
+    import subprocess
+    import sys
+
+    from conftest import SCRIPT
+    env = dict(os.environ, SM_OUTPUT_DIR=str(tmp_path / "output"))
+    proc = subprocess.run([sys.executable, "-S", SCRIPT], env=env, capture_output=True, text=True)
+    # THEN the job fails and the failure file says what is missing and how to fix it, not a bare traceback
+    assert proc.returncode != 0
+    failure = (tmp_path / "output" / "failure").read_text()
+    assert "cannot import" in failure and "RELEARN_PYTHON" in failure
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_validation_row_without_an_id_fails_naming_it(tmp_path, run_job, data):
+    # GIVEN a validation file whose 2nd data row has an empty customer_id
+    with open(str(data / "validation" / "part-00000.csv")) as f:
+        lines = f.read().splitlines()[:20]
+    lines[2] = "," + lines[2].split(",", 1)[1]
+    os.makedirs(str(tmp_path / "validation"))
+    (tmp_path / "validation" / "part-00000.csv").write_text("\n".join(lines) + "\n")
+    job = run_job(data / "train", tmp_path / "validation")
+    # THEN the failure names the file, the row and the id column
+    assert job.returncode != 0
+    assert "row 3 column 'customer_id': the id is empty" in job.failure()
+
+
+def test_the_script_is_python_3_9_syntax():
+    # The SKLearn 1.2-1 container runs Python 3.9; this interpreter is newer, so check the grammar explicitly.
+    import ast
+
+    from conftest import SCRIPT
+    with open(SCRIPT) as f:
+        ast.parse(f.read(), filename=SCRIPT, feature_version=(3, 9))
