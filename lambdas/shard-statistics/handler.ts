@@ -1,6 +1,13 @@
+import { s3Client } from '../shared/clients';
 import { stageHandler } from '../shared/handler';
+import { shardStatistics } from './core';
 
-// Placeholder until the stage's owner lands its core; replaced, never shipped as done.
-export const handler = stageHandler('ShardStatistics', async () => {
-  throw new Error('ShardStatistics is not implemented yet');
-});
+/** ShardStatistics (a Map iteration of ComputeStatistics): one dataset part -> its statistics in S3. */
+export const handler = stageHandler('ShardStatistics', (event, env) =>
+  shardStatistics(event, {
+    s3: s3Client(),
+    artifactsBucket: env.artifactsBucket,
+    kmsKeyArn: env.kmsKeyArn,
+    labelColumn: env.config.dataset.labelColumn,
+  }),
+);

@@ -1,6 +1,8 @@
+import { s3Client } from '../shared/clients';
 import { stageHandler } from '../shared/handler';
+import { validateData } from './core';
 
-// Placeholder until the stage's owner lands its core; replaced, never shipped as done.
-export const handler = stageHandler('ValidateData', async () => {
-  throw new Error('ValidateData is not implemented yet');
-});
+/** ValidateData: merged statistics + anomaly rules; blocking anomalies throw DataValidationFailed. */
+export const handler = stageHandler('ValidateData', (event, env) =>
+  validateData(event, { s3: s3Client(), artifactsBucket: env.artifactsBucket, kmsKeyArn: env.kmsKeyArn, config: env.config }),
+);

@@ -32,7 +32,7 @@ export interface StatsPlan {
 export const HLL_PRECISION = 12;
 export const ROW_HLL_PRECISION = 14;
 export const QUANTILE_ALPHA = 0.01;
-export const TOP_K_CAPACITY = 256;
+export const TOP_K_CAPACITY = 1024;
 
 const MISSING_TOKENS = new Set(['na', 'n/a', 'null', 'none', '']);
 const NUMERIC_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
@@ -49,7 +49,7 @@ export class ColumnStats {
   blank = 0;
   /** Values that do not fit the column's kind (numeric columns only: text that is not a number). */
   typeErrors = 0;
-  typeErrorExample?: { value: string; line: number };
+  typeErrorExample?: { value: string; line: number; file?: string };
   nan = 0;
   posInf = 0;
   negInf = 0;
@@ -149,7 +149,7 @@ export interface ColumnStatsJson {
   missing: number;
   blank: number;
   typeErrors: number;
-  typeErrorExample?: { value: string; line: number };
+  typeErrorExample?: { value: string; line: number; file?: string };
   nan: number;
   posInf: number;
   negInf: number;
@@ -470,7 +470,7 @@ export class CsvStatsScanner {
               continue;
             }
             col.typeErrors++;
-            col.typeErrorExample ??= { value: utf8.decode(b.subarray(s, Math.min(e, s + 80))), line };
+            col.typeErrorExample ??= { value: utf8.decode(b.subarray(s, Math.min(e, s + 80))), line, file: this.opts.file };
             col.hll.add(h >>> 0);
             continue;
           }

@@ -1,0 +1,82 @@
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import { ChampionRecord, ChampionRecordSchema, DatasetRef, Layout } from '../shared/contracts';
+import { DataValidationFailed } from '../shared/errors';
+import { getJson, getJsonIfExists, isNotFound, parseS3Uri } from '../shared/s3';
+import { DatasetSchema, DatasetSchemaSchema, DatasetStatsJson, planFor, StatsPlan } from '../shared/stats';
+import { openTable, ParseError, Value } from '../shared/tabular';
+
+/** Where a curated schema lives in the artifacts bucket; when present it overrides the inferred one. */
+export const CURATED_SCHEMA_KEY = 'config/schema.json';
+/** Bytes of the first part read to infer column kinds. */
+export const SAMPLE_BYTES = 1 << 20;
+
+export interface ValidationContext {
+  readonly plan: StatsPlan;
+  readonly curated?: DatasetSchema;
+  readonly champion?: ChampionRecord;
+  readonly championSchema?: DatasetSchema;
+}
+
+/**
+ * Everything every shard must agree on, derived deterministically from S3 (so each Map iteration and
+ * ValidateData compute the same plan): the curated schema, the champion's schema, and column kinds
+ * inferred from the first 1 MB of the first part. Kinds named by a schema win over inferred ones.
+ */
+export async function resolveContext(s3: S3Client, bucket: string, dataset: DatasetRef, labelColumn: string): Promise<ValidationContext> {
+  const curatedRaw = await getJsonIfExists(s3, bucket, CURATED_SCHEMA_KEY);
+  let curated: DatasetSchema | undefined;
+  if (curatedRaw !== undefined) {
+    const parsed = DatasetSchemaSchema.safeParse({ source: 'curated', ...(curatedRaw as object) });
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+      throw new DataValidationFailed(`the curated schema s3://${bucket}/${CURATED_SCHEMA_KEY} is not valid: ${problems}`);
+    }
+    curated = { ...parsed.data, source: 'curated' };
+  }
+  const championRaw = await getJsonIfExists(s3, bucket, Layout.champion);
+  const champion = championRaw !== undefined ? ChampionRecordSchema.safeParse(championRaw).data : undefined;
+  let championSchema: DatasetSchema | undefined;
+  if (champion) {
+    const { bucket: b, key } = parseS3Uri(champion.schemaUri);
+    const raw = await getJsonIfExists(s3, b, key);
+    const parsed = raw !== undefined ? DatasetSchemaSchema.safeParse(raw) : undefined;
+    if (parsed?.success) championSchema = { ...parsed.data, source: 'champion' };
+  }
+  const sample = dataset.parts.length ? await sampleOf(s3, bucket, dataset.parts[0]) : { columns: dataset.columns, rows: [] };
+  const plan = planFor(sample.columns, sample.rows, labelColumn, curated ?? championSchema);
+  return { plan, curated, champion, championSchema };
+}
+
+/** The champion's statistics, when there is a champion and its statistics can be read. */
+export async function championStats(s3: S3Client, champion: ChampionRecord | undefined): Promise<DatasetStatsJson | undefined> {
+  if (!champion) return undefined;
+  const { bucket, key } = parseS3Uri(champion.statsUri);
+  try {
+    return await getJson<DatasetStatsJson>(s3, bucket, key);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+async function sampleOf(s3: S3Client, bucket: string, key: string): Promise<{ columns: string[]; rows: Value[][] }> {
+  const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${SAMPLE_BYTES - 1}` }));
+  const bytes = Buffer.from(await res.Body!.transformToByteArray());
+  // Cut at the last line end: a row cut in half would look ragged. (A quoted newline there only costs a row.)
+  const cut = bytes.length >= SAMPLE_BYTES ? bytes.subarray(0, bytes.lastIndexOf(0x0a) + 1) : bytes;
+  const rows: Value[][] = [];
+  try {
+    const table = await openTable(Readable.from([cut]), { format: 'csv', file: key });
+    for await (const r of table.rows) rows.push(r.values);
+    return { columns: table.columns, rows };
+  } catch (err) {
+    if (err instanceof ParseError) throw new DataValidationFailed(`cannot read ${key}: ${err.message}`, { cause: err });
+    throw err;
+  }
+}
+
+/** runs/<exec>/validation/shards/<part key with / replaced by __>.json */
+export function shardStatsKey(executionName: string, partKey: string): string {
+  return `${Layout.validation(executionName)}shards/${partKey.replace(/\//g, '__')}.json`;
+}
