@@ -1,0 +1,327 @@
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { parseConfig } from '../lambdas/shared/config';
+import { buildRelearnApp } from '../lib/app';
+import { RETRIED_ERRORS, STATE_NAMES } from '../lib/constructs/retraining-state-machine';
+
+// aws-local-stepfunctions 3 wants Node >= 22; this is the one API it needs from it (FIELD-NOTES).
+const P = Promise as unknown as { withResolvers?: () => unknown };
+P.withResolvers ??= function withResolvers<T>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+};
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { StateMachine } = require('aws-local-stepfunctions') as typeof import('aws-local-stepfunctions');
+
+type State = Record<string, any>;
+type Definition = { StartAt: string; States: Record<string, State> };
+
+/** The synthesized DefinitionString with every token (function ARNs) replaced by a readable placeholder. */
+function definitionOf(template: Template): Definition {
+  const [sm] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+  const def = sm.Properties.DefinitionString;
+  const text =
+    typeof def === 'string'
+      ? def
+      : (def['Fn::Join'][1] as unknown[])
+          .map((part) => (typeof part === 'string' ? part : `arn:aws:lambda:us-east-1:123456789012:function:${(part as any)['Fn::GetAtt']?.[0] ?? 'token'}`))
+          .join('');
+  return JSON.parse(text);
+}
+
+/** All states, including those inside Map iterations. */
+function allStates(def: Definition): Record<string, State> {
+  const out: Record<string, State> = {};
+  const walk = (states: Record<string, State>) => {
+    for (const [name, s] of Object.entries(states)) {
+      out[name] = s;
+      if (s.ItemProcessor) walk(s.ItemProcessor.States);
+      if (s.Iterator) walk(s.Iterator.States);
+    }
+  };
+  walk(def.States);
+  return out;
+}
+
+const config = parseConfig({ training: { pollIntervalSeconds: 45 }, deployment: { pollIntervalSeconds: 20 } });
+let def: Definition;
+let states: Record<string, State>;
+
+beforeAll(() => {
+  // GIVEN the app, WHEN synthesized (bundling skipped: only the definition matters here)
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const { pipeline } = buildRelearnApp(app, config, { nag: false });
+  def = definitionOf(Template.fromStack(pipeline));
+  states = allStates(def);
+});
+
+describe('the state machine definition (docs/architecture.md)', () => {
+  test('every state name of the contract is present, and nothing else', () => {
+    expect(Object.keys(states).sort()).toEqual(Object.values(STATE_NAMES).sort());
+    expect(def.StartAt).toBe('Ingest');
+  });
+
+  test('every Lambda task retries service errors and TransientError with backoff >= 2 and full jitter', () => {
+    const tasks = Object.entries(states).filter(([, s]) => s.Type === 'Task');
+    expect(tasks).toHaveLength(14); // 12 stages; notify also serves NotPromoted and NotifyFailure
+    for (const [name, s] of tasks) {
+      expect({ name, retry: s.Retry }).toEqual({
+        name,
+        retry: [{ ErrorEquals: RETRIED_ERRORS, IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2, JitterStrategy: 'FULL' }],
+      });
+      expect(s.Retry[0].BackoffRate).toBeGreaterThanOrEqual(2);
+      expect(s.TimeoutSeconds).toBeGreaterThan(0);
+    }
+  });
+
+  test('every Lambda task (and the statistics Map) is caught into NotifyFailure with the error at $.error', () => {
+    const caught = Object.entries(def.States).filter(([name, s]) => (s.Type === 'Task' || s.Type === 'Map') && name !== 'NotifyFailure');
+    expect(caught.length).toBe(13); // 12 top-level tasks besides NotifyFailure, and the Map
+    for (const [name, s] of caught) {
+      expect({ name, catch: s.Catch }).toEqual({ name, catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'NotifyFailure' }] });
+    }
+  });
+
+  test('NotifyFailure keeps $.error and ends in Failed, even when it fails itself (no loop)', () => {
+    const nf = states.NotifyFailure;
+    expect(nf.ResultPath).toBeNull();
+    expect(nf.Next).toBe('Failed');
+    expect(nf.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.notifyFailureError', Next: 'Failed' }]);
+    expect(states.Failed).toEqual({ Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' });
+  });
+
+  test('tasks pass { executionName, state } and store their result under their own key', () => {
+    const expected: Record<string, string | null> = {
+      Ingest: '$.dataset',
+      ValidateData: '$.validation',
+      StartTraining: '$.training',
+      CheckTraining: '$.training',
+      Evaluate: '$.evaluation',
+      Register: '$.registration',
+      Deploy: '$.deployment',
+      CheckEndpoint: '$.deployment',
+      VerifyServing: '$.serving',
+      PromoteBaseline: '$.champion',
+      Notify: null,
+      NotPromoted: null,
+      NotifyFailure: null,
+    };
+    for (const [name, resultPath] of Object.entries(expected)) {
+      expect({ name, params: states[name].Parameters, resultPath: states[name].ResultPath }).toEqual({
+        name,
+        params: { 'executionName.$': '$$.Execution.Name', 'state.$': '$' },
+        resultPath,
+      });
+    }
+  });
+
+  test('ComputeStatistics maps ShardStatistics over the dataset parts, 10 at a time, discarding results', () => {
+    const map = states.ComputeStatistics;
+    expect(map).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.dataset.parts',
+      ItemSelector: { 'executionName.$': '$$.Execution.Name', 'state.$': '$', 'item.$': '$$.Map.Item.Value' },
+      MaxConcurrency: 10,
+      ResultPath: null,
+      Next: 'ValidateData',
+    });
+    expect(map.ItemProcessor.StartAt).toBe('ShardStatistics');
+    expect(states.ShardStatistics.Parameters).toBeUndefined(); // the item selector already built its payload
+  });
+
+  test('poll loops wait the configured intervals and choose on done; the gate reads registration.promote', () => {
+    expect(states.WaitForTraining).toMatchObject({ Type: 'Wait', Seconds: 45, Next: 'CheckTraining' });
+    expect(states.WaitForEndpoint).toMatchObject({ Type: 'Wait', Seconds: 20, Next: 'CheckEndpoint' });
+    expect(states['TrainingComplete?']).toMatchObject({
+      Choices: [{ Variable: '$.training.done', BooleanEquals: true, Next: 'Evaluate' }],
+      Default: 'WaitForTraining',
+    });
+    expect(states['EndpointReady?']).toMatchObject({
+      Choices: [{ Variable: '$.deployment.done', BooleanEquals: true, Next: 'VerifyServing' }],
+      Default: 'WaitForEndpoint',
+    });
+    expect(states['Blessed?']).toMatchObject({
+      Choices: [{ Variable: '$.registration.promote', BooleanEquals: true, Next: 'Deploy' }],
+      Default: 'NotPromoted',
+    });
+  });
+});
+
+/**
+ * The synthesized ASL, run by the same interpreter local mode uses, with each Lambda task replaced by a
+ * function that records its input and returns a stage result. This checks the flow itself: which states
+ * run, what each receives, and where results land.
+ */
+describe('the synthesized ASL, executed', () => {
+  type Handlers = Record<string, (input: any) => unknown>;
+  const stageResults = (overrides: Partial<Record<string, unknown>> = {}): Handlers => {
+    let trainingPolls = 0;
+    let endpointPolls = 0;
+    const base: Handlers = {
+      Ingest: () => ({ datasetId: 'd1', parts: ['datasets/d1/train/part-00000.csv', 'datasets/d1/validation/part-00000.csv'] }),
+      ShardStatistics: () => ({ shard: 'ok' }),
+      ValidateData: () => ({ blocking: 0 }),
+      StartTraining: () => ({ jobName: 'job', done: false }),
+      CheckTraining: () => ({ jobName: 'job', done: ++trainingPolls >= 2 }),
+      Evaluate: () => ({ deploy: true }),
+      Register: () => ({ promote: true }),
+      Deploy: () => ({ endpointName: 'e', done: false }),
+      CheckEndpoint: () => ({ endpointName: 'e', done: ++endpointPolls >= 2 }),
+      VerifyServing: () => ({ checkedRows: 3 }),
+      PromoteBaseline: () => ({ championUri: 's3://a/champion/current.json' }),
+      Notify: () => ({ published: true }),
+      NotPromoted: () => ({ published: true }),
+      NotifyFailure: () => ({ published: true }),
+    };
+    return { ...base, ...(overrides as Handlers) };
+  };
+
+  async function execute(handlers: Handlers) {
+    const calls: { state: string; input: any }[] = [];
+    const taskResourceLocalHandlers = Object.fromEntries(
+      Object.entries(handlers).map(([name, fn]) => [
+        name,
+        async (input: any) => {
+          calls.push({ state: name, input });
+          return fn(input) as any;
+        },
+      ]),
+    );
+    const machine = new StateMachine(def as any, { validationOptions: { checkArn: false } });
+    const execution = machine.run(
+      { source: { bucket: 'data', prefix: 'incoming/' } },
+      {
+        overrides: {
+          taskResourceLocalHandlers,
+          waitTimeOverrides: { WaitForTraining: 0, WaitForEndpoint: 0 },
+          retryIntervalOverrides: Object.fromEntries(Object.keys(handlers).map((k) => [k, 0])),
+        },
+        context: { Execution: { Id: 'arn:exec', Name: 'run-1', StartTime: new Date(0).toISOString() } } as any,
+      },
+    );
+    let output: any;
+    let error: any;
+    try {
+      output = await execution.result;
+    } catch (err) {
+      error = err;
+    }
+    return { calls, output, error };
+  }
+
+  test('a promoted run goes through every stage once (polls twice) and ends in Done with each result under its key', async () => {
+    // GIVEN stages that succeed and a gate that says deploy
+    // WHEN the execution runs
+    const { calls, output, error } = await execute(stageResults());
+    // THEN
+    expect(error).toBeUndefined();
+    expect(calls.map((c) => c.state)).toEqual([
+      'Ingest',
+      'ShardStatistics',
+      'ShardStatistics',
+      'ValidateData',
+      'StartTraining',
+      'CheckTraining',
+      'CheckTraining',
+      'Evaluate',
+      'Register',
+      'Deploy',
+      'CheckEndpoint',
+      'CheckEndpoint',
+      'VerifyServing',
+      'PromoteBaseline',
+      'Notify',
+    ]);
+    const shardInputs = calls.filter((c) => c.state === 'ShardStatistics').map((c) => c.input);
+    expect(shardInputs.map((i) => i.item).sort()).toEqual(['datasets/d1/train/part-00000.csv', 'datasets/d1/validation/part-00000.csv']);
+    expect(shardInputs[0]).toMatchObject({ executionName: 'run-1', state: { dataset: { datasetId: 'd1' } } });
+    const evaluateInput = calls.find((c) => c.state === 'Evaluate')!.input;
+    expect(evaluateInput).toEqual({
+      executionName: 'run-1',
+      state: expect.objectContaining({ training: { jobName: 'job', done: true }, validation: { blocking: 0 } }),
+    });
+    expect(output).toMatchObject({
+      source: { bucket: 'data', prefix: 'incoming/' },
+      dataset: { datasetId: 'd1' },
+      registration: { promote: true },
+      deployment: { done: true },
+      serving: { checkedRows: 3 },
+      champion: { championUri: 's3://a/champion/current.json' },
+    });
+    expect(output.error).toBeUndefined();
+  });
+
+  test('a candidate that is not promoted is notified as such and the run succeeds without deploying', async () => {
+    const { calls, output, error } = await execute(stageResults({ Register: () => ({ promote: false }) }));
+    expect(error).toBeUndefined();
+    const names = calls.map((c) => c.state);
+    expect(names.slice(-2)).toEqual(['Register', 'NotPromoted']);
+    expect(names).not.toContain('Deploy');
+    expect(output.registration).toEqual({ promote: false });
+  });
+
+  test('a failing stage is caught: NotifyFailure receives the error, the run fails with the original error name', async () => {
+    // GIVEN training that fails for good
+    const failure = Object.assign(new Error('AlgorithmError: boom'), { name: 'TrainingFailed' });
+    const { calls, error } = await execute(
+      stageResults({
+        CheckTraining: () => {
+          throw failure;
+        },
+      }),
+    );
+    // THEN nothing after training runs, NotifyFailure sees $.error, and the execution fails as TrainingFailed
+    const names = calls.map((c) => c.state);
+    expect(names.slice(-2)).toEqual(['CheckTraining', 'NotifyFailure']);
+    expect(names).not.toContain('Evaluate');
+    const nf = calls.find((c) => c.state === 'NotifyFailure')!.input;
+    expect(nf.state.error).toMatchObject({ Error: 'TrainingFailed', Cause: expect.stringContaining('boom') });
+    // The Fail state reports $.error: the interpreter wraps it as ExecutionError { cause: FailStateError }.
+    expect(error?.cause).toMatchObject({ name: 'TrainingFailed', message: expect.stringContaining('boom') });
+  });
+
+  test('a TransientError is retried and the run carries on', async () => {
+    let attempts = 0;
+    const { calls, error } = await execute(
+      stageResults({
+        ValidateData: () => {
+          if (++attempts < 3) throw Object.assign(new Error('throttled'), { name: 'TransientError' });
+          return { blocking: 0 };
+        },
+      }),
+    );
+    expect(error).toBeUndefined();
+    expect(calls.filter((c) => c.state === 'ValidateData')).toHaveLength(3);
+    expect(calls.map((c) => c.state)).not.toContain('NotifyFailure');
+  });
+
+  test('a failure inside a statistics shard is caught at the Map and fails the run', async () => {
+    const { calls, error } = await execute(
+      stageResults({
+        ShardStatistics: () => {
+          throw Object.assign(new Error('bad part'), { name: 'IngestError' });
+        },
+      }),
+    );
+    expect(calls.map((c) => c.state)).toContain('NotifyFailure');
+    expect(calls.map((c) => c.state)).not.toContain('ValidateData');
+    expect(error).toBeDefined();
+  });
+
+  test('when NotifyFailure itself fails the run still ends in Failed with the original error', async () => {
+    const { calls, error } = await execute(
+      stageResults({
+        Ingest: () => {
+          throw Object.assign(new Error('nothing there'), { name: 'NoNewData' });
+        },
+        NotifyFailure: () => {
+          throw Object.assign(new Error('sns down'), { name: 'Error' });
+        },
+      }),
+    );
+    expect(calls.filter((c) => c.state === 'NotifyFailure')).toHaveLength(1);
+    expect(error?.cause).toMatchObject({ name: 'NoNewData', message: expect.stringContaining('nothing there') });
+  });
+});
