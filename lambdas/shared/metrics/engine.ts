@@ -116,6 +116,9 @@ export class MetricsEngine {
   private readonly orders: Uint32Array[] = [];
   private readonly newBlock: Uint8Array[] = [];
   private readonly placement: Float64Array[] = [];
+  /** Labels in each model's score order, and a buffer for group ids in that order: the hot loop reads sequentially. */
+  private readonly ySorted: Uint8Array[] = [];
+  private gathered: Int32Array | undefined;
 
   constructor(
     private readonly data: ScoredRows,
@@ -157,6 +160,9 @@ export class MetricsEngine {
         this.orders.push(order);
         this.newBlock.push(newBlock);
         this.placement.push(new Float64Array(n));
+        const ys = new Uint8Array(n);
+        for (let k = 0; k < n; k++) ys[k] = y[order[k]];
+        this.ySorted.push(ys);
       });
       this.y = y;
       this.pred = pred;
@@ -283,8 +289,10 @@ export class MetricsEngine {
     const order = this.orders[m];
     const newBlock = this.newBlock[m];
     const place = this.placement[m];
-    const y = this.y;
+    const y = this.ySorted[m];
     const n = this.n;
+    const gs = (this.gathered ??= new Int32Array(n));
+    for (let k = 0; k < n; k++) gs[k] = groupOf[order[k]];
     const posSeen = new Float64Array(G);
     const negSeen = new Float64Array(G);
     const bPos = new Float64Array(G);
@@ -297,34 +305,31 @@ export class MetricsEngine {
       while (e < n && newBlock[e] === 0) e++;
       if (e === k + 1) {
         // a score no other row shares: the common case
-        const i = order[k];
-        const g = groupOf[i];
+        const g = gs[k];
         if (g >= 0) {
-          if (y[i]) {
-            place[i] = negTot[g] - negSeen[g];
+          if (y[k]) {
+            place[order[k]] = negTot[g] - negSeen[g];
             const tp = ++posSeen[g];
             acc[g * C_SLOTS + apSlot] += tp / (tp + negSeen[g]);
           } else {
-            place[i] = posSeen[g];
+            place[order[k]] = posSeen[g];
             negSeen[g]++;
           }
         }
       } else {
         let touchedCount = 0;
         for (let j = k; j < e; j++) {
-          const i = order[j];
-          const g = groupOf[i];
+          const g = gs[j];
           if (g < 0) continue;
           if (bPos[g] === 0 && bNeg[g] === 0) touched[touchedCount++] = g;
-          if (y[i]) bPos[g]++;
+          if (y[j]) bPos[g]++;
           else bNeg[g]++;
         }
         for (let j = k; j < e; j++) {
-          const i = order[j];
-          const g = groupOf[i];
+          const g = gs[j];
           if (g < 0) continue;
           // ties count one half
-          place[i] = y[i] ? negTot[g] - negSeen[g] - 0.5 * bNeg[g] : posSeen[g] + 0.5 * bPos[g];
+          place[order[j]] = y[j] ? negTot[g] - negSeen[g] - 0.5 * bNeg[g] : posSeen[g] + 0.5 * bPos[g];
         }
         for (let t = 0; t < touchedCount; t++) {
           const g = touched[t];
