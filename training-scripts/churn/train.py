@@ -410,7 +410,14 @@ def main(argv: Optional[List[str]] = None) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+#: The model the serving container loaded last. input_fn has no model argument in SageMaker's API, yet the
+#: column and type checks need the model's schema: done in input_fn, a bad request is a client error (4xx)
+#: in every serving stack that maps input_fn's ValueErrors to 400, not a model error (500) from predict_fn.
+_SERVING_MODEL: Optional[Dict[str, Any]] = None
+
+
 def model_fn(model_dir: str) -> Dict[str, Any]:
+    global _SERVING_MODEL
     path = os.path.join(model_dir, MODEL_FILE)
     if not os.path.exists(path):
         raise FileNotFoundError("%s not found: the model directory holds %s" % (path, os.listdir(model_dir)))
@@ -420,6 +427,7 @@ def model_fn(model_dir: str) -> Dict[str, Any]:
     if artifact.get("sklearn_version") != sklearn.__version__:
         print("warning: %s was saved by scikit-learn %s and is loaded by %s; predictions may differ"
               % (path, artifact.get("sklearn_version"), sklearn.__version__), file=sys.stderr)
+    _SERVING_MODEL = artifact
     return artifact
 
 
@@ -467,7 +475,15 @@ def _check_frame(model: Dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def input_fn(request_body: Any, request_content_type: str) -> pd.DataFrame:
-    """text/csv (a header row, then rows) or application/json (a list of objects or {"instances": [...]})."""
+    """text/csv (a header row, then rows) or application/json (a list of objects or {"instances": [...]}).
+
+    Once model_fn has loaded a model, the rows are also checked against its columns and types here.
+    """
+    frame = _decode(request_body, request_content_type)
+    return _check_frame(_SERVING_MODEL, frame) if _SERVING_MODEL is not None else frame
+
+
+def _decode(request_body: Any, request_content_type: str) -> pd.DataFrame:
     content_type = (request_content_type or "").split(";")[0].strip().lower()
     if isinstance(request_body, (bytes, bytearray)):
         try:

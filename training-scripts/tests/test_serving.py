@@ -134,3 +134,69 @@ def test_model_fn_rejects_a_directory_without_the_model(train_module, tmp_path):
     with pytest.raises(FileNotFoundError) as info:
         train_module.model_fn(str(tmp_path))
     assert "model.joblib" in str(info.value)
+
+
+def test_input_fn_itself_rejects_bad_rows_once_a_model_is_loaded(train_module, served):
+    # Serving stacks map ValueErrors from input_fn to 400 (predict_fn errors are the model's 500s),
+    # so the column and type checks must already fire in input_fn.
+    row = _row()
+    del row["country"]
+    with pytest.raises(train_module.InvalidInput) as info:
+        train_module.input_fn(json.dumps([row]), "application/json")
+    assert "missing column(s): country" in str(info.value)
+    with pytest.raises(train_module.InvalidInput) as info:
+        train_module.input_fn(json.dumps([_row(seats="many")]), "application/json")
+    assert "column 'seats' row 1" in str(info.value)
+
+
+def test_through_the_local_serving_container_bad_requests_are_4xx_with_the_reason(baseline, data, tmp_path):
+    # GIVEN the model served by relearn's local stand-in for the SageMaker scikit-learn serving container
+    import os
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from conftest import REPO
+    serve = os.path.join(REPO, "local", "python", "serve.py")
+    proc = subprocess.Popen(
+        [sys.executable, serve, "--model-dir", baseline.model_dir, "--code-dir", os.path.join(REPO, "training-scripts", "churn"),
+         "--program", "train.py", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = None
+        for line in proc.stdout:
+            if line.startswith("RELEARN_SERVING_PORT"):
+                port = int(line.split()[1])
+                break
+        assert port, proc.stderr.read()
+
+        def post(body, content_type):
+            req = urllib.request.Request("http://127.0.0.1:%d/invocations" % port, data=body.encode("utf-8"),
+                                         headers={"Content-Type": content_type, "Accept": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=60) as res:
+                    return res.status, res.read().decode("utf-8")
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode("utf-8")
+
+        # WHEN valid rows are sent, THEN the scores are the offline ones
+        status, body = post(_validation_csv(data, 20), "text/csv")
+        assert status == 200, body
+        offline = [p["candidate"] for p in baseline.predictions()[:20]]
+        assert max(abs(a - b) for a, b in zip(json.loads(body)["predictions"], offline)) < 1e-9
+        # WHEN bad rows are sent, THEN each is a 4xx whose body says what is wrong (no stack trace)
+        row = _row()
+        del row["tenure_months"]
+        for payload, content_type, expected in [
+            (json.dumps([row]), "application/json", "missing column(s): tenure_months"),
+            (json.dumps([_row(seats="many")]), "application/json", "column 'seats' row 1: expected a number"),
+            ("", "application/json", "empty request body"),
+            ('[{"plan": ', "application/json", "malformed JSON"),
+        ]:
+            status, body = post(payload, content_type)
+            assert 400 <= status < 500, (status, body)
+            assert expected in body and "Traceback" not in body
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
