@@ -200,6 +200,12 @@ describe('Deploy', () => {
     expect(() => parseConfig({ deployment: { blueGreen: { waitIntervalSeconds: 4000 } } })).toThrow(/deployment\.blueGreen\.waitIntervalSeconds/);
   });
 
+  test('SageMaker refusing a request is a DeploymentFailed carrying its words', async () => {
+    sm.on(CreateEndpointConfigCommand).rejects(sageMakerError('ValidationException', "The instance type 'ml.m5.tiny' is not supported"));
+    await expect(run()).rejects.toMatchObject({ name: 'DeploymentFailed', message: "SageMaker refused the deployment: ValidationException: The instance type 'ml.m5.tiny' is not supported" });
+    expect(sm.commandCalls(CreateEndpointCommand)).toHaveLength(0);
+  });
+
   test('handler: a throttled SageMaker call becomes TransientError; bad input InvalidStageInput', async () => {
     // GIVEN SageMaker throttles
     sm.on(CreateModelCommand).rejects(sageMakerError('ThrottlingException', 'Rate exceeded'));

@@ -12,7 +12,8 @@ import { s3Client, sageMakerClient } from '../shared/clients';
 import { DeploymentConfig } from '../shared/config';
 import { DeploymentRef, StageEvent } from '../shared/contracts';
 import { LambdaEnv } from '../shared/env';
-import { DeploymentFailed, InvalidStageInput } from '../shared/errors';
+import { DeploymentFailed, InvalidStageInput, RelearnError } from '../shared/errors';
+import { isTransient } from '../shared/handler';
 import { logger } from '../shared/logger';
 import { endpointConfigName, modelName } from '../shared/names';
 import { DeploymentRecord, describeEndpoint, Endpoint, isAlreadyExists, pendingConfigOf, readDeploymentRecord, writeDeploymentRecord } from './endpoint';
@@ -165,13 +166,17 @@ export async function deploy(event: StageEvent, env: LambdaEnv, deps: DeployDeps
 
   const previous = endpoint.EndpointConfigName;
   await writeDeploymentRecord(s3, env.artifactsBucket, newRecord('update', previous, false), env.kmsKeyArn);
-  await sagemaker.send(
-    new UpdateEndpointCommand({
-      EndpointName: names.endpointName,
-      EndpointConfigName: names.endpointConfigName,
-      DeploymentConfig: blueGreen(config.deployment),
-    }),
-  );
+  try {
+    await sagemaker.send(
+      new UpdateEndpointCommand({
+        EndpointName: names.endpointName,
+        EndpointConfigName: names.endpointConfigName,
+        DeploymentConfig: blueGreen(config.deployment),
+      }),
+    );
+  } catch (err) {
+    throw asDeploymentFailed(err);
+  }
   await writeDeploymentRecord(s3, env.artifactsBucket, newRecord('update', previous, true), env.kmsKeyArn);
   logger.info('Deploy: updating the endpoint blue/green', { ...names, previousEndpointConfigName: previous });
   return { ...names, ...(previous ? { previousEndpointConfigName: previous } : {}), status: 'Updating', done: false };
@@ -203,7 +208,16 @@ async function createIfAbsent(create: () => Promise<unknown>): Promise<void> {
   try {
     await create();
   } catch (err) {
-    if (!isAlreadyExists(err)) throw err;
+    if (!isAlreadyExists(err)) throw asDeploymentFailed(err);
     logger.info('Deploy: already exists (an earlier attempt of this execution created it)', { message: (err as Error).message });
   }
+}
+
+/**
+ * SageMaker refusing a request (a bad instance type, a missing image, no permission) is a DeploymentFailed that
+ * carries SageMaker's words; throttling and 5xx stay as they are, so the handler maps them to TransientError.
+ */
+function asDeploymentFailed(err: unknown): unknown {
+  if (isTransient(err) || !(err instanceof Error) || err instanceof RelearnError) return err;
+  return new DeploymentFailed(`SageMaker refused the deployment: ${err.name}: ${err.message}`, { cause: err });
 }
