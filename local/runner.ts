@@ -79,6 +79,8 @@ export interface LocalExecutionResult {
   readonly durationMs: number;
   /** Time spent inside Lambda handlers, per task state (summed over retries and Map iterations). */
   readonly handlerMs: Readonly<Record<string, number>>;
+  /** The input of the last top-level state entered: on a failure, what the execution knew by then. */
+  readonly lastInput?: unknown;
 }
 
 export function defaultExecutionName(now = new Date()): string {
@@ -157,16 +159,18 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
   // Follow the event stream while the execution runs (it is live, not buffered).
   const states: StateVisit[] = [];
   const open = new Map<string, StateVisit>();
+  let lastInput: unknown;
   const keyOf = (name: string, index?: number) => `${name}#${index ?? ''}`;
   const drained = (async () => {
     for await (const ev of execution.eventLogs) {
-      const e = ev as unknown as { type: string; timestamp: number; state?: { name: string; type: string }; index?: number; Error?: string; Cause?: unknown; retry?: { attempt: number }; catch?: { catcher: { Next: string } } };
+      const e = ev as unknown as { type: string; timestamp: number; state?: { name: string; type: string; input?: unknown }; index?: number; Error?: string; Cause?: unknown; retry?: { attempt: number }; catch?: { catcher: { Next: string } } };
       if (!e.state) {
         if (e.type === 'ExecutionSucceeded' || e.type === 'ExecutionFailed' || e.type === 'ExecutionAborted' || e.type === 'ExecutionTimeout') break;
         continue;
       }
       const key = keyOf(e.state.name, e.index);
       if (e.type === 'StateEntered') {
+        if (e.index === undefined) lastInput = e.state.input;
         const visit: StateVisit = {
           name: e.state.name,
           type: e.state.type,
@@ -244,6 +248,7 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
     startedAt: startedAt.toISOString(),
     durationMs: at - startedAt.getTime(),
     handlerMs,
+    ...(lastInput !== undefined ? { lastInput } : {}),
   };
 }
 

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+'use strict';
+/*
+ * The `relearn` command (package.json "bin"). Local mode runs s3rver in this process, and s3rver's paginated
+ * ListObjectsV2 uses DES continuation tokens, which OpenSSL 3 only offers through its legacy provider: so when
+ * node was started without --openssl-legacy-provider, re-run it with the flag. Then load the TypeScript CLI
+ * through tsx (the app and the CLI are TypeScript; no build step).
+ */
+const path = require('node:path');
+
+const hasLegacyProvider =
+  process.execArgv.includes('--openssl-legacy-provider') || /(^|\s)--openssl-legacy-provider(\s|$)/.test(process.env.NODE_OPTIONS || '');
+
+if (!hasLegacyProvider) {
+  const { spawn } = require('node:child_process');
+  const os = require('node:os');
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', ...process.execArgv, __filename, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
+  // Ctrl-C reaches both processes (one process group): the child stops its execution and services; we wait for it.
+  process.on('SIGINT', () => {});
+  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  child.on('exit', (code, signal) => {
+    process.exit(code !== null ? code : 128 + ((signal && os.constants.signals[signal]) || 1));
+  });
+  child.on('error', (err) => {
+    console.error(`relearn: could not start node: ${err.message}`);
+    process.exit(1);
+  });
+  return;
+}
+
+require('tsx/cjs/api').register();
+const { main } = require(path.join(__dirname, '..', 'local', 'cli.ts'));
+main(process.argv.slice(2)).then(
+  (code) => {
+    // Exit once output is flushed: SDK sockets and timers must not keep a finished command alive.
+    process.stdout.write('', () => process.exit(code));
+  },
+  (err) => {
+    console.error(err && err.stack ? err.stack : err);
+    process.exit(1);
+  },
+);
