@@ -114,7 +114,8 @@ export function applyRules(input: RuleInput): Anomaly[] {
     // missing share (the label has its own rule)
     if (name !== labelColumn && c.count > 0) {
       const share = c.missing / c.count;
-      const base = expected?.missingShare ?? 0;
+      // A schema inferred from this very dataset is no baseline for its own missing values.
+      const base = schema.source === 'inferred' ? 0 : (expected?.missingShare ?? 0);
       const limit = Math.max(config.maxMissingShare, base + config.maxMissingIncrease);
       if (share > limit) {
         report('missing_share', name, `column "${name}": ${pct(share)} of values are missing, expected at most ${pct(limit)} (baseline ${pct(base)})`, share, limit);

@@ -37,14 +37,18 @@ export type DatasetSchema = z.infer<typeof DatasetSchemaSchema>;
 const NUMBER_LIKE = /^\s*([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?nan|[+-]?inf(inity)?)\s*$/i;
 const MISSING_LIKE = /^\s*(na|n\/a|null|none)?\s*$/i;
 
+const NUMERIC_SHARE = 0.9;
+
 /**
- * Column kinds from a sample of rows: numeric when every present value is a number (or NaN/Inf);
+ * Column kinds from a sample of rows: numeric when at least 90 % of present values are numbers (or NaN/Inf);
  * categorical when values repeat (at most 50 distinct, or at most 20 % distinct, and short); text otherwise.
  */
 export function inferKinds(columns: string[], rows: Value[][]): ColumnKind[] {
   return columns.map((_, i) => {
     const present = rows.map((r) => r[i]).filter((v): v is string => v !== null && !MISSING_LIKE.test(v));
-    if (present.length > 0 && present.every((v) => NUMBER_LIKE.test(v))) return 'numeric';
+    // Numeric when nearly every present value is a number: the rest are then type errors, not a new kind.
+    const numeric = present.filter((v) => NUMBER_LIKE.test(v)).length;
+    if (numeric > 0 && numeric >= NUMERIC_SHARE * present.length) return 'numeric';
     const all = rows.map((r) => r[i]).filter((v): v is string => v !== null && v.trim() !== '');
     if (all.length === 0) return 'categorical';
     const distinct = new Set(all).size;
