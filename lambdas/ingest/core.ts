@@ -3,7 +3,7 @@ import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clie
 import { DatasetConfig } from '../shared/config';
 import { DatasetRef, Layout, Source } from '../shared/contracts';
 import { IngestError, NoNewData } from '../shared/errors';
-import { getJsonIfExists, getStream, isNotFound, putJson, putText, s3Uri } from '../shared/s3';
+import { getJson, getStream, isNotFound, putJson, putText, s3Uri } from '../shared/s3';
 import { openTable, ParseError, TableFormat, Value, writeCsvRow } from '../shared/tabular';
 
 /**
@@ -50,12 +50,22 @@ export async function ingest(source: Source, deps: IngestDeps): Promise<DatasetR
   const datasetId = datasetIdOf(objects, deps.dataset);
   const prefix = Layout.dataset(datasetId);
   const manifestKey = `${prefix}manifest.json`;
-  const existing = await getJsonIfExists<DatasetManifest>(deps.s3, deps.artifactsBucket, manifestKey);
+  const existing = await manifestIfListed(deps.s3, deps.artifactsBucket, manifestKey);
   if (existing) return refOf(existing, deps.artifactsBucket, true);
   const manifest = await writeSnapshot(source.bucket, objects, datasetId, deps);
   // The manifest is written last: its presence means the snapshot is complete.
   await putJson(deps.s3, deps.artifactsBucket, manifestKey, manifest, { kmsKeyArn: deps.kmsKeyArn });
   return refOf(manifest, deps.artifactsBucket, false);
+}
+
+/**
+ * The manifest, if this snapshot was completed before. Decided by listing the exact key: the role's
+ * s3:ListBucket is limited to `datasets/*`, and without list rights S3 answers a missing key with 403.
+ */
+async function manifestIfListed(s3: S3Client, bucket: string, key: string): Promise<DatasetManifest | undefined> {
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 10 }));
+  if (!(listed.Contents ?? []).some((o) => o.Key === key)) return undefined;
+  return getJson<DatasetManifest>(s3, bucket, key);
 }
 
 /** The objects to ingest, sorted by key, with ETag and size; markers and zero-byte objects are skipped. */
