@@ -22,6 +22,23 @@ import { STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
 /** Lambda refuses a function whose environment (keys + values) exceeds 4 KB. */
 export const LAMBDA_ENV_LIMIT_BYTES = 4096;
 
+/**
+ * Credential sources of the SDK's default chain that come after the environment variables. Lambda (and local
+ * mode) always supply credentials through the environment, so the chain stops there and these modules are
+ * never loaded; the SDK imports them lazily (`import()`), and leaving them out saves ~80 KB per bundle
+ * (STS/SSO/sign-in clients). Every client a handler calls is still bundled at its pinned version.
+ */
+export const SDK_CREDENTIAL_FALLBACKS = [
+  '@aws-sdk/credential-provider-http',
+  '@aws-sdk/credential-provider-ini',
+  '@aws-sdk/credential-provider-login',
+  '@aws-sdk/credential-provider-process',
+  '@aws-sdk/credential-provider-sso',
+  '@aws-sdk/credential-provider-web-identity',
+  '@aws-sdk/nested-clients',
+  '@aws-sdk/token-providers',
+] as const;
+
 /** The repository root: lambdas/, package-lock.json and the default training sources live here. */
 const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -154,8 +171,9 @@ export class RetrainingPipeline extends Construct {
           target: 'node22',
           // The SDK's ES module build tree-shakes; its CommonJS build doubles the bundle (FIELD-NOTES).
           mainFields: ['module', 'main'],
-          // Bundle the pinned SDK clients instead of the runtime's own copy.
-          externalModules: [],
+          // Bundle the pinned SDK clients instead of the runtime's own copy; only the credential sources a
+          // Lambda never reaches are left out (see SDK_CREDENTIAL_FALLBACKS).
+          externalModules: [...SDK_CREDENTIAL_FALLBACKS],
         },
       });
     }
