@@ -131,6 +131,29 @@ describe('Evaluate handler (real local S3)', () => {
     expect(ref.reasons.join('\n')).toMatch(/First run: no champion to compare with, so only the absolute gates were applied/);
   });
 
+  test('approval: manual -> the verdict passes but says a person must approve; anomalies of an unknown shape are noted, not fatal', async () => {
+    // GIVEN manual approval, and an anomalies.json another version of ValidateData might write
+    setLambdaEnv({ dataset: { idColumn: 'customer_id', sliceColumns: ['country'] }, evaluation: { approval: 'manual' } });
+    const event = await putRun('run-manual', scenario(3000, { champion: true }), { version: 2, findings: [] });
+    // WHEN
+    const ref = await handler(event);
+    // THEN
+    expect(ref.deploy).toBe(true);
+    expect(ref.reasons[1]).toBe('Approval is manual: the candidate is registered as PendingManualApproval and deploys only when a person approves it.');
+    const html = (await getBuffer(s3Client(), ARTIFACTS_BUCKET, 'runs/run-manual/evaluation/report.html')).toString('utf8');
+    expect(html).toContain('PASSED: AWAITS APPROVAL');
+    expect(html).toContain('anomalies.json has an unknown shape');
+  });
+
+  test('a missing anomalies.json is noted in the report, not fatal', async () => {
+    setLambdaEnv({ dataset: { idColumn: 'customer_id', sliceColumns: [] } });
+    const event = await putRun('run-noanom', scenario(600, { champion: true }));
+    await handler(event);
+    const html = (await getBuffer(s3Client(), ARTIFACTS_BUCKET, 'runs/run-noanom/evaluation/report.html')).toString('utf8');
+    expect(html).toContain('anomalies.json was not found');
+    expect(html).toContain('No slice columns configured');
+  });
+
   test('a prediction whose id is not in the validation split is an error naming the id', async () => {
     // GIVEN predictions for ids the split does not have
     setLambdaEnv({ dataset: { idColumn: 'customer_id', sliceColumns: ['country'] } });

@@ -21,6 +21,8 @@ export interface EvaluationDocument {
   readonly threshold: number;
   readonly confidence: number;
   readonly primaryMetric: string;
+  /** `manual`: a passing candidate waits for a person (PendingManualApproval) instead of deploying. */
+  readonly approval: 'auto' | 'manual';
   readonly firstRun: boolean;
   readonly champion: { readonly executionName?: string; readonly modelPackageArn?: string; readonly modelDataUri?: string } | null;
   readonly rows: { readonly predictions: number; readonly validation: number | null; readonly unscored: number };
@@ -127,6 +129,7 @@ export function computeEvaluation(input: ComputeInput): EvaluationDocument {
     threshold: ev.threshold,
     confidence: ev.confidence,
     primaryMetric: ev.primaryMetric,
+    approval: ev.approval,
     firstRun,
     champion: firstRun ? null : (input.champion ?? {}),
     rows: { predictions: n, validation: joined.validationRows, unscored: joined.unscored },
@@ -138,7 +141,13 @@ export function computeEvaluation(input: ComputeInput): EvaluationDocument {
     gates: verdict.gates,
     gatesSource: verdict.source,
     gatesConfig: verdict.gatesConfig,
-    decision: { deploy: verdict.deploy, reasons: verdict.reasons },
+    decision: {
+      deploy: verdict.deploy,
+      reasons:
+        verdict.deploy && ev.approval === 'manual'
+          ? [verdict.reasons[0], 'Approval is manual: the candidate is registered as PendingManualApproval and deploys only when a person approves it.', ...verdict.reasons.slice(1)]
+          : verdict.reasons,
+    },
     validation: input.validation,
   };
 }

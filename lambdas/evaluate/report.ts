@@ -20,7 +20,7 @@ export function renderReport(doc: EvaluationDocument): string {
   ];
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>relearn ${esc(doc.executionName)}: ${deploy ? 'deploy' : 'not deployed'}</title>
+<title>relearn ${esc(doc.executionName)}: ${deploy ? (doc.approval === 'manual' ? 'awaits approval' : 'deploy') : 'not deployed'}</title>
 <style>${CSS}</style></head>
 <body><main>
 ${sections.join('\n')}
@@ -69,7 +69,7 @@ function verdict(doc: EvaluationDocument, headline: string, reasons: string[]): 
     ? `${esc(doc.primaryMetric)}: <b>${num(p.candidate.value)}</b>${p.champion ? ` vs champion ${num(p.champion.value)} (${sgn(p.diff?.value)})` : ''}`
     : '';
   return `<section class="verdict${ok ? ' ok' : ''}">
-<h1><span class="badge${ok ? ' ok' : ''}">${ok ? 'DEPLOY' : 'DO NOT DEPLOY'}</span> ${esc(headline)}</h1>
+<h1><span class="badge${ok ? ' ok' : ''}">${ok ? (doc.approval === 'manual' ? 'PASSED: AWAITS APPROVAL' : 'DEPLOY') : 'DO NOT DEPLOY'}</span> ${esc(headline)}</h1>
 <div class="meta">Run <b>${esc(doc.executionName)}</b> · dataset ${esc(doc.datasetId ?? '–')} · ${doc.rows.predictions.toLocaleString('en-US')} validation rows
  · ${doc.firstRun ? 'first run (no champion)' : `champion ${esc(doc.champion?.executionName ?? doc.champion?.modelPackageArn ?? 'scored on the same rows')}`} · ${primary}</div>
 <ul class="reasons">${reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>
