@@ -104,9 +104,9 @@ interface Series {
   readonly bars?: readonly { x: number; lo: number; hi: number }[];
 }
 
-const W = 300;
+const W = 310;
 const H = 260;
-const PAD = { l: 42, r: 10, t: 10, b: 36 };
+const PAD = { l: 54, r: 18, t: 10, b: 36 };
 
 function chart(title: string, xLabel: string, yLabel: string, series: Series[], opts: { diagonal?: 'up' | 'none'; domain?: [number, number, number, number] } = {}): string {
   const [x0, x1, y0, y1] = opts.domain ?? [0, 1, 0, 1];
