@@ -127,6 +127,31 @@ describe('classification metrics', () => {
     expect(o.metrics.roc_auc.diff!.hi!).toBeCloseTo(d + half, 9);
   });
 
+  test('the overall average-precision difference gets a seeded paired-bootstrap interval that agrees with a brute-force bootstrap', () => {
+    // GIVEN
+    const { y, a, b } = tiedData(500, 21);
+    // WHEN
+    const first = engine(y, a, b).overall().metrics.pr_auc;
+    const again = engine(y, a, b).overall().metrics.pr_auc;
+    // THEN deterministic, and around the point estimate
+    expect(again.diff).toEqual(first.diff);
+    const d = averagePrecision(y, a) - averagePrecision(y, b);
+    expect(first.diff!.value).toBeCloseTo(d, 12);
+    expect(first.diff!.lo!).toBeLessThan(d);
+    expect(first.diff!.hi!).toBeGreaterThan(d);
+    // and as wide as a textbook bootstrap (resampling rows with replacement, another RNG)
+    const r = rng(99);
+    const ds: number[] = [];
+    for (let k = 0; k < 400; k++) {
+      const idx = y.map(() => Math.floor(r() * y.length));
+      ds.push(averagePrecision(idx.map((i) => y[i]), idx.map((i) => a[i])) - averagePrecision(idx.map((i) => y[i]), idx.map((i) => b[i])));
+    }
+    ds.sort((p, q) => p - q);
+    const width = ds[389] - ds[10];
+    expect((first.diff!.hi! - first.diff!.lo!) / width).toBeGreaterThan(0.75);
+    expect((first.diff!.hi! - first.diff!.lo!) / width).toBeLessThan(1.33);
+  });
+
   test('a score exactly at the threshold counts as positive', () => {
     const o = engine([1, 0], [0.5, 0.49], null, 0.5).overall();
     expect(o.confusion!.candidate).toEqual({ tp: 1, fp: 0, tn: 1, fn: 0 });

@@ -94,6 +94,9 @@ export interface RegressionPlot {
 }
 
 const EPS = 1e-15;
+/** Resamples of the paired bootstrap for the overall average-precision difference, and its fixed seed. */
+export const BOOTSTRAP_RESAMPLES = 200;
+const BOOTSTRAP_SEED = 0x5eed;
 /** Accumulator slots per group, classification. */
 const C_CELLS = 0; // 8 cells: y*4 + p1*2 + p2
 const C_LL = 8; // L1, L2, L1^2, L2^2, L1*L2
@@ -178,9 +181,50 @@ export class MetricsEngine {
     }
   }
 
-  /** Metrics over all rows. */
-  overall(): GroupMetrics {
-    return this.groups(new Int32Array(this.n), 1)[0];
+  /**
+   * Metrics over all rows. Here the average-precision difference also gets an interval: a paired
+   * bootstrap (Poisson weights from a seeded RNG, so the same rows give the same interval).
+   */
+  overall(bootstrapResamples = BOOTSTRAP_RESAMPLES): GroupMetrics {
+    const g = this.groups(new Int32Array(this.n), 1)[0];
+    const ap = g.metrics.pr_auc;
+    if (this.opts.problemType !== 'binary_classification' || !this.hasChampion || !ap?.diff || ap.diff.value === null || !g.positives || bootstrapResamples < 10) return g;
+    const [lo, hi] = this.bootstrapApDiff(bootstrapResamples);
+    return { ...g, metrics: { ...g.metrics, pr_auc: { ...ap, diff: est(ap.diff.value, lo, hi), note: `interval of the difference: paired bootstrap, ${bootstrapResamples} resamples` } } };
+  }
+
+  /** Percentile interval of AP(candidate) - AP(champion) over Poisson(1)-weighted resamples of the rows. */
+  private bootstrapApDiff(B: number): [number, number] {
+    const n = this.n;
+    const w = new Float64Array(n);
+    const rand = mulberry32(BOOTSTRAP_SEED);
+    const diffs: number[] = [];
+    const weightedAp = (m: number) => {
+      const order = this.orders[m];
+      const newBlock = this.newBlock[m];
+      const ys = this.ySorted[m];
+      let tp = 0, fp = 0, tpBlock = 0, ap = 0;
+      for (let k = 0; k < n; k++) {
+        const wk = w[order[k]];
+        if (ys[k]) tp += wk;
+        else fp += wk;
+        if (k + 1 === n || newBlock[k + 1]) {
+          const dp = tp - tpBlock;
+          if (dp > 0) ap += (dp * tp) / (tp + fp);
+          tpBlock = tp;
+        }
+      }
+      return tp > 0 ? ap / tp : NaN;
+    };
+    for (let b = 0; b < B; b++) {
+      for (let i = 0; i < n; i++) w[i] = poisson1(rand);
+      const d = weightedAp(0) - weightedAp(1);
+      if (Number.isFinite(d)) diffs.push(d);
+    }
+    diffs.sort((a, b) => a - b);
+    const alpha = 1 - this.opts.confidence;
+    const q = (p: number) => diffs[Math.min(diffs.length - 1, Math.max(0, Math.floor(p * (diffs.length - 1) + 0.5)))];
+    return [q(alpha / 2), q(1 - alpha / 2)];
   }
 
   /**
@@ -643,6 +687,37 @@ function est(value: number | null, lo: number | null, hi: number | null): Estima
 
 function notComputable(champ: boolean, note: string): MetricComparison {
   return { candidate: est(null, null, null), champion: champ ? est(null, null, null) : null, diff: champ ? est(null, null, null) : null, note };
+}
+
+/** A seeded uniform RNG in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Cumulative Poisson(1) probabilities for k = 0..9 (the tail beyond is below 1e-7). */
+const POISSON1_CDF = (() => {
+  const out: number[] = [];
+  let p = Math.exp(-1);
+  let c = 0;
+  for (let k = 0; k < 10; k++) {
+    c += p;
+    out.push(c);
+    p /= k + 1;
+  }
+  return out;
+})();
+function poisson1(rand: () => number): number {
+  const u = rand();
+  let k = 0;
+  while (k < 9 && u > POISSON1_CDF[k]) k++;
+  return k;
 }
 
 /** Hanley & McNeil (1982) variance of an AUC, used when a class has fewer than 2 rows. */
