@@ -1,9 +1,8 @@
 import * as path from 'node:path';
 import { App, Environment, Validations } from 'aws-cdk-lib';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { RelearnConfig } from '../lambdas/shared/config';
 import { DataStack } from './data-stack';
-import { acknowledgeReviewedFindings } from './nag-acknowledgements';
+import { ReviewedAwsSolutionsChecks } from './nag-acknowledgements';
 import { PipelineStack } from './pipeline-stack';
 
 export interface BuildRelearnAppOptions {
@@ -52,7 +51,7 @@ export function buildRelearnApp(app: App, config: RelearnConfig, opts: BuildRele
     appRoot: opts.appRoot ? path.resolve(opts.appRoot) : undefined,
   });
   pipeline.addStackDependency(data, 'the pipeline reads the buckets, key and model package group');
-  acknowledgeReviewedFindings(app);
-  if (opts.nag !== false) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  // AwsSolutions over the whole app; the accepted findings are in lib/nag-acknowledgements.ts, with reasons.
+  if (opts.nag !== false) Validations.of(app).addPlugins(new ReviewedAwsSolutionsChecks(app));
   return { data, pipeline };
 }

@@ -26,6 +26,8 @@ export class PipelineStack extends Stack {
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
     super(scope, id, props);
+    // Strong references (CloudFormation exports): the data stack cannot drop a value the pipeline still uses.
+    this.node.setContext('@aws-cdk/core:defaultCrossStackReferences', 'strong');
     const { config } = props;
     this.pipeline = new RetrainingPipeline(this, 'Pipeline', {
       config,

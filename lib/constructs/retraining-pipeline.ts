@@ -217,6 +217,14 @@ export class RetrainingPipeline extends Construct {
         resources: [`arn:${Aws.PARTITION}:s3:::${this.trainingCode.s3BucketName}/${this.trainingCode.s3ObjectKey}`],
       }),
     );
+    // With network isolation the code arrives as an S3Prefix channel of that one object: SageMaker lists it.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [`arn:${Aws.PARTITION}:s3:::${this.trainingCode.s3BucketName}`],
+        conditions: { StringLike: { 's3:prefix': [this.trainingCode.s3ObjectKey] } },
+      }),
+    );
     role.addToPolicy(new iam.PolicyStatement({ actions: KMS_DATA_ACTIONS, resources: [key.keyArn] }));
     role.addToPolicy(
       new iam.PolicyStatement({
@@ -269,7 +277,7 @@ export class RetrainingPipeline extends Construct {
     return `arn:${stack.partition}:ecr:${m[2]}:${m[1]}:repository/${m[3]}`;
   }
 
-  /** Least privilege per stage: exact bucket prefixes, SageMaker ARNs built from the names in names.ts. */
+  /** Least privilege per stage: STAGE_S3_ACCESS for S3, SageMaker ARNs built from the names in names.ts. */
   private grantStages(fns: Record<StageId, nodejs.NodejsFunction>, props: RetrainingPipelineProps): void {
     const { config, dataBucket: data, artifactsBucket: artifacts, encryptionKey: key } = props;
     const stack = Stack.of(this);
@@ -282,114 +290,98 @@ export class RetrainingPipeline extends Construct {
     const endpoint = smArn(`endpoint/${this.endpointName.toLowerCase()}`);
     const packageGroup = smArn(`model-package-group/${group}`);
     const packages = smArn(`model-package/${group}/*`);
-    const allow = (f: lambda.IFunction, actions: string[], resources: string[]) =>
-      f.addToRolePolicy(new iam.PolicyStatement({ actions, resources }));
-    // SSE-KMS reads need Decrypt, writes GenerateDataKey (and Decrypt again for multipart uploads).
-    const useKey = (f: lambda.IFunction) => allow(f, KMS_DATA_ACTIONS, [key.keyArn]);
+    const allow = (f: lambda.IFunction, actions: string[], resources: string[], conditions?: Record<string, unknown>) =>
+      f.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
+
+    // S3, from the table: every stage uses the key for SSE-KMS.
+    for (const stage of STAGE_IDS) {
+      const f = fns[stage];
+      const access = STAGE_S3_ACCESS[stage];
+      if (access.incoming) {
+        f.addToRolePolicy(s3Read(data, [`${Layout.incomingPrefix}*`]));
+        f.addToRolePolicy(s3List(data, [`${Layout.incomingPrefix}*`]));
+      }
+      if (access.read?.length) f.addToRolePolicy(s3Read(artifacts, access.read));
+      if (access.list?.length) f.addToRolePolicy(s3List(artifacts, access.list));
+      if (access.write?.length) f.addToRolePolicy(s3Write(artifacts, access.write));
+      if (access.incoming || access.read?.length || access.write?.length) allow(f, KMS_DATA_ACTIONS, [key.keyArn]);
+    }
+
     const passRole = (f: lambda.IFunction) =>
-      f.addToRolePolicy(
-        new iam.PolicyStatement({
-          actions: ['iam:PassRole'],
-          resources: [this.sagemakerRole.roleArn],
-          conditions: { StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' } },
-        }),
-      );
-    const keyGrantForSageMaker = (f: lambda.IFunction) =>
-      f.addToRolePolicy(
-        new iam.PolicyStatement({
-          actions: ['kms:CreateGrant', 'kms:DescribeKey'],
-          resources: [key.keyArn],
-          conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
-        }),
-      );
-    const run = (sub: string) => `runs/*/${sub}`;
-    const champion = Layout.champion;
+      allow(f, ['iam:PassRole'], [this.sagemakerRole.roleArn], { StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' } });
+    // SageMaker encrypts volumes and outputs with our key through grants it creates for itself.
+    const keyGrantsForSageMaker = (f: lambda.IFunction) =>
+      allow(f, ['kms:CreateGrant', 'kms:DescribeKey'], [key.keyArn], { Bool: { 'kms:GrantIsForAWSResource': 'true' } });
+    // Rolling an endpoint back (CheckEndpoint, VerifyServing, Notify): to the previous config, or delete a first deploy.
+    const rollBack = (f: lambda.IFunction) => {
+      allow(f, ['sagemaker:DescribeEndpoint', 'sagemaker:UpdateEndpoint', 'sagemaker:DeleteEndpoint'], [endpoint]);
+      allow(f, ['sagemaker:UpdateEndpoint', 'sagemaker:DescribeEndpointConfig'], [endpointConfigs]);
+    };
 
-    // Ingest: read the landing zone, write the dataset snapshot.
-    const ingest = fns.ingest;
-    ingest.addToRolePolicy(s3Read(data, [`${Layout.incomingPrefix}*`]));
-    ingest.addToRolePolicy(s3List(data, [`${Layout.incomingPrefix}*`]));
-    ingest.addToRolePolicy(s3Read(artifacts, ['datasets/*']));
-    ingest.addToRolePolicy(s3Write(artifacts, ['datasets/*']));
-    ingest.addToRolePolicy(s3List(artifacts, ['datasets/*']));
-    useKey(ingest);
+    // StartTraining / CheckTraining: the job named from the execution, run as the SageMaker role.
+    allow(fns['start-training'], ['sagemaker:CreateTrainingJob', 'sagemaker:DescribeTrainingJob', 'sagemaker:AddTags'], [trainingJobs]);
+    passRole(fns['start-training']);
+    keyGrantsForSageMaker(fns['start-training']);
+    allow(fns['check-training'], ['sagemaker:DescribeTrainingJob'], [trainingJobs]);
 
-    // Statistics shards: read a part, write its shard statistics.
-    const shard = fns['shard-statistics'];
-    shard.addToRolePolicy(s3Read(artifacts, ['datasets/*']));
-    shard.addToRolePolicy(s3Write(artifacts, [run('validation/*')]));
-    useKey(shard);
+    // Register: a model package in the group; it finds its own earlier package by listing the group.
+    allow(fns.register, ['sagemaker:CreateModelPackage', 'sagemaker:DescribeModelPackageGroup'], [packageGroup]);
+    allow(fns.register, ['sagemaker:CreateModelPackage', 'sagemaker:DescribeModelPackage', 'sagemaker:AddTags'], [packages]);
+    allow(fns.register, ['sagemaker:ListModelPackages'], ['*']);
 
-    // ValidateData: merge shards, compare with the champion's baselines (an earlier run's validation/).
-    const validate = fns['validate-data'];
-    validate.addToRolePolicy(s3Read(artifacts, ['datasets/*', run('validation/*'), champion]));
-    validate.addToRolePolicy(s3List(artifacts, [run('validation/*')]));
-    validate.addToRolePolicy(s3Write(artifacts, [run('validation/*')]));
-    useKey(validate);
+    // Deploy: model, endpoint config, endpoint create/update (UpdateEndpoint also authorizes on the new config).
+    allow(fns.deploy, ['sagemaker:DescribeModelPackage'], [packages]);
+    allow(fns.deploy, ['sagemaker:CreateModel', 'sagemaker:DescribeModel', 'sagemaker:AddTags'], [models]);
+    allow(fns.deploy, ['sagemaker:CreateEndpointConfig', 'sagemaker:DescribeEndpointConfig', 'sagemaker:AddTags'], [endpointConfigs]);
+    allow(fns.deploy, ['sagemaker:CreateEndpoint', 'sagemaker:UpdateEndpoint', 'sagemaker:DescribeEndpoint', 'sagemaker:AddTags'], [endpoint]);
+    allow(fns.deploy, ['sagemaker:CreateEndpoint', 'sagemaker:UpdateEndpoint'], [endpointConfigs]);
+    passRole(fns.deploy);
+    keyGrantsForSageMaker(fns.deploy);
 
-    // StartTraining: the job (named from the execution), passing the SageMaker role.
-    const start = fns['start-training'];
-    start.addToRolePolicy(s3Read(artifacts, [champion]));
-    allow(start, ['sagemaker:CreateTrainingJob', 'sagemaker:DescribeTrainingJob', 'sagemaker:AddTags'], [trainingJobs]);
-    passRole(start);
-    keyGrantForSageMaker(start);
-    useKey(start);
+    rollBack(fns['check-endpoint']);
+    allow(fns['verify-serving'], ['sagemaker:InvokeEndpoint'], [endpoint]);
+    rollBack(fns['verify-serving']);
 
-    const check = fns['check-training'];
-    allow(check, ['sagemaker:DescribeTrainingJob'], [trainingJobs]);
-
-    // Evaluate: predictions from the job's output, validation rows, champion record; writes the report and decision.
-    const evaluate = fns.evaluate;
-    evaluate.addToRolePolicy(s3Read(artifacts, ['datasets/*', run('training/*'), champion]));
-    evaluate.addToRolePolicy(s3Write(artifacts, [run('evaluation/*'), run('decision.json')]));
-    useKey(evaluate);
-
-    // Register: a model package in the group (idempotent: it lists the group's packages first).
-    const register = fns.register;
-    allow(register, ['sagemaker:CreateModelPackage', 'sagemaker:ListModelPackages', 'sagemaker:DescribeModelPackageGroup'], [packageGroup]);
-    allow(register, ['sagemaker:CreateModelPackage', 'sagemaker:DescribeModelPackage', 'sagemaker:UpdateModelPackage', 'sagemaker:AddTags'], [packages]);
-    register.addToRolePolicy(s3Read(artifacts, [run('evaluation/*')]));
-    useKey(register);
-
-    // Deploy: model, endpoint config, endpoint create/update.
-    const deploy = fns.deploy;
-    allow(deploy, ['sagemaker:DescribeModelPackage'], [packages]);
-    allow(deploy, ['sagemaker:CreateModel', 'sagemaker:DescribeModel', 'sagemaker:AddTags'], [models]);
-    allow(deploy, ['sagemaker:CreateEndpointConfig', 'sagemaker:DescribeEndpointConfig', 'sagemaker:AddTags'], [endpointConfigs]);
-    allow(deploy, ['sagemaker:CreateEndpoint', 'sagemaker:UpdateEndpoint', 'sagemaker:DescribeEndpoint', 'sagemaker:AddTags'], [endpoint]);
-    // UpdateEndpoint/CreateEndpoint also authorize the endpoint config they point at.
-    allow(deploy, ['sagemaker:CreateEndpoint', 'sagemaker:UpdateEndpoint'], [endpointConfigs]);
-    deploy.addToRolePolicy(s3Read(artifacts, [champion]));
-    passRole(deploy);
-    keyGrantForSageMaker(deploy);
-    useKey(deploy);
-
-    const checkEndpoint = fns['check-endpoint'];
-    allow(checkEndpoint, ['sagemaker:DescribeEndpoint'], [endpoint]);
-    allow(checkEndpoint, ['sagemaker:DescribeEndpointConfig'], [endpointConfigs]);
-
-    // VerifyServing: call the endpoint with validation rows; on skew roll back to the previous config.
-    const verify = fns['verify-serving'];
-    allow(verify, ['sagemaker:InvokeEndpoint', 'sagemaker:DescribeEndpoint', 'sagemaker:UpdateEndpoint'], [endpoint]);
-    allow(verify, ['sagemaker:UpdateEndpoint'], [endpointConfigs]);
-    verify.addToRolePolicy(s3Read(artifacts, ['datasets/*', run('training/*')]));
-    verify.addToRolePolicy(s3Write(artifacts, [run('serving/*')]));
-    useKey(verify);
-
-    // PromoteBaseline: champion/current.json points at this run's model and baselines.
-    const promote = fns['promote-baseline'];
-    promote.addToRolePolicy(s3Read(artifacts, [champion, run('validation/*'), run('evaluation/*')]));
-    promote.addToRolePolicy(s3Write(artifacts, [champion]));
-    useKey(promote);
-
-    // Notify (also NotPromoted and NotifyFailure, which stops this execution's training job if still running).
-    const notify = fns.notify;
-    allow(notify, ['sns:Publish'], [this.topic.topicArn]);
-    notify.addToRolePolicy(s3Read(artifacts, [run('evaluation/*'), run('decision.json')]));
-    allow(notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob'], [trainingJobs]);
-    useKey(notify);
+    // Notify (also NotPromoted and NotifyFailure, which stops this run's training job and rolls back an
+    // unpromoted deployment).
+    allow(fns.notify, ['sns:Publish'], [this.topic.topicArn]);
+    allow(fns.notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob'], [trainingJobs]);
+    rollBack(fns.notify);
   }
 }
+
+/**
+ * What each stage may do in S3 (docs/architecture.md's layout; keys of the artifacts bucket unless said
+ * otherwise). `list` is s3:ListBucket limited by `s3:prefix`: a stage that must tell "absent" from "denied"
+ * lists the exact key first (S3 answers a GET of a missing key with 403 when ListBucket is prefix-scoped).
+ * Keep this table in step with the handlers: a missing line is an AccessDenied in the cloud only.
+ */
+export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; read?: string[]; list?: string[]; write?: string[] }>> = {
+  ingest: { incoming: true, read: ['datasets/*'], list: ['datasets/*'], write: ['datasets/*'] },
+  'shard-statistics': {
+    read: ['datasets/*', Layout.champion, 'config/schema.json', 'runs/*/validation/*'],
+    list: [Layout.champion, 'config/schema.json', 'runs/*/validation/*'],
+    write: ['runs/*/validation/*'],
+  },
+  'validate-data': {
+    read: ['datasets/*', Layout.champion, 'config/schema.json', 'runs/*/validation/*'],
+    list: [Layout.champion, 'config/schema.json', 'runs/*/validation/*'],
+    write: ['runs/*/validation/*'],
+  },
+  'start-training': { read: [Layout.champion], list: [Layout.champion] },
+  'check-training': {},
+  evaluate: {
+    read: ['datasets/*', 'runs/*/training/*', 'runs/*/validation/*', Layout.champion],
+    list: ['datasets/*', Layout.champion],
+    write: ['runs/*/evaluation/*', 'runs/*/decision.json'],
+  },
+  register: {},
+  deploy: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/deployment.json'] },
+  'check-endpoint': {},
+  'verify-serving': { read: ['datasets/*', 'runs/*/training/*'], list: ['datasets/*'] },
+  'promote-baseline': { read: [Layout.champion], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
+  notify: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/outcome.json'] },
+};
 
 /** What S3 SSE-KMS, SNS and SageMaker need of the key to encrypt and decrypt data (no wildcards). */
 const KMS_DATA_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'];
