@@ -268,3 +268,14 @@ describe('statistics engine: bad bytes name the file and line', () => {
   test('non-UTF-8', () => expect(fail(Buffer.concat([Buffer.from('a,b\n1,x\n2,'), Buffer.from([0xff, 0x0a])]), 100).message).toBe('part.csv line 3: not valid UTF-8'));
   test('header that is not the plan', () => expect(fail('a,c\n1,x\n').message).toMatch(/line 1: header \(a, c\) does not match the columns the statistics were planned for \(a, b\)/));
 });
+
+describe('statistics engine: invalid UTF-8 in the last line (no line end) and across chunk boundaries', () => {
+  const plan: StatsPlan = { columns: [{ name: 'a', kind: 'numeric' }, { name: 'b', kind: 'text' }] };
+  test.each([1, 3, 1000])('chunks of %i bytes', (chunk) => {
+    const bytes = Buffer.concat([Buffer.from('a,b\n1,x\n2,ok\n3,'), Buffer.from([0xc3]), Buffer.from('x')]);
+    expect(() => scan(bytes, chunk, plan)).toThrow('part.csv line 4: not valid UTF-8');
+    // and a valid 2-byte character split across chunks is fine
+    const good = Buffer.from('a,b\n1,é\n2,日本\n');
+    expect(scan(good, chunk, plan).column('b')!.hll.estimate()).toBe(2);
+  });
+});

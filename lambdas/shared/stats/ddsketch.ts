@@ -1,11 +1,13 @@
 /**
- * DDSketch (Masson, Rim & Lee, VLDB 2019): a quantile sketch with relative-error guarantee. Every value x
- * with |x| >= MIN_INDEXABLE falls in bin ceil(log_gamma |x|), gamma = (1 + alpha) / (1 - alpha); a quantile
- * is returned as the bin's representative 2 gamma^i / (gamma + 1), within relative error alpha of the true
- * quantile (alpha = 1 % by default). Values closer to 0 than MIN_INDEXABLE count as 0. Bins of two sketches
- * with the same alpha line up, so merge is exact: merge(a, b) is the sketch of a + b. At most `maxBins`
- * bins per sign (the lowest are collapsed beyond that: only quantiles among the smallest magnitudes lose
- * the guarantee, which needs a dynamic range above ~10^17 at 1 %).
+ * DDSketch (Masson, Rim & Lee, VLDB 2019): a quantile sketch with a relative-error guarantee. A value's bin
+ * comes from a cheap log-like mapping (the binary exponent plus the linearly interpolated mantissa, as
+ * DDSketch's "LogLikeIndexMapping"), scaled so that no bin spans more than a factor gamma = (1 + alpha) /
+ * (1 - alpha); a quantile is the harmonic middle of its bin's bounds, within relative error alpha of the true
+ * quantile (alpha = 1 % by default). This avoids a Math.log per value on the hot path, at the cost of up to
+ * 1.44x more bins than the exact logarithmic mapping. Values closer to 0 than MIN_INDEXABLE count as 0.
+ * Bins of two sketches with the same alpha line up, so merge is exact: merge(a, b) is the sketch of a + b.
+ * At most `maxBins` bins per sign (the lowest are collapsed beyond that: only quantiles among the smallest
+ * magnitudes lose the guarantee, which takes a dynamic range above ~10^24 at 1 %).
  */
 export const MIN_INDEXABLE = 1e-9;
 
@@ -75,6 +77,7 @@ class DenseStore {
 
 export interface DDSketchJson {
   alpha: number;
+  mapping: 'loglinear';
   zero: number;
   pos: { offset: number; counts: number[] };
   neg: { offset: number; counts: number[] };
@@ -84,7 +87,8 @@ export interface DDSketchJson {
 
 export class DDSketch {
   readonly gamma: number;
-  private readonly invLnGamma: number;
+  /** Bins per unit of the log-like coordinate: 1 / ln(gamma) keeps every bin within a factor gamma. */
+  private readonly multiplier: number;
   private readonly pos: DenseStore;
   private readonly neg: DenseStore;
   zero = 0;
@@ -93,10 +97,10 @@ export class DDSketch {
 
   constructor(
     readonly alpha = 0.01,
-    readonly maxBins = 2048,
+    readonly maxBins = 4096,
   ) {
     this.gamma = (1 + alpha) / (1 - alpha);
-    this.invLnGamma = 1 / Math.log(this.gamma);
+    this.multiplier = 1 / Math.log(this.gamma);
     this.pos = new DenseStore(maxBins);
     this.neg = new DenseStore(maxBins);
   }
@@ -106,8 +110,8 @@ export class DDSketch {
   }
 
   add(x: number): void {
-    if (x >= MIN_INDEXABLE) this.pos.add(Math.ceil(Math.log(x) * this.invLnGamma));
-    else if (x <= -MIN_INDEXABLE) this.neg.add(Math.ceil(Math.log(-x) * this.invLnGamma));
+    if (x >= MIN_INDEXABLE) this.pos.add(Math.ceil(log2Like(x) * this.multiplier));
+    else if (x <= -MIN_INDEXABLE) this.neg.add(Math.ceil(log2Like(-x) * this.multiplier));
     else this.zero++;
     if (x < this.min) this.min = x;
     if (x > this.max) this.max = x;
@@ -122,8 +126,11 @@ export class DDSketch {
     if (o.max > this.max) this.max = o.max;
   }
 
+  /** The bin's representative: the harmonic middle of its bounds, within relative error alpha of both. */
   private value(index: number): number {
-    return (2 * this.gamma ** index) / (this.gamma + 1);
+    const lo = inverseLog2Like((index - 1) / this.multiplier);
+    const hi = inverseLog2Like(index / this.multiplier);
+    return (2 * lo * hi) / (lo + hi);
   }
 
   /** The q-quantile (0 <= q <= 1), within relative error alpha; null when empty. */
@@ -164,6 +171,7 @@ export class DDSketch {
   toJSON(): DDSketchJson {
     return {
       alpha: this.alpha,
+      mapping: 'loglinear',
       zero: this.zero,
       pos: this.pos.toJSON(),
       neg: this.neg.toJSON(),
@@ -173,6 +181,7 @@ export class DDSketch {
   }
 
   static fromJSON(j: DDSketchJson): DDSketch {
+    if (j.mapping !== 'loglinear') throw new Error(`unknown DDSketch mapping ${String(j.mapping)}`);
     const s = new DDSketch(j.alpha);
     s.pos.load(j.pos);
     s.neg.load(j.neg);
@@ -181,4 +190,20 @@ export class DDSketch {
     s.max = j.max ?? -Infinity;
     return s;
   }
+}
+
+const f64 = new Float64Array(1);
+const u32 = new Uint32Array(f64.buffer);
+const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0; // little-endian: the high word is [1]
+
+/** exponent + (mantissa - 1) of a positive normal double: monotone, exact at powers of two, log2(x) within 0.086. */
+function log2Like(x: number): number {
+  f64[0] = x;
+  const hi = u32[HI];
+  return ((hi >>> 20) & 0x7ff) - 1023 + ((hi & 0xfffff) * 4294967296 + u32[1 - HI]) / 4503599627370496;
+}
+
+function inverseLog2Like(a: number): number {
+  const e = Math.floor(a);
+  return (1 + (a - e)) * 2 ** e;
 }

@@ -264,6 +264,8 @@ export class CsvStatsScanner {
   private carry: Buffer | undefined;
   private line = 0;
   private headerSeen = false;
+  private started = false;
+  private ended = false;
   private scratch = Buffer.allocUnsafe(1024);
 
   constructor(
@@ -283,49 +285,79 @@ export class CsvStatsScanner {
   }
 
   push(chunk: Buffer): void {
-    let buf = this.carry ? Buffer.concat([this.carry, chunk]) : chunk;
-    if (this.line === 0 && !this.headerSeen && buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
-    this.checkUtf8(buf);
-    const n = buf.length;
+    if (!this.started && chunk.length > 0) {
+      this.started = true;
+      if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
+    }
     let pos = 0;
+    if (this.carry) {
+      // Finish the record that straddles the chunk boundary in a small buffer (the carried bytes plus this
+      // chunk up to a line end), instead of copying the whole chunk behind the carry.
+      let cut = chunk.indexOf(LF);
+      for (;;) {
+        if (cut < 0) {
+          this.carry = Buffer.concat([this.carry, chunk]);
+          this.checkLineLength(this.carry.length);
+          return;
+        }
+        const tmp = Buffer.concat([this.carry, chunk.subarray(0, cut + 1)]);
+        if (this.scan(tmp, 0, tmp.length, false) >= 0) {
+          this.checkUtf8(tmp, tmp.length);
+          this.record(tmp);
+          pos = cut + 1;
+          this.carry = undefined;
+          break;
+        }
+        this.checkLineLength(tmp.length);
+        cut = chunk.indexOf(LF, cut + 1);
+      }
+    }
+    const n = chunk.length;
+    this.checkUtf8(chunk.subarray(pos), chunk.lastIndexOf(LF) + 1 - pos);
     for (;;) {
-      const next = this.scan(buf, pos, n, false);
+      const next = this.scan(chunk, pos, n, false);
       if (next < 0) break;
-      this.record(buf);
+      this.record(chunk);
       pos = next;
     }
     if (pos < n) {
-      if (n - pos > this.maxLine) throw new ParseError(this.opts.file, this.line + 1, `record is longer than ${this.maxLine} bytes (an unbalanced quote?)`);
-      this.carry = Buffer.from(buf.subarray(pos));
-    } else {
-      this.carry = undefined;
+      this.checkLineLength(n - pos);
+      this.carry = Buffer.from(chunk.subarray(pos));
     }
   }
 
+  private checkLineLength(bytes: number): void {
+    if (bytes > this.maxLine) throw new ParseError(this.opts.file, this.line + 1, `record is longer than ${this.maxLine} bytes (an unbalanced quote?)`);
+  }
+
   end(): DatasetStats {
+    if (this.ended) return this.stats;
+    this.ended = true;
     if (this.carry && this.carry.length > 0) {
       const buf = this.carry;
       this.carry = undefined;
+      this.checkUtf8(buf, buf.length);
       let pos = 0;
       while (pos < buf.length) {
         pos = this.scan(buf, pos, buf.length, true);
         this.record(buf);
       }
     }
+    for (const c of this.cols) c.count += this.stats.rows;
     return this.stats;
   }
 
-  /** Validates the complete lines of `buf` as UTF-8 (natively); names the first bad line. */
-  private checkUtf8(buf: Buffer): void {
-    const last = buf.lastIndexOf(LF);
-    if (last < 0 || isUtf8(buf.subarray(0, last + 1))) return;
+  /** Validates the first `upTo` bytes of `buf` (whole lines) as UTF-8, natively; names the first bad line. */
+  private checkUtf8(buf: Buffer, upTo: number): void {
+    if (upTo <= 0 || isUtf8(buf.subarray(0, upTo))) return;
     let start = 0;
     let line = this.line;
-    for (;;) {
+    while (start < upTo) {
       const nl = buf.indexOf(LF, start);
+      const stop = nl < 0 || nl >= upTo ? upTo : nl + 1;
       line++;
-      if (!isUtf8(buf.subarray(start, nl + 1))) throw new ParseError(this.opts.file, line, 'not valid UTF-8');
-      start = nl + 1;
+      if (!isUtf8(buf.subarray(start, stop))) throw new ParseError(this.opts.file, line, 'not valid UTF-8');
+      start = stop;
     }
   }
 
@@ -423,14 +455,17 @@ export class CsvStatsScanner {
     const cols = this.cols;
     const kinds = this.kinds;
     const hashes = this.hashes;
+    const fs = this.fs;
+    const fe = this.fe;
+    const ff = this.ff;
     let rowHash = 0x811c9dc5;
+    // (Column counts are added once per chunk of rows in end(): every row has every column.)
     for (let c = 0; c < nf; c++) {
       const col = cols[c];
-      col.count++;
       let b: Buffer = buf;
-      let s = this.fs[c];
-      let e = this.fe[c];
-      const flags = this.ff[c];
+      let s = fs[c];
+      let e = fe[c];
+      const flags = ff[c];
       if (flags & F_ESCAPED) {
         e = this.unescape(buf, s, e);
         s = 0;

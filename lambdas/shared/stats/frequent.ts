@@ -15,6 +15,9 @@ export interface FrequentItem {
   count: number;
 }
 
+/** Map keys are the hash's low 30 bits: small integers ("Smis") that V8's Map hashes without boxing. */
+const key = (hash: number) => hash & 0x3fffffff;
+
 export class FrequentItems {
   readonly items = new Map<number, FrequentItem>();
   maxError = 0;
@@ -23,23 +26,25 @@ export class FrequentItems {
 
   /** Counts one occurrence of the value whose bytes hash to `hash`; `value` is called only for a new item. */
   addHashed(hash: number, value: () => string, count = 1): void {
-    const e = this.items.get(hash);
+    const k = key(hash);
+    const e = this.items.get(k);
     if (e) {
       e.count += count;
       return;
     }
-    this.items.set(hash, { value: value(), count });
+    this.items.set(k, { value: value(), count });
     if (this.items.size > this.capacity) this.purge();
   }
 
   /** Hot-path form: the value is bytes [start, end) of `buf`, decoded only when it is a new item. */
   addBytes(hash: number, buf: Uint8Array, start: number, end: number): void {
-    const e = this.items.get(hash);
+    const k = key(hash);
+    const e = this.items.get(k);
     if (e) {
       e.count++;
       return;
     }
-    this.items.set(hash, { value: utf8.decode(buf.subarray(start, end)), count: 1 });
+    this.items.set(k, { value: utf8.decode(buf.subarray(start, end)), count: 1 });
     if (this.items.size > this.capacity) this.purge();
   }
 
@@ -85,7 +90,7 @@ export class FrequentItems {
 
   static fromJSON(j: FrequentJson): FrequentItems {
     const f = new FrequentItems(j.capacity);
-    for (const [v, c] of j.items) f.items.set(hashString(v), { value: v, count: c });
+    for (const [v, c] of j.items) f.items.set(key(hashString(v)), { value: v, count: c });
     f.maxError = j.maxError;
     return f;
   }
