@@ -1,0 +1,154 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import { ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { materialize } from './s3io';
+import type { Doc } from './store';
+import type { Emit } from './types';
+
+export const SERVE_SCRIPT = join(__dirname, '..', '..', 'python', 'serve.py');
+
+/** One running model server (local/python/serve.py) for one endpoint config. */
+export interface ServingProcess {
+  readonly endpointConfigName: string;
+  readonly variantName: string;
+  readonly port: number;
+  readonly child: ChildProcess;
+  readonly folder: string;
+}
+
+export interface ServingContext {
+  readonly s3: S3Client;
+  readonly python: string;
+  readonly emit: Emit;
+  /** How long a model may take to load before the endpoint is declared Failed. */
+  readonly startTimeoutMs: number;
+}
+
+/**
+ * Starts a model server for `model` (CreateModel's document) the way the SKLearn serving container starts:
+ * model.tar.gz extracted to a model folder, SAGEMAKER_SUBMIT_DIRECTORY to a code folder, SAGEMAKER_PROGRAM
+ * imported, model_fn called, then /ping must answer. Rejects with the FailureReason SageMaker would show.
+ */
+export async function startServing(
+  ctx: ServingContext,
+  opts: { endpoint: string; endpointConfigName: string; variantName: string; model: Doc; folder: string; failLoad?: string },
+): Promise<ServingProcess> {
+  const { model, folder } = opts;
+  const container = ((model.PrimaryContainer ?? (model.Containers as Doc[] | undefined)?.[0]) ?? {}) as Doc;
+  const env = (container.Environment as Record<string, string> | undefined) ?? {};
+  const healthFailure = (detail: string): Error =>
+    new Error(`The primary container for production variant ${opts.variantName} did not pass the ping health check: ${detail} (log: ${join(folder, 'serving.log')})`);
+  rmSync(folder, { recursive: true, force: true });
+  mkdirSync(folder, { recursive: true });
+  const logFile = join(folder, 'serving.log');
+  writeFileSync(logFile, '');
+
+  const program = env.SAGEMAKER_PROGRAM;
+  if (!program) throw healthFailure('the model has no SAGEMAKER_PROGRAM in its Environment');
+  let modelDir = join(folder, 'model');
+  let codeDir = join(folder, 'code');
+  try {
+    mkdirSync(modelDir, { recursive: true });
+    if (container.ModelDataUrl) modelDir = await materialize(ctx.s3, String(container.ModelDataUrl), modelDir, 'ModelDataUrl');
+    if (env.SAGEMAKER_SUBMIT_DIRECTORY) codeDir = await materialize(ctx.s3, env.SAGEMAKER_SUBMIT_DIRECTORY, codeDir, 'SAGEMAKER_SUBMIT_DIRECTORY');
+    else codeDir = modelDir.endsWith('model') ? join(modelDir, 'code') : modelDir;
+  } catch (err) {
+    throw new Error(`Failed to download model data for production variant ${opts.variantName}: ${(err as Error).message}`);
+  }
+
+  const childEnv: Record<string, string> = {
+    ...(process.env as Record<string, string>),
+    ...env,
+    SAGEMAKER_BIND_TO_PORT: '0',
+    PYTHONUNBUFFERED: '1',
+    ...(opts.failLoad !== undefined ? { RELEARN_FAIL_LOAD: opts.failLoad } : {}),
+  };
+  const child = spawn(ctx.python, [SERVE_SCRIPT, '--model-dir', modelDir, '--code-dir', codeDir, '--program', program], {
+    cwd: folder,
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const tail: string[] = [];
+  let resolvePort: (port: number) => void = () => undefined;
+  const portLine = new Promise<number>((r) => (resolvePort = r));
+  const onLine = (line: string): void => {
+    appendFileSync(logFile, line + '\n');
+    const m = /^RELEARN_SERVING_PORT (\d+)$/.exec(line);
+    if (m) return resolvePort(Number(m[1]));
+    tail.push(line);
+    if (tail.length > 20) tail.shift();
+    ctx.emit({ kind: 'serving-log', endpoint: opts.endpoint, line });
+  };
+  createInterface({ input: child.stdout! }).on('line', onLine);
+  const errClosed = new Promise<void>((r) => createInterface({ input: child.stderr! }).on('line', onLine).on('close', r));
+  const exited = new Promise<string>((resolve) => {
+    child.on('exit', (code, signal) => resolve(`the model server exited (${signal ?? `code ${code}`})`));
+    child.on('error', (err) => resolve(`could not start ${ctx.python}: ${err.message}`));
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((r) => {
+    timer = setTimeout(() => r(`the model did not load within ${ctx.startTimeoutMs} ms`), ctx.startTimeoutMs);
+  });
+  const first = await Promise.race([portLine, exited, timeout]);
+  clearTimeout(timer);
+  if (typeof first === 'string') {
+    child.kill('SIGKILL');
+    await Promise.race([errClosed, new Promise((r) => setTimeout(r, 500))]);
+    const lastError = [...tail].reverse().find((l) => /\w+(Error|Exception)\b.*:/.test(l)) ?? tail.at(-1) ?? first;
+    throw healthFailure(lastError.trim());
+  }
+  const port = first;
+  const status = await ping(port).catch((err: Error) => err.message);
+  if (status !== 200) {
+    child.kill('SIGKILL');
+    throw healthFailure(`GET /ping answered ${status}`);
+  }
+  return { endpointConfigName: opts.endpointConfigName, variantName: opts.variantName, port, child, folder };
+}
+
+export function ping(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/ping', timeout: 5000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error('GET /ping timed out')));
+    req.on('error', reject);
+  });
+}
+
+export async function stopServing(p: ServingProcess | undefined): Promise<void> {
+  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const gone = new Promise((r) => p.child.once('exit', r));
+  p.child.kill('SIGTERM');
+  const t = setTimeout(() => p.child.kill('SIGKILL'), 2000);
+  await gone;
+  clearTimeout(t);
+}
+
+/** Forwards one invocation to a model server; resolves with its status, content type and body. */
+export function invoke(
+  port: number,
+  body: Buffer,
+  headers: { contentType?: string; accept?: string; customAttributes?: string },
+  timeoutMs = 60000,
+): Promise<{ status: number; contentType: string; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const h: Record<string, string> = { 'content-length': String(body.length) };
+    if (headers.contentType) h['content-type'] = headers.contentType;
+    if (headers.accept) h.accept = headers.accept;
+    if (headers.customAttributes) h['x-amzn-sagemaker-custom-attributes'] = headers.customAttributes;
+    const req = http.request({ host: '127.0.0.1', port, path: '/invocations', method: 'POST', headers: h, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('Your invocation timed out while waiting for a response from container primary.')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -1,0 +1,37 @@
+/** Faults the local SageMaker server injects on demand (tests and `relearn local` use them). */
+export interface LocalFaults {
+  /** The next training job really starts its script, then fails with this FailureReason. One-shot. */
+  readonly failTraining?: string;
+  /** The next endpoint create/update fails to load its model (the reason appears in FailureReason). One-shot. */
+  readonly failEndpointUpdate?: string;
+  /** Every control-plane answer is delayed by this many milliseconds. Stays until changed. */
+  readonly delayMs?: number;
+}
+
+interface EventBase {
+  /** Epoch milliseconds. */
+  readonly time: number;
+}
+
+/** The server's progress stream (`onEvent`). */
+export type LocalSageMakerEvent = EventBase &
+  (
+    | { readonly kind: 'training-status'; readonly job: string; readonly status: string; readonly secondaryStatus: string; readonly message?: string; readonly failureReason?: string }
+    | { readonly kind: 'training-log'; readonly job: string; readonly stream: 'stdout' | 'stderr'; readonly line: string }
+    | { readonly kind: 'training-metric'; readonly job: string; readonly name: string; readonly value: number }
+    | { readonly kind: 'endpoint-status'; readonly endpoint: string; readonly status: string; readonly endpointConfigName: string; readonly failureReason?: string }
+    | { readonly kind: 'serving-log'; readonly endpoint: string; readonly line: string }
+    | { readonly kind: 'notification'; readonly topicArn: string; readonly messageId: string; readonly subject?: string; readonly message: string }
+  );
+
+/** What one `onEvent` call receives, without the timestamp (added by the server). */
+export type EventInput = LocalSageMakerEvent extends infer E ? (E extends EventBase ? Omit<E, 'time'> : never) : never;
+
+export type Emit = (e: EventInput) => void;
+
+/** Epoch seconds, as the SageMaker JSON 1.1 protocol sends timestamps. */
+export const nowSeconds = (): number => Date.now() / 1000;
+
+export const ACCOUNT = '000000000000';
+export const region = (): string => process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
+export const arn = (kind: string, name: string): string => `arn:aws:sagemaker:${region()}:${ACCOUNT}:${kind}/${name.toLowerCase()}`;
