@@ -4,7 +4,7 @@ import { createGunzip } from 'node:zlib';
 import { pipeline } from 'node:stream';
 import { DDSketch, DDSketchJson } from './ddsketch';
 import { FrequentItems, FrequentJson } from './frequent';
-import { fmix32, murmur3 } from './hash';
+import { fmix32, hashNumber, murmur3 } from './hash';
 import { HyperLogLog } from './hll';
 import { Moments, MomentsJson } from './moments';
 import { ParseError, Value, writeCsvRow } from '../tabular';
@@ -478,46 +478,52 @@ export class CsvStatsScanner {
         rowHash = Math.imul(rowHash ^ 0x9e3779b9, 0x01000193);
         continue;
       }
-      const h = murmur3(b, s, e) | 0;
-      hashes[c] = h;
-      rowHash = Math.imul(rowHash ^ h, 0x01000193);
-      const kind = kinds[c];
-      if (kind === 0) {
+      if (kinds[c] === 0) {
         let x = fastNumber(b, s, e);
         if (x !== x) {
           const text = b.toString('latin1', s, e).trim();
           if (MISSING_TOKENS.has(text.toLowerCase())) {
             col.missing++;
             hashes[c] = 0;
+            rowHash = Math.imul(rowHash ^ 0x9e3779b9, 0x01000193);
             continue;
           }
           if (NUMERIC_RE.test(text)) x = Number(text);
-          else if (NAN_RE.test(text)) {
-            col.nan++;
-            col.hll.add(h >>> 0);
-            continue;
-          } else {
+          else {
+            // NaN, infinities and non-numbers: counted by kind, hashed by their bytes.
+            const hb = murmur3(b, s, e) | 0;
+            hashes[c] = hb;
+            rowHash = Math.imul(rowHash ^ hb, 0x01000193);
+            col.hll.add(hb >>> 0);
+            if (col.freq) col.freq.addBytes(hb >>> 0, b, s, e);
             const inf = INF_RE.exec(text);
-            if (inf) {
+            if (NAN_RE.test(text)) col.nan++;
+            else if (inf) {
               if (inf[1] === '-') col.negInf++;
               else col.posInf++;
-              col.hll.add(h >>> 0);
-              continue;
+            } else {
+              col.typeErrors++;
+              col.typeErrorExample ??= { value: utf8.decode(b.subarray(s, Math.min(e, s + 80))), line, file: this.opts.file };
             }
-            col.typeErrors++;
-            col.typeErrorExample ??= { value: utf8.decode(b.subarray(s, Math.min(e, s + 80))), line, file: this.opts.file };
-            col.hll.add(h >>> 0);
             continue;
           }
         }
+        const h = hashNumber(x) | 0;
+        hashes[c] = h;
+        rowHash = Math.imul(rowHash ^ h, 0x01000193);
         col.hll.add(h >>> 0);
         col.moments!.add(x);
         col.sketch!.add(x);
-      } else {
-        col.hll.add(h >>> 0);
-        col.length!.add(e - s);
-        if (b[s] <= 0x20 && isBlank(b, s, e)) col.blank++;
+        // Frequent values are keyed by their bytes everywhere (a shard's JSON is re-keyed from the text).
+        if (col.freq) col.freq.addBytes(murmur3(b, s, e), b, s, e);
+        continue;
       }
+      const h = murmur3(b, s, e) | 0;
+      hashes[c] = h;
+      rowHash = Math.imul(rowHash ^ h, 0x01000193);
+      col.hll.add(h >>> 0);
+      col.length!.add(e - s);
+      if (b[s] <= 0x20 && isBlank(b, s, e)) col.blank++;
       if (col.freq) col.freq.addBytes(h >>> 0, b, s, e);
     }
     const li = this.labelIndex;

@@ -46,3 +46,15 @@ export function hashString(s: string): number {
   const b = encoder.encode(s);
   return murmur3(b, 0, b.length);
 }
+
+const f64 = new Float64Array(1);
+const u32 = new Uint32Array(f64.buffer);
+
+/**
+ * The hash of a number's value (numeric columns hash values, not their text: "1.0" and "1" are one
+ * distinct value, and no pass over the bytes is needed). -0 counts as 0.
+ */
+export function hashNumber(x: number): number {
+  f64[0] = x + 0;
+  return fmix32(u32[0] ^ Math.imul(u32[1] ^ 0x5bd1e995, 0x9e3779b1));
+}
