@@ -6,8 +6,9 @@ import { RegistrationRefSchema, StageEvent } from '../lambdas/shared/contracts';
 import { RelearnConfigInput } from '../lambdas/shared/config';
 import { setLambdaEnv } from './helpers/local-s3';
 
-// The local SageMaker server (local/services/sagemaker) was not committed when this was written; the SDK mock
-// stands in for the control plane. What is checked is the request we send and how we read the answers.
+// The behaviour against a real (local) control plane is in register-local.test.ts. The SDK mock is kept only for
+// what that server cannot show: throttling, the exact request (ClientToken is dropped by the local server),
+// and a look-alike package of another run in the group.
 const sm = mockClient(SageMakerClient);
 const ART = 's3://test-artifacts';
 
@@ -73,20 +74,6 @@ describe('Register', () => {
     });
     expect(input.ClientToken).toMatch(/^[a-zA-Z0-9-]{1,36}$/);
     expect(input.ModelPackageDescription).toBe('relearn run exec-1: Deploy: all 4 gate checks passed.');
-  });
-
-  test('approval: manual -> PendingManualApproval, and nothing is promoted', async () => {
-    setup({ evaluation: { approval: 'manual' } });
-    const ref = await handler(event('exec-2', true));
-    expect(ref).toMatchObject({ approvalStatus: 'PendingManualApproval', promote: false });
-    expect(sm.commandCalls(CreateModelPackageCommand)[0].args[0].input.ModelApprovalStatus).toBe('PendingManualApproval');
-  });
-
-  test('a failed gate -> Rejected (registered all the same), not promoted', async () => {
-    setup();
-    const ref = await handler(event('exec-3', false));
-    expect(ref).toMatchObject({ approvalStatus: 'Rejected', promote: false });
-    expect(sm.commandCalls(CreateModelPackageCommand)[0].args[0].input.CustomerMetadataProperties).toMatchObject({ gate: 'failed' });
   });
 
   test('a retry finds its own package and creates no second version', async () => {
