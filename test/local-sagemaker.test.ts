@@ -92,6 +92,13 @@ print("about to fail", file=sys.stderr)
 raise RuntimeError("the training data has no rows")
 `;
 
+// Only model_fn: input/predict/output come from the container's defaults.
+const DEFAULTS_PY = `
+import os, joblib
+def model_fn(model_dir):
+    return joblib.load(os.path.join(model_dir, "model.joblib"))
+`;
+
 const BROKEN_PY = `
 def model_fn(model_dir):
     raise RuntimeError("model.joblib is corrupt")
@@ -158,7 +165,7 @@ describe('local SageMaker server, through the real SDK clients', () => {
     await s3.client.send(new PutObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: 'datasets/d1/train/extra/notes.txt', Body: 'nested' }));
     const code = await tarGz({ 'train.py': TRAIN_PY, 'fail.py': FAIL_PY }, join(work, 'sourcedir.tar.gz'));
     await s3.client.send(new PutObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: 'code/sourcedir.tar.gz', Body: code }));
-    const broken = await tarGz({ 'serve.py': BROKEN_PY }, join(work, 'broken.tar.gz'));
+    const broken = await tarGz({ 'serve.py': BROKEN_PY, 'defaults.py': DEFAULTS_PY }, join(work, 'broken.tar.gz'));
     await s3.client.send(new PutObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: 'code/broken.tar.gz', Body: broken }));
     server = await start();
   });
@@ -370,6 +377,27 @@ describe('local SageMaker server, through the real SDK clients', () => {
       expect((await invokeCsv('3,1')).body.scores[0]).toBeGreaterThan(0.5);
     });
 
+    test("a module with only model_fn is served through the container's default input/predict/output functions", async () => {
+      // GIVEN
+      await createModelAndConfig('model-defaults', BROKEN_CODE_URI, 'defaults.py');
+      await sm.send(new CreateEndpointCommand({ EndpointName: 'ep-defaults', EndpointConfigName: 'model-defaults-config' }));
+      await waitUntilEndpointInService(fast(sm), { EndpointName: 'ep-defaults' });
+
+      // WHEN / THEN: CSV and JSON decode to float arrays, model.predict answers, JSON is the default Accept
+      const csv = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'ep-defaults', ContentType: 'text/csv', Body: Buffer.from('3,1\n-3,0\n') }));
+      expect(csv.ContentType).toBe('application/json');
+      expect(JSON.parse(Buffer.from(csv.Body!).toString('utf8'))).toEqual([1, 0]);
+      const json = await runtime.send(new InvokeEndpointCommand({ EndpointName: 'ep-defaults', ContentType: 'application/json', Accept: 'text/csv', Body: Buffer.from('[[3,1],[-3,0]]') }));
+      expect(json.ContentType).toBe('text/csv');
+      expect(Buffer.from(json.Body!).toString('utf8')).toBe('1\n0\n');
+      // AND an unsupported content type is the container's 415
+      await expect(runtime.send(new InvokeEndpointCommand({ EndpointName: 'ep-defaults', ContentType: 'image/png', Body: Buffer.from('x') }))).rejects.toMatchObject({
+        name: 'ModelError',
+        OriginalStatusCode: 415,
+        OriginalMessage: 'Content type image/png is not supported by this framework.',
+      });
+    });
+
     test('a model that fails to load on create leaves the endpoint Failed with the reason (the SDK waiter fails)', async () => {
       await sm.send(new CreateEndpointCommand({ EndpointName: 'ep-broken', EndpointConfigName: 'model-broken-config' }));
       await expect(waitUntilEndpointInService(fast(sm), { EndpointName: 'ep-broken' })).rejects.toThrow();
@@ -392,6 +420,31 @@ describe('local SageMaker server, through the real SDK clients', () => {
     expect(desc).toMatchObject({ ModelApprovalStatus: 'Approved', ModelPackageVersion: 2, ModelPackageGroupName: 'grp', ModelPackageStatus: 'Completed' });
     const approved = await sm.send(new ListModelPackagesCommand({ ModelPackageGroupName: 'grp', ModelApprovalStatus: 'Approved', SortBy: 'CreationTime', SortOrder: 'Descending' }));
     expect(approved.ModelPackageSummaryList?.map((p) => p.ModelPackageArn)).toEqual([b.ModelPackageArn]);
+  });
+
+  test('the delayMs fault slows every control-plane answer; faults are checked', async () => {
+    // GIVEN a client that gives up after 1 s, and a server told to answer after 5 s
+    const impatient = new SageMakerClient({ maxAttempts: 1 });
+    const list = () => impatient.send(new ListTrainingJobsCommand({ MaxResults: 1 }), { abortSignal: AbortSignal.timeout(1000) });
+    await list(); // answers when not delayed
+    server.setFaults({ delayMs: 5000 });
+
+    // WHEN / THEN
+    await expect(list()).rejects.toMatchObject({ name: expect.stringMatching(/Abort|Timeout/) });
+    server.setFaults({});
+    await list();
+    impatient.destroy();
+    expect(() => server.setFaults({ delayMs: -1 })).toThrow('faults.delayMs must be a number >= 0, but got -1');
+    expect(() => server.setFaults({ failTrainng: 'x' } as never)).toThrow('unknown fault "failTrainng"');
+  });
+
+  test('RELEARN_LOCAL_FAULTS that is not JSON stops the start with an error naming it', async () => {
+    process.env.RELEARN_LOCAL_FAULTS = '{failTraining: x}';
+    try {
+      await expect(startLocalSageMaker({ directory: join(work, 'other'), s3Endpoint: s3.endpoint, python: PYTHON })).rejects.toThrow(/RELEARN_LOCAL_FAULTS must be JSON/);
+    } finally {
+      delete process.env.RELEARN_LOCAL_FAULTS;
+    }
   });
 
   test('an unknown operation is a clear 400 naming it', async () => {
