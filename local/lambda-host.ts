@@ -102,10 +102,7 @@ export class LambdaHost {
 
   /** Puts back every variable any invocation changed. Call once the execution is over. */
   restoreEnv(): void {
-    for (const [k, v] of this.baseline) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
+    for (const [k, v] of this.baseline) setVar(k, v);
     this.baseline.clear();
     this.applied.clear();
     this.current = undefined;
@@ -123,14 +120,11 @@ export class LambdaHost {
 
   private applyEnv(vars: Record<string, string>): void {
     for (const k of this.applied) {
-      if (k in vars) continue;
-      const v = this.baseline.get(k);
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
+      if (!(k in vars)) setVar(k, this.baseline.get(k));
     }
     for (const [k, v] of Object.entries(vars)) {
-      if (!this.baseline.has(k)) this.baseline.set(k, process.env[k]);
-      process.env[k] = v;
+      if (!this.baseline.has(k)) this.baseline.set(k, realProcess.env[k]);
+      setVar(k, v);
     }
     this.applied = new Set(Object.keys(vars));
   }
@@ -156,7 +150,7 @@ export class LambdaHost {
         // Module-level code (loggers, clients) reads the environment on load: load with the function's own.
         await this.enter(fn);
         try {
-          const mod = (fn.bundlePath.endsWith('.mjs') ? await importEsm(pathToFileURL(fn.bundlePath).href) : require(fn.bundlePath)) as Record<string, unknown>;
+          const mod = (fn.bundlePath.endsWith('.mjs') ? await importEsm(pathToFileURL(fn.bundlePath).href) : nodeRequire(fn.bundlePath)) as Record<string, unknown>;
           const exported = mod[fn.exportName] ?? (mod.default as Record<string, unknown> | undefined)?.[fn.exportName];
           if (typeof exported !== 'function') {
             throw new Error(`${fn.logicalId}: ${fn.bundlePath} exports no function ${fn.exportName} (exports: ${Object.keys(mod).join(', ')})`);
@@ -171,6 +165,26 @@ export class LambdaHost {
     return loaded;
   }
 }
+
+// Bundles are loaded by Node's own module loader, also when the caller runs under a test runner: jest gives
+// test code its own `require` (a vm context without dynamic import(), which the SDK's HTTP handler uses) and
+// its own copy of `process`. Module._load is Node's loader; 'process' loaded through it is the real process,
+// whose environment the bundles read. Outside jest both are simply the usual ones.
+const NodeModule = require('node:module') as unknown as { _load(request: string, parent: unknown, isMain: boolean): unknown; _cache: Record<string, unknown> };
+/** Loads a fresh copy: each LambdaHost (each execution) gets cold starts, as after a deploy, so clients that
+ *  a bundle created once per process never point at the services of an earlier run. */
+const nodeRequire = (path: string): unknown => {
+  delete NodeModule._cache[path];
+  return NodeModule._load(path, null, false);
+};
+const realProcess = NodeModule._load('process', null, false) as NodeJS.Process;
+const envs = realProcess.env === process.env ? [process.env] : [process.env, realProcess.env];
+const setVar = (k: string, v: string | undefined) => {
+  for (const env of envs) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+};
 
 // A real dynamic import, which TypeScript's CommonJS output would otherwise turn into require().
 const importEsm = new Function('p', 'return import(p)') as (p: string) => Promise<unknown>;

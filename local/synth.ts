@@ -1,4 +1,4 @@
-import { App } from 'aws-cdk-lib';
+import { App, AssetStaging } from 'aws-cdk-lib';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -51,6 +51,8 @@ export function synthesize(opts: SynthOptions): SynthResult {
   // A fresh folder: cdk.out would otherwise keep every stale asset folder forever.
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
+  // CDK remembers bundled assets per process by their hash and would point at folders just deleted.
+  AssetStaging.clearAssetHashCache();
   const app = new App({ outdir, context: { ...ASSET_METADATA_CONTEXT } });
   buildRelearnApp(app, opts.config, { appRoot, nag: false });
   app.synth();

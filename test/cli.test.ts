@@ -1,0 +1,86 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CliIO, HELP, main, parseArgs } from '../local/cli';
+
+/** The command line's contract: usage, and clear errors before anything starts. */
+
+function capture(cwd: string): CliIO & { out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  return {
+    cwd,
+    stdout: { write: (s: string) => (out += s) },
+    stderr: { write: (s: string) => (err += s) },
+    out: () => out,
+    err: () => err,
+  };
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'relearn-cli-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('relearn CLI', () => {
+  test('--help documents every command and flag', async () => {
+    const io = capture(dir);
+    expect(await main(['--help'], io)).toBe(0);
+    for (const word of ['local run', 'local invoke', 'local reset', '--data', '--config', '--json', '--fresh', '--fault-training', '--fault-endpoint-update', '--body', '--content-type', 'RELEARN_PYTHON']) {
+      expect(io.out()).toContain(word);
+    }
+    expect(io.out()).toBe(HELP);
+  });
+
+  test('an unknown command or option is a usage error (exit 2)', async () => {
+    const io = capture(dir);
+    expect(await main(['local', 'frobnicate'], io)).toBe(2);
+    expect(io.err()).toMatch(/unknown command "local frobnicate"/);
+    expect(await main(['local', 'run', '--colour'], io)).toBe(2);
+    expect(io.err()).toMatch(/unknown option --colour/);
+    expect(() => parseArgs(['local', 'run', '--data'])).toThrow('--data needs a value');
+  });
+
+  test('a missing data file is named', async () => {
+    const io = capture(dir);
+    expect(await main(['local', 'run', '--data', 'no-such.csv'], io)).toBe(2);
+    expect(io.err()).toContain(`data not found: ${join(dir, 'no-such.csv')}`);
+  });
+
+  test('a bad config lists every bad field, before anything starts', async () => {
+    // GIVEN a config with three problems
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ name: 'Not OK', dataset: { validationFraction: 2, colour: 'red' } }));
+    const io = capture(dir);
+    // WHEN
+    const code = await main(['local', 'run', '--config', 'bad.json'], io);
+    // THEN
+    expect(code).toBe(2);
+    expect(io.err()).toContain('bad.json');
+    expect(io.err()).toMatch(/- name: /);
+    expect(io.err()).toMatch(/- dataset\.validationFraction: /);
+    expect(io.err()).toMatch(/- dataset: Unrecognized key: "colour"/);
+    expect(io.out()).toBe('');
+  });
+
+  test('a config file that is not JSON says so', async () => {
+    writeFileSync(join(dir, 'broken.json'), '{ name: ');
+    const io = capture(dir);
+    expect(await main(['local', 'run', '--config', 'broken.json'], io)).toBe(2);
+    expect(io.err()).toMatch(/broken\.json: not valid JSON/);
+  });
+
+  test('invoke needs a body, and a previous run', async () => {
+    const io = capture(dir);
+    expect(await main(['local', 'invoke'], io)).toBe(2);
+    expect(io.err()).toMatch(/--body is required/);
+    expect(await main(['local', 'invoke', '--body', '{"a":1}'], io)).toBe(2);
+    expect(io.err()).toMatch(/run "relearn local run" first/);
+  });
+
+  test('bad fault and wait values are refused with what came in', async () => {
+    const io = capture(dir);
+    expect(await main(['local', 'run', '--max-wait', 'soon'], io)).toBe(2);
+    expect(io.err()).toMatch(/--max-wait must be a number of seconds >= 0, but got soon/);
+  });
+});

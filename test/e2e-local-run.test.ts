@@ -1,0 +1,168 @@
+import { DescribeEndpointCommand } from '@aws-sdk/client-sagemaker';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CliIO, main } from '../local/cli';
+import { startLocalServices } from '../local/local-env';
+import { stateDirOf } from '../local/local-run';
+
+/**
+ * Issue 3's end-to-end tests: `relearn local run` on the bundled example, through the CLI function in
+ * process (the same code bin/relearn.js runs), with real local S3 and SageMaker servers and real training.
+ * The scenarios build on each other, in order: first run -> second run sees the champion -> failed training
+ * leaves the endpoint alone -> failed endpoint update leaves the previous model answering.
+ */
+
+jest.setTimeout(600000);
+
+type RunJson = {
+  executionName: string;
+  status: string;
+  error?: { Error: string; Cause: string };
+  states: { name: string; type: string; durationMs: number; retries: number; status: string; error?: string }[];
+  decision: { deploy: boolean; promoted: boolean; reasons: string[]; primaryMetric?: { name: string; candidate: number | null; champion?: number | null } } | null;
+  report: { path: string; uri: string } | null;
+  endpointName: string;
+  champion: { executionName: string; modelPackageArn: string; endpointConfigName: string } | null;
+  invoke: string | null;
+};
+
+let project: string;
+
+function io(): CliIO & { out: () => string; err: () => string } {
+  let out = '';
+  let err = '';
+  return { cwd: project, stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, out: () => out, err: () => err };
+}
+
+async function run(...flags: string[]): Promise<{ code: number; json: RunJson; log: string }> {
+  const cli = io();
+  const code = await main(['local', 'run', '--json', ...flags], cli);
+  const lines = cli.out().trim().split('\n');
+  if (!lines[lines.length - 1]?.startsWith('{')) throw new Error(`no JSON on stdout (exit ${code}):\n${cli.out()}\n${cli.err()}`);
+  return { code, json: JSON.parse(lines[lines.length - 1]) as RunJson, log: cli.err() };
+}
+
+async function invoke(body: string): Promise<{ code: number; answer: string; err: string }> {
+  const cli = io();
+  const code = await main(['local', 'invoke', '--body', body], cli);
+  return { code, answer: cli.out().trim(), err: cli.err() };
+}
+
+async function servingConfig(endpointName: string): Promise<string | undefined> {
+  const services = await startLocalServices({ stateDir: stateDirOf(project) });
+  try {
+    const d = await services.sagemakerClient.send(new DescribeEndpointCommand({ EndpointName: endpointName }));
+    return d.EndpointConfigName;
+  } finally {
+    await services.stop();
+  }
+}
+
+/** State names in the order first visited (the polling loops' repeats folded). */
+const firstVisits = (r: RunJson) => [...new Set(r.states.map((s) => s.name))];
+const bodyOf = (invokeHint: string) => /--body '(.*)'$/.exec(invokeHint)![1].replace(/'\\''/g, "'");
+
+const HAPPY_PATH = [
+  'Ingest', 'ComputeStatistics', 'ValidateData', 'StartTraining', 'WaitForTraining', 'CheckTraining', 'TrainingComplete?',
+  'Evaluate', 'Register', 'Blessed?', 'Deploy', 'WaitForEndpoint', 'CheckEndpoint', 'EndpointReady?', 'VerifyServing',
+  'PromoteBaseline', 'Notify', 'Done',
+];
+
+let first: RunJson;
+let firstAnswer: string;
+let sampleBody: string;
+
+beforeAll(() => {
+  project = mkdtempSync(join(tmpdir(), 'relearn-e2e-'));
+});
+afterAll(() => rmSync(project, { recursive: true, force: true }));
+
+describe('relearn local run, end to end', () => {
+  test('a first run on the example succeeds through every state in order, deploys, and the endpoint answers', async () => {
+    // WHEN
+    const { code, json } = await run('--fresh');
+    first = json;
+    // THEN
+    expect({ status: json.status, error: json.error, failed: json.states.filter((s) => s.error) }).toEqual({ status: 'SUCCEEDED', error: undefined, failed: [] });
+    expect(code).toBe(0);
+    expect(firstVisits(json)).toEqual(HAPPY_PATH);
+    for (const s of json.states) expect(s.durationMs).toBeGreaterThanOrEqual(0);
+    expect(json.decision).toMatchObject({ deploy: true, promoted: true });
+    expect(json.decision!.reasons.length).toBeGreaterThan(0);
+    expect(json.report && existsSync(json.report.path)).toBe(true);
+    expect(readFileSync(json.report!.path, 'utf8')).toMatch(/<html/i);
+    expect(json.champion?.executionName).toBe(json.executionName);
+    expect(json.endpointName).toBeTruthy();
+
+    // AND the one-line invoke command answers with a prediction
+    sampleBody = bodyOf(json.invoke!);
+    const answer = await invoke(sampleBody);
+    expect(answer.err).toBe('');
+    expect(answer.code).toBe(0);
+    const parsed = JSON.parse(answer.answer) as { predictions: number[] };
+    expect(parsed.predictions).toHaveLength(1);
+    expect(parsed.predictions[0]).toBeGreaterThanOrEqual(0);
+    expect(parsed.predictions[0]).toBeLessThanOrEqual(1);
+    firstAnswer = answer.answer;
+  });
+
+  test('a second run on the same data compares the candidate with the first run’s champion', async () => {
+    const { code, json } = await run();
+    expect({ status: json.status, error: json.error, failed: json.states.filter((s) => s.error) }).toEqual({ status: 'SUCCEEDED', error: undefined, failed: [] });
+    expect(code).toBe(0);
+    // The champion's metric was there to compare with.
+    expect(json.decision?.primaryMetric?.champion).toEqual(expect.any(Number));
+    expect(json.decision!.reasons.join('\n')).toMatch(/champion/i);
+    expect(firstVisits(json).slice(0, 9)).toEqual(HAPPY_PATH.slice(0, 9));
+  });
+
+  test('a failed training fails the execution at the training stage, NotifyFailure runs, the endpoint is untouched', async () => {
+    // GIVEN the model the endpoint serves now
+    const before = await servingConfig(first.endpointName);
+    const championBefore = (await run_lastChampion()) ?? before;
+    // WHEN the next training job fails
+    const { code, json } = await run('--fault-training', 'AlgorithmError: injected by the test');
+    // THEN
+    expect(code).toBe(1);
+    expect(json.status).toBe('FAILED');
+    const failedAt = json.states.find((s) => s.error && s.type !== 'Fail');
+    expect(failedAt?.name).toBe('CheckTraining');
+    expect(failedAt?.error).toBe('TrainingFailed');
+    expect(json.error?.Cause).toContain('injected by the test');
+    expect(firstVisits(json)).toEqual(expect.arrayContaining(['NotifyFailure', 'Failed']));
+    expect(firstVisits(json)).not.toContain('Deploy');
+    // AND the endpoint still serves the previous model
+    expect(await servingConfig(first.endpointName)).toBe(before);
+    expect(json.champion?.endpointConfigName).toBe(championBefore);
+    const answer = await invoke(sampleBody);
+    expect(answer.code).toBe(0);
+    expect(JSON.parse(answer.answer)).toHaveProperty('predictions');
+  });
+
+  test('a failed endpoint update fails the execution and the previous model still answers', async () => {
+    const before = await servingConfig(first.endpointName);
+    // WHEN the endpoint update fails to load the new model
+    const { code, json } = await run('--fault-endpoint-update', 'ModelError: injected by the test');
+    // THEN
+    expect(code).toBe(1);
+    expect(json.status).toBe('FAILED');
+    const failedAt = json.states.find((s) => s.error && s.type !== 'Fail');
+    expect(['Deploy', 'CheckEndpoint']).toContain(failedAt?.name);
+    expect(firstVisits(json)).toEqual(expect.arrayContaining(['Deploy', 'NotifyFailure', 'Failed']));
+    expect(firstVisits(json)).not.toContain('PromoteBaseline');
+    // AND the endpoint is back on (still on) the previous config, answering as before
+    expect(await servingConfig(first.endpointName)).toBe(before);
+    const answer = await invoke(sampleBody);
+    expect(answer.code).toBe(0);
+    expect(JSON.parse(answer.answer)).toHaveProperty('predictions');
+    void firstAnswer;
+  });
+});
+
+/** The endpoint config of the champion recorded by the last successful run (last-run.json). */
+async function run_lastChampion(): Promise<string | undefined> {
+  const file = join(stateDirOf(project), 'last-run.json');
+  if (!existsSync(file)) return undefined;
+  return (JSON.parse(readFileSync(file, 'utf8')) as { champion?: { endpointConfigName?: string } }).champion?.endpointConfigName;
+}
