@@ -88,8 +88,8 @@ export function subjectLine(text: string): string {
 }
 
 /**
- * Which state failed, from how far the state got (each stage stores its result under its own key) and the
- * error's name. The Catch does not record the state name; this is exact for every stage's own errors.
+ * Which state failed, from the error's name and how far the state got (each stage stores its result under its
+ * own key). The Catch does not record the state name; this is exact for every stage's own errors.
  */
 export function failedStage(state: PipelineState): string {
   switch (state.error?.Error) {
@@ -105,17 +105,16 @@ export function failedStage(state: PipelineState): string {
     case 'ServingSkew':
       return 'VerifyServing';
   }
-  if (!state.dataset) return 'Ingest';
-  if (!state.validation) return 'ComputeStatistics/ValidateData';
-  if (!state.training) return 'StartTraining';
-  if (!state.training.done) return 'CheckTraining';
-  if (!state.evaluation) return 'Evaluate';
-  if (!state.registration) return 'Register';
-  if (!state.deployment) return 'Deploy';
-  if (!state.deployment.done) return 'CheckEndpoint';
-  if (!state.serving) return 'VerifyServing';
-  if (!state.champion) return 'PromoteBaseline';
-  return 'Notify';
+  // The furthest stage with a result: the failure is in the one after it.
+  if (state.champion) return 'Notify';
+  if (state.serving) return 'PromoteBaseline';
+  if (state.deployment) return state.deployment.done ? 'VerifyServing' : 'CheckEndpoint';
+  if (state.registration) return 'Deploy';
+  if (state.evaluation) return 'Register';
+  if (state.training) return state.training.done ? 'Evaluate' : 'CheckTraining';
+  if (state.validation) return 'StartTraining';
+  if (state.dataset) return 'ComputeStatistics/ValidateData';
+  return 'Ingest';
 }
 
 /** The error's message: Step Functions stores a Lambda error's Cause as JSON {errorType, errorMessage, trace}. */
@@ -138,8 +137,15 @@ async function cleanUp(event: StageEvent, env: LambdaEnv, deps: NotifyDeps): Pro
   try {
     const job = await deps.sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: jobName }));
     if (job.TrainingJobStatus === 'InProgress') {
-      await deps.sagemaker.send(new StopTrainingJobCommand({ TrainingJobName: jobName }));
-      done.push(`training job ${jobName} was still InProgress: stopped`);
+      try {
+        await deps.sagemaker.send(new StopTrainingJobCommand({ TrainingJobName: jobName }));
+        done.push(`training job ${jobName} was still InProgress: stopped`);
+      } catch (err) {
+        // It may have finished between the two calls: SageMaker then refuses to stop it, which is fine.
+        const now = await deps.sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: jobName }));
+        if (now.TrainingJobStatus === 'InProgress') throw err;
+        done.push(`training job ${jobName} ended on its own (${now.TrainingJobStatus}) before it could be stopped`);
+      }
     }
   } catch (err) {
     if (!isSageMakerNotFound(err)) {
