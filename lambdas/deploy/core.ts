@@ -200,7 +200,7 @@ export function blueGreen(d: DeploymentConfig): SageMakerDeploymentConfig {
  */
 export function hasInstanceStorage(instanceType: string): boolean {
   const family = instanceType.split('.')[1] ?? '';
-  return /^[a-z]+\d+[a-z]*d[a-z]*$/.test(family) || /^(g5|g6|g6e|p5|p5e|trn1|trn1n|inf2)$/.test(family);
+  return /^[a-z]+\d+[a-z]*d[a-z]*$/.test(family) || /^(g5|g6|g6e|p5|p5e|trn1|trn1n|inf2|dl1)$/.test(family);
 }
 
 /** Runs a Create* call; "already exists" means a previous attempt of this execution made it: success. */
