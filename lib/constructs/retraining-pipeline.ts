@@ -345,6 +345,7 @@ export class RetrainingPipeline extends Construct {
     // Notify (also NotPromoted and NotifyFailure, which stops this run's training job and rolls back an
     // unpromoted deployment).
     allow(fns.notify, ['sns:Publish'], [this.topic.topicArn]);
+    allow(fns.notify, KMS_DATA_ACTIONS, [key.keyArn]); // the topic is encrypted with the key
     allow(fns.notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob'], [trainingJobs]);
     rollBack(fns.notify);
   }
