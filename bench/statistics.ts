@@ -6,11 +6,15 @@
  *   - a plain read of the file in Node (the ceiling).
  * Each measurement runs in its own process (so peak RSS is its own); medians of --repeat runs.
  *
- *   npx tsx bench/statistics.ts                 # ~1 GB file under /tmp (generated once, then reused)
+ *   npx tsx bench/statistics.ts                 # ~1 GB file under /tmp/relearn-bench (generated once, then reused)
  *   npx tsx bench/statistics.ts --size 100      # 100 MB, for a quick check
  *   npx tsx bench/statistics.ts --size 100 --repeat 1 --skip-pandas-whole
+ * Options: --repeat N (default 3) runs of each case, --whole-repeat N (default 1) runs of pandas on the whole
+ * file, --dir D. MB = 10^6 bytes. "per CPU-s" divides by the process's user+system CPU time: the per-core rate,
+ * which stays meaningful when other work shares the machine; wall-clock rates are printed too.
  */
 import { spawnSync } from 'node:child_process';
+import { buildSync } from 'esbuild';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -20,7 +24,8 @@ import { openTable, Value } from '../lambdas/shared/tabular';
 import { Readable } from 'node:stream';
 
 const PYTHON = process.env.RELEARN_PYTHON ?? '/usr/bin/python3';
-const MB = 1024 * 1024;
+const MB = 1_000_000; // throughput and sizes in decimal MB
+const CHUNK = 1 << 20;
 
 function arg(name: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -100,8 +105,8 @@ async function generate(file: string, bytes: number): Promise<void> {
 
 async function sample(file: string): Promise<{ columns: string[]; rows: Value[][] }> {
   const fd = openSync(file, 'r');
-  const head = Buffer.alloc(MB);
-  const n = readSync(fd, head, 0, MB, 0);
+  const head = Buffer.alloc(CHUNK);
+  const n = readSync(fd, head, 0, CHUNK, 0);
   closeSync(fd);
   const text = head.subarray(0, head.lastIndexOf(10, n - 1) + 1);
   const table = await openTable(Readable.from([text]), { format: 'csv', file });
@@ -117,19 +122,19 @@ async function worker(kind: string, file: string): Promise<void> {
   let extra: Record<string, unknown> = {};
   if (kind === 'node-read') {
     let bytes = 0;
-    for await (const chunk of createReadStream(file, { highWaterMark: MB })) bytes += (chunk as Buffer).length;
+    for await (const chunk of createReadStream(file, { highWaterMark: CHUNK })) bytes += (chunk as Buffer).length;
     extra = { bytes };
   } else if (kind === 'relearn') {
     const s = await sample(file);
     const plan = planFor(s.columns, s.rows, 'churned');
-    const stats = await statsOfCsv(createReadStream(file, { highWaterMark: MB }), plan, { file });
+    const stats = await statsOfCsv(createReadStream(file, { highWaterMark: CHUNK }), plan, { file });
     const age = stats.column('age')!;
     extra = { rows: stats.rows, ageMean: age.moments!.mean, ageMissing: age.missing, kinds: plan.columns.map((c) => c.kind[0]).join('') };
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpu = process.cpuUsage(cpu0);
   const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-  process.stdout.write(JSON.stringify({ seconds, cpuSeconds, maxRssMb: process.resourceUsage().maxRSS / 1024, ...extra }) + '\n');
+  process.stdout.write(JSON.stringify({ seconds, cpuSeconds, maxRssMb: (process.resourceUsage().maxRSS * 1024) / MB, ...extra }) + '\n');
 }
 
 const PANDAS = `
@@ -147,7 +152,7 @@ else:
         parts.append(chunk.describe(include='all'))
         n = chunk.isna().sum(); nulls = n if nulls is None else nulls + n
 s = time.perf_counter() - t; cs = time.process_time() - c
-print(json.dumps({"seconds": s, "cpuSeconds": cs, "maxRssMb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": rows, "ageMissing": int(nulls['age'])}))
+print(json.dumps({"seconds": s, "cpuSeconds": cs, "maxRssMb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, "rows": rows, "ageMissing": int(nulls['age'])}))
 `;
 
 function run(cmd: string, args: string[]): Record<string, number> {
@@ -162,9 +167,11 @@ async function main(): Promise<void> {
   if (process.argv[2] === '--worker') return worker(process.argv[3], process.argv[4]);
   const sizeMb = Number(arg('size', '1024'));
   const repeat = Number(arg('repeat', '3'));
+  // pandas on the whole file takes minutes and ~4 GB per run: once unless asked.
+  const wholeRepeat = Number(arg('whole-repeat', '1'));
   const dir = arg('dir', '/tmp/relearn-bench')!;
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `bench-${sizeMb}mb.csv`);
+  const file = join(dir, `bench-${sizeMb}MB.csv`);
   if (!existsSync(file)) {
     const t = Date.now();
     await generate(file, sizeMb * MB);
@@ -172,25 +179,31 @@ async function main(): Promise<void> {
   }
   const fileMb = statSync(file).size / MB;
   console.log(`file: ${file}, ${fileMb.toFixed(0)} MB, ${BENCH_COLUMNS.length} columns; ${repeat} run(s) each, medians`);
-  const self = ['--require', require.resolve('tsx/cjs'), __filename, '--worker'];
-  const cases: [string, () => Record<string, number>][] = [
-    ['node read (ceiling)', () => run(process.execPath, [...self, 'node-read', file])],
-    ['relearn stats', () => run(process.execPath, [...self, 'relearn', file])],
-    ['pandas chunked', () => run(PYTHON, ['-c', PANDAS, file, 'chunked'])],
+  // Workers run an esbuild bundle of this file, as a Lambda runs its bundle (no TypeScript loader in memory).
+  const bundle = join(dir, 'statistics-worker.js');
+  buildSync({ entryPoints: [__filename], bundle: true, platform: 'node', target: 'node20', outfile: bundle, logLevel: 'error' });
+  const self = [bundle, '--worker'];
+  const cases: [string, number, () => Record<string, number>][] = [
+    ['node read (ceiling)', repeat, () => run(process.execPath, [...self, 'node-read', file])],
+    ['relearn stats', repeat, () => run(process.execPath, [...self, 'relearn', file])],
+    ['pandas chunked', repeat, () => run(PYTHON, ['-c', PANDAS, file, 'chunked'])],
   ];
-  if (!process.argv.includes('--skip-pandas-whole')) cases.push(['pandas whole', () => run(PYTHON, ['-c', PANDAS, file, 'whole'])]);
-  const results: Record<string, { mbps: number; rss: number; detail: Record<string, number> }> = {};
-  for (const [name, fn] of cases) {
-    const runs = Array.from({ length: repeat }, fn);
-    const mbps = median(runs.map((r) => fileMb / r.seconds));
+  if (!process.argv.includes('--skip-pandas-whole')) cases.push(['pandas whole', wholeRepeat, () => run(PYTHON, ['-c', PANDAS, file, 'whole'])]);
+  const results: Record<string, { wall: number; cpu: number; rss: number }> = {};
+  console.log(`${'case'.padEnd(22)} ${'runs'.padStart(4)} ${'MB/s wall'.padStart(10)} ${'MB/s per CPU-s'.padStart(15)} ${'peak RSS MB'.padStart(12)}`);
+  for (const [name, times, fn] of cases) {
+    const runs = Array.from({ length: times }, fn);
+    const wall = median(runs.map((r) => fileMb / r.seconds));
+    const cpu = median(runs.map((r) => fileMb / r.cpuSeconds));
     const rss = median(runs.map((r) => r.maxRssMb));
-    results[name] = { mbps, rss, detail: runs[0] };
-    console.log(`${name.padEnd(22)} ${mbps.toFixed(1).padStart(8)} MB/s   peak RSS ${rss.toFixed(0).padStart(6)} MB   ${JSON.stringify(runs[0])}`);
+    results[name] = { wall, cpu, rss };
+    console.log(`${name.padEnd(22)} ${String(times).padStart(4)} ${wall.toFixed(1).padStart(10)} ${cpu.toFixed(1).padStart(15)} ${rss.toFixed(0).padStart(12)}   ${JSON.stringify(runs[0])}`);
   }
-  const r = results['relearn stats'].mbps;
-  console.log('ratios: relearn / pandas chunked = ' + (r / results['pandas chunked'].mbps).toFixed(2) +
-    (results['pandas whole'] ? `, relearn / pandas whole = ${(r / results['pandas whole'].mbps).toFixed(2)}` : '') +
-    `, relearn / node read ceiling = ${(r / results['node read (ceiling)'].mbps).toFixed(2)}`);
+  const ratio = (a: string, b: string, k: 'wall' | 'cpu') => (results[a] && results[b] ? (results[a][k] / results[b][k]).toFixed(2) : 'n/a');
+  for (const k of ['wall', 'cpu'] as const) {
+    console.log(`ratios (${k}): relearn / pandas chunked = ${ratio('relearn stats', 'pandas chunked', k)}, relearn / pandas whole = ${ratio('relearn stats', 'pandas whole', k)}, relearn / node read ceiling = ${ratio('relearn stats', 'node read (ceiling)', k)}`);
+  }
+  console.log(`load average at the end: ${require('node:os').loadavg().map((x: number) => x.toFixed(1)).join(' ')} on ${require('node:os').cpus().length} cores`);
 }
 
 main().catch((err) => {
