@@ -51,7 +51,7 @@ figcaption{font-size:12.5px;color:var(--muted);text-align:center}
 .cm td{width:90px;text-align:center;font-variant-numeric:tabular-nums}.cm th{text-align:center}
 .legend span{display:inline-block;margin-right:14px;font-size:12.5px}.sw{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:4px}
 .small{color:var(--muted)}footer{color:var(--muted);font-size:12px;padding:4px 4px 24px}
-.scroll{max-height:620px;overflow:auto}
+
 `;
 
 function esc(s: unknown): string {
@@ -195,7 +195,7 @@ function gatesTable(gates: readonly GateResult[]): string {
   const badge = (g: GateResult) =>
     g.status === 'skipped' ? '<span class="badge skip">skipped</span>' : g.withinNoise ? `<span class="badge noise">${g.pass ? 'pass' : 'fail'} (noise)</span>` : `<span class="badge${g.pass ? ' ok' : ''}">${g.pass ? 'pass' : 'fail'}</span>`;
   return `<section><h2>Gate checks (${gates.filter((g) => !g.pass).length} failed, ${gates.filter((g) => g.pass && g.status !== 'skipped').length} passed, ${gates.filter((g) => g.status === 'skipped').length} skipped)</h2>
-<div class="scroll"><table><thead><tr><th></th><th>check</th><th>observed</th><th>threshold</th><th>why</th></tr></thead><tbody>
+<div><table><thead><tr><th></th><th>check</th><th>observed</th><th>threshold</th><th>why</th></tr></thead><tbody>
 ${shown.map((g) => `<tr><td>${badge(g)}</td><td>${esc(g.id)}</td><td class="num">${num(g.observed)}${g.interval ? ` <span class="ci">[${num(g.interval[0], 3)}, ${num(g.interval[1], 3)}]</span>` : ''}</td><td class="num">${g.kind.includes('regression') ? `−${num(g.threshold)}` : num(g.threshold)}</td><td>${esc(g.reason)}</td></tr>`).join('')}
 </tbody></table>${sorted.length > shown.length ? `<p class="small">${sorted.length - shown.length} more checks (all passed or skipped) are in evaluation.json.</p>` : ''}</div></section>`;
 }
@@ -221,7 +221,7 @@ function slicesTable(doc: EvaluationDocument): string {
   };
   return `<section><h2>Slices (${items.length}${doc.slices.omitted ? `, ${doc.slices.omitted} more omitted` : ''})</h2>
 <p class="meta">Each cell: candidate value${doc.firstRun ? '' : ' (difference vs champion)'}. Cells marked ✗ failed a gate. Slices under ${Number.isFinite(minRows) ? minRows : '–'} rows are shown in grey and not gated.</p>
-<div class="scroll"><table><thead><tr><th>slice</th><th>rows</th>${doc.problemType === 'binary_classification' ? '<th>positives</th>' : ''}${metrics.map((m) => `<th>${esc(m)}</th>`).join('')}</tr></thead><tbody>
+<div><table><thead><tr><th>slice</th><th>rows</th>${doc.problemType === 'binary_classification' ? '<th>positives</th>' : ''}${metrics.map((m) => `<th>${esc(m)}</th>`).join('')}</tr></thead><tbody>
 ${shown.map((s) => `<tr${s.rows < minRows ? ' class="small"' : ''}><td>${failing.has(s.key) ? '<span class="fail">✗</span> ' : ''}${esc(s.key)}</td><td class="num">${s.rows.toLocaleString('en-US')}</td>${doc.problemType === 'binary_classification' ? `<td class="num">${(s.positives ?? 0).toLocaleString('en-US')}</td>` : ''}${metrics.map((m) => cell(s, m)).join('')}</tr>`).join('')}
 </tbody></table>${sorted.length > shown.length ? `<p class="small">${sorted.length - shown.length} more slices in evaluation.json.</p>` : ''}</div></section>`;
 }
