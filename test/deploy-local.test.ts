@@ -6,15 +6,14 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from 'tar';
-import { checkEndpoint } from '../lambdas/check-endpoint/core';
-import { deploy } from '../lambdas/deploy/core';
-import { notify } from '../lambdas/notify/core';
-import { promoteBaseline } from '../lambdas/promote-baseline/core';
+import { handler as checkEndpoint } from '../lambdas/check-endpoint/handler';
+import { handler as deploy } from '../lambdas/deploy/handler';
+import { handler as notify } from '../lambdas/notify/handler';
+import { handler as promoteBaseline } from '../lambdas/promote-baseline/handler';
 import { s3Client, sageMakerClient, sageMakerRuntimeClient, snsClient } from '../lambdas/shared/clients';
 import { DeploymentRef, Layout, PipelineState } from '../lambdas/shared/contracts';
-import { loadEnv } from '../lambdas/shared/env';
 import { getJson } from '../lambdas/shared/s3';
-import { verifyServing } from '../lambdas/verify-serving/core';
+import { handler as verifyServing } from '../lambdas/verify-serving/handler';
 import { findPython, LocalSageMaker, localSageMakerEnv, startLocalSageMaker } from '../local/services/sagemaker';
 import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
@@ -22,7 +21,8 @@ import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3'
  * The deploy side for real: the churn model trained by its own script (Debian's python3 + scikit-learn), served
  * by the local SageMaker server (which loads it through the script's model_fn/input_fn/predict_fn/output_fn),
  * on the real local S3. Deploy -> CheckEndpoint -> VerifyServing -> PromoteBaseline, a first deploy then a
- * blue/green update; then a failed update and a skewed model, each leaving the previous model serving.
+ * blue/green update; then a failed update and a skewed model, each leaving the previous model serving. The Lambda
+ * handlers themselves run, their clients reaching the local servers through the SDK's AWS_ENDPOINT_URL_* variables.
  */
 const A = `s3://${ARTIFACTS_BUCKET}`;
 const CSV = readFileSync(join(__dirname, '..', 'examples', 'churn', 'data', 'churn-clean.csv'), 'utf8').split('\n');
@@ -77,10 +77,10 @@ describe('deploy side on the local SageMaker server', () => {
 
   /** Deploy, then CheckEndpoint as WaitForEndpoint would call it, until done (or it throws). */
   async function deployAndWait(exec: string, st: PipelineState): Promise<DeploymentRef> {
-    let ref = await deploy({ executionName: exec, state: st }, loadEnv());
+    let ref = await deploy({ executionName: exec, state: st });
     for (let i = 0; i < 600 && !ref.done; i++) {
       await new Promise((r) => setTimeout(r, 200));
-      ref = await checkEndpoint({ executionName: exec, state: { ...st, deployment: ref } }, loadEnv());
+      ref = await checkEndpoint({ executionName: exec, state: { ...st, deployment: ref } });
     }
     return ref;
   }
@@ -124,8 +124,8 @@ describe('deploy side on the local SageMaker server', () => {
     const first = state('run-1', await train('run-1', CSV.slice(1, 801)));
     // WHEN it goes through Deploy -> CheckEndpoint -> VerifyServing -> PromoteBaseline
     const d1 = await deployAndWait('run-1', first);
-    const s1 = await verifyServing({ executionName: 'run-1', state: { ...first, deployment: d1 } }, loadEnv());
-    await promoteBaseline({ executionName: 'run-1', state: { ...first, deployment: d1, serving: s1 } }, loadEnv());
+    const s1 = await verifyServing({ executionName: 'run-1', state: { ...first, deployment: d1 } });
+    await promoteBaseline({ executionName: 'run-1', state: { ...first, deployment: d1, serving: s1 } });
     // THEN the endpoint was created, serves exactly the offline scores, and run-1 is the champion
     expect(d1).toMatchObject({ status: 'InService', done: true });
     expect(d1.previousEndpointConfigName).toBeUndefined();
@@ -137,8 +137,8 @@ describe('deploy side on the local SageMaker server', () => {
     const second = state('run-2', await train('run-2', CSV.slice(1001, 1801)));
     // WHEN it is deployed over the first
     const d2 = await deployAndWait('run-2', second);
-    const s2 = await verifyServing({ executionName: 'run-2', state: { ...second, deployment: d2 } }, loadEnv());
-    await promoteBaseline({ executionName: 'run-2', state: { ...second, deployment: d2, serving: s2 } }, loadEnv());
+    const s2 = await verifyServing({ executionName: 'run-2', state: { ...second, deployment: d2 } });
+    await promoteBaseline({ executionName: 'run-2', state: { ...second, deployment: d2, serving: s2 } });
     // THEN it was an update with the first config as rollback target, verified, promoted, the first filed in history
     expect(d2).toMatchObject({ previousEndpointConfigName: d1.endpointConfigName, status: 'InService', done: true });
     expect(s2.maxAbsDifference).toBeLessThanOrEqual(1e-6);
@@ -165,12 +165,12 @@ describe('deploy side on the local SageMaker server', () => {
     const d4 = await deployAndWait('run-4', st);
     expect(d4).toMatchObject({ done: true, previousEndpointConfigName: champion });
     // WHEN
-    const err = await verifyServing({ executionName: 'run-4', state: { ...st, deployment: d4 } }, loadEnv()).catch((e: Error) => e);
+    const err = await verifyServing({ executionName: 'run-4', state: { ...st, deployment: d4 } }).catch((e: Error) => e);
     // THEN ServingSkew with the worst rows, and the endpoint goes back to the champion's config
     expect(err).toMatchObject({ name: 'ServingSkew', message: expect.stringMatching(/worst: id cust-1-\d+ .*rolling back to/) });
     expect(await untilInService()).toBe(champion);
     // AND NotifyFailure reports it without touching the endpoint again (local SNS)
-    const n = await notify({ executionName: 'run-4', state: { ...st, deployment: d4, error: { Error: 'ServingSkew', Cause: (err as Error).message } } }, loadEnv());
+    const n = await notify({ executionName: 'run-4', state: { ...st, deployment: d4, error: { Error: 'ServingSkew', Cause: (err as Error).message } } });
     expect(n).toMatchObject({ outcome: 'failed', subject: '[relearn] relearn: FAILED at VerifyServing (run-4)', published: true, cleanup: [] });
     expect((await endpoint()).EndpointConfigName).toBe(champion);
   });
