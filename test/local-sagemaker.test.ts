@@ -342,7 +342,10 @@ describe('local SageMaker server, through the real SDK clients', () => {
         OriginalStatusCode: 400,
         message: expect.stringContaining('only text/csv is accepted'),
       });
-      await expect(runtime.send(new InvokeEndpointCommand({ EndpointName: 'no-such-ep', ContentType: 'text/csv', Body: Buffer.from('1,2') }))).rejects.toMatchObject({ name: 'ValidationError' });
+      await expect(runtime.send(new InvokeEndpointCommand({ EndpointName: 'no-such-ep', ContentType: 'text/csv', Body: Buffer.from('1,2') }))).rejects.toMatchObject({
+        name: 'ValidationError',
+        message: 'Endpoint no-such-ep of account 000000000000 not found.',
+      });
     });
 
     test('UpdateEndpoint to a model that does not load rolls back: InService on the OLD config, the old model still answers', async () => {

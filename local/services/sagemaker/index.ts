@@ -167,8 +167,8 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
       send(res, status, JSON.stringify(fields), { ...headers, 'x-amzn-errortype': type });
     const ep = store.state.endpoints[endpointName];
     const proc = cp.servingFor(endpointName);
-    if (!ep) return error(400, 'ValidationError', { message: `Endpoint ${endpointName} of account ${ACCOUNT} not found.` });
-    if (!proc) return error(400, 'ValidationError', { message: `Endpoint ${endpointName} of account ${ACCOUNT} is not in service (status ${String(ep.EndpointStatus)}).` });
+    if (!ep) return error(400, 'ValidationError', { Message: `Endpoint ${endpointName} of account ${ACCOUNT} not found.` });
+    if (!proc) return error(400, 'ValidationError', { Message: `Endpoint ${endpointName} of account ${ACCOUNT} is not in service (status ${String(ep.EndpointStatus)}).` });
     const logStream = `arn:aws:logs:${region()}:${ACCOUNT}:log-group:/aws/sagemaker/Endpoints/${endpointName}`;
     try {
       const out = await invoke(proc.port, body, {
@@ -182,7 +182,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
       const original = out.body.toString('utf8');
       const kind = out.status < 500 ? 'client' : 'server';
       error(424, 'ModelError', {
-        message: `Received ${kind} error (${out.status}) from primary with message "${original}". See ${logStream} in account ${ACCOUNT} for more information.`,
+        Message: `Received ${kind} error (${out.status}) from primary with message "${original}". See ${logStream} in account ${ACCOUNT} for more information.`,
         OriginalStatusCode: out.status,
         OriginalMessage: original,
         LogStreamArn: logStream,
@@ -190,7 +190,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
       });
     } catch (err) {
       error(424, 'ModelError', {
-        message: `Received server error (0) from primary with message "${(err as Error).message}". See ${logStream} in account ${ACCOUNT} for more information.`,
+        Message: `Received server error (0) from primary with message "${(err as Error).message}". See ${logStream} in account ${ACCOUNT} for more information.`,
         OriginalStatusCode: 0,
         OriginalMessage: (err as Error).message,
         LogStreamArn: logStream,

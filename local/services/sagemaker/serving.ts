@@ -4,6 +4,7 @@ import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { track } from './children';
 import { materialize } from './s3io';
 import type { Doc } from './store';
 import type { Emit } from './types';
@@ -66,11 +67,11 @@ export async function startServing(
     PYTHONUNBUFFERED: '1',
     ...(opts.failLoad !== undefined ? { RELEARN_FAIL_LOAD: opts.failLoad } : {}),
   };
-  const child = spawn(ctx.python, [SERVE_SCRIPT, '--model-dir', modelDir, '--code-dir', codeDir, '--program', program], {
+  const child = track(spawn(ctx.python, [SERVE_SCRIPT, '--model-dir', modelDir, '--code-dir', codeDir, '--program', program], {
     cwd: folder,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  }));
   const tail: string[] = [];
   let resolvePort: (port: number) => void = () => undefined;
   const portLine = new Promise<number>((r) => (resolvePort = r));

@@ -3,6 +3,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { track } from './children';
 import { downloadPrefix, joinUri, materialize, tarFolder, uploadFile } from './s3io';
 import type { Doc, Store } from './store';
 import { Emit, nowSeconds } from './types';
@@ -175,7 +176,7 @@ export class TrainingRunner {
       TRAINING_JOB_NAME: name,
       TRAINING_JOB_ARN: String(job.TrainingJobArn),
     };
-    const child = spawn(this.ctx.python, [TRAIN_HARNESS, root], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = track(spawn(this.ctx.python, [TRAIN_HARNESS, root], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
     run.child = child;
     const stderrTail: string[] = [];
     const metricDefs = (((job.AlgorithmSpecification as Doc).MetricDefinitions as Doc[] | undefined) ?? []).map((d) => ({ name: String(d.Name), re: new RegExp(String(d.Regex)) }));
