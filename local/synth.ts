@@ -1,9 +1,7 @@
-import { App, AssetStaging } from 'aws-cdk-lib';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { RelearnConfig } from '../lambdas/shared/config';
-import { buildRelearnApp } from '../lib/app';
 import { ASSET_METADATA_CONTEXT } from './asl/assembly';
 
 /**
@@ -51,9 +49,14 @@ export function synthesize(opts: SynthOptions): SynthResult {
   // A fresh folder: cdk.out would otherwise keep every stale asset folder forever.
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { App, AssetStaging } = require('aws-cdk-lib') as typeof import('aws-cdk-lib');
   // CDK remembers bundled assets per process by their hash and would point at folders just deleted.
   AssetStaging.clearAssetHashCache();
   const app = new App({ outdir, context: { ...ASSET_METADATA_CONTEXT } });
+  // Loaded here, not at the top: `relearn --help` and `relearn local invoke` need no CDK app.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { buildRelearnApp } = require('../lib/app') as typeof import('../lib/app');
   buildRelearnApp(app, opts.config, { appRoot, nag: false });
   app.synth();
   writeFileSync(keyPath, JSON.stringify({ key, synthesizedAt: new Date().toISOString() }, null, 2));
