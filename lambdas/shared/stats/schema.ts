@@ -41,7 +41,8 @@ const NUMERIC_SHARE = 0.9;
 
 /**
  * Column kinds from a sample of rows: numeric when at least 90 % of present values are numbers (or NaN/Inf);
- * categorical when values repeat (at most 50 distinct, or at most 20 % distinct, and short); text otherwise.
+ * text when values average three or more words; categorical when values repeat (at most 50 distinct, or at
+ * most 20 % distinct, and short); text otherwise.
  */
 export function inferKinds(columns: string[], rows: Value[][]): ColumnKind[] {
   return columns.map((_, i) => {
@@ -53,6 +54,9 @@ export function inferKinds(columns: string[], rows: Value[][]): ColumnKind[] {
     if (all.length === 0) return 'categorical';
     const distinct = new Set(all).size;
     const meanLength = all.reduce((s, v) => s + v.length, 0) / all.length;
+    // Phrases of three or more words are text even when they repeat (templated messages, short reviews).
+    const meanWords = all.reduce((s, v) => s + v.trim().split(/\s+/).length, 0) / all.length;
+    if (meanWords >= 3) return 'text';
     return (distinct <= 50 || distinct / all.length <= 0.2) && meanLength <= 40 ? 'categorical' : 'text';
   });
 }
