@@ -54,7 +54,10 @@ export interface RuleInput {
 }
 
 const pct = (x: number) => `${(100 * x).toFixed(x !== 0 && Math.abs(x) < 0.001 ? 3 : 1)}%`;
+/** Counts with thousands separators; */
 const num = (x: number) => (Number.isInteger(x) ? x.toLocaleString('en-US') : Number(x.toPrecision(6)).toString());
+/** values plain (a range "[1, 3544]" must not read as three numbers). */
+const val = (x: number) => Number(x.toPrecision(6)).toString();
 
 export function applyRules(input: RuleInput): Anomaly[] {
   const { stats, schema, baseline, config, labelColumn } = input;
@@ -181,7 +184,7 @@ export function applyRules(input: RuleInput): Anomaly[] {
     const share = (below ? shareBelow(c.sketch!, lo!) : 0) + (above ? 1 - c.sketch!.cdf(hi!) : 0);
     const blocking = share > config.maxOutOfRangeShare;
     report('out_of_range', name,
-      `column "${name}": values range over [${num(m.min)}, ${num(m.max)}] with about ${pct(share)} outside the expected [${lo ?? '-inf'}, ${hi ?? 'inf'}] (at most ${pct(config.maxOutOfRangeShare)} tolerated)`,
+      `column "${name}": values range over [${val(m.min)}, ${val(m.max)}] with about ${pct(share)} outside the expected [${lo ?? '-inf'}, ${hi ?? 'inf'}] (at most ${pct(config.maxOutOfRangeShare)} tolerated)`,
       { min: m.min, max: m.max, share }, { min: lo, max: hi },
       // Ranges observed on an earlier dataset only warn; a range a person wrote down blocks.
       blocking && curated ? undefined : 'warn');
@@ -223,7 +226,7 @@ export function applyRules(input: RuleInput): Anomaly[] {
         const r = config.drift.stdRatio;
         if (shift > config.drift.meanShiftStd || ratio > r || ratio < 1 / r) {
           report('distribution_shift', name,
-            `column "${name}": mean ${num(cm.mean)} and std ${num(cm.std)} against the champion's ${num(bm.mean)} and ${num(bm.std)} (mean shift ${shift.toFixed(2)} std, std ratio ${ratio.toFixed(2)}), expected a shift of at most ${config.drift.meanShiftStd} std and a ratio within x${r}`,
+            `column "${name}": mean ${val(cm.mean)} and std ${val(cm.std)} against the champion's ${val(bm.mean)} and ${val(bm.std)} (mean shift ${shift.toFixed(2)} std, std ratio ${ratio.toFixed(2)}), expected a shift of at most ${config.drift.meanShiftStd} std and a ratio within x${r}`,
             { mean: cm.mean, std: cm.std }, { mean: bm.mean, std: bm.std });
         }
       }
