@@ -59,7 +59,7 @@ export class ColumnStats {
   moments?: Moments;
   sketch?: DDSketch;
   freq?: FrequentItems;
-  /** Byte length of present values (categorical and text columns). */
+  /** Byte length of present values (text columns). */
   length?: Moments;
 
   constructor(
@@ -70,7 +70,7 @@ export class ColumnStats {
     if (kind === 'numeric') {
       this.moments = new Moments();
       this.sketch = new DDSketch(QUANTILE_ALPHA);
-    } else {
+    } else if (kind === 'text') {
       this.length = new Moments();
     }
     if (trackFrequencies) this.freq = new FrequentItems(TOP_K_CAPACITY);
@@ -522,7 +522,7 @@ export class CsvStatsScanner {
       hashes[c] = h;
       rowHash = Math.imul(rowHash ^ h, 0x01000193);
       col.hll.add(h >>> 0);
-      col.length!.add(e - s);
+      if (col.length) col.length.add(e - s);
       if (b[s] <= 0x20 && isBlank(b, s, e)) col.blank++;
       if (col.freq) col.freq.addBytes(h >>> 0, b, s, e);
     }
