@@ -237,6 +237,9 @@ describe('local SageMaker server, through the real SDK clients', () => {
       await expect(sm.send(new CreateTrainingJobCommand(jobInput('job-ok', {})))).rejects.toMatchObject({ name: 'ResourceInUse', message: expect.stringContaining('Training job names must be unique') });
       await expect(sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'no-such-job' }))).rejects.toMatchObject({ name: 'ResourceNotFound' });
       await expect(sm.send(new CreateTrainingJobCommand(jobInput('bad_name!', {})))).rejects.toMatchObject({ name: 'ValidationException', message: expect.stringContaining("'bad_name!'") });
+      const badRegex = jobInput('job-bad-regex', {});
+      badRegex.AlgorithmSpecification!.MetricDefinitions = [{ Name: 'auc', Regex: 'auc=([0-9.]+' }];
+      await expect(sm.send(new CreateTrainingJobCommand(badRegex))).rejects.toMatchObject({ name: 'ValidationException', message: expect.stringContaining('MetricDefinitions "auc"') });
     });
 
     test("a script that writes /opt/ml/output/failure fails the job with that reason; without it, with stderr's last lines", async () => {

@@ -5,7 +5,7 @@ import { ApiError, inUse, notFound, validation } from './api-error';
 import { ServingProcess, startServing, stopServing } from './serving';
 import type { Doc, Store } from './store';
 import { TrainingRunner } from './training';
-import { arn, Emit, LocalFaults, nowSeconds, region, ACCOUNT } from './types';
+import { arn, Emit, LocalFaults, nowSeconds, region, ACCOUNT, toJsRegex } from './types';
 
 /** SageMaker's name pattern for jobs, models, endpoint configs, endpoints and package groups. */
 const NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
@@ -122,6 +122,14 @@ export class ControlPlane {
     const hps = (input.HyperParameters ?? {}) as Doc;
     for (const [k, v] of Object.entries(hps)) {
       if (typeof v !== 'string') throw validation(`HyperParameters values must be strings, but ${k} is ${typeof v}`);
+    }
+    for (const def of ((algo.MetricDefinitions as Doc[] | undefined) ?? [])) {
+      if (typeof def.Name !== 'string' || typeof def.Regex !== 'string') throw validation('Each MetricDefinitions entry needs a Name and a Regex (strings)');
+      try {
+        new RegExp(toJsRegex(def.Regex));
+      } catch (err) {
+        throw validation(`MetricDefinitions "${def.Name}": Regex ${JSON.stringify(def.Regex)} is not a valid regular expression (${(err as Error).message})`);
+      }
     }
     const channels = (input.InputDataConfig as Doc[] | undefined) ?? [];
     const seen = new Set<string>();

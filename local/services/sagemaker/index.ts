@@ -140,6 +140,18 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
     servingStartTimeoutMs: opts.servingStartTimeoutMs ?? 120000,
   });
   const notifications = join(opts.directory, 'notifications.jsonl');
+  // Delayed answers (the delayMs fault) end early when the server stops, so no timer outlives it.
+  const sleeping = new Set<() => void>();
+  const delay = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        sleeping.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      sleeping.add(wake);
+    });
 
   const controlPlane = async (target: string, body: Buffer, res: http.ServerResponse): Promise<void> => {
     const headers = { 'content-type': 'application/x-amz-json-1.1' };
@@ -152,7 +164,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
       } catch {
         throw new ApiError('SerializationException', `${m[1]}: the request body is not valid JSON`);
       }
-      if (faults.delayMs) await new Promise((r) => setTimeout(r, faults.delayMs));
+      if (faults.delayMs) await delay(faults.delayMs);
       const out = await cp.call(m[1], input);
       send(res, 200, JSON.stringify(out), headers);
     } catch (err) {
@@ -256,6 +268,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
       faults = checkFaults(f, 'faults');
     },
     stop: async () => {
+      for (const wake of [...sleeping]) wake();
       await cp.stopAll();
       s3.destroy();
       server.closeAllConnections();

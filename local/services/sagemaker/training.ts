@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { track } from './children';
 import { downloadPrefix, joinUri, materialize, tarFolder, uploadFile } from './s3io';
 import type { Doc, Store } from './store';
-import { Emit, nowSeconds } from './types';
+import { Emit, nowSeconds, toJsRegex } from './types';
 
 /** The harness that turns a job folder into the toolkit's `python <program> --name value` run. */
 export const TRAIN_HARNESS = join(__dirname, '..', '..', 'python', 'train_harness.py');
@@ -179,7 +179,7 @@ export class TrainingRunner {
     const child = track(spawn(this.ctx.python, [TRAIN_HARNESS, root], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
     run.child = child;
     const stderrTail: string[] = [];
-    const metricDefs = (((job.AlgorithmSpecification as Doc).MetricDefinitions as Doc[] | undefined) ?? []).map((d) => ({ name: String(d.Name), re: new RegExp(String(d.Regex)) }));
+    const metricDefs = (((job.AlgorithmSpecification as Doc).MetricDefinitions as Doc[] | undefined) ?? []).map((d) => ({ name: String(d.Name), re: new RegExp(toJsRegex(String(d.Regex))) }));
     const finalMetrics = new Map<string, { value: number; time: number }>();
     const onLine = (stream: 'stdout' | 'stderr') => (line: string) => {
       appendFileSync(logFile, line + '\n');

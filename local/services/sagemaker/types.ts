@@ -35,3 +35,6 @@ export const nowSeconds = (): number => Date.now() / 1000;
 export const ACCOUNT = '000000000000';
 export const region = (): string => process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
 export const arn = (kind: string, name: string): string => `arn:aws:sagemaker:${region()}:${ACCOUNT}:${kind}/${name.toLowerCase()}`;
+
+/** SageMaker evaluates MetricDefinitions with Python-style regexes: `(?P<name>...)` becomes JS's `(?<name>...)`. */
+export const toJsRegex = (re: string): string => re.replace(/\(\?P</g, '(?<');
