@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { mockClient } from 'aws-sdk-client-mock';
 import { blueGreen, deploy, hasInstanceStorage } from '../lambdas/deploy/core';
-import { deploymentRecordKey, readDeploymentRecord } from '../lambdas/deploy/endpoint';
+import { deploymentRecordKey, readDeploymentRecord, writeDeploymentRecord } from '../lambdas/deploy/endpoint';
 import { handler } from '../lambdas/deploy/handler';
 import { s3Client } from '../lambdas/shared/clients';
 import { parseConfig } from '../lambdas/shared/config';
@@ -156,6 +156,30 @@ describe('Deploy', () => {
     expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(0);
     expect(sm.commandCalls(CreateEndpointCommand)).toHaveLength(0);
     expect(ref).toMatchObject({ status: 'Updating', done: false });
+  });
+
+  test('intent recorded but the Lambda died before recording the call: an updating endpoint is taken as ours', async () => {
+    // GIVEN an attempt that recorded its intent (issued: false), and an endpoint now Updating (no pending summary)
+    const epc = endpointConfigName('relearn', execName);
+    await writeDeploymentRecord(
+      s3Client(),
+      ARTIFACTS_BUCKET,
+      { executionName: execName, endpointName: 'relearn-endpoint', modelName: modelName('relearn', execName), endpointConfigName: epc, previousEndpointConfigName: 'relearn-epc-old', action: 'update', issued: false, at: 'now' },
+      'k',
+    );
+    sm.on(DescribeEndpointCommand).resolves({ ...inService('relearn-epc-old'), EndpointStatus: 'Updating' });
+    // WHEN Deploy is retried
+    const ref = await run();
+    // THEN it does not fail as "someone else", issues nothing, and keeps the rollback target
+    expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(0);
+    expect(ref).toMatchObject({ previousEndpointConfigName: 'relearn-epc-old', status: 'Updating', done: false });
+  });
+
+  test('an endpoint being deleted is not touched', async () => {
+    sm.on(DescribeEndpointCommand).resolves({ ...inService('relearn-epc-old'), EndpointStatus: 'Deleting' });
+    await expect(run()).rejects.toMatchObject({ name: 'DeploymentFailed', message: expect.stringMatching(/is Deleting: it can only be updated when InService/) });
+    expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(0);
+    expect(sm.commandCalls(CreateEndpointCommand)).toHaveLength(0);
   });
 
   test('someone else deploying: DeploymentFailed, endpoint untouched', async () => {
