@@ -207,7 +207,12 @@ describe('relearn templates (reference configuration)', () => {
         LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true },
         TracingConfiguration: { Enabled: true },
       });
-      pipeline.hasResourceProperties('AWS::Logs::LogGroup', { LogGroupName: '/aws/vendedlogs/states/relearn-retrain', KmsKeyId: Match.anyValue() });
+      // named under /aws/vendedlogs/, with a per-stack suffix so a redeploy never collides with a retained group
+      const named = Object.values(pipeline.findResources('AWS::Logs::LogGroup')).filter((g) => g.Properties.LogGroupName);
+      expect(named).toHaveLength(1);
+      expect(JSON.stringify(named[0].Properties.LogGroupName)).toContain('/aws/vendedlogs/states/relearn-retrain-');
+      expect(JSON.stringify(named[0].Properties.LogGroupName)).toContain('AWS::StackId');
+      expect(named[0].Properties.KmsKeyId).toBeDefined();
     });
 
     test('outputs: state machine ARN and console URL, bucket names, endpoint name', () => {

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, RemovalPolicy } from 'aws-cdk-lib';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -180,7 +180,9 @@ export class RetrainingStateMachine extends Construct {
     // 6. The state machine: STANDARD (a run lasts as long as training), every event logged, traced.
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       // /aws/vendedlogs/ keeps Step Functions' log delivery off the account's CloudWatch Logs resource policy.
-      logGroupName: `/aws/vendedlogs/states/${props.stateMachineName}`,
+      // The suffix (from the stack's UUID) lets a destroyed and redeployed stack create its log group next to
+      // the retained one instead of failing on "already exists".
+      logGroupName: Fn.join('', [`/aws/vendedlogs/states/${props.stateMachineName}-`, Fn.select(0, Fn.split('-', Fn.select(2, Fn.split('/', Aws.STACK_ID))))]),
       retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
       encryptionKey: props.encryptionKey,
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
