@@ -116,6 +116,8 @@ def main():
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out as two writes: without TCP_NODELAY, Nagle + delayed ACK add ~40 ms a request.
+        disable_nagle_algorithm = True
 
         def log_message(self, fmt, *args):
             sys.stderr.write("%s\n" % (fmt % args))
