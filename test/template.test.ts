@@ -257,6 +257,22 @@ describe('configuration variants', () => {
 
   test('a configuration too large for the Lambda environment fails at synth with the sizes', () => {
     const hyperparameters = Object.fromEntries(Array.from({ length: 80 }, (_, i) => [`param-${i}`, 'x'.repeat(30)]));
-    expect(() => synth({ training: { hyperparameters } })).toThrow(/Lambda environment must be at most 4096 bytes, but got about \d+ \(RELEARN_CONFIG alone is \d+ bytes\)/);
+    expect(() => synth({ training: { hyperparameters } })).toThrow(
+      /Lambda environment must be at most 4096 bytes, but got about \d+ \(RELEARN_CONFIG alone is \d+ bytes, without its defaults\)/,
+    );
+  });
+
+  test('a configuration that fits only without its defaults is passed without them, and parses back to the same configuration', () => {
+    // GIVEN hyperparameters that leave no room for the defaults (the full JSON would exceed 4 KB with the rest)
+    const input: RelearnConfigInput = { name: 'big', training: { hyperparameters: Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`param-${i}`, 'x'.repeat(25)])) } };
+    const full = JSON.stringify(parseConfig(input));
+    expect(full.length).toBeGreaterThan(2700);
+    // WHEN synthesized
+    const { pipeline } = synth(input);
+    // THEN RELEARN_CONFIG holds only what differs from the defaults, and loadEnv's parse gives the whole config back
+    const env = Object.values(pipeline.findResources('AWS::Lambda::Function'))[0].Properties.Environment.Variables;
+    expect(env.RELEARN_CONFIG.length).toBeLessThan(full.length);
+    expect(JSON.parse(env.RELEARN_CONFIG).dataset).toBeUndefined();
+    expect(JSON.stringify(parseConfig(JSON.parse(env.RELEARN_CONFIG)))).toBe(full);
   });
 });

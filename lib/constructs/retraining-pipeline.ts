@@ -12,7 +12,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { endpointNameOf, RelearnConfig } from '../../lambdas/shared/config';
+import { endpointNameOf, parseConfig, RelearnConfig } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
 import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, SKLEARN_VERSIONS, sklearnImageTag } from '../sklearn-images';
 import { packageSourceDir } from '../training-code';
@@ -121,7 +121,7 @@ export class RetrainingPipeline extends Construct {
 
     // 5. One function per stage, each with its own role and log group.
     const environment: Record<string, string> = {
-      RELEARN_CONFIG: JSON.stringify(config),
+      RELEARN_CONFIG: '',
       DATA_BUCKET: dataBucket.bucketName,
       ARTIFACTS_BUCKET: artifactsBucket.bucketName,
       KMS_KEY_ARN: key.keyArn,
@@ -134,7 +134,7 @@ export class RetrainingPipeline extends Construct {
       POWERTOOLS_SERVICE_NAME: `relearn-${config.name}`,
       AWS_NODEJS_CONNECTION_REUSE_ENABLED: '1',
     };
-    checkEnvironmentSize(environment);
+    environment.RELEARN_CONFIG = configForEnvironment(config, environment);
 
     const functions = {} as Record<StageId, nodejs.NodejsFunction>;
     for (const stage of STAGE_IDS) {
@@ -406,6 +406,46 @@ function s3List(bucket: s3.IBucket, prefixes: string[]): iam.PolicyStatement {
   });
 }
 
+/**
+ * RELEARN_CONFIG: the whole parsed configuration as JSON when it fits Lambda's 4 KB environment (the usual
+ * case), else only the fields that differ from the defaults, which every reader turns back into the same
+ * configuration (loadEnv parses it with parseConfig; checked here). Throws when even that does not fit.
+ */
+export function configForEnvironment(config: RelearnConfig, otherVariables: Record<string, string>): string {
+  const full = JSON.stringify(config);
+  const withConfig = (value: string) => ({ ...otherVariables, RELEARN_CONFIG: value });
+  if (environmentSize(withConfig(full)) <= LAMBDA_ENV_LIMIT_BYTES) return full;
+  const compact = JSON.stringify(withoutDefaults(config, parseConfig({})) ?? {});
+  if (JSON.stringify(parseConfig(JSON.parse(compact))) !== full) {
+    throw new Error('RELEARN_CONFIG: the configuration without its defaults does not parse back to the same configuration');
+  }
+  checkEnvironmentSize(withConfig(compact));
+  return compact;
+}
+
+/** The parts of `value` that differ from `defaults` (objects compared field by field, anything else as JSON). */
+export function withoutDefaults(value: unknown, defaults: unknown): unknown {
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (isObject(value) && isObject(defaults)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const d = withoutDefaults(v, defaults[k]);
+      if (d !== undefined) out[k] = d;
+    }
+    return Object.keys(out).length ? out : undefined;
+  }
+  return JSON.stringify(value) === JSON.stringify(defaults) ? undefined : value;
+}
+
+/** Bytes of an environment as Lambda counts them (keys and values), with tokens at their upper bound. */
+function environmentSize(env: Record<string, string>): number {
+  let total = 0;
+  for (const [k, v] of Object.entries(env)) {
+    total += Buffer.byteLength(k) + (Token.isUnresolved(v) ? (TOKEN_VALUE_BOUNDS[k] ?? 256) : Buffer.byteLength(v));
+  }
+  return total;
+}
+
 /** Upper bounds of values that are still tokens at synth time (names CloudFormation generates). */
 const TOKEN_VALUE_BOUNDS: Record<string, number> = {
   DATA_BUCKET: 63,
@@ -422,16 +462,12 @@ const TOKEN_VALUE_BOUNDS: Record<string, number> = {
  * JSON) is what grows. Tokens count at their largest realistic length. Throws naming the sizes.
  */
 export function checkEnvironmentSize(env: Record<string, string>): number {
-  let total = 0;
-  for (const [k, v] of Object.entries(env)) {
-    const value = Token.isUnresolved(v) ? (TOKEN_VALUE_BOUNDS[k] ?? 256) : Buffer.byteLength(v);
-    total += Buffer.byteLength(k) + value;
-  }
+  const total = environmentSize(env);
   if (total > LAMBDA_ENV_LIMIT_BYTES) {
     const configBytes = Buffer.byteLength(env.RELEARN_CONFIG ?? '');
     throw new Error(
       `The Lambda environment must be at most ${LAMBDA_ENV_LIMIT_BYTES} bytes, but got about ${total} ` +
-        `(RELEARN_CONFIG alone is ${configBytes} bytes): shorten the configuration (hyperparameters, metric definitions, slice columns)`,
+        `(RELEARN_CONFIG alone is ${configBytes} bytes, without its defaults): shorten the configuration (hyperparameters, metric definitions, slice columns)`,
     );
   }
   return total;
