@@ -277,7 +277,8 @@ export class Printer {
 
   private setProgress(s: string): void {
     if (!this.out.isTTY) return;
-    const width = Math.max(20, ((process.stdout.columns as number | undefined) ?? 100) - 1);
+    const cols = (this.out as { columns?: number }).columns;
+    const width = cols && cols > 20 ? cols - 1 : 100;
     this.progress = s.length > width ? s.slice(0, width - 1) + '…' : s;
     this.out.write('\r\x1b[K' + this.progress);
   }
