@@ -131,3 +131,66 @@ describe('CfnResolver errors name the stack, the property and the intrinsic', ()
     expect(resolver.resolve(stack, { a: 1, b: { Ref: 'AWS::NoValue' }, c: ['x', { Ref: 'AWS::NoValue' }] }, 'x')).toEqual({ a: 1, c: ['x'] });
   });
 });
+
+describe('resolvePipeline on hand-written assemblies', () => {
+  /** A one-stack cdk.out with the given template; the function's bundle is asset.fn/index.js. */
+  function assembly(template: object): string {
+    const out = mkdtempSync(join(tmpdir(), 'relearn-asm-'));
+    writeFileSync(join(out, 'manifest.json'), JSON.stringify({ version: '48.0.0', artifacts: { S: { type: 'aws:cloudformation:stack', properties: { templateFile: 'S.template.json' } } } }));
+    writeFileSync(join(out, 'S.template.json'), JSON.stringify(template));
+    mkdirSync(join(out, 'asset.fn'));
+    writeFileSync(join(out, 'asset.fn', 'index.js'), 'exports.handler = async () => ({});');
+    return out;
+  }
+  const fn = (metadata: object = { 'aws:asset:path': 'asset.fn' }) => ({
+    Type: 'AWS::Lambda::Function',
+    Properties: { Handler: 'index.handler', Environment: { Variables: { WHERE: { 'Fn::Sub': '${AWS::Region}' } } } },
+    Metadata: metadata,
+  });
+  const machine = (definition: object, substitutions?: object) => ({
+    Type: 'AWS::StepFunctions::StateMachine',
+    Properties: { DefinitionString: JSON.stringify(definition), ...(substitutions ? { DefinitionSubstitutions: substitutions } : {}) },
+  });
+
+  test('DefinitionSubstitutions are resolved and applied', () => {
+    // GIVEN a definition that names its function through a substitution
+    const out = assembly({
+      Resources: {
+        Fn: fn(),
+        Sm: machine(
+          { StartAt: 'A', States: { A: { Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke', Parameters: { FunctionName: '${FnArn}', 'Payload.$': '$' }, End: true } } },
+          { FnArn: { 'Fn::GetAtt': ['Fn', 'Arn'] } },
+        ),
+      },
+    });
+    // WHEN
+    const p = resolvePipeline(out);
+    // THEN
+    expect(p.tasks.A).toBe('arn:aws:lambda:us-east-1:000000000000:function:S-Fn');
+    expect(p.functions[p.tasks.A]).toMatchObject({ bundlePath: join(out, 'asset.fn', 'index.js'), environment: { WHERE: 'us-east-1' }, timeoutSeconds: 3 });
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  test('a service integration other than Lambda is refused, naming the state', () => {
+    const out = assembly({ Resources: { Sm: machine({ StartAt: 'Publish', States: { Publish: { Type: 'Task', Resource: 'arn:aws:states:::sns:publish', End: true } } }) } });
+    expect(() => resolvePipeline(out)).toThrow(/S\/Sm: state Publish: Resource arn:aws:states:::sns:publish is not supported in local mode/);
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  test('a function without asset metadata is refused, saying how to get it', () => {
+    const out = assembly({
+      Resources: {
+        Fn: fn({}),
+        Sm: machine({ StartAt: 'A', States: { A: { Type: 'Task', Resource: 'arn:aws:lambda:us-east-1:000000000000:function:S-Fn', End: true } } }),
+      },
+    });
+    expect(() => resolvePipeline(out)).toThrow(/S: Fn: the Lambda function has no aws:asset:path metadata .*aws:cdk:enable-asset-metadata=true/);
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  test('a substitution the template does not define is named', () => {
+    const out = assembly({ Resources: { Sm: machine({ StartAt: 'P', States: { P: { Type: 'Pass', Result: '${Missing}', End: true } } }, { Other: 'x' }) } });
+    expect(() => resolvePipeline(out)).toThrow(/Sm\.DefinitionString: \$\{Missing\} has no entry in DefinitionSubstitutions/);
+    rmSync(out, { recursive: true, force: true });
+  });
+});
