@@ -245,6 +245,17 @@ describe('configuration variants', () => {
     expect(JSON.stringify(pulls[0].Resource)).toContain(':ecr:eu-west-1:123456789012:repository/my-trainer');
   });
 
+  test('rollback alarms: Deploy and the SageMaker role may describe exactly those alarms', () => {
+    const { pipeline } = synth({ deployment: { rollbackAlarms: ['relearn-5xx', 'relearn-latency'] } });
+    for (const role of ['PipelineDeployRole', 'PipelineSageMakerRole']) {
+      const describe = statementsOf(pipeline, role).filter((s) => list(s.Action).includes('cloudwatch:DescribeAlarms'));
+      expect(describe).toHaveLength(1);
+      const rendered = JSON.stringify(describe[0].Resource);
+      expect(rendered).toContain(':alarm:relearn-5xx');
+      expect(rendered).toContain(':alarm:relearn-latency');
+    }
+  });
+
   test('an unknown framework version fails with what was expected and what came in', () => {
     expect(() => synth({ training: { frameworkVersion: '9.9-9' } })).toThrow(
       /training\.frameworkVersion must be one of 0\.20\.0, 0\.23-1, 1\.0-1, 1\.2-1 \(or set training\.imageUri\), but got '9\.9-9'/,

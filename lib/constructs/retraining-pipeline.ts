@@ -337,6 +337,13 @@ export class RetrainingPipeline extends Construct {
     allow(fns.deploy, ['sagemaker:CreateEndpoint', 'sagemaker:UpdateEndpoint'], [endpointConfigs]);
     passRole(fns.deploy);
     keyGrantsForSageMaker(fns.deploy);
+    // Auto-rollback alarms of a blue/green update: SageMaker reads them with the caller's and the execution
+    // role's rights (both get DescribeAlarms on exactly these alarms).
+    const alarms = config.deployment.rollbackAlarms.map((name) => `arn:${stack.partition}:cloudwatch:${stack.region}:${stack.account}:alarm:${name}`);
+    if (alarms.length) {
+      allow(fns.deploy, ['cloudwatch:DescribeAlarms'], alarms);
+      this.sagemakerRole.addToPolicy(new iam.PolicyStatement({ actions: ['cloudwatch:DescribeAlarms'], resources: alarms }));
+    }
 
     rollBack(fns['check-endpoint']);
     allow(fns['verify-serving'], ['sagemaker:InvokeEndpoint'], [endpoint]);
