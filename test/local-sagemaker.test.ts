@@ -21,7 +21,7 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tar from 'tar';
@@ -402,6 +402,27 @@ describe('local SageMaker server, through the real SDK clients', () => {
         OriginalStatusCode: 415,
         OriginalMessage: 'Content type image/png is not supported by this framework.',
       });
+    });
+
+    test('a model server that dies is replaced, as SageMaker replaces an unhealthy instance', async () => {
+      // GIVEN the endpoint's current model server (the newest generation folder with a pid)
+      const currentPid = (): number => {
+        const root = join(stateDir, 'endpoints', 'ep');
+        const gens = readdirSync(root).filter((d) => existsSync(join(root, d, 'serving.pid')));
+        gens.sort((a, b) => parseInt(b, 10) - parseInt(a, 10));
+        return Number(readFileSync(join(root, gens[0], 'serving.pid'), 'utf8'));
+      };
+      const pid = currentPid();
+
+      // WHEN it is killed (a process this test's server started)
+      process.kill(pid, 'SIGKILL');
+
+      // THEN a replacement serves the same model
+      await until(() => currentPid() !== pid);
+      await until(() => invokeCsv('3,1').then(() => true, () => false));
+      expect((await invokeCsv('3,1')).body.scores[0]).toBeGreaterThan(0.5);
+      expect(events).toContainEqual(expect.objectContaining({ kind: 'serving-log', endpoint: 'ep', line: expect.stringContaining('starting a replacement') }));
+      expect((await sm.send(new DescribeEndpointCommand({ EndpointName: 'ep' }))).EndpointStatus).toBe('InService');
     });
 
     test('a model that fails to load on create leaves the endpoint Failed with the reason (the SDK waiter fails)', async () => {

@@ -134,6 +134,9 @@ def main(argv):
     if "--print-env" in argv[2:]:
         print(json.dumps({"cwd": code_dir, "argv": [program] + user_args, "env": env}))
         return
+    if os.path.isfile(os.path.join(code_dir, "requirements.txt")):
+        # The toolkit would pip-install it; locally there is no PyPI, so the interpreter's packages are used.
+        print("relearn local: requirements.txt is not installed locally (no PyPI); using %s's packages" % sys.executable, flush=True)
     script = os.path.join(code_dir, program)
     if not os.path.isfile(script):
         raise SystemExit("sagemaker_program %r not found in the submitted code (%s)" % (program, code_dir))

@@ -26,6 +26,8 @@ export interface ControlPlaneContext {
 
 interface EndpointRuntime {
   current?: ServingProcess;
+  /** Replacements started after a model server died (capped: a model that keeps crashing fails the endpoint). */
+  replacements: number;
   pending?: Promise<void>;
   generation: number;
 }
@@ -266,7 +268,7 @@ export class ControlPlane {
 
   private runtime(endpointName: string): EndpointRuntime {
     let rt = this.endpoints.get(endpointName);
-    if (!rt) this.endpoints.set(endpointName, (rt = { generation: 0 }));
+    if (!rt) this.endpoints.set(endpointName, (rt = { generation: 0, replacements: 0 }));
     return rt;
   }
 
@@ -362,13 +364,39 @@ export class ControlPlane {
     const p = this.load(endpointName, configName, allowFault).then(
       (proc) => {
         if (!this.state.endpoints[endpointName]) return stopServing(proc); // deleted meanwhile
-        rt.current = proc;
+        this.serve(endpointName, proc);
         this.setEndpoint(endpointName, { EndpointStatus: 'InService', ProductionVariants: this.variantsFor(configName, 'ok'), FailureReason: undefined });
       },
       (err: Error) => this.setEndpoint(endpointName, { EndpointStatus: 'Failed', FailureReason: err.message }),
     );
     rt.pending = p.finally(() => (rt.pending = undefined));
     return rt.pending;
+  }
+
+  /**
+   * Makes `proc` the endpoint's serving process. If it dies on its own, a replacement is started with the same
+   * config, as SageMaker replaces an unhealthy instance; invocations meanwhile get a ValidationError.
+   */
+  private serve(endpointName: string, proc: ServingProcess): void {
+    const rt = this.runtime(endpointName);
+    rt.current = proc;
+    proc.child.once('exit', (code, signal) => {
+      if (proc.stopping || rt.current !== proc || this.endpoints.get(endpointName) !== rt) return;
+      rt.current = undefined;
+      const why = `the model server for ${endpointName} exited (${signal ?? `code ${code}`})`;
+      if (++rt.replacements > 3) {
+        this.setEndpoint(endpointName, { EndpointStatus: 'Failed', FailureReason: `${why}, and was replaced 3 times already` });
+        return;
+      }
+      this.ctx.emit({ kind: 'serving-log', endpoint: endpointName, line: `${why}; starting a replacement` });
+      this.load(endpointName, proc.endpointConfigName, false).then(
+        (next) => {
+          if (this.endpoints.get(endpointName) !== rt || rt.current) return stopServing(next);
+          this.serve(endpointName, next);
+        },
+        (err: Error) => this.setEndpoint(endpointName, { EndpointStatus: 'Failed', FailureReason: `${why}, and did not start again: ${err.message}` }),
+      );
+    });
   }
 
   private updateEndpoint(input: Doc): Doc {
@@ -387,7 +415,7 @@ export class ControlPlane {
       async (proc) => {
         if (!this.state.endpoints[endpointName]) return stopServing(proc);
         const old = rt.current;
-        rt.current = proc;
+        this.serve(endpointName, proc);
         this.setEndpoint(endpointName, { EndpointStatus: 'InService', EndpointConfigName: configName, ProductionVariants: this.variantsFor(configName, 'ok'), FailureReason: undefined });
         await stopServing(old);
       },
@@ -449,10 +477,9 @@ export class ControlPlane {
       if (ep.EndpointStatus === 'InService' || ep.EndpointStatus === 'Updating' || ep.EndpointStatus === 'Creating') {
         const wasServing = ep.EndpointStatus !== 'Creating';
         if (ep.EndpointStatus === 'Updating') ep.EndpointStatus = 'InService';
-        const rt = this.runtime(endpointName);
         const p = this.load(endpointName, String(ep.EndpointConfigName), false).then(
           (proc) => {
-            rt.current = proc;
+            this.serve(endpointName, proc);
             if (!wasServing) this.setEndpoint(endpointName, { EndpointStatus: 'InService', ProductionVariants: this.variantsFor(String(ep.EndpointConfigName), 'ok') });
           },
           (err: Error) => this.setEndpoint(endpointName, { EndpointStatus: 'Failed', FailureReason: `after a restart of the local server: ${err.message}` }),

@@ -18,6 +18,8 @@ export interface ServingProcess {
   readonly port: number;
   readonly child: ChildProcess;
   readonly folder: string;
+  /** Set by stopServing: an exit after this is expected, not a crash. */
+  stopping?: boolean;
 }
 
 export interface ServingContext {
@@ -107,6 +109,7 @@ export async function startServing(
     child.kill('SIGKILL');
     throw healthFailure(`GET /ping answered ${status}`);
   }
+  writeFileSync(join(folder, 'serving.pid'), `${child.pid}\n`);
   return { endpointConfigName: opts.endpointConfigName, variantName: opts.variantName, port, child, folder };
 }
 
@@ -122,6 +125,7 @@ export function ping(port: number): Promise<number> {
 }
 
 export async function stopServing(p: ServingProcess | undefined): Promise<void> {
+  if (p) p.stopping = true;
   if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
   const gone = new Promise((r) => p.child.once('exit', r));
   p.child.kill('SIGTERM');
