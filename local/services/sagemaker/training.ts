@@ -251,6 +251,8 @@ export class TrainingRunner {
     } catch (err) {
       return this.finish(name, 'Failed', 'Failed', `ClientError: could not upload the model artifacts: ${(err as Error).message}`);
     }
+    // A StopTrainingJob that arrived while uploading still ends the job Stopped (its artifacts are kept).
+    if (run.stop) return this.finish(name, 'Stopped', 'Stopped');
     return this.finish(name, 'Completed', 'Completed');
   }
 }
