@@ -1,4 +1,4 @@
-import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
+import { Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { IConstruct } from 'constructs';
@@ -103,8 +103,8 @@ export class ReviewedAwsSolutionsChecks extends AwsSolutionsChecks {
 }
 
 /**
- * Runs the AwsSolutions checks once over the finished app and acknowledges the findings that match
- * REVIEWED_FINDINGS (on the resource they are on). Call it after all stacks are built and before synth.
+ * Runs the AwsSolutions checks over the app and acknowledges the findings that match REVIEWED_FINDINGS, each
+ * on the resource it is on. ReviewedAwsSolutionsChecks calls it at synth, right before the real check.
  */
 export function acknowledgeReviewedFindings(app: IConstruct): void {
   const byPath = new Map(app.node.findAll().map((c) => [c.node.path, c] as const));
@@ -124,8 +124,8 @@ export function acknowledgeReviewedFindings(app: IConstruct): void {
 
 /** True when every statement granting on `*` uses only RESOURCE_STAR_ACTIONS. */
 function onlyResourceStarActions(policy: IConstruct): boolean {
-  if (!(policy instanceof iam.CfnPolicy) && !CfnResource.isCfnResource(policy)) return false;
-  const doc = Stack.of(policy).resolve((policy as iam.CfnPolicy).policyDocument) as { Statement?: unknown[] } | undefined;
+  if (!(policy instanceof iam.CfnPolicy)) return false;
+  const doc = Stack.of(policy).resolve(policy.policyDocument) as { Statement?: unknown[] } | undefined;
   for (const raw of doc?.Statement ?? []) {
     const st = raw as { Resource?: unknown; Action?: unknown };
     const resources = ([] as unknown[]).concat(st.Resource ?? []);
