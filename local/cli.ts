@@ -31,8 +31,9 @@ Usage:
       --data <file|dir>   CSV/JSONL file or folder to ingest (default: examples/churn/data/churn-clean.csv)
       --config <file>     relearn config, JSON (default: ./relearn.config.json if present, else the defaults)
       --json              print one JSON object at the end on stdout (progress goes to stderr)
-      --fresh             forget earlier runs first (champion, endpoint, registry); otherwise a run sees the
-                          previous run's champion and endpoint
+      --fresh             forget earlier runs first (champion, endpoint, registry, reports); otherwise a run
+                          sees the previous run's champion and endpoint. The synthesized app is kept (it is
+                          rebuilt whenever the config, lib/, lambdas/ or the training code changed)
       --fault-training <reason>         the next training job fails with this FailureReason
       --fault-endpoint-update <reason>  the next endpoint create/update fails to load its model
       --slow <ms>         delay every SageMaker control-plane answer by <ms>
@@ -47,7 +48,7 @@ Usage:
       Example: relearn local invoke --body '{"company_size": 12, "plan": "pro", ...}'
 
   relearn local reset
-      Deletes .relearn/ (same as run --fresh).
+      Deletes .relearn/ entirely: every run's state and the synthesized app.
 
   relearn --help
 

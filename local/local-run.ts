@@ -96,9 +96,18 @@ export function loadConfig(opts: { config?: unknown; configFile?: string; projec
   return { config: parseConfig({}, 'defaults'), source: 'defaults' };
 }
 
-/** Forgets every earlier run: the S3 and SageMaker state and the synthesized assembly. */
-export function resetState(projectDir: string): void {
-  rmSync(stateDirOf(projectDir), { recursive: true, force: true });
+/**
+ * Forgets every earlier run: the S3 and SageMaker state (champion, registry, endpoint), reports and
+ * last-run.json. The synthesized assembly is kept unless `everything`: it holds no run state, and it is
+ * re-synthesized anyway whenever what it is built from changed.
+ */
+export function resetState(projectDir: string, everything = true): void {
+  const dir = stateDirOf(projectDir);
+  if (everything) {
+    rmSync(dir, { recursive: true, force: true });
+    return;
+  }
+  for (const entry of ['s3', 'sagemaker', 'reports', 'last-run.json']) rmSync(join(dir, entry), { recursive: true, force: true });
 }
 
 export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunReport> {
@@ -107,7 +116,7 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunRepo
   const { config } = loadConfig({ config: opts.config, configFile: opts.configFile, projectDir });
   const data = resolve(opts.data ?? DEFAULT_DATA);
   if (!existsSync(data)) throw new Error(`data not found: ${data}`);
-  if (opts.fresh) resetState(projectDir);
+  if (opts.fresh) resetState(projectDir, false);
   mkdirSync(stateDir, { recursive: true });
   const step = (name: string, ms: number, detail: string) => opts.onStep?.({ name, ms, detail });
 

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliIO, HELP, main, parseArgs } from '../local/cli';
+import { resetState, stateDirOf } from '../local/local-run';
 
 /** The command line's contract: usage, and clear errors before anything starts. */
 
@@ -82,5 +83,20 @@ describe('relearn CLI', () => {
     const io = capture(dir);
     expect(await main(['local', 'run', '--max-wait', 'soon'], io)).toBe(2);
     expect(io.err()).toMatch(/--max-wait must be a number of seconds >= 0, but got soon/);
+  });
+
+  test('--fresh forgets the runs but keeps the synthesized app; reset removes everything', async () => {
+    // GIVEN a state folder with an assembly and run state
+    const state = stateDirOf(dir);
+    for (const d of ['cdk.out', 's3/bucket', 'sagemaker', 'reports/x']) mkdirSync(join(state, d), { recursive: true });
+    writeFileSync(join(state, 'last-run.json'), '{}');
+    // WHEN --fresh's reset
+    resetState(dir, false);
+    // THEN
+    expect(['cdk.out', 's3', 'sagemaker', 'reports', 'last-run.json'].filter((e) => existsSync(join(state, e)))).toEqual(['cdk.out']);
+    // WHEN relearn local reset
+    const io = capture(dir);
+    expect(await main(['local', 'reset'], io)).toBe(0);
+    expect(existsSync(state)).toBe(false);
   });
 });

@@ -158,6 +158,14 @@ describe('relearn local run, end to end', () => {
     expect(JSON.parse(answer.answer)).toHaveProperty('predictions');
     void firstAnswer;
   });
+
+  test('--fresh forgets the earlier runs: no champion to compare with', async () => {
+    const { code, json } = await run('--fresh');
+    expect(code).toBe(0);
+    expect(json.status).toBe('SUCCEEDED');
+    expect(json.decision?.primaryMetric?.champion ?? null).toBeNull();
+    expect(json.champion?.executionName).toBe(json.executionName);
+  });
 });
 
 /** The endpoint config of the champion recorded by the last successful run (last-run.json). */
