@@ -341,6 +341,8 @@ export class Printer {
       else this.line(text);
     } else if (e.kind === 'training-status' && e.failureReason) {
       this.line(`    training job ${String(e.job)} ${String(e.status)}: ${String(e.failureReason)}`);
+    } else if (e.kind === 'notification') {
+      this.line(`    notified (SNS): ${String(e.subject ?? String(e.message).split('\n')[0])}`);
     } else if (e.kind === 'endpoint-status' && e.failureReason) {
       this.line(`    endpoint ${String(e.endpoint)} ${String(e.status)}: ${String(e.failureReason)}`);
     }
