@@ -1,9 +1,8 @@
 import { DeleteEndpointCommand, DescribeEndpointCommand, DescribeEndpointCommandOutput, SageMakerClient, UpdateEndpointCommand } from '@aws-sdk/client-sagemaker';
 import { S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Layout } from '../shared/contracts';
-import { putJson } from '../shared/s3';
-import { getJsonIfListed } from './s3-read';
+import { getJsonIfExists, putJson } from '../shared/s3';
 
 /**
  * What Deploy, CheckEndpoint, VerifyServing and Notify share about the endpoint: reading it, recognising
@@ -58,7 +57,7 @@ export type DeploymentRecord = z.infer<typeof DeploymentRecordSchema>;
 export const deploymentRecordKey = (executionName: string): string => `${Layout.run(executionName)}deployment.json`;
 
 export async function readDeploymentRecord(s3: S3Client, bucket: string, executionName: string): Promise<DeploymentRecord | undefined> {
-  const raw = await getJsonIfListed(s3, bucket, deploymentRecordKey(executionName));
+  const raw = await getJsonIfExists(s3, bucket, deploymentRecordKey(executionName));
   if (raw === undefined) return undefined;
   const parsed = DeploymentRecordSchema.safeParse(raw);
   if (!parsed.success) throw new Error(`s3://${bucket}/${deploymentRecordKey(executionName)} is not a deployment record: ${parsed.error.issues[0].message}`);

@@ -270,7 +270,7 @@ export async function evaluateStage(event: StageEvent, env: LambdaEnv, deps: { s
       ? await joinValidation(s3, state.dataset.validationUri, predictions, idColumn, columns)
       : { predictions, columns: [], validationRows: state.dataset.rows.validation, unscored: Math.max(0, state.dataset.rows.validation - predictions.length) };
   const validation = await readValidationSummary(s3, state.validation);
-  const championRecord = await getJsonIfExists<Partial<ChampionRecord>>(s3, env.artifactsBucket, Layout.champion).catch(() => undefined);
+  const championRecord = await getJsonIfExists<Partial<ChampionRecord>>(s3, env.artifactsBucket, Layout.champion);
   const doc = computeEvaluation({
     executionName,
     datasetId: state.dataset.datasetId,

@@ -4,8 +4,7 @@ import { ChampionRecord, ChampionRecordSchema, Layout, StageEvent } from '../sha
 import { LambdaEnv } from '../shared/env';
 import { InvalidStageInput } from '../shared/errors';
 import { logger } from '../shared/logger';
-import { putJson, s3Uri } from '../shared/s3';
-import { getJsonIfListed } from '../deploy/s3-read';
+import { getJsonIfExists, putJson, s3Uri } from '../shared/s3';
 
 export interface PromoteBaselineDeps {
   readonly s3: S3Client;
@@ -31,7 +30,7 @@ export async function promoteBaseline(event: StageEvent, env: LambdaEnv, deps: P
 
   const { s3 } = deps;
   const bucket = env.artifactsBucket;
-  const previousRaw = await getJsonIfListed(s3, bucket, Layout.champion);
+  const previousRaw = await getJsonIfExists(s3, bucket, Layout.champion);
   const previous = previousRaw === undefined ? undefined : ChampionRecordSchema.safeParse(previousRaw);
   if (previous && !previous.success) {
     // Never overwrite what we cannot read: a person must look at it.

@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 
 /** `s3://bucket/key` <-> { bucket, key } */
@@ -47,14 +47,16 @@ export async function getJson<T = unknown>(s3: S3Client, bucket: string, key: st
   return JSON.parse((await getBuffer(s3, bucket, key)).toString('utf8')) as T;
 }
 
-/** Like getJson, but undefined when the object does not exist. */
+/**
+ * Like getJson, but undefined when the object does not exist. It lists the exact key first: the pipeline's
+ * roles have s3:ListBucket only under prefixes (an `s3:prefix` condition), and without an unconditional
+ * ListBucket S3 answers GetObject on a missing key with 403, not 404. Listing tells "absent" from
+ * "forbidden" with least privilege; a real AccessDenied still throws.
+ */
 export async function getJsonIfExists<T = unknown>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {
-  try {
-    return await getJson<T>(s3, bucket, key);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 10 }));
+  if (!(listed.Contents ?? []).some((o) => o.Key === key)) return undefined;
+  return getJson<T>(s3, bucket, key);
 }
 
 export async function exists(s3: S3Client, bucket: string, key: string): Promise<boolean> {

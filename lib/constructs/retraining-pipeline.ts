@@ -380,7 +380,7 @@ export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; rea
   'check-training': {},
   evaluate: {
     read: ['datasets/*', 'runs/*/training/*', 'runs/*/validation/*', Layout.champion],
-    list: ['datasets/*', Layout.champion],
+    list: ['datasets/*', Layout.champion, 'runs/*/validation/*'],
     write: ['runs/*/evaluation/*', 'runs/*/decision.json'],
   },
   register: {},
