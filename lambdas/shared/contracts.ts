@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The state that flows through one execution. Each stage's result is stored under its own key

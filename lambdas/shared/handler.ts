@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { InvalidStageInput, RelearnError, TransientError } from './errors';
 import { loadEnv, LambdaEnv } from './env';
 import { logger } from './logger';

@@ -2,7 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Parser, ReadEntry } from 'tar';
-import { z } from 'zod';
+import * as z from 'zod';
 import { getStream, parseS3Uri } from './s3';
 
 /**

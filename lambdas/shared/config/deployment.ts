@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Blue/green settings of an endpoint update (SageMaker DeploymentConfig.BlueGreenUpdatePolicy). Traffic moves

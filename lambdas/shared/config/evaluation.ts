@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Metric names Evaluate computes (docs/configuration/evaluation.md). Classification metrics use the
