@@ -137,7 +137,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    help="comma-separated subset of columns to learn from, or 'all' (a small subset makes a weak model)")
     # Model.
     p.add_argument("--estimator", choices=["logistic", "hgb"], default="logistic")
-    p.add_argument("--C", type=float, default=1.0, help="inverse regularization strength (logistic)")
+    p.add_argument("-C", "--C", type=float, default=1.0, help="inverse regularization strength (logistic)")
     p.add_argument("--max-iter", type=int, default=1000)
     p.add_argument("--max-text-features", type=int, default=2000)
     p.add_argument("--ngram-max", type=int, default=2, help="longest word n-gram of the text features")
