@@ -1,3 +1,4 @@
+import { isAscii, isUtf8 } from 'node:buffer';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -140,122 +141,176 @@ const CR = 0x0d;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** CSV records as arrays of values, byte by byte (so a multi-byte character split across chunks is safe). */
+/** Field boundaries of the record being split (grown as needed). */
+let fs = new Int32Array(64);
+let fe = new Int32Array(64);
+let ff = new Uint8Array(64);
+const F_QUOTED = 1;
+const F_ESCAPED = 2;
+/** splitRecord results besides an end position. */
+const INCOMPLETE = -1;
+const INCOMPLETE_IN_QUOTES = -2;
+
+interface Split {
+  fields: number;
+  /** Line ends inside quoted fields. */
+  extraLines: number;
+  /** Where the bad byte is, for errors. */
+  errorField: number;
+}
+const split: Split = { fields: 0, extraLines: 0, errorField: 0 };
+
+/**
+ * Finds the fields of the record that starts at `p` (RFC 4180): returns the position after its line end,
+ * INCOMPLETE / INCOMPLETE_IN_QUOTES when `buf` ends first (unless `eof`), or -3 for text after a closing quote.
+ */
+function splitRecord(buf: Buffer, p: number, eof: boolean): number {
+  const n = buf.length;
+  let nf = 0;
+  let extra = 0;
+  for (;;) {
+    if (nf === fs.length) {
+      const grow = (a: Int32Array) => {
+        const b = new Int32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      fs = grow(fs);
+      fe = grow(fe);
+      const f2 = new Uint8Array(ff.length * 2);
+      f2.set(ff);
+      ff = f2;
+    }
+    if (p < n && buf[p] === QUOTE) {
+      let q = p + 1;
+      let flags = F_QUOTED;
+      for (;;) {
+        const idx = buf.indexOf(QUOTE, q);
+        if (idx < 0) return INCOMPLETE_IN_QUOTES;
+        if (idx + 1 >= n && !eof) return INCOMPLETE_IN_QUOTES;
+        if (idx + 1 < n && buf[idx + 1] === QUOTE) {
+          flags = F_QUOTED | F_ESCAPED;
+          q = idx + 2;
+          continue;
+        }
+        q = idx;
+        break;
+      }
+      for (let k = buf.indexOf(LF, p + 1); k >= 0 && k < q; k = buf.indexOf(LF, k + 1)) extra++;
+      fs[nf] = p + 1;
+      fe[nf] = q;
+      ff[nf] = flags;
+      nf++;
+      p = q + 1;
+      if (p < n && buf[p] === CR && (p + 1 >= n || buf[p + 1] === LF)) p++;
+      if (p >= n) {
+        if (eof) break;
+        return INCOMPLETE;
+      }
+      const b = buf[p];
+      if (b === COMMA) {
+        p++;
+        continue;
+      }
+      if (b === LF) {
+        p++;
+        break;
+      }
+      split.errorField = nf;
+      split.extraLines = extra;
+      return -3;
+    }
+    let q = p;
+    while (q < n) {
+      const c = buf[q];
+      if (c === COMMA || c === LF) break;
+      q++;
+    }
+    if (q >= n && !eof) return INCOMPLETE;
+    fs[nf] = p;
+    fe[nf] = q > p && buf[q - 1] === CR && q < n ? q - 1 : q; // CRLF: the CR is not data
+    ff[nf] = 0;
+    nf++;
+    if (q >= n) {
+      p = q;
+      break;
+    }
+    p = q + 1;
+    if (buf[q] === LF) break;
+  }
+  split.fields = nf;
+  split.extraLines = extra;
+  return p;
+}
+
+/**
+ * CSV records as arrays of values. Complete records are split where they lie in the chunk (a record cut by a
+ * chunk boundary is carried over), each record is checked as UTF-8 natively, and ASCII values are cut as
+ * one-byte strings, so that Ingest, Evaluate and VerifyServing read tens of MB/s, not a byte at a time.
+ */
 async function* csvRecords(input: Readable, opts: ReadOptions): AsyncGenerator<RawRecord> {
   const maxLine = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const file = opts.file;
-  let field = Buffer.allocUnsafe(256);
-  let fieldLen = 0;
-  let fieldQuoted = false;
-  let inQuotes = false;
-  let quotePending = false; // saw a quote inside a quoted field: closing, or the first half of ""
-  let crPending = false;
-  let values: Value[] = [];
-  let recordBytes = 0;
-  let line = 1; // physical line we are on
-  let recordLine = 1; // line where the current record started
-  let quoteLine = 1;
-  let bomChecked = false;
+  let carry: Buffer | undefined;
+  let carryInQuotes = false;
+  let line = 1; // line where the next record starts
+  let started = false;
 
-  const push = (b: number) => {
-    if (fieldLen === field.length) {
-      const bigger = Buffer.allocUnsafe(field.length * 2);
-      field.copy(bigger, 0, 0, fieldLen);
-      field = bigger;
-    }
-    field[fieldLen++] = b;
-  };
-  const endField = () => {
-    let v: Value;
-    if (fieldLen === 0) v = fieldQuoted ? '' : null;
-    else {
-      try {
-        v = utf8.decode(field.subarray(0, fieldLen));
-      } catch {
-        throw new ParseError(file, recordLine, `field ${values.length + 1} is not valid UTF-8`);
+  /** The record [start, end) just split, as values; undefined for a blank line. */
+  const values = (buf: Buffer, start: number, end: number, recordLine: number): Value[] | undefined => {
+    if (end - start > maxLine) throw new ParseError(file, recordLine, `line is longer than ${maxLine} bytes`);
+    const nf = split.fields;
+    if (nf === 1 && fe[0] === fs[0] && ff[0] === 0) return undefined;
+    const ascii = isAscii(buf.subarray(start, end));
+    if (!ascii && !isUtf8(buf.subarray(start, end))) {
+      for (let i = 0; i < nf; i++) {
+        if (!isUtf8(buf.subarray(fs[i], fe[i]))) throw new ParseError(file, recordLine, `field ${i + 1} is not valid UTF-8`);
       }
+      throw new ParseError(file, recordLine, 'not valid UTF-8');
     }
-    values.push(v);
-    fieldLen = 0;
-    fieldQuoted = false;
-  };
-  const endRecord = (): RawRecord | undefined => {
-    endField();
-    const rec = values;
-    values = [];
-    recordBytes = 0;
-    const startedAt = recordLine;
-    recordLine = line;
-    // A blank line is not a record.
-    if (rec.length === 1 && rec[0] === null) return undefined;
-    return { line: startedAt, values: rec };
+    const out: Value[] = new Array(nf);
+    for (let i = 0; i < nf; i++) {
+      const a = fs[i];
+      const b = fe[i];
+      if (a === b) {
+        out[i] = ff[i] & F_QUOTED ? '' : null;
+        continue;
+      }
+      const v = buf.toString(ascii ? 'latin1' : 'utf8', a, b);
+      out[i] = ff[i] & F_ESCAPED ? v.replace(/""/g, '"') : v;
+    }
+    return out;
   };
 
   const src = byteStream(input, opts);
   try {
     for await (const raw of src as AsyncIterable<Buffer>) {
       let chunk: Buffer = typeof raw === 'string' ? Buffer.from(raw) : raw;
-      if (!bomChecked && chunk.length > 0) {
+      if (!started && chunk.length > 0) {
+        started = true;
         // A UTF-8 BOM (Excel's CSV export) is not part of the first column's name.
         if (chunk.length >= 3 && chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf) chunk = chunk.subarray(3);
-        bomChecked = true;
       }
-      const n = chunk.length;
-      for (let i = 0; i < n; i++) {
-        const b = chunk[i];
-        if (++recordBytes > maxLine) {
-          throw new ParseError(file, recordLine, inQuotes
-            ? `record is longer than ${maxLine} bytes: unbalanced quote (the quoted field opened on line ${quoteLine} never closes)`
-            : `line is longer than ${maxLine} bytes`);
+      const buf = carry ? Buffer.concat([carry, chunk]) : chunk;
+      let pos = 0;
+      for (;;) {
+        const next = splitRecord(buf, pos, false);
+        if (next === -3) throw new ParseError(file, line + split.extraLines, `unexpected character after the closing quote of field ${split.errorField}`);
+        if (next < 0) {
+          carryInQuotes = next === INCOMPLETE_IN_QUOTES;
+          break;
         }
-        if (inQuotes) {
-          if (quotePending) {
-            quotePending = false;
-            if (b === QUOTE) {
-              push(QUOTE);
-              continue;
-            }
-            inQuotes = false; // the quote closed the field; fall through to handle b outside quotes
-          } else if (b === QUOTE) {
-            quotePending = true;
-            continue;
-          } else {
-            if (b === LF) line++;
-            push(b);
-            continue;
-          }
-        }
-        if (crPending) {
-          crPending = false;
-          if (b !== LF) {
-            // a bare CR ends the record too (old Mac files)
-            line++;
-            const rec = endRecord();
-            if (rec) yield rec;
-          }
-        }
-        if (b === COMMA) {
-          endField();
-        } else if (b === LF) {
-          line++;
-          const rec = endRecord();
-          if (rec) yield rec;
-        } else if (b === CR) {
-          crPending = true;
-        } else if (b === QUOTE) {
-          if (fieldLen === 0 && !fieldQuoted) {
-            inQuotes = true;
-            fieldQuoted = true;
-            quoteLine = line;
-          } else if (fieldQuoted) {
-            throw new ParseError(file, line, `unexpected quote after the closing quote of field ${values.length + 1}`);
-          } else {
-            push(b); // a quote inside an unquoted field is kept as text (as most writers expect)
-          }
-        } else {
-          if (fieldQuoted) throw new ParseError(file, line, `unexpected character after the closing quote of field ${values.length + 1}`);
-          push(b);
-        }
+        const recordLine = line;
+        line += 1 + split.extraLines;
+        const v = values(buf, pos, next, recordLine);
+        pos = next;
+        if (v) yield { line: recordLine, values: v };
+      }
+      carry = pos < buf.length ? Buffer.from(buf.subarray(pos)) : undefined;
+      if (carry && carry.length > maxLine) {
+        throw new ParseError(file, line, carryInQuotes
+          ? `record is longer than ${maxLine} bytes: unbalanced quote (a quoted field opened here never closes)`
+          : `line is longer than ${maxLine} bytes`);
       }
     }
   } catch (err) {
@@ -265,10 +320,18 @@ async function* csvRecords(input: Readable, opts: ReadOptions): AsyncGenerator<R
     if (!src.destroyed) src.destroy();
     if (!input.destroyed) input.destroy();
   }
-  if (inQuotes && !quotePending) throw new ParseError(file, quoteLine, 'unbalanced quote: the quoted field never closes before the end of the file');
-  if (fieldLen > 0 || values.length > 0 || fieldQuoted || quotePending) {
-    const rec = endRecord();
-    if (rec) yield rec;
+  if (carry) {
+    let pos = 0;
+    while (pos < carry.length) {
+      const next = splitRecord(carry, pos, true);
+      if (next === INCOMPLETE_IN_QUOTES) throw new ParseError(file, line, 'unbalanced quote: the quoted field never closes before the end of the file');
+      if (next === -3) throw new ParseError(file, line + split.extraLines, `unexpected character after the closing quote of field ${split.errorField}`);
+      const recordLine = line;
+      line += 1 + split.extraLines;
+      const v = values(carry, pos, next, recordLine);
+      pos = next;
+      if (v) yield { line: recordLine, values: v };
+    }
   }
 }
 
