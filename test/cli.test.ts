@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,5 +99,19 @@ describe('relearn CLI', () => {
     const io = capture(dir);
     expect(await main(['local', 'reset'], io)).toBe(0);
     expect(existsSync(state)).toBe(false);
+  });
+
+  test('bin/relearn.js runs the CLI, re-running node with --openssl-legacy-provider when it is missing', () => {
+    // GIVEN a node started without the flag (NODE_OPTIONS emptied)
+    const bin = join(__dirname, '..', 'bin', 'relearn.js');
+    const env = { ...process.env, NODE_OPTIONS: '' };
+    // WHEN
+    const help = spawnSync(process.execPath, [bin, '--help'], { env, encoding: 'utf8', cwd: dir });
+    const bad = spawnSync(process.execPath, [bin, 'local', 'nope'], { env, encoding: 'utf8', cwd: dir });
+    // THEN the exit codes and output pass through the re-run
+    expect(help.status).toBe(0);
+    expect(help.stdout).toBe(HELP);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/unknown command "local nope"/);
   });
 });
