@@ -47,6 +47,9 @@ describe('runLocalExecution', () => {
     expect(output.training.out.functionName).toBe(pipeline.functions[pipeline.tasks.StartTraining].name);
     expect((output.training.out.env as Record<string, string>).LOCAL_MARK).toBe('from-local-env');
     expect((output.training.out.env as Record<string, string>).DATA_BUCKET).toBe(pipeline.functions[pipeline.tasks.StartTraining].environment.DATA_BUCKET);
+    // A payloadResponseOnly task (Resource = the function ARN) gets the handler's result as it is.
+    expect((output.check as unknown as Record<string, unknown>).stage).toBe('Check');
+    expect(pipeline.stateMachine.definition.States.CheckTraining.Resource).toBe(pipeline.tasks.CheckTraining);
     // Each visit has a duration, and events were emitted for each state entered and exited.
     for (const s of result.states) expect(s.durationMs).toBeGreaterThanOrEqual(0);
     expect(events.filter((e) => e.type === 'StateEntered').length).toBe(result.states.length);

@@ -77,7 +77,7 @@ export function synthTestApp(dir: string): string {
         SPLIT: Fn.select(1, Fn.split(',', Fn.join(',', ['a', Aws.ACCOUNT_ID, 'c']))),
       },
     });
-  const invoke = (id: string, f: NodejsFunction, resultPath: string, item = false) =>
+  const invoke = (id: string, f: NodejsFunction, resultPath: string, item = false, responseOnly = false) =>
     new tasks.LambdaInvoke(stack, id, {
       lambdaFunction: f,
       payload: sfn.TaskInput.fromObject({
@@ -86,7 +86,8 @@ export function synthTestApp(dir: string): string {
         state: item ? sfn.JsonPath.objectAt('$.state') : sfn.JsonPath.entirePayload,
         ...(item ? { item: sfn.JsonPath.stringAt('$.item') } : {}),
       }),
-      resultSelector: { 'out.$': '$.Payload' },
+      // Both forms CDK emits: lambda:invoke with its envelope, and the function ARN as Resource (payloadResponseOnly).
+      ...(responseOnly ? { payloadResponseOnly: true } : { resultSelector: { 'out.$': '$.Payload' } }),
       resultPath,
       retryOnServiceExceptions: false,
     });
@@ -102,7 +103,7 @@ export function synthTestApp(dir: string): string {
   const train = invoke('StartTraining', fn('TrainFn', 'Train'), '$.training');
   train.addRetry({ errors: ['TransientError'], interval: Duration.seconds(2), maxAttempts: 3, backoffRate: 2 });
   const wait = new sfn.Wait(stack, 'WaitForTraining', { time: sfn.WaitTime.duration(Duration.minutes(5)) });
-  const check = invoke('CheckTraining', fn('CheckFn', 'Check'), '$.check');
+  const check = invoke('CheckTraining', fn('CheckFn', 'Check'), '$.check', false, true);
   const notifyFailure = invoke('NotifyFailure', fn('NotifyFn', 'NotifyFailure'), '$.notified');
   const failed = new sfn.Fail(stack, 'Failed', { errorPath: '$.error.Error', causePath: '$.error.Cause' });
   notifyFailure.next(failed);
@@ -113,7 +114,7 @@ export function synthTestApp(dir: string): string {
     .next(train)
     .next(wait)
     .next(check)
-    .next(new sfn.Choice(stack, 'TrainingComplete?').when(sfn.Condition.booleanEquals('$.check.out.done', true), done).otherwise(wait));
+    .next(new sfn.Choice(stack, 'TrainingComplete?').when(sfn.Condition.booleanEquals('$.check.done', true), done).otherwise(wait));
   new sfn.StateMachine(stack, 'Pipeline', { definitionBody: sfn.DefinitionBody.fromChainable(definition) });
   app.synth();
   return out;
