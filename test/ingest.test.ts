@@ -2,7 +2,8 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { handler } from '../lambdas/ingest/handler';
-import { ROW_ID_COLUMN, splitPosition } from '../lambdas/ingest/core';
+import { ingest, resolveSource, ROW_ID_COLUMN, splitPosition } from '../lambdas/ingest/core';
+import { DatasetConfigSchema } from '../lambdas/shared/config';
 import { readRows } from '../lambdas/shared/tabular';
 import { ARTIFACTS_BUCKET, DATA_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 import { createHash } from 'node:crypto';
@@ -100,5 +101,26 @@ describe('Ingest handler (real local S3)', () => {
   test('a key that does not exist -> IngestError', async () => {
     setLambdaEnv();
     await expect(handler(event({ keys: ['incoming/nope.csv'] }))).rejects.toMatchObject({ name: 'IngestError', message: expect.stringContaining('does not exist') });
+  });
+
+  test('a prefix is listed page by page (every page, markers skipped)', async () => {
+    // GIVEN 5 data files and a marker, listed 2 keys per page
+    for (let i = 0; i < 5; i++) await put(`incoming/pages/f${i}.csv`, csv(10, i * 10));
+    await put('incoming/pages/_SUCCESS', '');
+    // WHEN (a spy counts the real ListObjectsV2 calls)
+    const send = jest.spyOn(s3.client, 'send');
+    const objects = await resolveSource(s3.client, { bucket: DATA_BUCKET, prefix: 'incoming/pages/' }, 2);
+    const listCalls = send.mock.calls.filter(([cmd]) => cmd.constructor.name === 'ListObjectsV2Command').length;
+    send.mockRestore();
+    expect(listCalls).toBe(3);
+    const ref = await ingest({ bucket: DATA_BUCKET, prefix: 'incoming/pages/' }, {
+      s3: s3.client,
+      artifactsBucket: ARTIFACTS_BUCKET,
+      dataset: DatasetConfigSchema.parse({ idColumn: 'customer_id', rowsPerPart: 1000 }),
+      listPageSize: 2,
+    });
+    // THEN
+    expect(objects.map((o) => o.key)).toEqual([0, 1, 2, 3, 4].map((i) => `incoming/pages/f${i}.csv`));
+    expect(ref.rows.train + ref.rows.validation).toBe(50);
   });
 });

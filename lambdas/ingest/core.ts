@@ -24,6 +24,8 @@ export interface IngestDeps {
   readonly dataset: DatasetConfig;
   /** Longest accepted source line. @default 1 MiB */
   readonly maxLineBytes?: number;
+  /** Keys per ListObjectsV2 page. @default - S3's own (1000) */
+  readonly listPageSize?: number;
 }
 
 export interface SourceObject {
@@ -43,7 +45,7 @@ export interface DatasetManifest {
 }
 
 export async function ingest(source: Source, deps: IngestDeps): Promise<DatasetRef> {
-  const objects = await resolveSource(deps.s3, source);
+  const objects = await resolveSource(deps.s3, source, deps.listPageSize);
   if (objects.length === 0) {
     throw new NoNewData(`nothing to ingest in s3://${source.bucket}/${source.prefix ?? ''} (only markers or empty objects)`);
   }
@@ -69,7 +71,7 @@ async function manifestIfListed(s3: S3Client, bucket: string, key: string): Prom
 }
 
 /** The objects to ingest, sorted by key, with ETag and size; markers and zero-byte objects are skipped. */
-export async function resolveSource(s3: S3Client, source: Source): Promise<SourceObject[]> {
+export async function resolveSource(s3: S3Client, source: Source, pageSize?: number): Promise<SourceObject[]> {
   const found: SourceObject[] = [];
   if (source.keys && source.keys.length > 0) {
     for (const key of [...new Set(source.keys)]) {
@@ -85,7 +87,7 @@ export async function resolveSource(s3: S3Client, source: Source): Promise<Sourc
   } else {
     let token: string | undefined;
     do {
-      const page = await s3.send(new ListObjectsV2Command({ Bucket: source.bucket, Prefix: source.prefix, ContinuationToken: token }));
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: source.bucket, Prefix: source.prefix, ContinuationToken: token, MaxKeys: pageSize }));
       for (const o of page.Contents ?? []) {
         if (o.Key && !isMarker(o.Key)) found.push({ key: o.Key, etag: o.ETag ?? '', size: o.Size ?? 0 });
       }
