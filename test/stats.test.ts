@@ -136,6 +136,13 @@ describe('statistics engine: exact counts and moments', () => {
     expect(JSON.stringify(viaRows.toJSON())).toBe(JSON.stringify(scan(toCsv(rows), 4096, PLAN, 'a.csv').toJSON()));
   });
 
+  test('a truncated gzip names the file and the line reached', async () => {
+    const gz = gzipSync(toCsv(makeRows(3000, 11)));
+    await expect(statsOfCsv(Readable.from([gz.subarray(0, gz.length >> 1)]), PLAN, { file: 'p.csv.gz' })).rejects.toThrow(
+      /^p\.csv\.gz line \d+: gzip stream is corrupt or truncated/,
+    );
+  });
+
   test('gzip streams are read', async () => {
     const csv = toCsv(makeRows(200, 4));
     const stats = await statsOfCsv(Readable.from([gzipSync(csv)]), PLAN, { file: 'p.csv.gz' });

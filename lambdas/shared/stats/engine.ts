@@ -326,6 +326,11 @@ export class CsvStatsScanner {
     }
   }
 
+  /** Lines consumed so far (for errors that happen between records, e.g. a stream that breaks). */
+  get linesRead(): number {
+    return this.line;
+  }
+
   private checkLineLength(bytes: number): void {
     if (bytes > this.maxLine) throw new ParseError(this.opts.file, this.line + 1, `record is longer than ${this.maxLine} bytes (an unbalanced quote?)`);
   }
@@ -613,7 +618,9 @@ export async function statsOfCsv(input: Readable, plan: StatsPlan, opts: ScanOpt
     for await (const chunk of src as AsyncIterable<Buffer>) scanner.push(chunk);
   } catch (err) {
     if (err instanceof ParseError) throw err;
-    throw new ParseError(opts.file, 0, `read failed (${(err as Error).message})`, undefined, { cause: err });
+    const gz = opts.gzip ?? opts.file.endsWith('.gz');
+    const what = gz ? 'gzip stream is corrupt or truncated' : 'read failed';
+    throw new ParseError(opts.file, scanner.linesRead + 1, `${what} (${(err as Error).message})`, undefined, { cause: err });
   }
   return scanner.end();
 }
