@@ -46,6 +46,13 @@ describe('readRows (CSV)', () => {
     expect(rows[1].line).toBe(4);
   });
 
+  test('CRLF split across chunks, and a last line ending in a bare CR', async () => {
+    for (const size of [1, 2, 5]) {
+      const rows = await collect(chunked('a,b\r\n1,"x"\r\n2,y\r', size), 'csv');
+      expect(rows.map((r) => r.row)).toEqual([{ a: '1', b: 'x' }, { a: '2', b: 'y' }]);
+    }
+  });
+
   test('gzip is detected by the .gz suffix', async () => {
     const rows = await collect(chunked(gzipSync('a,b\n1,2\n'), 7), 'csv', 'incoming/x.csv.gz');
     expect(rows.map((r) => r.row)).toEqual([{ a: '1', b: '2' }]);

@@ -228,7 +228,7 @@ function splitRecord(buf: Buffer, p: number, eof: boolean): number {
     }
     if (q >= n && !eof) return INCOMPLETE;
     fs[nf] = p;
-    fe[nf] = q > p && buf[q - 1] === CR && q < n ? q - 1 : q; // CRLF: the CR is not data
+    fe[nf] = q > p && buf[q - 1] === CR && (q < n || eof) ? q - 1 : q; // CRLF: the CR is not data
     ff[nf] = 0;
     nf++;
     if (q >= n) {
