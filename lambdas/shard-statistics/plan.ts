@@ -1,8 +1,8 @@
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { ChampionRecord, ChampionRecordSchema, DatasetRef, Layout } from '../shared/contracts';
 import { DataValidationFailed } from '../shared/errors';
-import { getJson, isNotFound, parseS3Uri } from '../shared/s3';
+import { getJson, getJsonIfExists, isNotFound, parseS3Uri } from '../shared/s3';
 import { DatasetSchema, DatasetSchemaSchema, DatasetStatsJson, planFor, StatsPlan } from '../shared/stats';
 import { openTable, ParseError, Value } from '../shared/tabular';
 
@@ -24,7 +24,7 @@ export interface ValidationContext {
  * inferred from the first 1 MB of the first part. Kinds named by a schema win over inferred ones.
  */
 export async function resolveContext(s3: S3Client, bucket: string, dataset: DatasetRef, labelColumn: string): Promise<ValidationContext> {
-  const curatedRaw = await getJsonIfListed(s3, bucket, CURATED_SCHEMA_KEY);
+  const curatedRaw = await getJsonIfExists(s3, bucket, CURATED_SCHEMA_KEY);
   let curated: DatasetSchema | undefined;
   if (curatedRaw !== undefined) {
     const parsed = DatasetSchemaSchema.safeParse({ source: 'curated', ...(curatedRaw as object) });
@@ -34,12 +34,12 @@ export async function resolveContext(s3: S3Client, bucket: string, dataset: Data
     }
     curated = { ...parsed.data, source: 'curated' };
   }
-  const championRaw = await getJsonIfListed(s3, bucket, Layout.champion);
+  const championRaw = await getJsonIfExists(s3, bucket, Layout.champion);
   const champion = championRaw !== undefined ? ChampionRecordSchema.safeParse(championRaw).data : undefined;
   let championSchema: DatasetSchema | undefined;
   if (champion) {
     const { bucket: b, key } = parseS3Uri(champion.schemaUri);
-    const raw = await getJsonIfListed(s3, b, key);
+    const raw = await getJsonIfExists(s3, b, key);
     const parsed = raw !== undefined ? DatasetSchemaSchema.safeParse(raw) : undefined;
     if (parsed?.success) championSchema = { ...parsed.data, source: 'champion' };
   }
@@ -74,17 +74,6 @@ async function sampleOf(s3: S3Client, bucket: string, key: string): Promise<{ co
     if (err instanceof ParseError) throw new DataValidationFailed(`cannot read ${key}: ${err.message}`, { cause: err });
     throw err;
   }
-}
-
-/**
- * The JSON at `key`, or undefined when there is none. Existence is decided by listing the exact key, not by
- * a 404: the pipeline's roles have s3:ListBucket only under prefixes, and without it S3 answers GetObject on
- * a missing key with 403. A forbidden object is therefore an error, never silently "absent".
- */
-export async function getJsonIfListed<T = unknown>(s3: S3Client, bucket: string, key: string): Promise<T | undefined> {
-  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: key, MaxKeys: 10 }));
-  if (!(listed.Contents ?? []).some((o) => o.Key === key)) return undefined;
-  return getJson<T>(s3, bucket, key);
 }
 
 /** runs/<exec>/validation/shards/<part key with / replaced by __>.json */

@@ -3,11 +3,11 @@ import { RelearnConfig } from '../shared/config';
 import { Layout, StageEvent, ValidationRef } from '../shared/contracts';
 import { DataValidationFailed, InvalidStageInput } from '../shared/errors';
 import { logger } from '../shared/logger';
-import { putJson, s3Uri } from '../shared/s3';
+import { getJsonIfExists, putJson, s3Uri } from '../shared/s3';
 import { Anomaly, applyRules, DatasetSchema, DatasetStats, describe, inferSchema, summarize } from '../shared/stats';
 import { ROW_ID_COLUMN } from '../ingest/core';
 import { computeShard, ShardFile } from '../shard-statistics/core';
-import { championStats, getJsonIfListed, resolveContext, shardStatsKey } from '../shard-statistics/plan';
+import { championStats, resolveContext, shardStatsKey } from '../shard-statistics/plan';
 
 export interface ValidateDeps {
   readonly s3: S3Client;
@@ -80,7 +80,7 @@ export async function validateData(event: StageEvent, deps: ValidateDeps): Promi
 }
 
 async function loadShard(executionName: string, part: string, plan: ShardFile['plan'], deps: ValidateDeps): Promise<DatasetStats> {
-  const file = await getJsonIfListed<ShardFile>(deps.s3, deps.artifactsBucket, shardStatsKey(executionName, part));
+  const file = await getJsonIfExists<ShardFile>(deps.s3, deps.artifactsBucket, shardStatsKey(executionName, part));
   if (file && samePlan(file.plan, plan)) return DatasetStats.fromJSON(file.stats);
   logger.warn('shard statistics missing or planned differently; computing them here', { part, uri: s3Uri(deps.artifactsBucket, part) });
   return computeShard(deps.s3, deps.artifactsBucket, part, plan);

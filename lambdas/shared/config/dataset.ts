@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** How landing-zone files are read and how a dataset snapshot is split. Owned by Ingest. */
 export const DatasetConfigSchema = z

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Every anomaly rule ValidateData applies (docs/validation.md describes each). */
 export const RULE_IDS = [
