@@ -19,6 +19,7 @@ import { loadEnv } from '../lambdas/shared/env';
 import { readPredictions } from '../lambdas/shared/predictions';
 import { startLocalS3, localS3Env } from '../local/services/s3-server';
 import { S3Client } from '@aws-sdk/client-s3';
+import { mulberry32 as rng } from '../lambdas/shared/random';
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -30,17 +31,6 @@ const CROSSES = !process.argv.includes('--no-crosses');
 const BUCKET = 'bench-artifacts';
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function writeLines(file: string, lines: (write: (s: string) => boolean) => void | Promise<void>) {
   const out = createWriteStream(file);

@@ -22,6 +22,7 @@ import { statsOfCsv } from '../lambdas/shared/stats/engine';
 import { planFor } from '../lambdas/shared/stats/schema';
 import { openTable, Value } from '../lambdas/shared/tabular';
 import { Readable } from 'node:stream';
+import { mulberry32 as rng } from '../lambdas/shared/random';
 
 const PYTHON = process.env.RELEARN_PYTHON ?? '/usr/bin/python3';
 const MB = 1_000_000; // throughput and sizes in decimal MB
@@ -30,18 +31,6 @@ const CHUNK = 1 << 20;
 function arg(name: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : fallback;
-}
-
-/** Deterministic pseudo-random numbers (mulberry32), so the file is the same every time. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORDS = 'the quick brown fox jumps over lazy dog customer said service was great terrible slow fast price plan upgrade cancel support call email billing issue resolved thanks again never'.split(' ');

@@ -8,18 +8,8 @@ import { s3Client } from '../lambdas/shared/clients';
 import { EvaluationRefSchema, StageEvent } from '../lambdas/shared/contracts';
 import { getBuffer, getJson } from '../lambdas/shared/s3';
 import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
+import { mulberry32 as rng } from '../lambdas/shared/random';
 
-/** A seeded RNG (mulberry32), so the data and the verdicts are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const clamp = (x: number) => Math.min(1, Math.max(0, x));
 const COUNTRIES = ['DE', 'FR', 'US'];
 

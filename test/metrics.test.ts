@@ -1,15 +1,5 @@
 import { encodeColumn, MetricsEngine, normalQuantile, OTHER, sliceMetrics, wilson, biasMetrics } from '../lambdas/shared/metrics';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../lambdas/shared/random';
 
 // ---- independent reference implementations (brute force, straight from the definitions) ----
 

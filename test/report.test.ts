@@ -8,22 +8,12 @@ import { renderReport } from '../lambdas/evaluate/report';
 import { parseConfig, RelearnConfigInput } from '../lambdas/shared/config';
 import { encodeColumn } from '../lambdas/shared/metrics';
 import { PredictionRow } from '../lambdas/shared/predictions';
+import { mulberry32 as rng } from '../lambdas/shared/random';
 
 const CHROMIUM = process.env.RELEARN_CHROMIUM ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 /** Screenshots land here (kept after the test, to look at). */
 const OUT = process.env.RELEARN_REPORT_DIR ?? join(tmpdir(), 'relearn-report-test');
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** An evaluation of a candidate that is better overall, worse on country=FR, with a gender bias gap. */
 function document(config: RelearnConfigInput, opts: { champion: boolean; regression?: boolean }): EvaluationDocument {

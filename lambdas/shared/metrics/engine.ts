@@ -706,18 +706,6 @@ function notComputable(champ: boolean, note: string): MetricComparison {
   return { candidate: est(null, null, null), champion: champ ? est(null, null, null) : null, diff: champ ? est(null, null, null) : null, note };
 }
 
-/** A seeded uniform RNG in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Poisson(1) draws by table lookup on 16 uniform bits (the tail beyond 7 is below the table's resolution). */
 const POISSON1_TABLE = (() => {
   const table = new Uint8Array(65536);
