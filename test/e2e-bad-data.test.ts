@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { trainingJobName } from '../lambdas/shared/names';
 import { bodyOf, E2eProject, firstVisits, RunJson } from './helpers/e2e';
 
@@ -82,6 +83,10 @@ describe('bad days through relearn local run', () => {
       anomalies: { rule: string; severity: string; column?: string; message: string }[];
     };
     expect(anomalies.anomalies.filter((a) => a.severity === 'block').map((a) => ({ rule: a.rule, column: a.column }))).toContainEqual({ rule, column });
+
+    // AND the landed data stays where it is
+    expect(json.source.keys).toHaveLength(1);
+    expect(await project.object(json.source.bucket, json.source.keys[0])).toBe(readFileSync(data, 'utf8'));
 
     // AND no training job was created for this execution
     const jobs = await project.trainingJobs();

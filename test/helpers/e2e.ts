@@ -36,6 +36,7 @@ export type RunJson = {
   endpointName: string;
   champion: { executionName: string; modelPackageArn: string; endpointConfigName: string } | null;
   invoke: string | null;
+  source: { bucket: string; prefix: string; keys: string[] };
   timings: { synthMs: number; synthCached: boolean; executionMs: number };
 };
 
@@ -167,8 +168,12 @@ export class E2eProject {
   }
 
   /** An object of the pipeline's artifacts bucket (e.g. `runs/<exec>/validation/anomalies.json`), or undefined. */
-  async artifact(key: string): Promise<string | undefined> {
-    const bucket = artifactsBucketOf(resolvePipeline(join(this.stateDir, 'cdk.out')));
+  artifact(key: string): Promise<string | undefined> {
+    return this.object(artifactsBucketOf(resolvePipeline(join(this.stateDir, 'cdk.out'))), key);
+  }
+
+  /** An object of the project's local S3, or undefined when there is none. */
+  object(bucket: string, key: string): Promise<string | undefined> {
     return this.withServices(async (s) => {
       try {
         const res = await s.s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
