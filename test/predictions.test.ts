@@ -1,9 +1,13 @@
-import { mkdtempSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { create } from 'tar';
 import { parsePredictions, readPredictions } from '../lambdas/shared/predictions';
+import { readFileFromTarGz } from '../lambdas/shared/tar-gz';
 import { s3Client } from '../lambdas/shared/clients';
 import { ARTIFACTS_BUCKET, startTestS3 } from './helpers/local-s3';
 
@@ -40,5 +44,115 @@ describe('predictions.jsonl', () => {
       /p\.jsonl line 2: field "label"/,
     );
     expect(() => parsePredictions('{oops\n', 'p.jsonl')).toThrow(/p\.jsonl line 1: not valid JSON/);
+  });
+});
+
+/** A stream of `buf` in `size`-byte chunks, so that headers and files straddle chunk boundaries. */
+const chunked = (buf: Buffer, size: number) => Readable.from(Array.from({ length: Math.ceil(buf.length / size) }, (_, i) => buf.subarray(i * size, (i + 1) * size)));
+const PYTHON = process.env.RELEARN_PYTHON ?? '/usr/bin/python3';
+/** 600 bytes of jsonl and a 70 KB file: neither a multiple of 512, the second spans many gunzip chunks. */
+const SMALL = Buffer.from(Array.from({ length: 12 }, (_, i) => `{"id":"r${i}","label":${i % 2},"candidate":0.${i}}`).join('\n') + '\n');
+const BIG = Buffer.from(Array.from({ length: 7000 }, (_, i) => `row ${i}\n`).join(''));
+const LONG_DIR = `${'deep-directory-name/'.repeat(7)}x`; // 141 characters: past ustar's 100-byte name field
+const LONG_BASE = `${'long-file-name-'.repeat(8)}.jsonl`; // 126 characters: no ustar prefix/name split can hold it
+
+describe('readFileFromTarGz', () => {
+  let dir: string;
+  let nodeTarball: string;
+  beforeAll(async () => {
+    // GIVEN a tree like SM_OUTPUT_DATA_DIR: files at the top, one under a long path, a directory and a symlink
+    dir = mkdtempSync(join(tmpdir(), 'relearn-targz-'));
+    const data = join(dir, 'data');
+    mkdirSync(join(data, LONG_DIR), { recursive: true });
+    writeFileSync(join(data, 'metrics.json'), '{"auc":0.9}');
+    writeFileSync(join(data, 'big.bin'), BIG);
+    writeFileSync(join(data, LONG_DIR, 'predictions.jsonl'), SMALL);
+    writeFileSync(join(data, 'ünïcode-ß.txt'), 'é');
+    writeFileSync(join(data, LONG_BASE), 'long');
+    symlinkSync('metrics.json', join(data, 'link.json'));
+    // node-tar's archive of the same tree, as local SageMaker writes output.tar.gz
+    nodeTarball = join(dir, 'node-tar.tar.gz');
+    await create({ gzip: true, file: nodeTarball, cwd: data }, ['metrics.json', 'big.bin', LONG_DIR, LONG_BASE, 'link.json']);
+  });
+
+  /** Archives the data folder with Python's tarfile in the given format (as SageMaker's Python tooling does). */
+  function pythonTarball(format: 'PAX_FORMAT' | 'GNU_FORMAT' | 'USTAR_FORMAT', arcname: string, members?: string[]): Buffer {
+    const out = join(dir, `py-${format}-${arcname.replace(/\W/g, '')}.tar.gz`);
+    const script = [
+      'import sys, tarfile, os',
+      'out, src, fmt, arc = sys.argv[1:5]',
+      'members = sys.argv[5:]',
+      'with tarfile.open(out, "w:gz", format=getattr(tarfile, fmt)) as t:',
+      '    if members:',
+      '        for m in members: t.add(os.path.join(src, m), arcname=os.path.join(arc, m) if arc else m)',
+      '    else: t.add(src, arcname=arc)',
+    ].join('\n');
+    execFileSync(PYTHON, ['-c', script, out, join(dir, 'data'), format, arcname, ...(members ?? [])]);
+    return readFileSync(out);
+  }
+
+  test.each(['PAX_FORMAT', 'GNU_FORMAT'] as const)("reads a file under a long path from Python tarfile's %s", async (format) => {
+    // GIVEN the whole folder archived as "." (entries "./metrics.json", "./deep-.../predictions.jsonl", ...)
+    const tgz = pythonTarball(format, '.');
+    // WHEN / THEN: the long name (pax 'path' record or GNU 'L' entry) is found, through 7-byte chunks too
+    expect(await readFileFromTarGz(chunked(tgz, 7), 'predictions.jsonl')).toEqual(SMALL);
+    expect(await readFileFromTarGz(Readable.from([tgz]), `${LONG_DIR}/predictions.jsonl`)).toEqual(SMALL);
+    expect(await readFileFromTarGz(Readable.from([tgz]), 'big.bin')).toEqual(BIG);
+    expect(await readFileFromTarGz(Readable.from([tgz]), 'metrics.json')).toEqual(Buffer.from('{"auc":0.9}'));
+    expect(await readFileFromTarGz(Readable.from([tgz]), 'ünïcode-ß.txt')).toEqual(Buffer.from('é'));
+    expect(await readFileFromTarGz(Readable.from([tgz]), LONG_BASE)).toEqual(Buffer.from('long'));
+  });
+
+  test("reads a path split into ustar's prefix and name fields (Python USTAR_FORMAT)", async () => {
+    // GIVEN ustar (no extensions): a 141-character directory fits only through the 155-byte prefix field
+    const tgz = pythonTarball('USTAR_FORMAT', '', ['metrics.json', `${LONG_DIR}/predictions.jsonl`, 'big.bin']);
+    // WHEN / THEN
+    expect(await readFileFromTarGz(chunked(tgz, 100), 'predictions.jsonl')).toEqual(SMALL);
+    expect(await readFileFromTarGz(Readable.from([tgz]), `${LONG_DIR}/predictions.jsonl`)).toEqual(SMALL);
+    expect(await readFileFromTarGz(Readable.from([tgz]), 'big.bin')).toEqual(BIG);
+  });
+
+  test('reads archives written by the tar package (ustar prefix, pax long names), not chunk-aligned', async () => {
+    // GIVEN node-tar's archive (made in beforeAll)
+    const tgz = readFileSync(nodeTarball);
+    // WHEN / THEN
+    expect(await readFileFromTarGz(chunked(tgz, 13), 'predictions.jsonl')).toEqual(SMALL);
+    expect(await readFileFromTarGz(chunked(tgz, 4096), 'big.bin')).toEqual(BIG);
+    expect(await readFileFromTarGz(Readable.from([tgz]), `${LONG_DIR}/predictions.jsonl`)).toEqual(SMALL);
+    expect(await readFileFromTarGz(chunked(tgz, 999), LONG_BASE)).toEqual(Buffer.from('long'));
+    // a symlink is not a file: its name matches but it has no contents to give
+    expect(await readFileFromTarGz(Readable.from([tgz]), 'link.json')).toBeUndefined();
+    expect(await readFileFromTarGz(Readable.from([tgz]), 'absent.jsonl')).toBeUndefined();
+    // a name that only ends like the file is not the file
+    expect(await readFileFromTarGz(Readable.from([tgz]), 'ictions.jsonl')).toBeUndefined();
+  });
+
+  test('a later entry of the same name wins, as when tar extracts', async () => {
+    // GIVEN Python adds the same file twice; the second copy's bytes are changed to tell them apart
+    const tar = gunzipSync(pythonTarball('PAX_FORMAT', '', ['metrics.json', 'big.bin', 'metrics.json']));
+    const second = tar.lastIndexOf('{"auc":0.9}');
+    expect(second).toBeGreaterThan(tar.indexOf('{"auc":0.9}'));
+    tar.write('{"auc":0.1}', second);
+    // WHEN / THEN
+    expect(await readFileFromTarGz(Readable.from([gzipSync(tar)]), 'metrics.json')).toEqual(Buffer.from('{"auc":0.1}'));
+  });
+
+  test('bad input names the archive and what is wrong with it', async () => {
+    // GIVEN not gzip, gzip of something that is not tar, and a tarball cut short
+    const full = readFileSync(nodeTarball);
+    const tar = gunzipSync(full);
+    // THEN
+    await expect(readFileFromTarGz(Readable.from([Buffer.from('plain text, not gzip')]), 'x', 's3://b/out.tar.gz')).rejects.toThrow(
+      /s3:\/\/b\/out\.tar\.gz: not a readable gzip stream/,
+    );
+    await expect(readFileFromTarGz(Readable.from([gzipSync(Buffer.alloc(1024, 'a'))]), 'x', 'out.tar.gz')).rejects.toThrow(
+      /out\.tar\.gz: byte 0: .*(checksum|octal)/,
+    );
+    await expect(readFileFromTarGz(Readable.from([gzipSync(tar.subarray(0, 5000))]), 'big.bin', 'out.tar.gz')).rejects.toThrow(
+      /out\.tar\.gz: byte \d+: archive ends inside big\.bin/,
+    );
+    await expect(readFileFromTarGz(Readable.from([full.subarray(0, full.length - 20)]), 'big.bin', 'out.tar.gz')).rejects.toThrow(
+      /out\.tar\.gz: not a readable gzip stream \(unexpected end of file\)/,
+    );
   });
 });

@@ -1,9 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { Parser, ReadEntry } from 'tar';
 import * as z from 'zod';
 import { getStream, parseS3Uri } from './s3';
+import { readFileFromTarGz } from './tar-gz';
 
 /**
  * One line of predictions.jsonl, the training script's output (docs/training-contract.md):
@@ -18,25 +16,6 @@ export const PredictionRowSchema = z.object({
 export type PredictionRow = z.infer<typeof PredictionRowSchema>;
 
 export const PREDICTIONS_FILE = 'predictions.jsonl';
-
-/** Reads one file out of a .tar.gz stream (SageMaker's output.tar.gz), without writing to disk. */
-export async function readFileFromTarball(body: Readable, fileName: string): Promise<Buffer | undefined> {
-  let found: Buffer | undefined;
-  const parser = new Parser({
-    onReadEntry: (entry: ReadEntry) => {
-      const name = entry.path.replace(/^\.\//, '');
-      if (name === fileName || name.endsWith(`/${fileName}`)) {
-        const chunks: Buffer[] = [];
-        entry.on('data', (c: Buffer) => chunks.push(c));
-        entry.on('end', () => (found = Buffer.concat(chunks)));
-      } else {
-        entry.resume();
-      }
-    },
-  });
-  await pipeline(body, parser);
-  return found;
-}
 
 /** Parses predictions.jsonl; a bad line fails with the file and line number. */
 export function parsePredictions(text: string, file = PREDICTIONS_FILE): PredictionRow[] {
@@ -65,7 +44,7 @@ export function parsePredictions(text: string, file = PREDICTIONS_FILE): Predict
 export async function readPredictions(s3: S3Client, outputDataUri: string): Promise<PredictionRow[]> {
   const { bucket, key } = parseS3Uri(outputDataUri);
   const body = await getStream(s3, bucket, key);
-  const file = await readFileFromTarball(body, PREDICTIONS_FILE);
+  const file = await readFileFromTarGz(body, PREDICTIONS_FILE, outputDataUri);
   if (!file) throw new Error(`${outputDataUri} has no ${PREDICTIONS_FILE}: the training script must write it to SM_OUTPUT_DATA_DIR`);
   return parsePredictions(file.toString('utf8'), `${outputDataUri}!${PREDICTIONS_FILE}`);
 }
