@@ -273,6 +273,10 @@ describe('statistics engine: bad bytes name the file and line', () => {
   test('ragged row', () => expect(fail('a,b\n1,x\n2\n').message).toBe('part.csv line 3: ragged row: 1 fields, but the header has 2'));
   test('too many fields', () => expect(fail('a,b\n1,x,y\n').message).toBe('part.csv line 2: ragged row: more than the 2 fields of the header'));
   test('unbalanced quote', () => expect(fail('a,b\n1,"x\n2,y\n').message).toBe('part.csv line 2: unbalanced quote: the quoted field never closes before the end of the file'));
+  test('text or a bare CR after a closing quote (as readRows says it)', () => {
+    expect(fail('a,b\n1,"x"y\n').message).toBe('part.csv line 2: unexpected character after the closing quote of field 2 ("y"; a quote inside a quoted field is written "")');
+    expect(fail('a,b\n"1"\r,x\n').message).toBe('part.csv line 2: unexpected character after the closing quote of field 1 (a CR that is not part of a CRLF line end)');
+  });
   test('non-UTF-8', () => expect(fail(Buffer.concat([Buffer.from('a,b\n1,x\n2,'), Buffer.from([0xff, 0x0a])]), 100).message).toBe('part.csv line 3: not valid UTF-8'));
   test('header that is not the plan', () => expect(fail('a,c\n1,x\n').message).toMatch(/line 1: header \(a, c\) does not match the columns the statistics were planned for \(a, b\)/));
 });

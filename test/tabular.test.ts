@@ -102,6 +102,19 @@ describe('readRows (CSV)', () => {
     expect(err.message).toMatch(/line 2: unexpected character after the closing quote of field 1/);
   });
 
+  test('a CR is part of the line end only before LF or as the last byte: elsewhere it is data, and after a closing quote an error', async () => {
+    // GIVEN bare CRs inside unquoted fields (the statistics scanner reads them the same way: test/csv-scanner.test.ts)
+    for (const size of [1, 2, 1000]) {
+      // WHEN
+      const rows = await collect(chunked('a,b\r\n1\r,x\r\r\n"q",y\r', size), 'csv');
+      // THEN the CR is kept where it is not a line end, never dropped silently
+      expect(rows.map((r) => r.row)).toEqual([{ a: '1\r', b: 'x\r' }, { a: 'q', b: 'y' }]);
+      // and a CR between a closing quote and a comma is not a separator
+      const err = await parseError(collect(chunked('a,b\r\n1,2\r\n"x"\r,y\r\n', size), 'csv'));
+      expect(err.message).toBe('incoming/a.csv line 3: unexpected character after the closing quote of field 1 (a CR that is not part of a CRLF line end)');
+    }
+  });
+
   test('an empty file has no columns and no rows', async () => {
     const t = await openTable(chunked(''), { format: 'csv', file: 'e.csv' });
     expect(t.columns).toEqual([]);

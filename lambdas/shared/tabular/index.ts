@@ -5,9 +5,10 @@ import { createGunzip } from 'node:zlib';
 
 /**
  * Streaming readers for the tabular files relearn handles: CSV (RFC 4180: quoted fields, escaped quotes,
- * CRLF or LF, a UTF-8 BOM) and JSON Lines, either optionally gzipped. Memory is bounded by the longest
- * line (capped by `maxLineBytes`), whatever the file size. Every problem is a ParseError that names the
- * file and the line (and the column where there is one), raised as soon as the bad line is reached.
+ * CRLF or LF, a UTF-8 BOM; split by `splitRecord`, which the statistics engine uses too) and JSON Lines,
+ * either optionally gzipped. Memory is bounded by the longest line (capped by `maxLineBytes`), whatever the
+ * file size. Every problem is a ParseError that names the file and the line (and the column where there is
+ * one), raised as soon as the bad line is reached.
  *
  * Values: an empty unquoted CSV field is `null`; a quoted empty field (`""`) is the empty string.
  * In JSON Lines, `null` and a missing key are `null`, numbers and booleans are their JSON text, and nested
@@ -141,54 +142,98 @@ const CR = 0x0d;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Field boundaries of the record being split (grown as needed). */
-let fs = new Int32Array(64);
-let fe = new Int32Array(64);
-let ff = new Uint8Array(64);
-const F_QUOTED = 1;
-const F_ESCAPED = 2;
-/** splitRecord results besides an end position. */
-const INCOMPLETE = -1;
-const INCOMPLETE_IN_QUOTES = -2;
+/** Field flags: the field was quoted; it contains `""` escapes (its bytes need unescaping). */
+export const F_QUOTED = 1;
+export const F_ESCAPED = 2;
 
-interface Split {
-  fields: number;
-  /** Line ends inside quoted fields. */
-  extraLines: number;
-  /** Where the bad byte is, for errors. */
-  errorField: number;
-}
-const split: Split = { fields: 0, extraLines: 0, errorField: 0 };
+// splitRecord results besides an end position (>= 0):
+/** The buffer ends before the record does (never returned at `eof`). */
+export const CSV_INCOMPLETE = -1;
+/** The buffer ends inside a quoted field; at `eof` this is an unbalanced quote. */
+export const CSV_INCOMPLETE_IN_QUOTES = -2;
+/** A byte other than `,`, LF or CRLF follows a closing quote (field `errorField`, byte at `errorPos`). */
+export const CSV_AFTER_QUOTE = -3;
+/** The record has more fields than the arrays hold (`count` of them were found). */
+export const CSV_TOO_MANY_FIELDS = -4;
 
 /**
- * Finds the fields of the record that starts at `p` (RFC 4180): returns the position after its line end,
- * INCOMPLETE / INCOMPLETE_IN_QUOTES when `buf` ends first (unless `eof`), or -3 for text after a closing quote.
+ * The field boundaries of one CSV record, written by `splitRecord` into arrays the caller owns (and reuses
+ * record after record): field i is bytes [start[i], end[i]) of the buffer, without its quotes; `flags[i]`
+ * holds F_QUOTED / F_ESCAPED. The capacity is the arrays' length.
  */
-function splitRecord(buf: Buffer, p: number, eof: boolean): number {
-  const n = buf.length;
+export class CsvFields {
+  start: Int32Array;
+  end: Int32Array;
+  flags: Uint8Array;
+  /** Fields found. */
+  count = 0;
+  /** Line ends inside quoted fields of the record (the next record starts `1 + extraLines` lines later). */
+  extraLines = 0;
+  /** For CSV_AFTER_QUOTE: the 1-based field whose closing quote is followed by `buf[errorPos]`. */
+  errorField = 0;
+  errorPos = 0;
+
+  constructor(capacity: number) {
+    this.start = new Int32Array(capacity);
+    this.end = new Int32Array(capacity);
+    this.flags = new Uint8Array(capacity);
+  }
+
+  /** Doubles the capacity (the boundaries found so far are kept). */
+  grow(): void {
+    const n = this.start.length * 2;
+    const s = new Int32Array(n);
+    const e = new Int32Array(n);
+    const f = new Uint8Array(n);
+    s.set(this.start);
+    e.set(this.end);
+    f.set(this.flags);
+    this.start = s;
+    this.end = e;
+    this.flags = f;
+  }
+}
+
+/**
+ * Finds the fields of the CSV record that starts at `buf[p]` (RFC 4180), looking no further than `buf[n - 1]`.
+ * Returns the position after the record's line end, or a negative CSV_* code. Unless `eof`, a record that
+ * may go on past `n` is CSV_INCOMPLETE(_IN_QUOTES): call again from the same `p` with more bytes.
+ *
+ * One behaviour for every reader (readRows/openTable and the statistics scanner):
+ * - A line ends with LF or CRLF; a CR is part of the line end only right before LF, or as the file's very
+ *   last byte. Anywhere else a CR is data in an unquoted field (`1\r,2` is "1\r" and "2"), and after a
+ *   closing quote it is an error like any other byte (`"x"\r,2`): RFC 4180 has no bare-CR separator, and
+ *   dropping it silently would change a value. (Go's encoding/csv does the same.)
+ * - Inside quotes everything is data (commas, LF, CRLF); `""` is one quote. After the closing quote comes
+ *   `,`, a line end or the end of the file, or CSV_AFTER_QUOTE.
+ * - A quote inside an unquoted field (`5'10"`) is data, as are spaces around fields.
+ * - The end of the file ends the last record (no line end needed); a quoted field still open there is
+ *   CSV_INCOMPLETE_IN_QUOTES.
+ * - A blank line is one empty unquoted field (callers skip it).
+ */
+export function splitRecord(buf: Buffer, p: number, n: number, eof: boolean, out: CsvFields): number {
+  const fs = out.start;
+  const fe = out.end;
+  const ff = out.flags;
+  const cap = fs.length;
   let nf = 0;
   let extra = 0;
   for (;;) {
-    if (nf === fs.length) {
-      const grow = (a: Int32Array) => {
-        const b = new Int32Array(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      fs = grow(fs);
-      fe = grow(fe);
-      const f2 = new Uint8Array(ff.length * 2);
-      f2.set(ff);
-      ff = f2;
+    if (nf === cap) {
+      out.count = nf;
+      out.extraLines = extra;
+      return CSV_TOO_MANY_FIELDS;
     }
     if (p < n && buf[p] === QUOTE) {
       let q = p + 1;
       let flags = F_QUOTED;
       for (;;) {
         const idx = buf.indexOf(QUOTE, q);
-        if (idx < 0) return INCOMPLETE_IN_QUOTES;
-        if (idx + 1 >= n && !eof) return INCOMPLETE_IN_QUOTES;
-        if (idx + 1 < n && buf[idx + 1] === QUOTE) {
+        if (idx < 0 || idx >= n) return CSV_INCOMPLETE_IN_QUOTES;
+        if (idx + 1 >= n) {
+          // `"` as the last byte seen: a closing quote, or the first of `""` in the next bytes.
+          if (!eof) return CSV_INCOMPLETE_IN_QUOTES;
+        } else if (buf[idx + 1] === QUOTE) {
           flags = F_QUOTED | F_ESCAPED;
           q = idx + 2;
           continue;
@@ -202,10 +247,9 @@ function splitRecord(buf: Buffer, p: number, eof: boolean): number {
       ff[nf] = flags;
       nf++;
       p = q + 1;
-      if (p < n && buf[p] === CR && (p + 1 >= n || buf[p + 1] === LF)) p++;
       if (p >= n) {
         if (eof) break;
-        return INCOMPLETE;
+        return CSV_INCOMPLETE;
       }
       const b = buf[p];
       if (b === COMMA) {
@@ -216,9 +260,24 @@ function splitRecord(buf: Buffer, p: number, eof: boolean): number {
         p++;
         break;
       }
-      split.errorField = nf;
-      split.extraLines = extra;
-      return -3;
+      if (b === CR) {
+        if (p + 1 < n) {
+          if (buf[p + 1] === LF) {
+            p += 2;
+            break;
+          }
+        } else if (eof) {
+          p++;
+          break;
+        } else {
+          return CSV_INCOMPLETE;
+        }
+      }
+      out.count = nf;
+      out.extraLines = extra;
+      out.errorField = nf;
+      out.errorPos = p;
+      return CSV_AFTER_QUOTE;
     }
     let q = p;
     while (q < n) {
@@ -226,9 +285,10 @@ function splitRecord(buf: Buffer, p: number, eof: boolean): number {
       if (c === COMMA || c === LF) break;
       q++;
     }
-    if (q >= n && !eof) return INCOMPLETE;
+    if (q >= n && !eof) return CSV_INCOMPLETE;
     fs[nf] = p;
-    fe[nf] = q > p && buf[q - 1] === CR && (q < n || eof) ? q - 1 : q; // CRLF: the CR is not data
+    // The CR of a CRLF, or the file's last byte, is not data.
+    fe[nf] = q > p && buf[q - 1] === CR && (q >= n || buf[q] === LF) ? q - 1 : q;
     ff[nf] = 0;
     nf++;
     if (q >= n) {
@@ -238,9 +298,25 @@ function splitRecord(buf: Buffer, p: number, eof: boolean): number {
     p = q + 1;
     if (buf[q] === LF) break;
   }
-  split.fields = nf;
-  split.extraLines = extra;
+  out.count = nf;
+  out.extraLines = extra;
   return p;
+}
+
+/**
+ * The ParseError for a splitRecord error code (CSV_AFTER_QUOTE, or CSV_INCOMPLETE_IN_QUOTES at the end of the
+ * file) of the record that starts on `line`.
+ */
+export function csvScanError(code: number, out: CsvFields, buf: Buffer, file: string, line: number): ParseError {
+  if (code === CSV_AFTER_QUOTE) {
+    const b = buf[out.errorPos];
+    const what = b === CR ? 'a CR that is not part of a CRLF line end'
+      : b >= 0x20 && b < 0x7f ? `"${String.fromCharCode(b)}"; a quote inside a quoted field is written ""`
+      : `byte 0x${b.toString(16).padStart(2, '0')}`;
+    return new ParseError(file, line + out.extraLines, `unexpected character after the closing quote of field ${out.errorField} (${what})`);
+  }
+  if (code === CSV_INCOMPLETE_IN_QUOTES) return new ParseError(file, line, 'unbalanced quote: the quoted field never closes before the end of the file');
+  return new ParseError(file, line, `cannot split the record (code ${code})`);
 }
 
 /**
@@ -255,11 +331,23 @@ async function* csvRecords(input: Readable, opts: ReadOptions): AsyncGenerator<R
   let carryInQuotes = false;
   let line = 1; // line where the next record starts
   let started = false;
+  const fields = new CsvFields(64);
+  /** splitRecord, growing `fields` for wide records. */
+  const split = (buf: Buffer, pos: number, eof: boolean): number => {
+    for (;;) {
+      const next = splitRecord(buf, pos, buf.length, eof, fields);
+      if (next !== CSV_TOO_MANY_FIELDS) return next;
+      fields.grow();
+    }
+  };
 
   /** The record [start, end) just split, as values; undefined for a blank line. */
   const values = (buf: Buffer, start: number, end: number, recordLine: number): Value[] | undefined => {
     if (end - start > maxLine) throw new ParseError(file, recordLine, `line is longer than ${maxLine} bytes`);
-    const nf = split.fields;
+    const nf = fields.count;
+    const fs = fields.start;
+    const fe = fields.end;
+    const ff = fields.flags;
     if (nf === 1 && fe[0] === fs[0] && ff[0] === 0) return undefined;
     const ascii = isAscii(buf.subarray(start, end));
     if (!ascii && !isUtf8(buf.subarray(start, end))) {
@@ -294,14 +382,14 @@ async function* csvRecords(input: Readable, opts: ReadOptions): AsyncGenerator<R
       const buf = carry ? Buffer.concat([carry, chunk]) : chunk;
       let pos = 0;
       for (;;) {
-        const next = splitRecord(buf, pos, false);
-        if (next === -3) throw new ParseError(file, line + split.extraLines, `unexpected character after the closing quote of field ${split.errorField}`);
+        const next = split(buf, pos, false);
+        if (next === CSV_AFTER_QUOTE) throw csvScanError(next, fields, buf, file, line);
         if (next < 0) {
-          carryInQuotes = next === INCOMPLETE_IN_QUOTES;
+          carryInQuotes = next === CSV_INCOMPLETE_IN_QUOTES;
           break;
         }
         const recordLine = line;
-        line += 1 + split.extraLines;
+        line += 1 + fields.extraLines;
         const v = values(buf, pos, next, recordLine);
         pos = next;
         if (v) yield { line: recordLine, values: v };
@@ -323,11 +411,10 @@ async function* csvRecords(input: Readable, opts: ReadOptions): AsyncGenerator<R
   if (carry) {
     let pos = 0;
     while (pos < carry.length) {
-      const next = splitRecord(carry, pos, true);
-      if (next === INCOMPLETE_IN_QUOTES) throw new ParseError(file, line, 'unbalanced quote: the quoted field never closes before the end of the file');
-      if (next === -3) throw new ParseError(file, line + split.extraLines, `unexpected character after the closing quote of field ${split.errorField}`);
+      const next = split(carry, pos, true);
+      if (next < 0) throw csvScanError(next, fields, carry, file, line);
       const recordLine = line;
-      line += 1 + split.extraLines;
+      line += 1 + fields.extraLines;
       const v = values(carry, pos, next, recordLine);
       pos = next;
       if (v) yield { line: recordLine, values: v };
