@@ -44,9 +44,8 @@ describe('bad days through relearn local run', () => {
     expect(json.decision).toMatchObject({ deploy: true, promoted: true });
     expect(json.champion?.executionName).toBe(json.executionName);
 
-    servingBefore = await project.servingConfig(json.endpointName);
+    [servingBefore, jobsBefore] = await project.inspect(async (look) => [await look.servingConfig(json.endpointName), await look.trainingJobs()]);
     expect(servingBefore).toBe(json.champion!.endpointConfigName);
-    jobsBefore = await project.trainingJobs();
     expect(jobsBefore).toEqual([trainingJobName(NAME, json.executionName)]);
     sampleBody = bodyOf(json.invoke!);
     const answer = await project.invoke(sampleBody);
@@ -78,24 +77,28 @@ describe('bad days through relearn local run', () => {
     expect(json.error?.Cause).toContain(words);
     expect(firstVisits(json)).toEqual(['Ingest', 'ComputeStatistics', 'ValidateData', 'NotifyFailure', 'Failed']);
 
+    const look = await project.inspect(async (look) => ({
+      anomalies: await look.artifact(`runs/${json.executionName}/validation/anomalies.json`),
+      landed: await look.object(json.source.bucket, json.source.keys[0]),
+      jobs: await look.trainingJobs(),
+      serving: await look.servingConfig(clean.endpointName),
+    }));
+
     // AND anomalies.json records it as blocking
-    const anomalies = JSON.parse((await project.artifact(`runs/${json.executionName}/validation/anomalies.json`))!) as {
-      anomalies: { rule: string; severity: string; column?: string; message: string }[];
-    };
+    const anomalies = JSON.parse(look.anomalies!) as { anomalies: { rule: string; severity: string; column?: string; message: string }[] };
     expect(anomalies.anomalies.filter((a) => a.severity === 'block').map((a) => ({ rule: a.rule, column: a.column }))).toContainEqual({ rule, column });
 
     // AND the landed data stays where it is
     expect(json.source.keys).toHaveLength(1);
-    expect(await project.object(json.source.bucket, json.source.keys[0])).toBe(readFileSync(data, 'utf8'));
+    expect(look.landed).toBe(readFileSync(data, 'utf8'));
 
     // AND no training job was created for this execution
-    const jobs = await project.trainingJobs();
-    expect(jobs).toEqual(jobsBefore);
-    expect(jobs).not.toContain(trainingJobName(NAME, json.executionName));
+    expect(look.jobs).toEqual(jobsBefore);
+    expect(look.jobs).not.toContain(trainingJobName(NAME, json.executionName));
 
     // AND the endpoint still serves the clean day's model, which answers as before
     expect(json.champion?.executionName).toBe(clean.executionName);
-    expect(await project.servingConfig(clean.endpointName)).toBe(servingBefore);
+    expect(look.serving).toBe(servingBefore);
     const answer = await project.invoke(sampleBody);
     expect(answer.code).toBe(0);
     expect(answer.answer).toBe(answerBefore);

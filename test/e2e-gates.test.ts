@@ -80,6 +80,7 @@ describe('the deployment gate through relearn local run', () => {
     const reasons = json.decision!.reasons.join('\n');
     expect(reasons).not.toMatch(/First run/);
     expect(json.decision!.reasons[0]).toMatch(/^Deploy: all \d+ gate checks passed/);
+    expect(json.decision!.reasons).toContainEqual(expect.stringMatching(/^roc_auc: candidate 0\.\d+ vs champion 0\.\d+ \(\+0\.\d+\)$/));
 
     // AND the endpoint now serves the new model, which answers
     expect(json.champion?.executionName).toBe(json.executionName);
@@ -112,6 +113,10 @@ describe('the deployment gate through relearn local run', () => {
     expect(auc.candidate! - auc.champion!).toBeLessThan(-0.05);
     expect(json.decision!.reasons[0]).toMatch(/^Do not deploy: \d+ of \d+ gate checks failed/);
     expect(json.decision!.reasons).toContainEqual(expect.stringMatching(/^roc_auc: candidate 0\.\d+ vs champion 0\.\d+ \(-0\.\d+, 95% CI -0\.\d+\.\.-0\.\d+\): worse beyond the tolerance of 0\.005$/));
+    // the weak model scores every customer of a plan alike: no better than chance inside each plan
+    expect(json.decision!.reasons).toContainEqual(
+      expect.stringMatching(/^roc_auc on slice plan=\w+ \(\d+ rows\): candidate 0\.5 vs champion 0\.\d+ \(-0\.\d+, 95% CI -0\.\d+\.\.-0\.\d+\): worse beyond the tolerance of 0\.02$/),
+    );
 
     // AND the endpoint still serves the champion's model, answering as before
     expect(json.champion?.executionName).toBe(strong.executionName);
@@ -126,6 +131,16 @@ describe('the deployment gate through relearn local run', () => {
     const html = reportHtml(json);
     expect(html).toContain('DO NOT DEPLOY');
     expect(html).toContain('worse beyond the tolerance');
+
+    // AND the "not promoted" notification carries the reasons and where the report is
+    const outcome = JSON.parse((await project.inspect((look) => look.artifact(`runs/${json.executionName}/outcome.json`)))!) as {
+      outcome: string;
+      published: boolean;
+      message: string;
+    };
+    expect(outcome).toMatchObject({ outcome: 'not promoted', published: true });
+    expect(outcome.message).toContain('worse beyond the tolerance of 0.005');
+    expect(outcome.message).toContain(json.report!.uri);
 
     // AND the registry holds every candidate: the two deployed ones Approved, this one Rejected
     const packages = await project.modelPackages(GROUP);

@@ -137,10 +137,10 @@ export class E2eProject {
   }
 
   /** Starts the project's local services (its S3 and SageMaker state) for a look, and stops them after. */
-  async withServices<T>(fn: (services: LocalServices) => Promise<T>): Promise<T> {
+  async inspect<T>(fn: (look: Inspector) => Promise<T>): Promise<T> {
     const services = await startLocalServices({ stateDir: this.stateDir });
     try {
-      return await fn(services);
+      return await fn(new Inspector(services, this.stateDir));
     } finally {
       await services.stop();
     }
@@ -148,23 +148,39 @@ export class E2eProject {
 
   /** The endpoint config the endpoint serves now (DescribeEndpoint). */
   servingConfig(endpointName: string): Promise<string | undefined> {
-    return this.withServices(async (s) => (await s.sagemakerClient.send(new DescribeEndpointCommand({ EndpointName: endpointName }))).EndpointConfigName);
-  }
-
-  /** Every training job the local SageMaker server has seen (ListTrainingJobs). */
-  trainingJobs(): Promise<string[]> {
-    return this.withServices(async (s) => {
-      const res = await s.sagemakerClient.send(new ListTrainingJobsCommand({ MaxResults: 100 }));
-      return (res.TrainingJobSummaries ?? []).map((j) => j.TrainingJobName!).sort();
-    });
+    return this.inspect((look) => look.servingConfig(endpointName));
   }
 
   /** The model package versions of a group (ListModelPackages), oldest first. */
   modelPackages(group: string): Promise<ModelPackageSummary[]> {
-    return this.withServices(async (s) => {
-      const res = await s.sagemakerClient.send(new ListModelPackagesCommand({ ModelPackageGroupName: group, MaxResults: 100, SortBy: 'CreationTime', SortOrder: 'Ascending' }));
-      return res.ModelPackageSummaryList ?? [];
-    });
+    return this.inspect((look) => look.modelPackages(group));
+  }
+}
+
+/** Reads the local S3 and SageMaker state through the SDK, as an operator would in the cloud. */
+export class Inspector {
+  constructor(
+    readonly services: LocalServices,
+    private readonly stateDir: string,
+  ) {}
+
+  /** The endpoint config the endpoint serves now (DescribeEndpoint). */
+  async servingConfig(endpointName: string): Promise<string | undefined> {
+    return (await this.services.sagemakerClient.send(new DescribeEndpointCommand({ EndpointName: endpointName }))).EndpointConfigName;
+  }
+
+  /** Every training job the local SageMaker server has seen (ListTrainingJobs), by name. */
+  async trainingJobs(): Promise<string[]> {
+    const res = await this.services.sagemakerClient.send(new ListTrainingJobsCommand({ MaxResults: 100 }));
+    return (res.TrainingJobSummaries ?? []).map((j) => j.TrainingJobName!).sort();
+  }
+
+  /** The model package versions of a group (ListModelPackages), oldest first. */
+  async modelPackages(group: string): Promise<ModelPackageSummary[]> {
+    const res = await this.services.sagemakerClient.send(
+      new ListModelPackagesCommand({ ModelPackageGroupName: group, MaxResults: 100, SortBy: 'CreationTime', SortOrder: 'Ascending' }),
+    );
+    return res.ModelPackageSummaryList ?? [];
   }
 
   /** An object of the pipeline's artifacts bucket (e.g. `runs/<exec>/validation/anomalies.json`), or undefined. */
@@ -173,16 +189,14 @@ export class E2eProject {
   }
 
   /** An object of the project's local S3, or undefined when there is none. */
-  object(bucket: string, key: string): Promise<string | undefined> {
-    return this.withServices(async (s) => {
-      try {
-        const res = await s.s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-        return Buffer.from(await res.Body!.transformToByteArray()).toString('utf8');
-      } catch (err) {
-        if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
-        throw err;
-      }
-    });
+  async object(bucket: string, key: string): Promise<string | undefined> {
+    try {
+      const res = await this.services.s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return Buffer.from(await res.Body!.transformToByteArray()).toString('utf8');
+    } catch (err) {
+      if ((err as { name?: string }).name === 'NoSuchKey') return undefined;
+      throw err;
+    }
   }
 }
 
