@@ -1,9 +1,15 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
+import { buildSync } from 'esbuild';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { parseConfig, RelearnConfigInput } from '../lambdas/shared/config';
 import { LambdaEnvSchema } from '../lambdas/shared/env';
 import { buildRelearnApp } from '../lib/app';
 import { RESOURCE_STAR_ACTIONS } from '../lib/nag-acknowledgements';
+import { SDK_CREDENTIAL_FALLBACKS, STAGE_BUNDLING } from '../lib/constructs/retraining-pipeline';
 
 /**
  * Template assertions for what matters (encryption, versioning, public access, TLS, key rotation, IAM scope,
@@ -285,5 +291,53 @@ describe('configuration variants', () => {
     expect(env.RELEARN_CONFIG.length).toBeLessThan(full.length);
     expect(JSON.parse(env.RELEARN_CONFIG).dataset).toBeUndefined();
     expect(JSON.stringify(parseConfig(JSON.parse(env.RELEARN_CONFIG)))).toBe(full);
+  });
+});
+
+describe('the SDK credential sources left out of the bundles', () => {
+  // GIVEN an S3 client bundled with the stages' own esbuild options, into a folder where no node_modules
+  // can be found (as in Lambda, where only the bundle is deployed)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'relearn-bundle-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const bundle = path.join(dir, 'index.js');
+  buildSync({
+    stdin: {
+      contents: "import { s3Client } from './lambdas/shared/clients';\nexport const credentials = () => s3Client().config.credentials();",
+      resolveDir: path.resolve(__dirname, '..'),
+      loader: 'ts',
+    },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    outfile: bundle,
+    minify: STAGE_BUNDLING.minify,
+    target: STAGE_BUNDLING.target,
+    mainFields: [...STAGE_BUNDLING.mainFields],
+    external: [...STAGE_BUNDLING.externalModules],
+    logLevel: 'silent',
+  });
+  /** Resolves the client's credentials in a fresh Node process with only `env` (and a HOME with no ~/.aws). */
+  const resolveCredentials = (env: Record<string, string>) => {
+    const script = `require(${JSON.stringify(bundle)}).credentials().then((c) => console.log('ok', c.accessKeyId), (e) => console.log('failed', e.message))`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', HOME: dir, AWS_REGION: 'eu-west-1', ...env } });
+    return r.stdout.trim();
+  };
+
+  test('are not bundled: each is only imported lazily, by name, at run time', () => {
+    const code = fs.readFileSync(bundle, 'utf8');
+    const uses = (name: string) => ({ name, lazy: code.includes(`import("${name}")`), eager: code.includes(`require("${name}")`) });
+    // (a source the S3 client's chain does not name at all, e.g. token-providers, simply does not appear)
+    for (const name of SDK_CREDENTIAL_FALLBACKS) expect(uses(name)).toMatchObject({ name, eager: false });
+    for (const name of ['@aws-sdk/credential-provider-ini', '@smithy/credential-provider-imds']) expect(uses(name)).toEqual({ name, lazy: true, eager: false });
+    // and none of their code is inside: the ECS/EC2 metadata client's own messages are absent
+    expect(code.includes('remoteProvider::fromInstanceMetadata')).toBe(true);
+    expect(code.includes('EC2 Metadata token')).toBe(false);
+  });
+
+  test('are never reached with the credentials Lambda puts in the environment', () => {
+    // WHEN the environment carries credentials, as Lambda's always does THEN they are used
+    expect(resolveCredentials({ AWS_ACCESS_KEY_ID: 'AKIDLAMBDA', AWS_SECRET_ACCESS_KEY: 'secret', AWS_SESSION_TOKEN: 'token' })).toBe('ok AKIDLAMBDA');
+    // WHEN it has none THEN the chain goes on to a left-out source, which is absent: this is the path a Lambda never takes
+    expect(resolveCredentials({})).toMatch(/^failed Cannot find (module|package) '@aws-sdk\/credential-provider-ini'/);
   });
 });

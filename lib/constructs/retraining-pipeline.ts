@@ -24,9 +24,12 @@ export const LAMBDA_ENV_LIMIT_BYTES = 4096;
 
 /**
  * Credential sources of the SDK's default chain that come after the environment variables. Lambda (and local
- * mode) always supply credentials through the environment, so the chain stops there and these modules are
- * never loaded; the SDK imports them lazily (`import()`), and leaving them out saves ~80 KB per bundle
- * (STS/SSO/sign-in clients). Every client a handler calls is still bundled at its pinned version.
+ * mode) always supply credentials through the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+ * AWS_SESSION_TOKEN are set by Lambda, and no stage sets AWS_PROFILE), so the chain stops there and these
+ * modules are never loaded; the SDK imports each of them lazily (`import()` in credential-provider-node's
+ * defaultProvider and remoteProvider), so a bundle loads without them. Leaving them out saves ~88 KB per
+ * bundle (STS/SSO/sign-in clients, the ECS/EC2 metadata clients). Every client a handler calls is still
+ * bundled at its pinned version. test/template.test.ts checks both halves on a bundle built with these options.
  */
 export const SDK_CREDENTIAL_FALLBACKS = [
   '@aws-sdk/credential-provider-http',
@@ -37,7 +40,23 @@ export const SDK_CREDENTIAL_FALLBACKS = [
   '@aws-sdk/credential-provider-web-identity',
   '@aws-sdk/nested-clients',
   '@aws-sdk/token-providers',
+  // ECS container and EC2 instance metadata credentials: remoteProvider, the chain's last resort.
+  '@smithy/credential-provider-imds',
 ] as const;
+
+/** How every stage handler is bundled (esbuild, locally); exported so that tests build a bundle the same way. */
+export const STAGE_BUNDLING = {
+  // Always esbuild on this machine, never Docker.
+  forceDockerBundling: false,
+  minify: true,
+  sourceMap: false,
+  target: 'node22',
+  // The SDK's ES module build tree-shakes; its CommonJS build doubles the bundle (FIELD-NOTES).
+  mainFields: ['module', 'main'],
+  // Bundle the pinned SDK clients instead of the runtime's own copy; only the credential sources a
+  // Lambda never reaches are left out (see SDK_CREDENTIAL_FALLBACKS).
+  externalModules: [...SDK_CREDENTIAL_FALLBACKS],
+} as const satisfies nodejs.BundlingOptions;
 
 /** The repository root: lambdas/, package-lock.json and the default training sources live here. */
 const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
@@ -163,18 +182,7 @@ export class RetrainingPipeline extends Construct {
         logGroup,
         tracing: lambda.Tracing.ACTIVE,
         environment,
-        bundling: {
-          // Always esbuild on this machine, never Docker.
-          forceDockerBundling: false,
-          minify: true,
-          sourceMap: false,
-          target: 'node22',
-          // The SDK's ES module build tree-shakes; its CommonJS build doubles the bundle (FIELD-NOTES).
-          mainFields: ['module', 'main'],
-          // Bundle the pinned SDK clients instead of the runtime's own copy; only the credential sources a
-          // Lambda never reaches are left out (see SDK_CREDENTIAL_FALLBACKS).
-          externalModules: [...SDK_CREDENTIAL_FALLBACKS],
-        },
+        bundling: STAGE_BUNDLING,
       });
     }
     this.functions = functions;
