@@ -5,6 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Node.js 20 or later with npm comes with the machine (Debian 12's own nodejs package is 18, too old).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "relearn setup: Node.js >= 20 with npm is required (https://nodejs.org or your distribution's NodeSource packages)" >&2
+  exit 1
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "relearn setup: Node.js >= 20 is required, but found $(node --version)" >&2
+  exit 1
+fi
+
 want_tests=0
 [ "${1:-}" = "--test" ] && want_tests=1
 
