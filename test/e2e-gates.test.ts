@@ -60,7 +60,7 @@ describe('the deployment gate through relearn local run', () => {
     expect(json.decision!.reasons.join('\n')).toMatch(/No gates configured: the safe default gate applied/);
     expect(json.champion?.executionName).toBe(json.executionName);
     expect(await project.servingConfig(json.endpointName)).toBe(json.champion!.endpointConfigName);
-    expect(reportHtml(json)).toContain('DEPLOY');
+    expect(reportHtml(json)).toContain('<span class="badge ok">DEPLOY</span>');
   });
 
   test('WHEN the normal model trains on a new day THEN it is clearly better than the weak champion and replaces it', async () => {
@@ -90,7 +90,7 @@ describe('the deployment gate through relearn local run', () => {
     const answer = await project.invoke(sampleBody);
     expect(answer.code).toBe(0);
     expect(JSON.parse(answer.answer)).toEqual({ predictions: [expect.any(Number)] });
-    expect(reportHtml(json)).toContain('DEPLOY');
+    expect(reportHtml(json)).toContain('<span class="badge ok">DEPLOY</span>');
   });
 
   test('WHEN the weak model trains again THEN it is worse than the champion: NotPromoted, Rejected, the endpoint unchanged', async () => {
