@@ -11,6 +11,8 @@ export interface ShardDeps {
   readonly artifactsBucket: string;
   readonly kmsKeyArn?: string;
   readonly labelColumn: string;
+  /** CURATED_SCHEMA_URI: the config's curated schema. @default - config/schema.json in the artifacts bucket, if any */
+  readonly curatedSchemaUri?: string;
 }
 
 export interface ShardResult {
@@ -31,7 +33,7 @@ export async function shardStatistics(event: StageEvent, deps: ShardDeps): Promi
   const dataset = event.state.dataset;
   if (!part) throw new InvalidStageInput('ShardStatistics needs `item`: the key of a dataset part');
   if (!dataset) throw new InvalidStageInput('ShardStatistics needs `state.dataset` (the Ingest result)');
-  const { plan } = await resolveContext(deps.s3, deps.artifactsBucket, dataset, deps.labelColumn);
+  const { plan } = await resolveContext(deps.s3, deps.artifactsBucket, dataset, deps.labelColumn, { curatedSchemaUri: deps.curatedSchemaUri });
   const stats = await computeShard(deps.s3, deps.artifactsBucket, part, plan);
   const key = shardStatsKey(event.executionName, part);
   const file: ShardFile = { part, plan, stats: stats.toJSON() };

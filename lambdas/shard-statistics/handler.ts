@@ -9,5 +9,6 @@ export const handler = stageHandler('ShardStatistics', (event, env) =>
     artifactsBucket: env.artifactsBucket,
     kmsKeyArn: env.kmsKeyArn,
     labelColumn: env.config.dataset.labelColumn,
+    curatedSchemaUri: env.curatedSchemaUri,
   }),
 );

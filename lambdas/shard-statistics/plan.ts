@@ -2,7 +2,7 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { ChampionRecord, ChampionRecordSchema, DatasetRef, Layout } from '../shared/contracts';
 import { DataValidationFailed } from '../shared/errors';
-import { getJson, getJsonIfExists, isNotFound, parseS3Uri } from '../shared/s3';
+import { getBuffer, getJson, getJsonIfExists, isNotFound, parseS3Uri, s3Uri } from '../shared/s3';
 import { DatasetSchema, DatasetSchemaSchema, DatasetStatsJson, planFor, StatsPlan } from '../shared/stats';
 import { openTable, ParseError, Value } from '../shared/tabular';
 
@@ -14,26 +14,36 @@ export const SAMPLE_BYTES = 1 << 20;
 export interface ValidationContext {
   readonly plan: StatsPlan;
   readonly curated?: DatasetSchema;
+  /** Where the curated schema came from (CURATED_SCHEMA_URI, or config/schema.json in the artifacts bucket). */
+  readonly curatedUri?: string;
   readonly champion?: ChampionRecord;
   readonly championSchema?: DatasetSchema;
+}
+
+export interface ResolveOptions {
+  /**
+   * s3:// URI of the curated schema from `validation.schemaFile` (CURATED_SCHEMA_URI). It wins over
+   * `config/schema.json` in the artifacts bucket, which is then not read.
+   * @default - config/schema.json in the artifacts bucket, when it exists
+   */
+  readonly curatedSchemaUri?: string;
 }
 
 /**
  * Everything every shard must agree on, derived deterministically from S3 (so each Map iteration and
  * ValidateData compute the same plan): the curated schema, the champion's schema, and column kinds
  * inferred from the first 1 MB of the first part. Kinds named by a schema win over inferred ones.
+ * The expected schema is, in order: the config's schema file > config/schema.json > the champion's > inferred.
  */
-export async function resolveContext(s3: S3Client, bucket: string, dataset: DatasetRef, labelColumn: string): Promise<ValidationContext> {
-  const curatedRaw = await getJsonIfExists(s3, bucket, CURATED_SCHEMA_KEY);
-  let curated: DatasetSchema | undefined;
-  if (curatedRaw !== undefined) {
-    const parsed = DatasetSchemaSchema.safeParse({ source: 'curated', ...(curatedRaw as object) });
-    if (!parsed.success) {
-      const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-      throw new DataValidationFailed(`the curated schema s3://${bucket}/${CURATED_SCHEMA_KEY} is not valid: ${problems}`);
-    }
-    curated = { ...parsed.data, source: 'curated' };
-  }
+export async function resolveContext(
+  s3: S3Client,
+  bucket: string,
+  dataset: DatasetRef,
+  labelColumn: string,
+  opts: ResolveOptions = {},
+): Promise<ValidationContext> {
+  const found = await curatedSchema(s3, bucket, opts.curatedSchemaUri);
+  const curated = found?.schema;
   const championRaw = await getJsonIfExists(s3, bucket, Layout.champion);
   const champion = championRaw !== undefined ? ChampionRecordSchema.safeParse(championRaw).data : undefined;
   let championSchema: DatasetSchema | undefined;
@@ -45,7 +55,46 @@ export async function resolveContext(s3: S3Client, bucket: string, dataset: Data
   }
   const sample = dataset.parts.length ? await sampleOf(s3, bucket, dataset.parts[0]) : { columns: dataset.columns, rows: [] };
   const plan = planFor(sample.columns, sample.rows, labelColumn, curated ?? championSchema);
-  return { plan, curated, champion, championSchema };
+  return { plan, curated, ...(found ? { curatedUri: found.uri } : {}), champion, championSchema };
+}
+
+/**
+ * The curated schema: the config's schema file (an asset: it must exist, a missing one is a broken deploy) or
+ * else config/schema.json in the artifacts bucket when it exists. Either one that does not parse is a
+ * DataValidationFailed naming the object and the bad field: nothing trains against a schema nobody meant.
+ */
+export async function curatedSchema(
+  s3: S3Client,
+  artifactsBucket: string,
+  curatedSchemaUri?: string,
+): Promise<{ schema: DatasetSchema; uri: string } | undefined> {
+  let raw: unknown;
+  let uri: string;
+  if (curatedSchemaUri) {
+    uri = curatedSchemaUri;
+    const { bucket, key } = parseS3Uri(uri);
+    try {
+      raw = JSON.parse((await getBuffer(s3, bucket, key)).toString('utf8'));
+    } catch (err) {
+      const why = err instanceof SyntaxError ? `not JSON: ${err.message}` : isNotFound(err) ? 'the object does not exist' : (err as Error).message;
+      throw new DataValidationFailed(`the curated schema ${uri} (validation.schemaFile) cannot be read: ${why}`, { cause: err });
+    }
+  } else {
+    uri = s3Uri(artifactsBucket, CURATED_SCHEMA_KEY);
+    raw = await getJsonIfExists(s3, artifactsBucket, CURATED_SCHEMA_KEY);
+    if (raw === undefined) return undefined;
+  }
+  return { schema: parseCuratedSchema(raw, uri), uri };
+}
+
+/** A curated schema as a person wrote it (`source` may be left out); throws DataValidationFailed naming `where` and the bad field. */
+export function parseCuratedSchema(raw: unknown, where: string): DatasetSchema {
+  const parsed = DatasetSchemaSchema.safeParse(typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? { source: 'curated', ...raw } : raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new DataValidationFailed(`the curated schema ${where} is not valid: ${problems}`);
+  }
+  return { ...parsed.data, source: 'curated' };
 }
 
 /** The champion's statistics, when there is a champion and its statistics can be read. */

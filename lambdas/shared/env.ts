@@ -21,6 +21,11 @@ export const LambdaEnvSchema = z.object({
   /** Training and serving image URI for the stack's region. */
   TRAINING_IMAGE_URI: z.string().min(1),
   ENDPOINT_NAME: z.string().min(1),
+  /**
+   * s3:// URI of the curated schema shipped from `validation.schemaFile` (an S3 file asset). Only
+   * ShardStatistics and ValidateData get it, and only when the config names a schema file.
+   */
+  CURATED_SCHEMA_URI: z.string().regex(/^s3:\/\/[^/]+\/.+/).optional(),
 });
 
 export interface LambdaEnv {
@@ -34,6 +39,8 @@ export interface LambdaEnv {
   readonly trainingCodeUri: string;
   readonly trainingImageUri: string;
   readonly endpointName: string;
+  /** CURATED_SCHEMA_URI: the curated schema from the config, when there is one. */
+  readonly curatedSchemaUri?: string;
 }
 
 export function loadEnv(env: NodeJS.ProcessEnv = process.env): LambdaEnv {
@@ -54,5 +61,6 @@ export function loadEnv(env: NodeJS.ProcessEnv = process.env): LambdaEnv {
     trainingCodeUri: e.TRAINING_CODE_URI,
     trainingImageUri: e.TRAINING_IMAGE_URI,
     endpointName: e.ENDPOINT_NAME,
+    ...(e.CURATED_SCHEMA_URI ? { curatedSchemaUri: e.CURATED_SCHEMA_URI } : {}),
   };
 }

@@ -14,22 +14,25 @@ export interface ValidateDeps {
   readonly artifactsBucket: string;
   readonly kmsKeyArn?: string;
   readonly config: RelearnConfig;
+  /** CURATED_SCHEMA_URI: the config's curated schema. @default - config/schema.json in the artifacts bucket, if any */
+  readonly curatedSchemaUri?: string;
 }
 
 /** Shard files read at once. */
 const CONCURRENCY = 8;
 
 /**
- * ValidateData: merges the shard statistics, picks the expected schema (curated > champion's > inferred
- * from this dataset), applies the anomaly rules against it and the champion's baseline statistics, and
- * writes stats.json, schema.json and anomalies.json. Any blocking anomaly throws DataValidationFailed,
- * whose message lists them in words: nothing trains, nothing deploys.
+ * ValidateData: merges the shard statistics, picks the expected schema (the config's schema file >
+ * config/schema.json in the artifacts bucket > the champion's > inferred from this dataset), applies the
+ * anomaly rules against it and the champion's baseline statistics, and writes stats.json, schema.json and
+ * anomalies.json. Any blocking anomaly throws DataValidationFailed, whose message lists them in words:
+ * nothing trains, nothing deploys.
  */
 export async function validateData(event: StageEvent, deps: ValidateDeps): Promise<ValidationRef> {
   const dataset = event.state.dataset;
   if (!dataset) throw new InvalidStageInput('ValidateData needs `state.dataset` (the Ingest result)');
   const label = deps.config.dataset.labelColumn;
-  const ctx = await resolveContext(deps.s3, deps.artifactsBucket, dataset, label);
+  const ctx = await resolveContext(deps.s3, deps.artifactsBucket, dataset, label, { curatedSchemaUri: deps.curatedSchemaUri });
 
   // 1. Merge the shards (computing any the Map did not leave behind, e.g. after a partial retry).
   let merged: DatasetStats | undefined;
@@ -67,6 +70,7 @@ export async function validateData(event: StageEvent, deps: ValidateDeps): Promi
     put('anomalies.json', {
       datasetId: dataset.datasetId,
       schemaSource: schema.source,
+      ...(ctx.curatedUri ? { curatedSchemaUri: ctx.curatedUri } : {}),
       baseline: ctx.champion ? { executionName: ctx.champion.executionName, statsUri: ctx.champion.statsUri } : null,
       blocking: blocking.length,
       warnings: anomalies.length - blocking.length,

@@ -36,6 +36,13 @@ const ruleSeverities = z.partialRecord(z.enum(RULE_IDS), SeveritySchema);
  */
 export const ValidationConfigSchema = z
   .object({
+    /**
+     * A curated schema (JSON, docs/validation.md) that overrides the champion's and the inferred one. Relative
+     * to the directory of the config file, like `training.sourceDir`; read and checked at synth and shipped as
+     * an S3 file asset. @default - none: `config/schema.json` in the artifacts bucket, else the champion's
+     * schema, else one inferred from the data
+     */
+    schemaFile: z.string().min(1).optional(),
     /** Fewer rows than this in a new dataset blocks the run (too_few_rows). */
     minRows: z.number().int().min(1).default(100),
     /** Rows may change by at most this factor against the champion's dataset (row_count_change). */
