@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import { endpointNameOf, parseConfig, RelearnConfig } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
 import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, SKLEARN_VERSIONS, sklearnImageTag } from '../sklearn-images';
+import { loadCuratedSchemaFile } from '../curated-schema';
 import { packageSourceDir } from '../training-code';
 import { RetrainingStateMachine } from './retraining-state-machine';
 import { STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
@@ -58,6 +59,9 @@ export const STAGE_BUNDLING = {
   externalModules: [...SDK_CREDENTIAL_FALLBACKS],
 } as const satisfies nodejs.BundlingOptions;
 
+/** The stages that read the curated schema (CURATED_SCHEMA_URI and s3:GetObject on exactly that object). */
+export const CURATED_SCHEMA_STAGES: readonly StageId[] = ['shard-statistics', 'validate-data'];
+
 /** The repository root: lambdas/, package-lock.json and the default training sources live here. */
 const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -73,7 +77,7 @@ export interface RetrainingPipelineProps {
   /** Name of the SageMaker model package group that Register writes to. */
   readonly modelPackageGroupName: string;
   /**
-   * Directory that `config.training.sourceDir` is relative to.
+   * Directory that `config.training.sourceDir` and `config.validation.schemaFile` are relative to.
    * @default - the relearn repository root
    */
   readonly appRoot?: string;
@@ -100,6 +104,8 @@ export class RetrainingPipeline extends Construct {
   public readonly sagemakerRole: iam.Role;
   public readonly topic: sns.Topic;
   public readonly trainingCode: s3assets.Asset;
+  /** `validation.schemaFile`, shipped as an S3 file asset (ShardStatistics and ValidateData read it). */
+  public readonly curatedSchema?: s3assets.Asset;
   /** The training and serving image URI (a token: it depends on the stack's region). */
   public readonly trainingImageUri: string;
   public readonly endpointName: string;
@@ -114,11 +120,17 @@ export class RetrainingPipeline extends Construct {
     const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
     const logRemovalPolicy = props.logRemovalPolicy ?? RemovalPolicy.RETAIN;
 
-    // 1. Training code: a deterministic sourcedir.tar.gz, shipped as an S3 asset.
+    // 1. Training code: a deterministic sourcedir.tar.gz, shipped as an S3 asset (and the curated schema).
     this.trainingCode = new s3assets.Asset(this, 'TrainingCode', {
       path: packageSourceDir(path.resolve(appRoot, config.training.sourceDir)),
     });
     const trainingCodeUri = this.trainingCode.s3ObjectUrl;
+    // The curated schema: checked now (a bad file fails the synth naming the field), shipped as it is.
+    if (config.validation.schemaFile) {
+      this.curatedSchema = new s3assets.Asset(this, 'CuratedSchema', {
+        path: loadCuratedSchemaFile(config.validation.schemaFile, appRoot).file,
+      });
+    }
 
     // 2. The image: the SageMaker scikit-learn image of the stack's region, or the configured one.
     this.trainingImageUri = config.training.imageUri ?? this.sklearnImageUri(config.training.frameworkVersion);
@@ -153,7 +165,9 @@ export class RetrainingPipeline extends Construct {
       POWERTOOLS_SERVICE_NAME: `relearn-${config.name}`,
       AWS_NODEJS_CONNECTION_REUSE_ENABLED: '1',
     };
-    environment.RELEARN_CONFIG = configForEnvironment(config, environment);
+    // Only the stages that validate data learn where the curated schema is; the size check counts it.
+    const schemaVariables: Record<string, string> = this.curatedSchema ? { CURATED_SCHEMA_URI: this.curatedSchema.s3ObjectUrl } : {};
+    environment.RELEARN_CONFIG = configForEnvironment(config, { ...environment, ...schemaVariables });
 
     const functions = {} as Record<StageId, nodejs.NodejsFunction>;
     for (const stage of STAGE_IDS) {
@@ -181,7 +195,7 @@ export class RetrainingPipeline extends Construct {
         role,
         logGroup,
         tracing: lambda.Tracing.ACTIVE,
-        environment,
+        environment: CURATED_SCHEMA_STAGES.includes(stage) ? { ...environment, ...schemaVariables } : environment,
         bundling: STAGE_BUNDLING,
       });
     }
@@ -326,6 +340,12 @@ export class RetrainingPipeline extends Construct {
       allow(f, ['sagemaker:UpdateEndpoint', 'sagemaker:DescribeEndpointConfig'], [endpointConfigs]);
     };
 
+    // ShardStatistics / ValidateData: the curated schema asset, exactly that object.
+    if (this.curatedSchema) {
+      const schemaObject = `arn:${Aws.PARTITION}:s3:::${this.curatedSchema.s3BucketName}/${this.curatedSchema.s3ObjectKey}`;
+      for (const stage of CURATED_SCHEMA_STAGES) allow(fns[stage], ['s3:GetObject'], [schemaObject]);
+    }
+
     // StartTraining / CheckTraining: the job named from the execution, run as the SageMaker role.
     allow(fns['start-training'], ['sagemaker:CreateTrainingJob', 'sagemaker:DescribeTrainingJob', 'sagemaker:AddTags'], [trainingJobs]);
     passRole(fns['start-training']);
@@ -469,6 +489,7 @@ const TOKEN_VALUE_BOUNDS: Record<string, number> = {
   SAGEMAKER_ROLE_ARN: 160,
   TOPIC_ARN: 320,
   TRAINING_CODE_URI: 200,
+  CURATED_SCHEMA_URI: 200,
   TRAINING_IMAGE_URI: 160,
 };
 
