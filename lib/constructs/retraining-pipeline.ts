@@ -17,7 +17,8 @@ import { Layout } from '../../lambdas/shared/contracts';
 import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, SKLEARN_VERSIONS, sklearnImageTag } from '../sklearn-images';
 import { loadCuratedSchemaFile } from '../curated-schema';
 import { packageSourceDir } from '../training-code';
-import { RetrainingStateMachine } from './retraining-state-machine';
+import { AbortCleanup } from './abort-cleanup';
+import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
 import { STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
 
 /** Lambda refuses a function whose environment (keys + values) exceeds 4 KB. */
@@ -208,11 +209,18 @@ export class RetrainingPipeline extends Construct {
       stateMachineName: `${config.name}-retrain`,
       trainingPollInterval: Duration.seconds(config.training.pollIntervalSeconds),
       endpointPollInterval: Duration.seconds(config.deployment.pollIntervalSeconds),
+      timeout: executionTimeout(config),
       encryptionKey: key,
       logRetention,
       logRemovalPolicy,
     });
     this.stateMachine = machine.stateMachine;
+
+    // 7. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
+    new AbortCleanup(this, 'AbortCleanup', {
+      stateMachine: this.stateMachine, pipelineName: config.name, topic: this.topic, encryptionKey: key,
+      environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
+    });
   }
 
   /** `<account>.dkr.ecr.<region>.<suffix>/sagemaker-scikit-learn:<version>-cpu-py3`, resolved per region at deploy. */

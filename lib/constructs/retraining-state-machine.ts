@@ -5,8 +5,9 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { RelearnConfig } from '../../lambdas/shared/config';
 import { RETRYABLE_ERRORS } from '../../lambdas/shared/errors';
-import { STAGE_SIZING, StageId } from './stages';
+import { STAGE_IDS, STAGE_SIZING, StageId } from './stages';
 
 /**
  * The state names of docs/architecture.md. They are a contract with local mode's progress display, the
@@ -55,6 +56,43 @@ export const TASK_RETRY: sfn.RetryProps = {
   jitterStrategy: sfn.JitterType.FULL,
 };
 
+/** What every Lambda task's TaskTimeout adds to its function's own timeout. */
+const TASK_TIMEOUT_MARGIN = Duration.seconds(30);
+
+/** The fixed parts of the execution timeout (see executionTimeout). */
+export const EXECUTION_TIMEOUT_MARGINS = {
+  /** Instance provisioning, image and data download, model upload: around the job's own runtime limit. */
+  trainingOverhead: Duration.minutes(30),
+  /** Creating or updating the endpoint, when `deployment.blueGreen.maximumExecutionTimeoutSeconds` does not bound it. */
+  endpointUpdate: Duration.hours(1),
+} as const;
+
+/** A STANDARD execution's longest possible duration. */
+const MAX_EXECUTION_DURATION = Duration.days(365);
+
+/**
+ * The whole execution's TimeoutSeconds, from the configuration. A backstop, not a schedule: an execution past
+ * it is stuck, and ends TIMED_OUT (then AbortCleanup stops its training job). The sum of:
+ *
+ *   training   = (spot ? spot.maxWaitSeconds ?? 2 x maxRuntimeSeconds : maxRuntimeSeconds)   (SageMaker's own stop)
+ *              + 30 min (provisioning, downloads, upload) + training.pollIntervalSeconds     (the last CheckTraining)
+ *   deployment = blueGreen.maximumExecutionTimeoutSeconds ?? (1 h + waitIntervalSeconds + terminationWaitSeconds)
+ *              + deployment.pollIntervalSeconds                                            (the last CheckEndpoint)
+ *   stages     = 2 x the sum of every stage's task timeout (STAGE_SIZING timeout + 30 s)   (retries, shard rounds)
+ *
+ * The reference configuration gives 3600 + 1800 + 60 + 3780 + 30 + 7800 = 17070 s (4 h 44 min 30 s).
+ */
+export function executionTimeout(config: RelearnConfig): Duration {
+  const t = config.training;
+  const b = config.deployment.blueGreen;
+  const training = (t.spot.enabled ? (t.spot.maxWaitSeconds ?? 2 * t.maxRuntimeSeconds) : t.maxRuntimeSeconds) + EXECUTION_TIMEOUT_MARGINS.trainingOverhead.toSeconds() + t.pollIntervalSeconds;
+  const deployment =
+    (b.maximumExecutionTimeoutSeconds ?? EXECUTION_TIMEOUT_MARGINS.endpointUpdate.toSeconds() + b.waitIntervalSeconds + b.terminationWaitSeconds) +
+    config.deployment.pollIntervalSeconds;
+  const stages = 2 * STAGE_IDS.reduce((sum, id) => sum + STAGE_SIZING[id].timeout.toSeconds() + TASK_TIMEOUT_MARGIN.toSeconds(), 0);
+  return Duration.seconds(training + deployment + stages);
+}
+
 export interface RetrainingStateMachineProps {
   /** The function behind each stage (notify serves Notify, NotPromoted and NotifyFailure). */
   readonly functions: Readonly<Record<StageId, lambda.IFunction>>;
@@ -64,6 +102,11 @@ export interface RetrainingStateMachineProps {
   readonly trainingPollInterval: Duration;
   /** Seconds between two CheckEndpoint polls (config.deployment.pollIntervalSeconds). */
   readonly endpointPollInterval: Duration;
+  /**
+   * The whole execution's limit (TimeoutSeconds): past it the execution ends TIMED_OUT. Use executionTimeout(config).
+   * At most 365 days.
+   */
+  readonly timeout: Duration;
   /** Key for the execution log group. */
   readonly encryptionKey: kms.IKey;
   /**
@@ -91,6 +134,10 @@ export class RetrainingStateMachine extends Construct {
   constructor(scope: Construct, id: string, props: RetrainingStateMachineProps) {
     super(scope, id);
     const fn = props.functions;
+    const timeoutSeconds = props.timeout.toSeconds();
+    if (timeoutSeconds < 1 || timeoutSeconds > MAX_EXECUTION_DURATION.toSeconds()) {
+      throw new Error(`timeout must be between 1 second and ${MAX_EXECUTION_DURATION.toDays()} days (a STANDARD execution's limit), but got ${timeoutSeconds} seconds`);
+    }
 
     // 1. The failure path. NotifyFailure keeps `$.error` (ResultPath DISCARD) so Failed can report it;
     //    if NotifyFailure itself fails, it goes straight to Failed, never back to itself.
@@ -177,7 +224,7 @@ export class RetrainingStateMachine extends Construct {
           .otherwise(waitForTraining),
       );
 
-    // 6. The state machine: STANDARD (a run lasts as long as training), every event logged, traced.
+    // 6. The state machine: STANDARD (a run lasts as long as training), bounded by the timeout, every event logged, traced.
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       // /aws/vendedlogs/ keeps Step Functions' log delivery off the account's CloudWatch Logs resource policy.
       // The suffix (from the stack's UUID) lets a destroyed and redeployed stack create its log group next to
@@ -191,6 +238,8 @@ export class RetrainingStateMachine extends Construct {
       stateMachineName: props.stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      // A stuck run ends TIMED_OUT instead of waiting forever (AbortCleanup then stops its training job).
+      timeout: props.timeout,
       logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
       tracingEnabled: true,
     });
@@ -219,7 +268,7 @@ export class RetrainingStateMachine extends Construct {
       resultPath,
       // LambdaInvoke's built-in retrier would match first and shadow ours (it has no jitter).
       retryOnServiceExceptions: false,
-      taskTimeout: sfn.Timeout.duration(STAGE_SIZING[stage].timeout.plus(Duration.seconds(30))),
+      taskTimeout: sfn.Timeout.duration(STAGE_SIZING[stage].timeout.plus(TASK_TIMEOUT_MARGIN)),
     });
     t.addRetry(TASK_RETRY);
     return t;
