@@ -1,6 +1,6 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseConfig, RelearnConfig } from '../lambdas/shared/config';
 import { Layout } from '../lambdas/shared/contracts';
 import { resolvePipeline, ResolvedPipeline } from './asl/assembly';
@@ -91,9 +91,19 @@ export function loadConfig(opts: { config?: unknown; configFile?: string; projec
     } catch (err) {
       throw new Error(`${file}: not valid JSON: ${(err as Error).message}`);
     }
-    return { config: parseConfig(raw, file), source: file };
+    return { config: withPathsFrom(dirname(file), parseConfig(raw, file)), source: file };
   }
   return { config: parseConfig({}, 'defaults'), source: 'defaults' };
+}
+
+/**
+ * `validation.schemaFile` is relative to the config file's directory (as bin/app.ts resolves it for `cdk synth`);
+ * local mode synthesizes with the repository as the app root, so the path is made absolute here.
+ */
+function withPathsFrom(configDir: string, config: RelearnConfig): RelearnConfig {
+  const schemaFile = config.validation.schemaFile;
+  if (!schemaFile || isAbsolute(schemaFile)) return config;
+  return { ...config, validation: { ...config.validation, schemaFile: resolve(configDir, schemaFile) } };
 }
 
 /**

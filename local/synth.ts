@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import type { RelearnConfig } from '../lambdas/shared/config';
 import { ASSET_METADATA_CONTEXT } from './asl/assembly';
 
@@ -11,7 +11,8 @@ import { ASSET_METADATA_CONTEXT } from './asl/assembly';
  * does not enforce, and it changes nothing in the template (the template tests run it).
  *
  * Bundling 12 handlers costs seconds, so the assembly is reused while nothing it is built from changed:
- * the config and every file under lib/, lambdas/ and the training source directory (and package-lock.json).
+ * the config and every file under lib/, lambdas/ and the training source directory (and package-lock.json), and
+ * the curated schema file.
  */
 
 /** Repository root: where lib/, lambdas/ and training-scripts/ live. */
@@ -67,9 +68,10 @@ export function synthesize(opts: SynthOptions): SynthResult {
 export function inputKey(appRoot: string, config: RelearnConfig): string {
   const h = createHash('sha256');
   h.update(`format ${SYNTH_FORMAT}\n`).update(JSON.stringify(config)).update('\n');
-  const roots = ['lib', 'lambdas', config.training.sourceDir, 'package-lock.json'];
+  // The curated schema file too: its asset is staged into cdk.out, so an edit must re-synthesize.
+  const roots = ['lib', 'lambdas', config.training.sourceDir, 'package-lock.json', ...(config.validation.schemaFile ? [config.validation.schemaFile] : [])];
   for (const root of roots) {
-    for (const file of listFiles(join(appRoot, root))) {
+    for (const file of listFiles(resolve(appRoot, root))) {
       h.update(relative(appRoot, file)).update('\0').update(readFileSync(file)).update('\0');
     }
   }
