@@ -169,9 +169,9 @@ describe('relearn templates (reference configuration)', () => {
   });
 
   describe('pipeline stack: functions, topic, state machine', () => {
-    test('twelve Node.js 22 functions, traced, with their own encrypted log groups and the full environment', () => {
+    test('twelve stage functions and the abort cleanup: Node.js 22, traced, with their own encrypted log groups and the full environment', () => {
       const fns = Object.values(pipeline.findResources('AWS::Lambda::Function'));
-      expect(fns).toHaveLength(12);
+      expect(fns).toHaveLength(13); // 12 stages + AbortCleanup (lib/constructs/abort-cleanup.ts)
       const required = Object.keys(LambdaEnvSchema.shape);
       for (const f of fns) {
         expect(f.Properties).toMatchObject({ Runtime: 'nodejs22.x', Architectures: ['arm64'], TracingConfig: { Mode: 'Active' } });
@@ -228,6 +228,109 @@ describe('relearn templates (reference configuration)', () => {
       }
       pipeline.hasOutput('EndpointName', { Value: 'relearn-endpoint' });
     });
+  });
+});
+
+describe('abort cleanup (DESIGN principle 6: an aborted execution leaves no training job running)', () => {
+  let pipeline: Template;
+  const idOf = (type: string, prefix: string) => {
+    const ids = Object.keys(pipeline.findResources(type)).filter((k) => k.startsWith(prefix));
+    expect(ids).toHaveLength(1);
+    return ids[0];
+  };
+  beforeAll(() => {
+    ({ pipeline } = synth());
+  });
+
+  test("the rule matches only this state machine's ABORTED, TIMED_OUT and FAILED executions", () => {
+    const stateMachine = idOf('AWS::StepFunctions::StateMachine', 'PipelineRetrainStateMachine');
+    const rules = Object.values(pipeline.findResources('AWS::Events::Rule'));
+    expect(rules).toHaveLength(1);
+    expect(rules[0].Properties.EventPattern).toEqual({
+      source: ['aws.states'],
+      'detail-type': ['Step Functions Execution Status Change'],
+      detail: { stateMachineArn: [{ Ref: stateMachine }], status: ['ABORTED', 'TIMED_OUT', 'FAILED'] },
+    });
+    expect(rules[0].Properties.State).toBe('ENABLED');
+  });
+
+  test('its one target is the cleanup function, retried, with a dead-letter queue that only this rule may write to', () => {
+    const fn = idOf('AWS::Lambda::Function', 'PipelineAbortCleanupFunction');
+    const queue = idOf('AWS::SQS::Queue', 'PipelineAbortCleanupDeadLetterQueue');
+    const rule = idOf('AWS::Events::Rule', 'PipelineAbortCleanupRule');
+    const [target, ...others] = pipeline.toJSON().Resources[rule].Properties.Targets;
+    expect(others).toEqual([]);
+    expect(target).toMatchObject({
+      Arn: { 'Fn::GetAtt': [fn, 'Arn'] },
+      DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queue, 'Arn'] } },
+      RetryPolicy: { MaximumRetryAttempts: 8, MaximumEventAgeInSeconds: 21600 },
+    });
+    pipeline.hasResourceProperties('AWS::Lambda::Permission', {
+      FunctionName: { 'Fn::GetAtt': [fn, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+      SourceArn: { 'Fn::GetAtt': [rule, 'Arn'] },
+    });
+    // The queue: encrypted, TLS only, and EventBridge may send to it only for this rule.
+    pipeline.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true, MessageRetentionPeriod: 1209600 });
+    pipeline.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queue }],
+      PolicyDocument: {
+        Statement: [
+          Match.objectLike({ Effect: 'Deny', Action: 'sqs:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({ Effect: 'Allow', Action: 'sqs:SendMessage', Principal: { Service: 'events.amazonaws.com' }, Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [rule, 'Arn'] } } } }),
+        ],
+      },
+    });
+  });
+
+  test("the function is bundled like the stages, gets their environment, and keeps failed invocations in the same queue after 2 retries", () => {
+    const fn = idOf('AWS::Lambda::Function', 'PipelineAbortCleanupFunction');
+    const queue = idOf('AWS::SQS::Queue', 'PipelineAbortCleanupDeadLetterQueue');
+    const props = pipeline.toJSON().Resources[fn].Properties;
+    expect(props).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      TracingConfig: { Mode: 'Active' },
+      DeadLetterConfig: { TargetArn: { 'Fn::GetAtt': [queue, 'Arn'] } },
+      LoggingConfig: { LogGroup: { Ref: idOf('AWS::Logs::LogGroup', 'PipelineAbortCleanupLogs') } },
+    });
+    const stageEnv = Object.entries(pipeline.findResources('AWS::Lambda::Function')).find(([k]) => k.startsWith('PipelineNotify'))![1].Properties.Environment.Variables;
+    expect(props.Environment.Variables).toEqual(stageEnv);
+    pipeline.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: fn }, MaximumRetryAttempts: 2 });
+  });
+
+  test("the role: Describe/StopTrainingJob on this pipeline's training jobs, Publish on the topic, the topic's key; nothing else", () => {
+    const topic = idOf('AWS::SNS::Topic', 'PipelineTopic');
+    const statements = statementsOf(pipeline, 'PipelineAbortCleanupRole');
+    const byAction = (a: string) => statements.filter((s) => list(s.Action).includes(a));
+    expect(statements.flatMap((s) => list(s.Action)).sort()).toEqual(
+      [
+        'kms:Decrypt', 'kms:GenerateDataKey', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sagemaker:DescribeTrainingJob',
+        'sagemaker:StopTrainingJob', 'sns:Publish', 'sqs:SendMessage', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments',
+      ].sort(),
+    );
+    const [sagemaker] = byAction('sagemaker:StopTrainingJob');
+    expect(list(sagemaker.Action).sort()).toEqual(['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob']);
+    expect(JSON.stringify(sagemaker.Resource)).toMatch(/:training-job\/relearn-train-\*"\]\]\}$/);
+    expect(byAction('sns:Publish')[0].Resource).toEqual({ Ref: topic });
+    expect(JSON.stringify(byAction('kms:Decrypt')[0].Resource)).toContain('Key');
+    expect(JSON.stringify(byAction('sqs:SendMessage')[0].Resource)).toContain('PipelineAbortCleanupDeadLetterQueue');
+    for (const s of statements.filter((x) => list(x.Resource).includes('*'))) {
+      for (const a of list(s.Action)) expect(Object.keys(RESOURCE_STAR_ACTIONS)).toContain(a);
+    }
+  });
+
+  test("the state machine's TimeoutSeconds is the configured limit (reference config: 17070 s), so a stuck run ends TIMED_OUT", () => {
+    const timeoutOf = (t: Template) => {
+      const [sm] = Object.values(t.findResources('AWS::StepFunctions::StateMachine'));
+      const def = sm.Properties.DefinitionString;
+      const text = typeof def === 'string' ? def : (def['Fn::Join'][1] as unknown[]).map((p) => (typeof p === 'string' ? p : 'TOKEN')).join('');
+      return (JSON.parse(text) as { TimeoutSeconds?: number }).TimeoutSeconds;
+    };
+    expect(timeoutOf(pipeline)).toBe(17070);
+    // GIVEN spot training with its default MaxWait (twice a 2 h runtime) THEN the limit grows by the extra 3 h of training
+    expect(timeoutOf(synth({ training: { maxRuntimeSeconds: 7200, spot: { enabled: true } } }).pipeline)).toBe(17070 - 3600 + 14400);
   });
 });
 
