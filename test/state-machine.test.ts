@@ -2,7 +2,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { parseConfig } from '../lambdas/shared/config';
 import { buildRelearnApp } from '../lib/app';
-import { RETRIED_ERRORS, STATE_NAMES } from '../lib/constructs/retraining-state-machine';
+import { EXECUTION_TIMEOUT_MARGINS, executionTimeout, RETRIED_ERRORS, STATE_NAMES } from '../lib/constructs/retraining-state-machine';
 
 // aws-local-stepfunctions 3 wants Node >= 22; this is the one API it needs from it (FIELD-NOTES).
 const P = Promise as unknown as { withResolvers?: () => unknown };
@@ -146,6 +146,41 @@ describe('the state machine definition (docs/architecture.md)', () => {
       Choices: [{ Variable: '$.registration.promote', BooleanEquals: true, Next: 'Deploy' }],
       Default: 'NotPromoted',
     });
+  });
+
+  test('the whole execution is bounded: TimeoutSeconds is executionTimeout(config), so a stuck run ends TIMED_OUT', () => {
+    // 3600 training + 1800 overhead + 45 poll; 3600 endpoint + 60 bake + 120 termination + 20 poll; 2 x 3900 stages
+    expect((def as Definition & { TimeoutSeconds?: number }).TimeoutSeconds).toBe(17045);
+    expect(executionTimeout(config).toSeconds()).toBe(17045);
+  });
+});
+
+describe('executionTimeout (the formula in lib/constructs/retraining-state-machine.ts)', () => {
+  const base = executionTimeout(parseConfig({})).toSeconds();
+
+  test('the reference configuration: 4 h 44 min 30 s, more than training and deployment alone', () => {
+    expect(base).toBe(17070);
+    expect(base).toBeGreaterThan(3600 + EXECUTION_TIMEOUT_MARGINS.trainingOverhead.toSeconds() + EXECUTION_TIMEOUT_MARGINS.endpointUpdate.toSeconds());
+  });
+
+  test("training counts with SageMaker's own limit: MaxRuntime, or spot's MaxWait (default twice MaxRuntime)", () => {
+    expect(executionTimeout(parseConfig({ training: { maxRuntimeSeconds: 7200 } })).toSeconds()).toBe(base + 3600);
+    expect(executionTimeout(parseConfig({ training: { spot: { enabled: true } } })).toSeconds()).toBe(base + 3600);
+    expect(executionTimeout(parseConfig({ training: { spot: { enabled: true, maxWaitSeconds: 36000 } } })).toSeconds()).toBe(base + 32400);
+    // spot settings do nothing while spot is off
+    expect(executionTimeout(parseConfig({ training: { spot: { enabled: false, maxWaitSeconds: 36000 } } })).toSeconds()).toBe(base);
+  });
+
+  test('deployment counts with the blue/green bound when configured, else 1 h plus its waits; both polls count once', () => {
+    expect(executionTimeout(parseConfig({ deployment: { blueGreen: { maximumExecutionTimeoutSeconds: 14400 } } })).toSeconds()).toBe(base - 3780 + 14400);
+    expect(executionTimeout(parseConfig({ deployment: { blueGreen: { waitIntervalSeconds: 600, terminationWaitSeconds: 900 } } })).toSeconds()).toBe(base - 180 + 1500);
+    expect(executionTimeout(parseConfig({ training: { pollIntervalSeconds: 600 }, deployment: { pollIntervalSeconds: 300 } })).toSeconds()).toBe(base - 90 + 900);
+  });
+
+  test('a limit past a STANDARD execution\'s year fails the synth, saying what was expected and what came in', () => {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const config = parseConfig({ training: { spot: { enabled: true, maxWaitSeconds: 400 * 24 * 3600 } } });
+    expect(() => buildRelearnApp(app, config, { nag: false })).toThrow(/timeout must be between 1 second and 365 days \(a STANDARD execution's limit\), but got \d+ seconds/);
   });
 });
 
