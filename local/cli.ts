@@ -1,13 +1,16 @@
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
-import { existsSync, readFileSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import { ConfigError } from '../lambdas/shared/config';
+import { Layout } from '../lambdas/shared/contracts';
+import { getJsonIfExists, parseS3Uri, s3Uri } from '../lambdas/shared/s3';
+import { resolvePipeline } from './asl/assembly';
 import { UnresolvableError } from './asl/cfn-resolver';
 import { parseCause } from './lambda-host';
-import { LOCAL_REGION, LocalFaults, SageMakerEvent, startLocalServices } from './local-env';
-import { DEFAULT_DATA, loadConfig, LocalRunReport, resetState, runLocal, stateDirOf } from './local-run';
+import { LOCAL_REGION, LocalFaults, PROCESS_ENV, SageMakerEvent, startLocalServices } from './local-env';
+import { artifactsBucketOf, DEFAULT_DATA, loadConfig, LocalRunReport, resetState, runLocal, stateDirOf } from './local-run';
 import { RunEvent } from './runner';
-import { LOCAL_S3_CREDENTIALS } from './services/s3-server';
+import { LOCAL_S3_CREDENTIALS, startLocalS3 } from './services/s3-server';
 import { findPython } from './services/sagemaker';
 
 /**
@@ -47,6 +50,11 @@ Usage:
       application/json when the body starts with { or [, else text/csv (a header row, then rows).
       Example: relearn local invoke --body '{"company_size": 12, "plan": "pro", ...}'
 
+  relearn local schema [--out <file>] [--execution-name <name>]
+      Prints (or writes to <file>) the schema a local run validated against: the champion's, else the last
+      run's (or that execution's), without its "source", as a start for a curated schema: edit it and name it
+      in the config as validation.schemaFile (docs/validation.md).
+
   relearn local reset
       Deletes .relearn/ entirely: every run's state and the synthesized app.
 
@@ -69,7 +77,7 @@ interface Parsed {
   readonly flags: Record<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['data', 'config', 'fault-training', 'fault-endpoint-update', 'slow', 'max-wait', 'body', 'content-type', 'endpoint', 'execution-name']);
+const VALUE_FLAGS = new Set(['data', 'config', 'out', 'fault-training', 'fault-endpoint-update', 'slow', 'max-wait', 'body', 'content-type', 'endpoint', 'execution-name']);
 const BOOLEAN_FLAGS = new Set(['json', 'fresh', 'verbose', 'help']);
 
 export function parseArgs(argv: readonly string[]): Parsed {
@@ -116,6 +124,7 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
   try {
     if (group === 'local' && command === 'run') return await runCommand(parsed.flags, io);
     if (group === 'local' && command === 'invoke') return await invokeCommand(parsed.flags, io);
+    if (group === 'local' && command === 'schema') return await schemaCommand(parsed.flags, io);
     if (group === 'local' && command === 'reset') {
       resetState(io.cwd);
       io.stdout.write(`removed ${stateDirOf(io.cwd)}\n`);
@@ -458,6 +467,52 @@ async function invokeCommand(flags: Record<string, string | true>, io: CliIO): P
   } finally {
     client.destroy();
     await services.stop();
+  }
+}
+
+/**
+ * `relearn local schema`: the champion's schema (champion/current.json's schemaUri), else the schema of the last
+ * run (or of --execution-name), read from the project's local S3 through the SDK. `source` is left out: a file
+ * named by validation.schemaFile is read as curated.
+ */
+async function schemaCommand(flags: Record<string, string | true>, io: CliIO): Promise<number> {
+  const stateDir = stateDirOf(io.cwd);
+  const outdir = join(stateDir, 'cdk.out');
+  if (!existsSync(join(outdir, 'manifest.json'))) throw new UsageError(`no local state in ${stateDir}: run "relearn local run" first`);
+  const bucket = artifactsBucketOf(resolvePipeline(outdir));
+  let execution = typeof flags['execution-name'] === 'string' ? flags['execution-name'] : undefined;
+  Object.assign(process.env, PROCESS_ENV);
+  const s3 = await startLocalS3({ directory: join(stateDir, 's3') });
+  try {
+    let uri: string | undefined;
+    let what: string;
+    const champion = execution ? undefined : await getJsonIfExists<{ executionName: string; schemaUri: string }>(s3.client, bucket, Layout.champion);
+    if (champion) {
+      uri = champion.schemaUri;
+      what = `the champion's schema (${champion.executionName})`;
+    } else {
+      const lastRun = join(stateDir, 'last-run.json');
+      execution ??= existsSync(lastRun) ? (JSON.parse(readFileSync(lastRun, 'utf8')) as { executionName?: string }).executionName : undefined;
+      if (!execution) throw new UsageError('no champion and no run known: run "relearn local run" first, or pass --execution-name <name>');
+      uri = s3Uri(bucket, `${Layout.validation(execution)}schema.json`);
+      what = `the schema of ${execution}`;
+    }
+    const { bucket: b, key } = parseS3Uri(uri);
+    const schema = await getJsonIfExists<Record<string, unknown>>(s3.client, b, key);
+    if (!schema) throw new UsageError(`${uri} does not exist: did ${execution ?? 'that run'} reach ValidateData?`);
+    const { source: _source, ...curated } = schema;
+    const text = JSON.stringify(curated, null, 2) + '\n';
+    if (typeof flags.out === 'string') {
+      const file = resolve(io.cwd, flags.out);
+      writeFileSync(file, text);
+      io.stdout.write(`wrote ${file}: ${what}, from ${uri}\nedit it and name it in the config: { "validation": { "schemaFile": "${relative(io.cwd, file)}" } }\n`);
+    } else {
+      io.stdout.write(text);
+      io.stderr.write(`${what}, from ${uri}\n`);
+    }
+    return 0;
+  } finally {
+    await s3.stop();
   }
 }
 

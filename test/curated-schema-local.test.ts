@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { resolvePipeline } from '../local/asl/assembly';
 import { loadConfig } from '../local/local-run';
 import { inputKey, REPO_ROOT } from '../local/synth';
+import { main } from '../local/cli';
 import { E2eProject, firstVisits } from './helpers/e2e';
 
 /**
@@ -66,12 +67,22 @@ test('a run with the curated schema stops at ValidateData on a category the sche
   expect(uri).toMatch(/^s3:\/\/cdk-hnb659fds-assets-\d{12}-[a-z0-9-]+\/[0-9a-f]{64}\.json$/);
   const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri)!;
   expect(pipeline.fileAssets.some((a) => a.bucket === bucket && a.key === key && a.packaging === 'file')).toBe(true);
-  const { published, anomalies } = await project.inspect(async (look) => ({
+  const { published, anomalies, runSchema } = await project.inspect(async (look) => ({
     published: await look.object(bucket, key),
     anomalies: JSON.parse((await look.artifact(`runs/${first.json.executionName}/validation/anomalies.json`))!),
+    runSchema: JSON.parse((await look.artifact(`runs/${first.json.executionName}/validation/schema.json`))!),
   }));
   expect(published).toBe(readFileSync(schemaPath, 'utf8'));
   expect(anomalies).toMatchObject({ schemaSource: 'curated', curatedSchemaUri: uri });
+
+  // `relearn local schema --out` writes the schema that run used (no champion yet: the last run's), minus `source`.
+  let out = '';
+  const io = { cwd: project.dir, stdout: { write: (t: string) => (out += t) }, stderr: { write: (t: string) => (out += t) } };
+  expect(await main(['local', 'schema', '--out', 'conf/start.json'], io)).toBe(0);
+  expect(out).toContain(`the schema of ${first.json.executionName}`);
+  const { source, ...withoutSource } = runSchema;
+  expect(source).toBe('curated');
+  expect(JSON.parse(readFileSync(join(confDir, 'start.json'), 'utf8'))).toEqual(withoutSource);
 
   // WHEN the schema file is edited (now country must be "XX") and the same command runs again
   writeSchema('country', ['XX']);
