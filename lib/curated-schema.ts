@@ -12,7 +12,7 @@ import { DatasetSchema, DatasetSchemaSchema } from '../lambdas/shared/stats/sche
  */
 export function loadCuratedSchemaFile(schemaFile: string, baseDir: string): { file: string; schema: DatasetSchema } {
   const file = path.resolve(baseDir, schemaFile);
-  const source = `validation.schemaFile '${schemaFile}': ${file}`;
+  const source = schemaFile === file ? `validation.schemaFile ${file}` : `validation.schemaFile '${schemaFile}': ${file}`;
   const fail = (...problems: string[]): never => {
     throw new ConfigError(problems, source);
   };

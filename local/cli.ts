@@ -1,6 +1,6 @@
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import { ConfigError } from '../lambdas/shared/config';
 import { Layout } from '../lambdas/shared/contracts';
 import { getJsonIfExists, parseS3Uri, s3Uri } from '../lambdas/shared/s3';
@@ -505,7 +505,10 @@ async function schemaCommand(flags: Record<string, string | true>, io: CliIO): P
     if (typeof flags.out === 'string') {
       const file = resolve(io.cwd, flags.out);
       writeFileSync(file, text);
-      io.stdout.write(`wrote ${file}: ${what}, from ${uri}\nedit it and name it in the config: { "validation": { "schemaFile": "${relative(io.cwd, file)}" } }\n`);
+      io.stdout.write(
+        `wrote ${file}: ${what}, from ${uri}\n` +
+          `edit it and name it in the config, relative to the config file's folder: { "validation": { "schemaFile": "${basename(file)}" } }\n`,
+      );
     } else {
       io.stdout.write(text);
       io.stderr.write(`${what}, from ${uri}\n`);
