@@ -3,6 +3,7 @@ import { sageMakerClient } from '../shared/clients';
 import { StageEvent, TrainingRef } from '../shared/contracts';
 import { LambdaEnv } from '../shared/env';
 import { InvalidStageInput, TrainingFailed } from '../shared/errors';
+import { isSageMakerNotFound } from '../shared/sagemaker';
 
 export interface CheckTrainingDeps {
   readonly sagemaker: SageMakerClient;
@@ -67,12 +68,6 @@ export function trainingRefOf(job: DescribeTrainingJobCommandOutput | Omit<Descr
   };
 }
 
-/** True for SageMaker's "no such job" answers (ResourceNotFound, or a ValidationException saying so). */
-export function isJobNotFound(err: unknown): boolean {
-  const e = err as { name?: string; message?: string };
-  return e?.name === 'ResourceNotFound' || (e?.name === 'ValidationException' && /not (be )?found|does not exist/i.test(e.message ?? ''));
-}
-
 /** CheckTraining: polls the run's training job; `done` once Completed, TrainingFailed on Failed/Stopped. */
 export async function checkTraining(event: StageEvent, _env: LambdaEnv, deps: CheckTrainingDeps = defaultDeps()): Promise<TrainingRef> {
   const previous = event.state.training;
@@ -81,7 +76,7 @@ export async function checkTraining(event: StageEvent, _env: LambdaEnv, deps: Ch
   try {
     job = await deps.sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: previous.jobName }));
   } catch (err) {
-    if (isJobNotFound(err)) throw new TrainingFailed(`training job ${previous.jobName} does not exist (${(err as Error).message})`, { cause: err });
+    if (isSageMakerNotFound(err)) throw new TrainingFailed(`training job ${previous.jobName} does not exist (${(err as Error).message})`, { cause: err });
     throw err;
   }
   const ref = trainingRefOf(job);

@@ -1,18 +1,17 @@
-import { DescribeTrainingJobCommand, SageMakerClient, StopTrainingJobCommand } from '@aws-sdk/client-sagemaker';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import * as z from 'zod';
 import { sageMakerClient, snsClient } from '../shared/clients';
 import { Layout } from '../shared/contracts';
 import { LambdaEnv } from '../shared/env';
-import { isTransient } from '../shared/handler';
 import { logger } from '../shared/logger';
 import { trainingJobName } from '../shared/names';
 import { s3Uri } from '../shared/s3';
-import { isSageMakerNotFound } from '../deploy/endpoint';
+import { stopTrainingJobIfRunning, type TrainingCleanup } from '../shared/sagemaker';
 import { subjectLine } from '../notify/core';
 import { CLEANED_UP_STATUSES, type EndStatus } from './statuses';
 
-export { CLEANED_UP_STATUSES, type EndStatus };
+export { CLEANED_UP_STATUSES, type EndStatus, stopTrainingJobIfRunning, type TrainingCleanup };
 
 /**
  * EventBridge's "Step Functions Execution Status Change" event, the fields this function reads. Step Functions
@@ -32,12 +31,6 @@ export const ExecutionStatusChangeSchema = z.object({
   }),
 });
 export type ExecutionStatusChange = z.infer<typeof ExecutionStatusChangeSchema>;
-
-/** What became of this run's training job. */
-export type TrainingCleanup =
-  | { readonly action: 'stopped'; readonly jobName: string; readonly detail: string }
-  | { readonly action: 'none'; readonly jobName: string; readonly detail: string }
-  | { readonly action: 'failed'; readonly jobName: string; readonly detail: string };
 
 export interface AbortCleanupResult {
   readonly executionName: string;
@@ -90,37 +83,6 @@ export async function cleanUpAbortedExecution(
     }),
   );
   return { executionName, status, training, notified: true, subject, ...(res.MessageId ? { messageId: res.MessageId } : {}) };
-}
-
-/**
- * Stops the job if it is InProgress. Not found = the run never started one. A job that ends between the
- * describe and the stop (SageMaker then refuses the stop) is left as it is. Transient errors throw (retry).
- */
-export async function stopTrainingJobIfRunning(sagemaker: SageMakerClient, jobName: string): Promise<TrainingCleanup> {
-  const describe = async () => (await sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: jobName }))).TrainingJobStatus;
-  try {
-    const before = await describe();
-    if (before !== 'InProgress') return { action: 'none', jobName, detail: `training job ${jobName} was not running (${before})` };
-    try {
-      await sagemaker.send(new StopTrainingJobCommand({ TrainingJobName: jobName }));
-      return { action: 'stopped', jobName, detail: `training job ${jobName} was still InProgress: stopped` };
-    } catch (err) {
-      if (isTransient(err)) throw err;
-      const now = await describe();
-      if (now === 'InProgress') throw err;
-      return { action: 'none', jobName, detail: `training job ${jobName} ended on its own (${now}) before it could be stopped` };
-    }
-  } catch (err) {
-    if (isSageMakerNotFound(err)) return { action: 'none', jobName, detail: `no training job ${jobName}: the run had not started one` };
-    if (isTransient(err)) throw err;
-    const e = err as Error;
-    logger.error('could not check or stop the training job', { jobName, error: e.name, message: e.message });
-    return {
-      action: 'failed',
-      jobName,
-      detail: `could not check or stop training job ${jobName} (${e.name}: ${e.message}); stop it by hand: aws sagemaker stop-training-job --training-job-name ${jobName}`,
-    };
-  }
 }
 
 const outcomeOf = (status: EndStatus): string => (status === 'ABORTED' ? 'aborted' : status === 'TIMED_OUT' ? 'timed out' : 'failed');

@@ -3,6 +3,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import * as z from 'zod';
 import { Layout } from '../shared/contracts';
 import { getJsonIfExists, putJson } from '../shared/s3';
+import { isAlreadyExists, isSageMakerNotFound } from '../shared/sagemaker';
+
+export { isAlreadyExists, isSageMakerNotFound };
 
 /**
  * What Deploy, CheckEndpoint, VerifyServing and Notify share about the endpoint: reading it, recognising
@@ -10,19 +13,6 @@ import { getJsonIfExists, putJson } from '../shared/s3';
  */
 
 export type Endpoint = DescribeEndpointCommandOutput;
-
-/** SageMaker answers a missing endpoint/model/job with ValidationException "Could not find ..." (or ResourceNotFound). */
-export function isSageMakerNotFound(err: unknown): boolean {
-  const e = err as { name?: string; message?: string };
-  if (e?.name === 'ResourceNotFound') return true;
-  return e?.name === 'ValidationException' && /could not find|does not exist|not found/i.test(e.message ?? '');
-}
-
-/** "Cannot create already existing model/endpoint configuration/endpoint": for our own names, success. */
-export function isAlreadyExists(err: unknown): boolean {
-  const e = err as { name?: string; message?: string };
-  return (e?.name === 'ValidationException' || e?.name === 'ResourceInUse') && /already exist/i.test(e.message ?? '');
-}
 
 /** DescribeEndpoint, or undefined when there is no such endpoint. */
 export async function describeEndpoint(sagemaker: SageMakerClient, endpointName: string): Promise<Endpoint | undefined> {

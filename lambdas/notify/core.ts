@@ -1,5 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { DescribeTrainingJobCommand, SageMakerClient, StopTrainingJobCommand } from '@aws-sdk/client-sagemaker';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { s3Client, sageMakerClient, snsClient } from '../shared/clients';
 import { Layout, PipelineState, StageEvent } from '../shared/contracts';
@@ -7,7 +7,8 @@ import { LambdaEnv } from '../shared/env';
 import { logger } from '../shared/logger';
 import { trainingJobName } from '../shared/names';
 import { putJson, s3Uri } from '../shared/s3';
-import { isSageMakerNotFound, readDeploymentRecord, rollBackEndpoint, RollbackTarget } from '../deploy/endpoint';
+import { readDeploymentRecord, rollBackEndpoint, RollbackTarget } from '../deploy/endpoint';
+import { stopTrainingJobIfRunning } from '../shared/sagemaker';
 
 export type Outcome = 'promoted' | 'not promoted' | 'failed';
 
@@ -135,22 +136,11 @@ async function cleanUp(event: StageEvent, env: LambdaEnv, deps: NotifyDeps): Pro
   // 1. Nothing keeps running: this run's training job (a Lambda-started job outlives an aborted execution).
   const jobName = trainingJobName(env.config.name, executionName);
   try {
-    const job = await deps.sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: jobName }));
-    if (job.TrainingJobStatus === 'InProgress') {
-      try {
-        await deps.sagemaker.send(new StopTrainingJobCommand({ TrainingJobName: jobName }));
-        done.push(`training job ${jobName} was still InProgress: stopped`);
-      } catch (err) {
-        // It may have finished between the two calls: SageMaker then refuses to stop it, which is fine.
-        const now = await deps.sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: jobName }));
-        if (now.TrainingJobStatus === 'InProgress') throw err;
-        done.push(`training job ${jobName} ended on its own (${now.TrainingJobStatus}) before it could be stopped`);
-      }
-    }
+    const training = await stopTrainingJobIfRunning(deps.sagemaker, jobName);
+    if (training.action !== 'none') done.push(training.detail);
   } catch (err) {
-    if (!isSageMakerNotFound(err)) {
-      done.push(`could not check or stop training job ${jobName} (${(err as Error).name}: ${(err as Error).message}); stop it by hand: aws sagemaker stop-training-job --training-job-name ${jobName}`);
-    }
+    // Throttled even after the SDK's retries: say so rather than fail the notification itself.
+    done.push(`could not check or stop training job ${jobName} (${(err as Error).name}: ${(err as Error).message}); stop it by hand: aws sagemaker stop-training-job --training-job-name ${jobName}`);
   }
   // 2. Nothing half-deployed: an endpoint left on this run's unpromoted model goes back to the previous one.
   //    ServingSkew already rolled back; CheckEndpoint's errors mean SageMaker kept or restored the old config.
