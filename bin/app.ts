@@ -8,20 +8,28 @@ import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { buildRelearnApp } from '../lib/app';
 import { loadConfigFile } from '../lib/config-file';
+import { ConfigError } from '../lambdas/shared/config';
 
 const app = new App();
 const configPath = path.resolve(String(app.node.tryGetContext('config') ?? 'relearn.config.json'));
+
+/** A bad config or curated schema file: the message names the file and every bad field; no stack trace. */
+function fail(err: unknown): never {
+  console.error((err as Error).message);
+  process.exit(1);
+}
 
 let config;
 try {
   config = loadConfigFile(configPath);
 } catch (err) {
-  console.error((err as Error).message);
-  process.exit(1);
+  fail(err);
 }
-
-// Deploy-time account/region come from the CLI's credentials when present; synth stays environment-agnostic.
-buildRelearnApp(app, config, {
-  appRoot: path.dirname(configPath),
-});
+try {
+  // Deploy-time account/region come from the CLI's credentials when present; synth stays environment-agnostic.
+  buildRelearnApp(app, config, { appRoot: path.dirname(configPath) });
+} catch (err) {
+  if (err instanceof ConfigError) fail(err);
+  throw err;
+}
 app.synth();
