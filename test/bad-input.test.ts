@@ -3,15 +3,16 @@ import { gzipSync } from 'node:zlib';
 import { handler as ingest } from '../lambdas/ingest/handler';
 import { handler as shard } from '../lambdas/shard-statistics/handler';
 import { handler as validate } from '../lambdas/validate-data/handler';
-import { RelearnConfigInput } from '../lambdas/shared/config';
+import { parseConfig, RelearnConfigInput } from '../lambdas/shared/config';
 import { DatasetRef, ValidationRef } from '../lambdas/shared/contracts';
 import { ARTIFACTS_BUCKET, DATA_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
+import { Definition, runDefinition, synthDefinition } from './helpers/state-machine';
 
 /**
- * The bad-input catalogue: one test per way a batch can be bad. Each runs the data stages as the state
- * machine does (Ingest -> ShardStatistics per part -> ValidateData) on a real local S3 and expects the stage
- * to throw the named error (IngestError, NoNewData or DataValidationFailed): the state machine's Catch then
- * goes to NotifyFailure, so StartTraining is never reached and no training job starts.
+ * The bad-input catalogue: one test per way a batch can be bad. Each runs the synthesized state machine with
+ * the real data stages (Ingest -> ShardStatistics per part -> ValidateData) on a real local S3 and expects the
+ * run to stop with the named error (IngestError, NoNewData or DataValidationFailed), caught into NotifyFailure,
+ * with StartTraining never reached: no training job starts.
  */
 
 type Row = Record<string, string>;
@@ -52,8 +53,10 @@ const PLAIN: RelearnConfigInput = { dataset: { rowsPerPart: 1000 } };
 describe('bad-input catalogue: every bad batch stops before training', () => {
   let s3: Awaited<ReturnType<typeof startTestS3>>;
   let n = 0;
+  let definition: Definition;
   beforeAll(async () => {
     s3 = await startTestS3();
+    definition = synthDefinition(parseConfig(BASE_CONFIG));
   });
   afterAll(async () => s3.cleanup());
 
@@ -61,18 +64,48 @@ describe('bad-input catalogue: every bad batch stops before training', () => {
   const getJson = async (key: string) =>
     JSON.parse(Buffer.from(await (await s3.client.send(new GetObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: key }))).Body!.transformToByteArray()).toString());
 
-  /** Lands `files` under a fresh prefix and runs the data stages; returns the execution name and results. */
+  /**
+   * Lands `files` under a fresh prefix and runs them through the synthesized state machine, with the real data
+   * stages (Ingest, ShardStatistics, ValidateData) and a StartTraining that only records that it was reached.
+   * Resolves with the results when training would have started; rejects with the data stage's error, after
+   * checking that the run went to NotifyFailure and never reached StartTraining.
+   */
   async function run(files: Record<string, string | Buffer>, config: RelearnConfigInput = BASE_CONFIG): Promise<{ exec: string; dataset: DatasetRef; validation: ValidationRef }> {
     setLambdaEnv(config);
     const exec = `case-${++n}`;
     const prefix = `incoming/${exec}/`;
     for (const [name, body] of Object.entries(files)) await put(DATA_BUCKET, prefix + name, body);
-    const source = { bucket: DATA_BUCKET, prefix };
-    const dataset = await ingest({ executionName: exec, state: { source } });
-    const state = { source, dataset };
-    await Promise.all(dataset.parts.map((item) => shard({ executionName: exec, state, item })));
-    const validation = await validate({ executionName: exec, state });
-    return { exec, dataset, validation };
+    let reached: { dataset: DatasetRef; validation: ValidationRef } | undefined;
+    const { calls, error } = await runDefinition(
+      definition,
+      {
+        Ingest: ingest,
+        ShardStatistics: shard,
+        ValidateData: validate,
+        StartTraining: (input) => {
+          reached = { dataset: input.state.dataset, validation: input.state.validation };
+          throw Object.assign(new Error('training reached'), { name: 'TrainingReached' });
+        },
+        NotifyFailure: () => ({ published: true }),
+      },
+      { source: { bucket: DATA_BUCKET, prefix } },
+      exec,
+    );
+    if (reached) return { exec, ...reached };
+    // Stopped before training: the Catch handed the stage's error to NotifyFailure, and the run failed with it.
+    const states = calls.map((c) => c.state);
+    expect(states).not.toContain('StartTraining');
+    expect(states[states.length - 1]).toBe('NotifyFailure');
+    const caught = calls[calls.length - 1].input.state.error as { Error: string; Cause: string };
+    const cause = (() => {
+      try {
+        return (JSON.parse(caught.Cause) as { errorMessage?: string }).errorMessage ?? caught.Cause;
+      } catch {
+        return caught.Cause;
+      }
+    })();
+    expect(error).toBeDefined();
+    throw Object.assign(new Error(cause), { name: caught.Error });
   }
 
   /** Expects the run to stop with `name`, and (for validation failures) the rule listed as blocking. */

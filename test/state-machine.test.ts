@@ -1,35 +1,8 @@
 import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { parseConfig } from '../lambdas/shared/config';
 import { buildRelearnApp } from '../lib/app';
 import { EXECUTION_TIMEOUT_MARGINS, executionTimeout, RETRIED_ERRORS, STATE_NAMES } from '../lib/constructs/retraining-state-machine';
-
-// aws-local-stepfunctions 3 wants Node >= 22; this is the one API it needs from it (FIELD-NOTES).
-const P = Promise as unknown as { withResolvers?: () => unknown };
-P.withResolvers ??= function withResolvers<T>() {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
-  return { promise, resolve, reject };
-};
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { StateMachine } = require('aws-local-stepfunctions') as typeof import('aws-local-stepfunctions');
-
-type State = Record<string, any>;
-type Definition = { StartAt: string; States: Record<string, State> };
-
-/** The synthesized DefinitionString with every token (function ARNs) replaced by a readable placeholder. */
-function definitionOf(template: Template): Definition {
-  const [sm] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
-  const def = sm.Properties.DefinitionString;
-  const text =
-    typeof def === 'string'
-      ? def
-      : (def['Fn::Join'][1] as unknown[])
-          .map((part) => (typeof part === 'string' ? part : `arn:aws:lambda:us-east-1:123456789012:function:${(part as any)['Fn::GetAtt']?.[0] ?? 'token'}`))
-          .join('');
-  return JSON.parse(text);
-}
+import { Definition, Handlers, runDefinition, State, synthDefinition } from './helpers/state-machine';
 
 /** All states, including those inside Map iterations. */
 function allStates(def: Definition): Record<string, State> {
@@ -51,9 +24,7 @@ let states: Record<string, State>;
 
 beforeAll(() => {
   // GIVEN the app, WHEN synthesized (bundling skipped: only the definition matters here)
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const { pipeline } = buildRelearnApp(app, config, { nag: false });
-  def = definitionOf(Template.fromStack(pipeline));
+  def = synthDefinition(config);
   states = allStates(def);
 });
 
@@ -150,7 +121,7 @@ describe('the state machine definition (docs/architecture.md)', () => {
 
   test('the whole execution is bounded: TimeoutSeconds is executionTimeout(config), so a stuck run ends TIMED_OUT', () => {
     // 3600 training + 1800 overhead + 45 poll; 3600 endpoint + 60 bake + 120 termination + 20 poll; 2 x 3900 stages
-    expect((def as Definition & { TimeoutSeconds?: number }).TimeoutSeconds).toBe(17045);
+    expect(def.TimeoutSeconds).toBe(17045);
     expect(executionTimeout(config).toSeconds()).toBe(17045);
   });
 });
@@ -190,7 +161,6 @@ describe('executionTimeout (the formula in lib/constructs/retraining-state-machi
  * run, what each receives, and where results land.
  */
 describe('the synthesized ASL, executed', () => {
-  type Handlers = Record<string, (input: any) => unknown>;
   const stageResults = (overrides: Partial<Record<string, unknown>> = {}): Handlers => {
     let trainingPolls = 0;
     let endpointPolls = 0;
@@ -213,38 +183,7 @@ describe('the synthesized ASL, executed', () => {
     return { ...base, ...(overrides as Handlers) };
   };
 
-  async function execute(handlers: Handlers) {
-    const calls: { state: string; input: any }[] = [];
-    const taskResourceLocalHandlers = Object.fromEntries(
-      Object.entries(handlers).map(([name, fn]) => [
-        name,
-        async (input: any) => {
-          calls.push({ state: name, input });
-          return fn(input) as any;
-        },
-      ]),
-    );
-    const machine = new StateMachine(def as any, { validationOptions: { checkArn: false } });
-    const execution = machine.run(
-      { source: { bucket: 'data', prefix: 'incoming/' } },
-      {
-        overrides: {
-          taskResourceLocalHandlers,
-          waitTimeOverrides: { WaitForTraining: 0, WaitForEndpoint: 0 },
-          retryIntervalOverrides: Object.fromEntries(Object.keys(handlers).map((k) => [k, 0])),
-        },
-        context: { Execution: { Id: 'arn:exec', Name: 'run-1', StartTime: new Date(0).toISOString() } } as any,
-      },
-    );
-    let output: any;
-    let error: any;
-    try {
-      output = await execution.result;
-    } catch (err) {
-      error = err;
-    }
-    return { calls, output, error };
-  }
+  const execute = (handlers: Handlers) => runDefinition(def, handlers, { source: { bucket: 'data', prefix: 'incoming/' } });
 
   test('a promoted run goes through every stage once (polls twice) and ends in Done with each result under its key', async () => {
     // GIVEN stages that succeed and a gate that says deploy
