@@ -269,3 +269,31 @@ describe('regression metrics', () => {
     expect(m.rmse.diff!.hi!).toBeLessThan(0);
   });
 });
+
+describe('calibration bins', () => {
+  test('each bin counts its rows, their mean score and positive rate, as computed row by row here', () => {
+    // GIVEN scores on bin edges (0.1 belongs to bin 1, 1.0 to the last bin) and a known label per row
+    const scores = [0, 0.05, 0.1, 0.15, 0.5, 0.55, 0.95, 1.0, 0.3, 0.35];
+    const labels = [0, 0, 1, 0, 1, 1, 1, 1, 0, 1];
+    // WHEN
+    const bins = engine(labels, scores, null).curves(200, 10)!.candidate.calibration;
+    // THEN: an independent reference
+    expect(bins).toHaveLength(10);
+    for (let b = 0; b < 10; b++) {
+      const rows = scores.map((s, i) => ({ s, y: labels[i] })).filter(({ s }) => (b === 9 ? s >= 0.9 : s >= b / 10 && s < (b + 1) / 10));
+      expect(bins[b].lo).toBeCloseTo(b / 10, 12);
+      expect(bins[b].hi).toBeCloseTo((b + 1) / 10, 12);
+      expect(bins[b].rows).toBe(rows.length);
+      if (rows.length === 0) {
+        expect(bins[b].meanScore).toBeNull();
+        expect(bins[b].positiveRate).toBeNull();
+      } else {
+        expect(bins[b].meanScore).toBeCloseTo(rows.reduce((a, r) => a + r.s, 0) / rows.length, 12);
+        expect(bins[b].positiveRate).toBeCloseTo(rows.reduce((a, r) => a + r.y, 0) / rows.length, 12);
+        expect(bins[b].positiveRateLo!).toBeLessThanOrEqual(bins[b].positiveRate!);
+        expect(bins[b].positiveRateHi!).toBeGreaterThanOrEqual(bins[b].positiveRate!);
+      }
+    }
+    expect(bins.reduce((a, b) => a + b.rows, 0)).toBe(scores.length);
+  });
+});
