@@ -233,6 +233,23 @@ describe('local SageMaker server, through the real SDK clients', () => {
       expect(listed.TrainingJobSummaries?.map((s) => s.TrainingJobStatus)).toEqual(['Completed']);
     });
 
+    test('with network isolation the code comes as the `code` channel and sagemaker_submit_directory is its /opt/ml path', async () => {
+      // GIVEN the request the SageMaker Python SDK sends for an isolated job
+      const isolated = jobInput(
+        'job-isolated',
+        { sagemaker_submit_directory: JSON.stringify('/opt/ml/input/data/code/sourcedir.tar.gz') },
+        { EnableNetworkIsolation: true },
+      );
+      isolated.InputDataConfig!.push({ ChannelName: 'code', DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: CODE_URI, S3DataDistributionType: 'FullyReplicated' } } });
+      // WHEN
+      await sm.send(new CreateTrainingJobCommand(isolated));
+      await waitUntilTrainingJobCompletedOrStopped(fast(sm), { TrainingJobName: 'job-isolated' });
+      // THEN the script ran from the channel's archive, as in the container
+      const job = await sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'job-isolated' }));
+      expect({ status: job.TrainingJobStatus, reason: job.FailureReason }).toEqual({ status: 'Completed', reason: undefined });
+      expect(job.FinalMetricDataList).toEqual([expect.objectContaining({ MetricName: 'validation:auc', Value: 0.875 })]);
+    });
+
     test('a duplicate job name is ResourceInUse; an unknown job is ResourceNotFound; a bad name is a ValidationException', async () => {
       await expect(sm.send(new CreateTrainingJobCommand(jobInput('job-ok', {})))).rejects.toMatchObject({ name: 'ResourceInUse', message: expect.stringContaining('Training job names must be unique') });
       await expect(sm.send(new DescribeTrainingJobCommand({ TrainingJobName: 'no-such-job' }))).rejects.toMatchObject({ name: 'ResourceNotFound' });

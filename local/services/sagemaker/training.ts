@@ -156,7 +156,9 @@ export class TrainingRunner {
       }
       const submit = decodeHp(hps.sagemaker_submit_directory);
       if (typeof submit === 'string' && submit !== '') {
-        const codeDir = await materialize(s3, submit, join(root, 'code'), 'sagemaker_submit_directory');
+        // A path under /opt/ml (network isolation: the code arrives as the `code` channel) is this job's folder.
+        const location = submit.startsWith('/opt/ml/') ? join(root, submit.slice('/opt/ml/'.length)) : submit;
+        const codeDir = await materialize(s3, location, join(root, 'code'), 'sagemaker_submit_directory');
         if (codeDir !== join(root, 'code')) copyDir(codeDir, join(root, 'code'));
       }
     } catch (err) {
