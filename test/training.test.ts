@@ -143,6 +143,9 @@ describe('buildCreateTrainingJobRequest', () => {
     expect(req.EnableNetworkIsolation).toBe(true);
     expect(channel(req, 'code')?.DataSource?.S3DataSource?.S3Uri).toBe(CODE);
     expect(req.HyperParameters?.sagemaker_submit_directory).toBe('"/opt/ml/input/data/code/sourcedir.tar.gz"');
+    // A CDK asset keeps its hash as its name: the channel copies it under that name.
+    const asset = buildCreateTrainingJobRequest(inputs({ training: { networkIsolation: true } }, { codeUri: 's3://cdk-hnb659fds-assets-1-eu-west-1/0f3a9c.gz' }));
+    expect(asset.HyperParameters?.sagemaker_submit_directory).toBe('"/opt/ml/input/data/code/0f3a9c.gz"');
   });
 
   test('leaves VolumeKmsKeyId out for instance types with instance storage, which SageMaker refuses it for', () => {

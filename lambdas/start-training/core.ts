@@ -85,7 +85,8 @@ export function buildCreateTrainingJobRequest(inputs: TrainingJobInputs): Create
   const isolated = t.networkIsolation;
   // Isolated containers cannot download the code: it comes in as a channel, and the container is pointed at the
   // file SageMaker copies there (the SageMaker Python SDK does the same for network-isolated framework jobs).
-  const submitDirectory = isolated ? `/opt/ml/input/data/${CODE_CHANNEL}/sourcedir.tar.gz` : inputs.codeUri;
+  // The channel keeps the object's own name (a CDK asset is `<hash>.gz`, not sourcedir.tar.gz).
+  const submitDirectory = isolated ? `/opt/ml/input/data/${CODE_CHANNEL}/${inputs.codeUri.split('/').pop()}` : inputs.codeUri;
 
   const channels: Channel[] = [s3Channel('train', inputs.dataset.trainUri, 'text/csv'), s3Channel('validation', inputs.dataset.validationUri, 'text/csv')];
   if (inputs.championModelDataUri) channels.push(s3Channel(CHAMPION_CHANNEL, inputs.championModelDataUri));
