@@ -1,24 +1,11 @@
 import { Aws, CfnOutput, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { RelearnConfig } from '../lambdas/shared/config';
-import { RetrainingPipeline } from './constructs/retraining-pipeline';
+import { RetrainingPipeline, RetrainingPipelineProps } from './constructs/retraining-pipeline';
 
-export interface PipelineStackProps extends StackProps {
-  /** The parsed relearn configuration. */
-  readonly config: RelearnConfig;
-  /** From the data stack. */
-  readonly dataBucket: s3.IBucket;
-  readonly artifactsBucket: s3.IBucket;
-  readonly encryptionKey: kms.IKey;
-  readonly modelPackageGroupName: string;
-  /**
-   * Directory `config.training.sourceDir` is relative to.
-   * @default - the relearn repository root
-   */
-  readonly appRoot?: string;
-}
+/** The pipeline's inputs, as RetrainingPipeline documents them; the data stack provides the stateful ones. */
+export interface PipelineStackProps
+  extends StackProps,
+    Pick<RetrainingPipelineProps, 'config' | 'dataBucket' | 'artifactsBucket' | 'encryptionKey' | 'modelPackageGroupName' | 'appRoot'> {}
 
 /** The stateless part: functions, roles, topic, state machine. Safe to destroy and redeploy at any time. */
 export class PipelineStack extends Stack {
