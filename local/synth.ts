@@ -58,8 +58,17 @@ export function synthesize(opts: SynthOptions): SynthResult {
   // Loaded here, not at the top: `relearn --help` and `relearn local invoke` need no CDK app.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { buildRelearnApp } = require('../lib/app') as typeof import('../lib/app');
-  buildRelearnApp(app, opts.config, { appRoot, nag: false });
-  app.synth();
+  // CDK announces each of the 13 bundles on stderr as it stages them ("Bundling asset ..."); the CLI prints one
+  // synth line instead.
+  const write = process.stderr.write;
+  process.stderr.write = ((chunk: unknown, ...rest: unknown[]) =>
+    String(chunk).startsWith('Bundling asset ') ? true : (write as (...a: unknown[]) => boolean).call(process.stderr, chunk, ...rest)) as typeof process.stderr.write;
+  try {
+    buildRelearnApp(app, opts.config, { appRoot, nag: false });
+    app.synth();
+  } finally {
+    process.stderr.write = write;
+  }
   writeFileSync(keyPath, JSON.stringify({ key, synthesizedAt: new Date().toISOString() }, null, 2));
   return { outdir, ms: performance.now() - started, cached: false };
 }

@@ -58,6 +58,8 @@ export const STAGE_BUNDLING = {
   // Bundle the pinned SDK clients instead of the runtime's own copy; only the credential sources a
   // Lambda never reaches are left out (see SDK_CREDENTIAL_FALLBACKS).
   externalModules: [...SDK_CREDENTIAL_FALLBACKS],
+  // esbuild says only what is wrong, not a size summary per bundle on every synth.
+  logLevel: nodejs.LogLevel.WARNING,
 } as const satisfies nodejs.BundlingOptions;
 
 /** The stages that read the curated schema (CURATED_SCHEMA_URI and s3:GetObject on exactly that object). */
