@@ -178,6 +178,19 @@ describe('local SageMaker server, through the real SDK clients', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
+  test('findPython without any usable interpreter names each one tried and how to install one', () => {
+    const saved = process.env.RELEARN_PYTHON;
+    delete process.env.RELEARN_PYTHON;
+    try {
+      // GIVEN a missing interpreter and a program that runs but has no scikit-learn
+      expect(() => findPython('/nonexistent/python3', ['/bin/false'])).toThrow(
+        /No Python interpreter with scikit-learn found; tried \/nonexistent\/python3 \(not found\), \/bin\/false \(cannot import sklearn\)\. Install it with `apt-get install python3-sklearn python3-pandas`/,
+      );
+    } finally {
+      if (saved !== undefined) process.env.RELEARN_PYTHON = saved;
+    }
+  });
+
   test('findPython prefers the given interpreter and falls through to one that has scikit-learn', () => {
     expect(findPython(PYTHON)).toBe(PYTHON);
     expect(findPython('/no/such/python3')).toBe(PYTHON);

@@ -47,8 +47,8 @@ const pythonCache = new Map<string, boolean>();
  * An interpreter that can `import sklearn`: `preferred`, then RELEARN_PYTHON, then /usr/bin/python3, then
  * python3 on PATH. Throws naming every candidate tried and how to get scikit-learn.
  */
-export function findPython(preferred?: string): string {
-  const candidates = [preferred, process.env.RELEARN_PYTHON, '/usr/bin/python3', 'python3'].filter((c): c is string => !!c);
+export function findPython(preferred?: string, fallbacks: readonly string[] = ['/usr/bin/python3', 'python3']): string {
+  const candidates = [preferred, process.env.RELEARN_PYTHON, ...fallbacks].filter((c): c is string => !!c);
   const tried: string[] = [];
   for (const c of [...new Set(candidates)]) {
     let ok = pythonCache.get(c);
