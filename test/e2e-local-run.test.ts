@@ -1,10 +1,6 @@
-import { DescribeEndpointCommand } from '@aws-sdk/client-sagemaker';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CliIO, main } from '../local/cli';
-import { startLocalServices } from '../local/local-env';
-import { stateDirOf } from '../local/local-run';
+import { bodyOf, E2eProject, firstVisits, RunJson } from './helpers/e2e';
 
 /**
  * Issue 3's end-to-end tests: `relearn local run` on the bundled example, through the CLI function in
@@ -15,53 +11,10 @@ import { stateDirOf } from '../local/local-run';
 
 jest.setTimeout(600000);
 
-type RunJson = {
-  executionName: string;
-  status: string;
-  error?: { Error: string; Cause: string };
-  states: { name: string; type: string; durationMs: number; retries: number; status: string; error?: string }[];
-  decision: { deploy: boolean; promoted: boolean; reasons: string[]; primaryMetric?: { name: string; candidate: number | null; champion?: number | null } } | null;
-  report: { path: string; uri: string } | null;
-  endpointName: string;
-  champion: { executionName: string; modelPackageArn: string; endpointConfigName: string } | null;
-  invoke: string | null;
-};
-
-let project: string;
-
-function io(): CliIO & { out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  return { cwd: project, stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, out: () => out, err: () => err };
-}
-
-async function run(...flags: string[]): Promise<{ code: number; json: RunJson; log: string }> {
-  const cli = io();
-  const code = await main(['local', 'run', '--json', ...flags], cli);
-  const lines = cli.out().trim().split('\n');
-  if (!lines[lines.length - 1]?.startsWith('{')) throw new Error(`no JSON on stdout (exit ${code}):\n${cli.out()}\n${cli.err()}`);
-  return { code, json: JSON.parse(lines[lines.length - 1]) as RunJson, log: cli.err() };
-}
-
-async function invoke(body: string): Promise<{ code: number; answer: string; err: string }> {
-  const cli = io();
-  const code = await main(['local', 'invoke', '--body', body], cli);
-  return { code, answer: cli.out().trim(), err: cli.err() };
-}
-
-async function servingConfig(endpointName: string): Promise<string | undefined> {
-  const services = await startLocalServices({ stateDir: stateDirOf(project) });
-  try {
-    const d = await services.sagemakerClient.send(new DescribeEndpointCommand({ EndpointName: endpointName }));
-    return d.EndpointConfigName;
-  } finally {
-    await services.stop();
-  }
-}
-
-/** State names in the order first visited (the polling loops' repeats folded). */
-const firstVisits = (r: RunJson) => [...new Set(r.states.map((s) => s.name))];
-const bodyOf = (invokeHint: string) => /--body '(.*)'$/.exec(invokeHint)![1].replace(/'\\''/g, "'");
+let project: E2eProject;
+const run = async (...flags: string[]) => project.run({ extra: flags });
+const invoke = (body: string) => project.invoke(body);
+const servingConfig = (endpointName: string) => project.servingConfig(endpointName);
 
 const HAPPY_PATH = [
   'Ingest', 'ComputeStatistics', 'ValidateData', 'StartTraining', 'WaitForTraining', 'CheckTraining', 'TrainingComplete?',
@@ -73,9 +26,9 @@ let first: RunJson;
 let sampleBody: string;
 
 beforeAll(() => {
-  project = mkdtempSync(join(tmpdir(), 'relearn-e2e-'));
+  project = new E2eProject();
 });
-afterAll(() => rmSync(project, { recursive: true, force: true }));
+afterAll(() => project.cleanup());
 
 describe('relearn local run, end to end', () => {
   test('a first run on the example succeeds through every state in order, deploys, and the endpoint answers', async () => {
@@ -169,7 +122,7 @@ describe('relearn local run, end to end', () => {
 
 /** The endpoint config of the champion recorded by the last successful run (last-run.json). */
 async function run_lastChampion(): Promise<string | undefined> {
-  const file = join(stateDirOf(project), 'last-run.json');
+  const file = join(project.stateDir, 'last-run.json');
   if (!existsSync(file)) return undefined;
   return (JSON.parse(readFileSync(file, 'utf8')) as { champion?: { endpointConfigName?: string } }).champion?.endpointConfigName;
 }
