@@ -26,6 +26,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tar from 'tar';
 import { findPython, LocalSageMaker, LocalSageMakerEvent, localSageMakerEnv, startLocalSageMaker } from '../local/services/sagemaker';
+import { isTransient } from '../lambdas/shared/handler';
 import { ARTIFACTS_BUCKET, startTestS3 } from './helpers/local-s3';
 
 const PYTHON = '/usr/bin/python3';
@@ -493,6 +494,65 @@ describe('local SageMaker server, through the real SDK clients', () => {
     impatient.destroy();
     expect(() => server.setFaults({ delayMs: -1 })).toThrow('faults.delayMs must be a number >= 0, but got -1');
     expect(() => server.setFaults({ failTrainng: 'x' } as never)).toThrow('unknown fault "failTrainng"');
+  });
+
+  test('the throttle fault answers the next N calls as a SageMaker throttle, then normally; the SDK retries it itself', async () => {
+    // GIVEN a client that does not retry, and a server told to throttle the next 2 calls
+    const once = new SageMakerClient({ maxAttempts: 1 });
+    const list = () => once.send(new ListTrainingJobsCommand({ MaxResults: 1 }));
+    server.setFaults({ throttle: 2 });
+
+    // WHEN / THEN: two throttles, as SageMaker sends them (400, ThrottlingException, "Rate exceeded") ...
+    const throttled = { name: 'ThrottlingException', message: 'Rate exceeded', $metadata: expect.objectContaining({ httpStatusCode: 400 }) };
+    const first = await list().catch((err: unknown) => err);
+    expect(first).toMatchObject(throttled);
+    await expect(list()).rejects.toMatchObject(throttled);
+    // ... which a stage handler maps to TransientError, the error the state machine retries
+    expect(isTransient(first)).toBe(true);
+    // ... then normal answers
+    await expect(list()).resolves.toMatchObject({ TrainingJobSummaries: expect.any(Array) });
+    await expect(list()).resolves.toMatchObject({ TrainingJobSummaries: expect.any(Array) });
+
+    // AND the SDK classifies the answer as a throttle and retries it itself: a client with 3 attempts gets through 2
+    const patient = new SageMakerClient({ maxAttempts: 3 });
+    server.setFaults({ throttle: 2 });
+    const answer = await patient.send(new ListTrainingJobsCommand({ MaxResults: 1 }));
+    expect(answer.$metadata.attempts).toBe(3);
+
+    // AND CreateModelPackageGroup (the stand-in for cdk deploy's) is left alone: the count stays for the next call
+    server.setFaults({ throttle: 1 });
+    await once.send(new CreateModelPackageGroupCommand({ ModelPackageGroupName: 'grp-throttle' }));
+    await expect(list()).rejects.toMatchObject(throttled);
+    await list();
+    once.destroy();
+    patient.destroy();
+
+    // AND bad counts are refused with what came in
+    expect(() => server.setFaults({ throttle: 1.5 })).toThrow('faults.throttle must be a whole number of calls >= 0, but got 1.5');
+    expect(() => server.setFaults({ throttle: '3' } as never)).toThrow('faults.throttle must be a whole number of calls >= 0, but got "3"');
+    server.setFaults({});
+  });
+
+  test('RELEARN_LOCAL_FAULTS sets the throttle fault from the environment', async () => {
+    // GIVEN
+    process.env.RELEARN_LOCAL_FAULTS = '{"throttle":1}';
+    let other: LocalSageMaker | undefined;
+    const client = () => new SageMakerClient({ endpoint: other!.endpoint, maxAttempts: 1 });
+    try {
+      // WHEN
+      other = await startLocalSageMaker({ directory: join(work, 'env-throttle'), s3Endpoint: s3.endpoint, python: PYTHON });
+    } finally {
+      delete process.env.RELEARN_LOCAL_FAULTS;
+    }
+    const c = client();
+    try {
+      // THEN the first call is throttled, the second is not
+      await expect(c.send(new ListTrainingJobsCommand({}))).rejects.toMatchObject({ name: 'ThrottlingException' });
+      await expect(c.send(new ListTrainingJobsCommand({}))).resolves.toMatchObject({ TrainingJobSummaries: [] });
+    } finally {
+      c.destroy();
+      await other.stop();
+    }
   });
 
   test('RELEARN_LOCAL_FAULTS that is not JSON stops the start with an error naming it', async () => {

@@ -75,21 +75,29 @@ function parseEnvFaults(): LocalFaults {
   try {
     parsed = JSON.parse(raw);
   } catch (err) {
-    throw new Error(`RELEARN_LOCAL_FAULTS must be JSON like {"failTraining":"reason"}, but got ${raw} (${(err as Error).message})`);
+    throw new Error(`RELEARN_LOCAL_FAULTS must be JSON like {"failTraining":"reason"} or {"throttle":6}, but got ${raw} (${(err as Error).message})`);
   }
   return checkFaults(parsed, 'RELEARN_LOCAL_FAULTS');
 }
 
+const KNOWN_FAULTS: readonly string[] = ['failTraining', 'failEndpointUpdate', 'delayMs', 'throttle'];
+
+/** Operations the throttle fault leaves alone: set-up calls that are not the pipeline's (see LocalFaults.throttle). */
+const NOT_THROTTLED = new Set(['CreateModelPackageGroup']);
+
 function checkFaults(f: unknown, where: string): LocalFaults {
-  if (typeof f !== 'object' || f === null || Array.isArray(f)) throw new Error(`${where} must be an object with failTraining, failEndpointUpdate, delayMs`);
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) throw new Error(`${where} must be an object with ${KNOWN_FAULTS.join(', ')}`);
   const o = f as Record<string, unknown>;
   for (const k of Object.keys(o)) {
-    if (!['failTraining', 'failEndpointUpdate', 'delayMs'].includes(k)) throw new Error(`${where}: unknown fault "${k}" (known: failTraining, failEndpointUpdate, delayMs)`);
+    if (!KNOWN_FAULTS.includes(k)) throw new Error(`${where}: unknown fault "${k}" (known: ${KNOWN_FAULTS.join(', ')})`);
   }
   for (const k of ['failTraining', 'failEndpointUpdate']) {
     if (o[k] !== undefined && typeof o[k] !== 'string') throw new Error(`${where}.${k} must be a string (the failure reason), but got ${JSON.stringify(o[k])}`);
   }
   if (o.delayMs !== undefined && (typeof o.delayMs !== 'number' || !(o.delayMs >= 0))) throw new Error(`${where}.delayMs must be a number >= 0, but got ${JSON.stringify(o.delayMs)}`);
+  if (o.throttle !== undefined && (typeof o.throttle !== 'number' || !Number.isInteger(o.throttle) || o.throttle < 0)) {
+    throw new Error(`${where}.throttle must be a whole number of calls >= 0, but got ${JSON.stringify(o.throttle)}`);
+  }
   return o as LocalFaults;
 }
 
@@ -165,6 +173,11 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
         throw new ApiError('SerializationException', `${m[1]}: the request body is not valid JSON`);
       }
       if (faults.delayMs) await delay(faults.delayMs);
+      if (faults.throttle && !NOT_THROTTLED.has(m[1])) {
+        // What SageMaker answers over its request rate: the SDK classifies it as a throttling error by name.
+        faults = { ...faults, throttle: faults.throttle - 1 };
+        throw new ApiError('ThrottlingException', 'Rate exceeded');
+      }
       const out = await cp.call(m[1], input);
       send(res, 200, JSON.stringify(out), headers);
     } catch (err) {

@@ -6,6 +6,14 @@ export interface LocalFaults {
   readonly failEndpointUpdate?: string;
   /** Every control-plane answer is delayed by this many milliseconds. Stays until changed. */
   readonly delayMs?: number;
+  /**
+   * The next this many control-plane calls are throttled as SageMaker throttles them: HTTP 400,
+   * `__type` ThrottlingException, "Rate exceeded" (the SDK retries these itself, with its throttling backoff).
+   * Counts down by one per throttled call; at 0 calls are answered normally again. Every operation counts
+   * except CreateModelPackageGroup, which only the stand-in for `cdk deploy` calls (local-env's provision),
+   * so that the fault reaches the pipeline's handlers rather than its set-up. Checked after `delayMs`.
+   */
+  readonly throttle?: number;
 }
 
 interface EventBase {
