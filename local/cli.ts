@@ -23,6 +23,7 @@ export const HELP = `relearn: an event-driven retraining pipeline for Amazon Sag
 Usage:
   relearn local run [--data <file|dir>] [--config <file>] [--json] [--fresh]
                     [--fault-training <reason>] [--fault-endpoint-update <reason>] [--slow <ms>]
+                    [--fault-throttle <n>]
                     [--max-wait <seconds>] [--verbose]
       Synthesizes the CDK app (into .relearn/cdk.out), starts local S3 and SageMaker servers on 127.0.0.1
       (state in .relearn/s3 and .relearn/sagemaker), creates the buckets and model package group, publishes
@@ -40,6 +41,9 @@ Usage:
       --fault-training <reason>         the next training job fails with this FailureReason
       --fault-endpoint-update <reason>  the next endpoint create/update fails to load its model
       --slow <ms>         delay every SageMaker control-plane answer by <ms>
+      --fault-throttle <n>  the next <n> SageMaker control-plane calls are throttled (ThrottlingException,
+                          "Rate exceeded"); the handlers' SDK clients retry 5 attempts themselves, so
+                          n >= 5 makes a stage fail with TransientError and the state machine retry it
       --max-wait <s>      Wait states longer than this wait this long locally (default 1; the cloud waits
                           the definition's full time)
       --verbose           show the Lambda handlers' INFO logs
@@ -77,7 +81,7 @@ interface Parsed {
   readonly flags: Record<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['data', 'config', 'out', 'fault-training', 'fault-endpoint-update', 'slow', 'max-wait', 'body', 'content-type', 'endpoint', 'execution-name']);
+const VALUE_FLAGS = new Set(['data', 'config', 'out', 'fault-training', 'fault-endpoint-update', 'fault-throttle', 'slow', 'max-wait', 'body', 'content-type', 'endpoint', 'execution-name']);
 const BOOLEAN_FLAGS = new Set(['json', 'fresh', 'verbose', 'help']);
 
 export function parseArgs(argv: readonly string[]): Parsed {
@@ -163,13 +167,18 @@ export function findPythonWithSklearn(): string {
 }
 
 function faultsOf(flags: Record<string, string | true>): LocalFaults | undefined {
-  const faults: { failTraining?: string; failEndpointUpdate?: string; delayMs?: number } = {};
+  const faults: { failTraining?: string; failEndpointUpdate?: string; delayMs?: number; throttle?: number } = {};
   if (typeof flags['fault-training'] === 'string') faults.failTraining = flags['fault-training'];
   if (typeof flags['fault-endpoint-update'] === 'string') faults.failEndpointUpdate = flags['fault-endpoint-update'];
   if (typeof flags.slow === 'string') {
     const ms = Number(flags.slow);
     if (!Number.isFinite(ms) || ms < 0) throw new UsageError(`--slow must be a number of milliseconds >= 0, but got ${flags.slow}`);
     faults.delayMs = ms;
+  }
+  if (typeof flags['fault-throttle'] === 'string') {
+    const n = Number(flags['fault-throttle']);
+    if (!/^\d+$/.test(flags['fault-throttle'])) throw new UsageError(`--fault-throttle must be a whole number of calls >= 0, but got ${flags['fault-throttle']}`);
+    faults.throttle = n;
   }
   return Object.keys(faults).length ? faults : undefined;
 }
