@@ -1,3 +1,4 @@
+import { main } from '../local/cli';
 import { E2eProject, firstVisits, RunJson } from './helpers/e2e';
 
 /**
@@ -44,5 +45,13 @@ describe('retries through relearn local run', () => {
     // AND the retried attempt created the job once: one training job, for this execution
     const jobs = await project.inspect((look) => look.trainingJobs());
     expect(jobs).toHaveLength(1);
+  });
+
+  test('a --fault-throttle that is not a whole number of calls is refused before anything starts', async () => {
+    for (const bad of ['many', '-1', '2.5', '']) {
+      let err = '';
+      const code = await main(['local', 'run', '--fault-throttle', bad], { cwd: project.dir, stdout: { write: () => true }, stderr: { write: (s: string) => (err += s) } });
+      expect({ bad, code, err }).toEqual({ bad, code: 2, err: `relearn: --fault-throttle must be a whole number of calls >= 0, but got ${bad}\n` });
+    }
   });
 });
