@@ -47,7 +47,7 @@ export const RETRIED_ERRORS = [
   ...RETRYABLE_ERRORS,
 ];
 
-/** The retry policy of every Lambda task: 2 s, 4 s, 8 s ... (full jitter), six attempts in all. */
+/** The retry policy of every Lambda task: 2 s, 4 s, 8 s ... (full jitter), six retries after the first attempt (MaxAttempts counts retries). */
 export const TASK_RETRY: sfn.RetryProps = {
   errors: RETRIED_ERRORS,
   interval: Duration.seconds(2),
