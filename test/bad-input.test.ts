@@ -5,7 +5,7 @@ import { handler as shard } from '../lambdas/shard-statistics/handler';
 import { handler as validate } from '../lambdas/validate-data/handler';
 import { parseConfig, RelearnConfigInput } from '../lambdas/shared/config';
 import { DatasetRef, ValidationRef } from '../lambdas/shared/contracts';
-import { ARTIFACTS_BUCKET, DATA_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
+import { ARTIFACTS_BUCKET, DATA_BUCKET, putChampionOf, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 import { Definition, runDefinition, synthDefinition } from './helpers/state-machine';
 
 /**
@@ -252,26 +252,7 @@ describe('bad-input catalogue: every bad batch stops before training', () => {
     beforeAll(async () => {
       // The serving model's baselines: a clean batch's statistics and schema.
       const { exec } = await run({ 'a.csv': csv(churnRows(600, 1)) });
-      const uri = (name: string) => `s3://${ARTIFACTS_BUCKET}/runs/${exec}/validation/${name}`;
-      await put(
-        ARTIFACTS_BUCKET,
-        'champion/current.json',
-        JSON.stringify({
-          executionName: exec,
-          promotedAt: '2026-01-01T00:00:00Z',
-          modelPackageArn: 'arn:aws:sagemaker:us-east-1:000000000000:model-package/relearn-models/1',
-          modelName: 'm',
-          endpointName: 'relearn-endpoint',
-          endpointConfigName: 'epc',
-          modelDataUri: `s3://${ARTIFACTS_BUCKET}/runs/${exec}/training/model.tar.gz`,
-          datasetId: 'd',
-          datasetUri: `s3://${ARTIFACTS_BUCKET}/datasets/d/`,
-          statsUri: uri('stats.json'),
-          schemaUri: uri('schema.json'),
-          evaluationUri: `s3://${ARTIFACTS_BUCKET}/runs/${exec}/evaluation/evaluation.json`,
-          primaryMetric: { name: 'roc_auc', value: 0.8 },
-        }),
-      );
+      await putChampionOf(s3.client, exec);
     });
     afterAll(async () => {
       await s3.client.send(new DeleteObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: 'champion/current.json' }));

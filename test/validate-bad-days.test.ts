@@ -5,7 +5,7 @@ import { handler as shard } from '../lambdas/shard-statistics/handler';
 import { handler as validate } from '../lambdas/validate-data/handler';
 import { RelearnConfigInput } from '../lambdas/shared/config';
 import { ValidationRef } from '../lambdas/shared/contracts';
-import { ARTIFACTS_BUCKET, DATA_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
+import { ARTIFACTS_BUCKET, DATA_BUCKET, putChampionOf, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
 /**
  * The example generator's "bad days" (examples/churn/generate.ts) against a champion trained on a clean day,
@@ -30,28 +30,7 @@ describe('the example bad days stop at ValidateData', () => {
     // GIVEN a champion whose baselines come from a clean day
     const exec = 'clean-day';
     await run(exec, await text('clean', 1, 3000));
-    const uri = (name: string) => `s3://${ARTIFACTS_BUCKET}/runs/${exec}/validation/${name}`;
-    await s3.client.send(
-      new PutObjectCommand({
-        Bucket: ARTIFACTS_BUCKET,
-        Key: 'champion/current.json',
-        Body: JSON.stringify({
-          executionName: exec,
-          promotedAt: '2026-01-01T00:00:00Z',
-          modelPackageArn: 'arn:aws:sagemaker:us-east-1:000000000000:model-package/relearn-models/1',
-          modelName: 'm',
-          endpointName: 'relearn-endpoint',
-          endpointConfigName: 'epc',
-          modelDataUri: `s3://${ARTIFACTS_BUCKET}/runs/${exec}/training/model.tar.gz`,
-          datasetId: 'd',
-          datasetUri: `s3://${ARTIFACTS_BUCKET}/datasets/d/`,
-          statsUri: uri('stats.json'),
-          schemaUri: uri('schema.json'),
-          evaluationUri: `s3://${ARTIFACTS_BUCKET}/runs/${exec}/evaluation/evaluation.json`,
-          primaryMetric: { name: 'roc_auc', value: 0.8 },
-        }),
-      }),
-    );
+    await putChampionOf(s3.client, exec);
   });
   afterAll(async () => s3.cleanup());
 

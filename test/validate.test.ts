@@ -5,7 +5,7 @@ import { handler as validate } from '../lambdas/validate-data/handler';
 import { shardStatsKey } from '../lambdas/shard-statistics/plan';
 import { DatasetRef } from '../lambdas/shared/contracts';
 import { RelearnConfigInput } from '../lambdas/shared/config';
-import { ARTIFACTS_BUCKET, DATA_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
+import { ARTIFACTS_BUCKET, DATA_BUCKET, putChampionOf, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
 /** A deterministic churn-like CSV: id, numeric, categorical, text and a 0/1 label. */
 function churnCsv(rows: number, seed = 1, edit: (row: Record<string, string>, i: number) => void = () => undefined): string {
@@ -78,27 +78,7 @@ describe('ShardStatistics + ValidateData (real local S3)', () => {
   test('against a champion baseline: a broken upstream (nulls) blocks, naming the column, observed and expected', async () => {
     // GIVEN the good run promoted as champion
     setLambdaEnv(config);
-    await s3.client.send(
-      new PutObjectCommand({
-        Bucket: ARTIFACTS_BUCKET,
-        Key: 'champion/current.json',
-        Body: JSON.stringify({
-          executionName: 'run-good',
-          promotedAt: new Date().toISOString(),
-          modelPackageArn: 'arn:aws:sagemaker:us-east-1:000000000000:model-package/relearn-models/1',
-          modelName: 'm',
-          endpointName: 'relearn-endpoint',
-          endpointConfigName: 'epc',
-          modelDataUri: `s3://${ARTIFACTS_BUCKET}/runs/run-good/training/model.tar.gz`,
-          datasetId: 'x',
-          datasetUri: `s3://${ARTIFACTS_BUCKET}/datasets/x/`,
-          statsUri: `s3://${ARTIFACTS_BUCKET}/runs/run-good/validation/stats.json`,
-          schemaUri: `s3://${ARTIFACTS_BUCKET}/runs/run-good/validation/schema.json`,
-          evaluationUri: `s3://${ARTIFACTS_BUCKET}/runs/run-good/evaluation/evaluation.json`,
-          primaryMetric: { name: 'roc_auc', value: 0.8 },
-        }),
-      }),
-    );
+    await putChampionOf(s3.client, 'run-good');
     // WHEN a new batch from the same source passes
     const ok = await dataStages('incoming/good2/a.csv', churnCsv(2400, 7), 'run-ok');
     expect(ok.validation.blocking).toBe(0);

@@ -1,3 +1,5 @@
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { ChampionRecord } from '../../lambdas/shared/contracts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,4 +41,28 @@ export function setLambdaEnv(config: RelearnConfigInput = {}, overrides: Record<
     ENDPOINT_NAME: 'relearn-endpoint',
     ...overrides,
   });
+}
+
+/**
+ * Promotes run `executionName` as champion (champion/current.json) with the baselines its ValidateData wrote
+ * under runs/<exec>/validation/: what a later run's validation compares against.
+ */
+export async function putChampionOf(client: S3Client, executionName: string): Promise<void> {
+  const run = `s3://${ARTIFACTS_BUCKET}/runs/${executionName}/`;
+  const record: ChampionRecord = {
+    executionName,
+    promotedAt: '2026-01-01T00:00:00Z',
+    modelPackageArn: 'arn:aws:sagemaker:us-east-1:000000000000:model-package/relearn-models/1',
+    modelName: 'm',
+    endpointName: 'relearn-endpoint',
+    endpointConfigName: 'epc',
+    modelDataUri: `${run}training/model.tar.gz`,
+    datasetId: 'd',
+    datasetUri: `s3://${ARTIFACTS_BUCKET}/datasets/d/`,
+    statsUri: `${run}validation/stats.json`,
+    schemaUri: `${run}validation/schema.json`,
+    evaluationUri: `${run}evaluation/evaluation.json`,
+    primaryMetric: { name: 'roc_auc', value: 0.8 },
+  };
+  await client.send(new PutObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: 'champion/current.json', Body: JSON.stringify(record) }));
 }
