@@ -322,16 +322,16 @@ describe('abort cleanup (DESIGN principle 6: an aborted execution leaves no trai
     }
   });
 
-  test("the state machine's TimeoutSeconds is the configured limit (reference config: 17070 s), so a stuck run ends TIMED_OUT", () => {
+  test("the state machine's TimeoutSeconds is the configured limit (reference config: 17700 s), so a stuck run ends TIMED_OUT", () => {
     const timeoutOf = (t: Template) => {
       const [sm] = Object.values(t.findResources('AWS::StepFunctions::StateMachine'));
       const def = sm.Properties.DefinitionString;
       const text = typeof def === 'string' ? def : (def['Fn::Join'][1] as unknown[]).map((p) => (typeof p === 'string' ? p : 'TOKEN')).join('');
       return (JSON.parse(text) as { TimeoutSeconds?: number }).TimeoutSeconds;
     };
-    expect(timeoutOf(pipeline)).toBe(17070);
+    expect(timeoutOf(pipeline)).toBe(17700);
     // GIVEN spot training with its default MaxWait (twice a 2 h runtime) THEN the limit grows by the extra 3 h of training
-    expect(timeoutOf(synth({ training: { maxRuntimeSeconds: 7200, spot: { enabled: true } } }).pipeline)).toBe(17070 - 3600 + 14400);
+    expect(timeoutOf(synth({ training: { maxRuntimeSeconds: 7200, spot: { enabled: true } } }).pipeline)).toBe(17700 - 3600 + 14400);
   });
 });
 

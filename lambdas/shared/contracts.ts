@@ -62,6 +62,8 @@ export const TrainingRefSchema = z.object({
   championModelDataUri: s3Uri.optional(),
   finalMetrics: z.record(z.string(), z.number()).optional(),
   trainingSeconds: z.number().optional(),
+  /** Seconds WaitForTraining waits before the next CheckTraining (its SecondsPath; lambdas/shared/polling.ts). */
+  nextWaitSeconds: z.number().int().min(0).optional(),
 });
 export type TrainingRef = z.infer<typeof TrainingRefSchema>;
 
@@ -99,6 +101,10 @@ export const DeploymentRefSchema = z.object({
   previousEndpointConfigName: z.string().optional(),
   status: z.string(),
   done: z.boolean(),
+  /** Seconds WaitForEndpoint waits before the next CheckEndpoint (its SecondsPath; lambdas/shared/polling.ts). */
+  nextWaitSeconds: z.number().int().min(0).optional(),
+  /** When CheckEndpoint's polling began (ISO time): the update's age sets the next wait. */
+  pollingSince: z.string().optional(),
 });
 export type DeploymentRef = z.infer<typeof DeploymentRefSchema>;
 
@@ -132,6 +138,8 @@ export type PipelineState = z.infer<typeof PipelineStateSchema>;
 /** The payload every Lambda task receives. */
 export const StageEventSchema = z.object({
   executionName: z.string().min(1),
+  /** `$$.Execution.Id`: Notify reads the execution's history for its cost. Absent when a handler is called by hand. */
+  executionArn: z.string().optional(),
   state: PipelineStateSchema,
   /** Inside a Map iteration: the item (e.g. the dataset part a statistics shard reads). */
   item: z.string().optional(),

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Annotations, ArnFormat, Aws, CfnMapping, Duration, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Aws, CfnMapping, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -209,8 +209,6 @@ export class RetrainingPipeline extends Construct {
     const machine = new RetrainingStateMachine(this, 'Retrain', {
       functions,
       stateMachineName: `${config.name}-retrain`,
-      trainingPollInterval: Duration.seconds(config.training.pollIntervalSeconds),
-      endpointPollInterval: Duration.seconds(config.deployment.pollIntervalSeconds),
       timeout: executionTimeout(config),
       encryptionKey: key,
       logRetention,

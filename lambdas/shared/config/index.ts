@@ -4,6 +4,7 @@ import { DeploymentConfigSchema } from './deployment';
 import { EvaluationConfigSchema } from './evaluation';
 import { TrainingConfigSchema } from './training';
 import { ValidationConfigSchema } from './validation';
+import { pollingProblems } from '../polling';
 
 export * from './dataset';
 export * from './deployment';
@@ -34,7 +35,9 @@ export const RelearnConfigSchema = z
     /** `retain` keeps buckets, key and registry on `cdk destroy`; `destroy` is for throw-away dev stacks. */
     removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
   })
-  .strict();
+  .strict()
+  // The polling of the longest legal run must stay well inside Step Functions' history limit (lambdas/shared/polling.ts).
+  .superRefine((c, ctx) => pollingProblems(c).forEach((p) => ctx.addIssue({ code: 'custom', path: p.path, message: p.message })));
 
 export type RelearnConfig = z.infer<typeof RelearnConfigSchema>;
 export type RelearnConfigInput = z.input<typeof RelearnConfigSchema>;
