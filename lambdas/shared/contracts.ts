@@ -8,15 +8,49 @@ import * as z from 'zod';
 
 const s3Uri = z.string().regex(/^s3:\/\/[^/]+\/.*/, 'an s3:// URI');
 
-/** Execution input: what arrived. Either explicit keys, or a prefix to list. */
+/**
+ * Execution input: what arrived. A run manifest (what the trigger starts: exactly the objects it lists), explicit
+ * keys, or a prefix to list (a start by hand).
+ */
 export const SourceSchema = z
   .object({
     bucket: z.string().min(1),
     keys: z.array(z.string().min(1)).optional(),
     prefix: z.string().optional(),
+    /** s3:// URI of a RunManifest (trigger/manifests/<executionName>.json in the artifacts bucket). */
+    manifest: s3Uri.optional(),
   })
-  .refine((s) => (s.keys && s.keys.length > 0) || s.prefix !== undefined, 'source needs keys or a prefix');
+  .refine((s) => (s.keys && s.keys.length > 0) || s.prefix !== undefined || s.manifest !== undefined, 'source needs a manifest, keys or a prefix');
 export type Source = z.infer<typeof SourceSchema>;
+
+/** One object a run takes, pinned to the version the trigger saw. */
+export const ManifestObjectSchema = z
+  .object({
+    key: z.string().min(1),
+    /** Absent when the bucket is not versioned (local mode's S3). */
+    versionId: z.string().min(1).optional(),
+    size: z.number().int().min(0),
+    etag: z.string().min(1),
+  })
+  .strict();
+export type ManifestObject = z.infer<typeof ManifestObjectSchema>;
+
+/**
+ * What one run consumes (trigger/manifests/<executionName>.json): exactly these objects, each once. The trigger
+ * writes it before it starts the execution; the execution's name derives from its content.
+ */
+export const RunManifestSchema = z
+  .object({
+    version: z.literal(1),
+    executionName: z.string().min(1).max(80),
+    /** Why the run started: data went quiet, a marker, the schedule, or `relearn start`. */
+    reason: z.enum(['data', 'marker', 'schedule', 'start']),
+    createdAt: z.string(),
+    bucket: z.string().min(1),
+    objects: z.array(ManifestObjectSchema).min(1),
+  })
+  .strict();
+export type RunManifest = z.infer<typeof RunManifestSchema>;
 
 /** Ingest -> `$.dataset` */
 export const DatasetRefSchema = z.object({
@@ -177,4 +211,8 @@ export const Layout = {
   decision: (executionName: string) => `runs/${executionName}/decision.json`,
   champion: 'champion/current.json',
   code: 'code/',
+  /** The trigger's single-flight state (lambdas/trigger). */
+  triggerState: 'trigger/state.json',
+  /** The manifest a run consumes. */
+  runManifest: (executionName: string) => `trigger/manifests/${executionName}.json`,
 } as const;

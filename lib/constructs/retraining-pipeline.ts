@@ -348,6 +348,9 @@ export class RetrainingPipeline extends Construct {
       allow(f, ['sagemaker:UpdateEndpoint', 'sagemaker:DescribeEndpointConfig'], [endpointConfigs]);
     };
 
+    // Ingest reads the exact version a run manifest pinned (the data bucket is versioned).
+    allow(fns.ingest, ['s3:GetObjectVersion'], [data.arnForObjects(`${Layout.incomingPrefix}*`)]);
+
     // ShardStatistics / ValidateData: the curated schema asset, exactly that object.
     if (this.curatedSchema) {
       const schemaObject = `arn:${Aws.PARTITION}:s3:::${this.curatedSchema.s3BucketName}/${this.curatedSchema.s3ObjectKey}`;
@@ -401,7 +404,7 @@ export class RetrainingPipeline extends Construct {
  * Keep this table in step with the handlers: a missing line is an AccessDenied in the cloud only.
  */
 export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; read?: string[]; list?: string[]; write?: string[] }>> = {
-  ingest: { incoming: true, read: ['datasets/*'], list: ['datasets/*'], write: ['datasets/*'] },
+  ingest: { incoming: true, read: ['datasets/*', 'trigger/manifests/*'], list: ['datasets/*'], write: ['datasets/*'] },
   'shard-statistics': {
     read: ['datasets/*', Layout.champion, 'config/schema.json', 'runs/*/validation/*'],
     list: [Layout.champion, 'config/schema.json', 'runs/*/validation/*'],

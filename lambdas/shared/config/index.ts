@@ -3,6 +3,7 @@ import { DatasetConfigSchema } from './dataset';
 import { DeploymentConfigSchema } from './deployment';
 import { EvaluationConfigSchema } from './evaluation';
 import { TrainingConfigSchema } from './training';
+import { TriggerConfigSchema } from './trigger';
 import { ValidationConfigSchema } from './validation';
 import { pollingProblems } from '../polling';
 
@@ -10,6 +11,7 @@ export * from './dataset';
 export * from './deployment';
 export * from './evaluation';
 export * from './training';
+export * from './trigger';
 export * from './validation';
 
 /**
@@ -25,6 +27,7 @@ export const RelearnConfigSchema = z
     training: TrainingConfigSchema.default(TrainingConfigSchema.parse({})),
     evaluation: EvaluationConfigSchema.default(EvaluationConfigSchema.parse({})),
     deployment: DeploymentConfigSchema.default(DeploymentConfigSchema.parse({})),
+    trigger: TriggerConfigSchema.default(TriggerConfigSchema.parse({})),
     notifications: z
       .object({
         /** E-mail addresses subscribed to the outcome topic (each must confirm). */
