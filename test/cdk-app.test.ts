@@ -28,9 +28,9 @@ describe('the synthesized app with real bundles (as cdk synth and local mode see
       .map(([id, r]) => ({ id, dir: path.join(outdir, r.Metadata!['aws:asset:path']), env: r.Properties.Environment.Variables }));
   });
 
-  test('every stage (and the abort clean-up) has a minified CommonJS bundle with a handler, no source map, and the SDK clients inside', () => {
-    // 12 stages + the AbortCleanup function
-    expect(fns).toHaveLength(13);
+  test('every stage (and the abort clean-up and the trigger) has a minified CommonJS bundle with a handler, no source map, and the SDK clients inside', () => {
+    // 12 stages + the AbortCleanup function + the Trigger function
+    expect(fns).toHaveLength(14);
     for (const f of fns) {
       const files = fs.readdirSync(f.dir);
       expect({ id: f.id, files }).toEqual({ id: f.id, files: ['index.js'] });

@@ -169,9 +169,9 @@ describe('relearn templates (reference configuration)', () => {
   });
 
   describe('pipeline stack: functions, topic, state machine', () => {
-    test('twelve stage functions and the abort cleanup: Node.js 22, traced, with their own encrypted log groups and the full environment', () => {
+    test('twelve stage functions, the abort cleanup and the trigger: Node.js 22, traced, with their own encrypted log groups and the full environment', () => {
       const fns = Object.values(pipeline.findResources('AWS::Lambda::Function'));
-      expect(fns).toHaveLength(13); // 12 stages + AbortCleanup (lib/constructs/abort-cleanup.ts)
+      expect(fns).toHaveLength(14); // 12 stages + AbortCleanup (lib/constructs/abort-cleanup.ts) + Trigger (lib/constructs/trigger.ts)
       // Every variable loadEnv requires (CURATED_SCHEMA_URI is optional: only with validation.schemaFile).
       const required = Object.entries(LambdaEnvSchema.shape).filter(([, v]) => !v.safeParse(undefined).success).map(([k]) => k);
       for (const f of fns) {
@@ -245,7 +245,7 @@ describe('abort cleanup (DESIGN principle 6: an aborted execution leaves no trai
 
   test("the rule matches only this state machine's ABORTED, TIMED_OUT and FAILED executions", () => {
     const stateMachine = idOf('AWS::StepFunctions::StateMachine', 'PipelineRetrainStateMachine');
-    const rules = Object.values(pipeline.findResources('AWS::Events::Rule'));
+    const rules = Object.entries(pipeline.findResources('AWS::Events::Rule')).filter(([id]) => id.startsWith('PipelineAbortCleanup')).map(([, r]) => r);
     expect(rules).toHaveLength(1);
     expect(rules[0].Properties.EventPattern).toEqual({
       source: ['aws.states'],

@@ -5,6 +5,7 @@ import { LambdaEnv } from '../shared/env';
 import { InvalidStageInput, TrainingFailed } from '../shared/errors';
 import { ageSeconds, nextPollWaitSeconds, trainingPollSchedule } from '../shared/polling';
 import { isSageMakerNotFound } from '../shared/sagemaker';
+import { METRIC, MetricUnit, singleMetric } from '../shared/telemetry';
 
 export interface CheckTrainingDeps {
   readonly sagemaker: SageMakerClient;
@@ -86,6 +87,9 @@ export async function checkTraining(event: StageEvent, env: LambdaEnv, deps: Che
   const described = trainingRefOf(job);
   // The champion StartTraining chose stays on the record even if a describe leaves channels out.
   const ref = previous.championModelDataUri && !described.championModelDataUri ? { ...described, championModelDataUri: previous.championModelDataUri } : described;
-  if (ref.done) return ref;
+  if (ref.done) {
+    if (ref.trainingSeconds !== undefined) singleMetric(METRIC.trainingSeconds, MetricUnit.Seconds, ref.trainingSeconds);
+    return ref;
+  }
   return { ...ref, nextWaitSeconds: nextPollWaitSeconds(ageSeconds(job.CreationTime, now), trainingPollSchedule(env.config)) };
 }

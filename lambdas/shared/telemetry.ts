@@ -1,5 +1,6 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
+import { METRIC, METRICS_NAMESPACE } from './metric-names';
 
 /**
  * Powertools metrics and tracer, one of each per process, shared by every handler (the logger lives in logger.ts).
@@ -10,27 +11,9 @@ import { Tracer } from '@aws-lambda-powertools/tracer';
  * POWERTOOLS_METRICS_DISABLED, since EMF lines on stdout would mix with the CLI's output.
  */
 
-export const METRICS_NAMESPACE = 'relearn';
+export { METRIC, METRICS_NAMESPACE };
 
 type Unit = (typeof MetricUnit)[keyof typeof MetricUnit];
-
-/** Metric names: a contract with the dashboard and the alarms. */
-export const METRIC = {
-  /** Milliseconds a stage's handler ran (dimension `stage`). */
-  stageDuration: 'StageDuration',
-  /** A stage that ended in an error (dimension `stage`). */
-  stageFailed: 'StageFailed',
-  /** Seconds a completed training job trained (SageMaker's TrainingTimeInSeconds). */
-  trainingSeconds: 'TrainingSeconds',
-  /** Anomalies ValidateData found (dimension `rule`). */
-  validationAnomalies: 'ValidationAnomalies',
-  /** Messages the trigger received, and runs it started. */
-  triggerMessages: 'TriggerMessages',
-  triggerRunsStarted: 'TriggerRunsStarted',
-  /** The orchestration cost of a run in USD (state transitions + Lambda), from Notify. */
-  runOrchestrationCost: 'RunOrchestrationCostUSD',
-  runTotalCost: 'RunTotalCostUSD',
-} as const;
 
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'relearn';
 

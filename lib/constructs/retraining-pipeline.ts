@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Annotations, ArnFormat, Aws, CfnMapping, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, ArnFormat, Aws, CfnMapping, Duration, Fn, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -18,6 +18,9 @@ import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, SKLEARN_VERSIONS, sklear
 import { loadCuratedSchemaFile } from '../curated-schema';
 import { packageSourceDir } from '../training-code';
 import { AbortCleanup } from './abort-cleanup';
+import { PipelineAlarms } from './alarms';
+import { PipelineDashboard } from './dashboard';
+import { PipelineTrigger, TRIGGER_VISIBILITY_TIMEOUT } from './trigger';
 import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
 import { STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
 
@@ -112,6 +115,10 @@ export class RetrainingPipeline extends Construct {
   /** The training and serving image URI (a token: it depends on the stack's region). */
   public readonly trainingImageUri: string;
   public readonly endpointName: string;
+  public readonly abortCleanup: AbortCleanup;
+  public readonly trigger: PipelineTrigger;
+  public readonly alarms: PipelineAlarms;
+  public readonly dashboard: PipelineDashboard;
   private imageRegistry?: CfnMapping;
 
   constructor(scope: Construct, id: string, props: RetrainingPipelineProps) {
@@ -217,9 +224,29 @@ export class RetrainingPipeline extends Construct {
     this.stateMachine = machine.stateMachine;
 
     // 7. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
-    new AbortCleanup(this, 'AbortCleanup', {
+    this.abortCleanup = new AbortCleanup(this, 'AbortCleanup', {
       stateMachine: this.stateMachine, pipelineName: config.name, topic: this.topic, encryptionKey: key,
       environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
+    });
+
+    // 8. Data landing (and the schedule) start runs, one at a time (lib/constructs/trigger.ts).
+    this.trigger = new PipelineTrigger(this, 'Trigger', {
+      config: config.trigger, pipelineName: config.name, dataBucket, artifactsBucket, encryptionKey: key,
+      stateMachine: this.stateMachine, stateMachineName: machine.stateMachineName, environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
+    });
+
+    // 9. Alarms (to the outcome topic) and one dashboard (lib/constructs/alarms.ts, dashboard.ts).
+    const deadLetterQueues = { trigger: this.trigger.deadLetterQueue, abortCleanup: this.abortCleanup.deadLetterQueue };
+    this.alarms = new PipelineAlarms(this, 'Alarms', {
+      pipelineName: config.name, stateMachine: this.stateMachine, topic: this.topic, encryptionKey: key, endpointName: this.endpointName,
+      triggerQueue: this.trigger.queue, // Three receives that each waited out the visibility timeout: the message keeps failing.
+      triggerQueueMaxAge: Duration.seconds(TRIGGER_VISIBILITY_TIMEOUT.toSeconds() * 3),
+      deadLetterQueues,
+    });
+    this.dashboard = new PipelineDashboard(this, 'Dashboard', {
+      pipelineName: config.name, serviceName: environment.POWERTOOLS_SERVICE_NAME, stateMachine: this.stateMachine,
+      stageNames: [...STAGE_IDS.map(stageConstructId), 'Trigger'], endpointName: this.endpointName, triggerQueue: this.trigger.queue,
+      deadLetterQueues, alarms: this.alarms.alarms,
     });
   }
 

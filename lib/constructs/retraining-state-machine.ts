@@ -127,10 +127,13 @@ export interface RetrainingStateMachineProps {
 export class RetrainingStateMachine extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly logGroup: logs.LogGroup;
+  /** The name it is created with (`props.stateMachineName`): known before deploy, unlike the ARN's token. */
+  public readonly stateMachineName: string;
 
   constructor(scope: Construct, id: string, props: RetrainingStateMachineProps) {
     super(scope, id);
     const fn = props.functions;
+    this.stateMachineName = props.stateMachineName;
     const timeoutSeconds = props.timeout.toSeconds();
     if (timeoutSeconds < 1 || timeoutSeconds > MAX_EXECUTION_DURATION.toSeconds()) {
       throw new Error(`timeout must be between 1 second and ${MAX_EXECUTION_DURATION.toDays()} days (a STANDARD execution's limit), but got ${timeoutSeconds} seconds`);
