@@ -20,23 +20,44 @@ describe('quiet mode', () => {
   test('arrivals wait out the quiet period (a delayed wake-up is sent for it), then one run takes them all', () => {
     // GIVEN three objects in a burst
     const d1 = run(emptyState(at(0)), arrive(obj('incoming/a.csv', '01', 0), obj('incoming/b.csv', '01', 1), obj('incoming/c.csv', '01', 2)), 3);
-    // THEN nothing starts yet, and a wake-up is due when the last arrival is 60 s old
+    // THEN nothing starts yet, and a wake-up is due 60 s after the trigger took the last arrival in (t=3)
     expect(d1.state.inFlight).toBeUndefined();
     expect(d1.state.pending.map((p) => p.key)).toEqual(['incoming/a.csv', 'incoming/b.csv', 'incoming/c.csv']);
-    expect(d1.tickInSeconds).toBe(59);
+    expect(d1.tickInSeconds).toBe(60);
     // WHEN a fourth one lands before then, the wake-up already sent comes early and re-checks: no second one
     const d2 = run(d1.state, arrive(obj('incoming/d.csv', '01', 30)), 31);
     expect(d2.tickInSeconds).toBeUndefined();
     // WHEN the early wake-up comes, it schedules the next one for the new due time
-    const d3 = run(d2.state, [{ kind: 'wake', why: 'tick' }], 62);
+    const d3 = run(d2.state, [{ kind: 'wake', why: 'tick' }], 63);
     expect(d3.state.inFlight).toBeUndefined();
     expect(d3.tickInSeconds).toBe(28);
     // WHEN arrivals have paused for the quiet period
-    const d4 = run(d3.state, [{ kind: 'wake', why: 'tick' }], 90);
+    const d4 = run(d3.state, [{ kind: 'wake', why: 'tick' }], 91);
     expect(d4.manifest?.objects.map((o) => o.key)).toEqual(['incoming/a.csv', 'incoming/b.csv', 'incoming/c.csv', 'incoming/d.csv']);
     expect(d4.state.inFlight).toMatchObject({ executionName: d4.manifest!.executionName, objects: 4, reason: 'data' });
     expect(d4.state.pending).toEqual([]);
     expect(Object.keys(d4.state.consumed)).toHaveLength(4);
+  });
+
+  test('a burst the trigger has not read yet is not quiet: due objects wait while the queue holds messages (up to the max wait)', () => {
+    const s = run(emptyState(at(0)), arrive(obj('incoming/a.csv', '01', 0)), 0).state;
+    const busy: Observed = { othersRunning: [], queue: { waiting: 40, inFlightElsewhere: 0 } };
+    const held = run(s, [{ kind: 'wake', why: 'tick' }], 100, busy);
+    expect(held.state.inFlight).toBeUndefined();
+    expect(held.notes.join(' ')).toMatch(/waiting: the queue still holds 40 message/);
+    expect(held.tickInSeconds).toBe(60); // a look a quiet period later, should the queue's own messages not decide first
+    expect(run(held.state, [], 130, { othersRunning: [], queue: { waiting: 0, inFlightElsewhere: 2 } }).state.inFlight).toBeUndefined();
+    expect(run(held.state, [], 130, { othersRunning: [], queue: { waiting: 0, inFlightElsewhere: 0 } }).state.inFlight?.objects).toBe(1);
+    // past the max wait the backlog no longer holds it back
+    expect(run(held.state, [], 600, busy).state.inFlight?.objects).toBe(1);
+  });
+
+  test('the quiet period also counts from when the trigger took an object in, so a late-read arrival is not "long quiet"', () => {
+    // S3 says the object arrived at t=0, the trigger reads it at t=100 (a backlog): not due before t=160
+    const s = run(emptyState(at(0)), arrive(obj('incoming/a.csv', '01', 0)), 100);
+    expect(s.state.inFlight).toBeUndefined();
+    expect(s.tickInSeconds).toBe(60);
+    expect(run(s.state, [], 161).state.inFlight?.objects).toBe(1);
   });
 
   test('a steady trickle starts a run at the latest maxWaitSeconds after the first arrival', () => {

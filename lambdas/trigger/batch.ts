@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, ExecutionStatus, ListExecutionsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { TriggerConfig } from '../shared/config';
 import { s3Uri } from '../shared/s3';
 import { decide, Observed, TERMINAL_STATUSES, TriggerInput, TriggerSettings } from './core';
@@ -76,7 +76,7 @@ export async function processBatch(records: readonly SqsRecord[], ctx: TriggerCo
   let state: TriggerState;
   let notes: readonly string[];
   try {
-    ({ state, notes } = await commit(store, inputs, ctx, clock));
+    ({ state, notes } = await commit(store, inputs, ctx, clock, records));
   } catch (err) {
     ctx.log('error', 'trigger: the state could not be recorded; the whole batch comes back', { error: (err as Error).name, message: (err as Error).message });
     return { batchItemFailures: all(), outcome: { notes: [] } };
@@ -143,7 +143,13 @@ async function toInputs(m: TriggerMessage, ctx: TriggerContext, now: Date): Prom
   }
 }
 
-async function commit(store: StateStore, inputs: readonly TriggerInput[], ctx: TriggerContext, clock: () => Date): Promise<{ state: TriggerState; notes: readonly string[] }> {
+async function commit(
+  store: StateStore,
+  inputs: readonly TriggerInput[],
+  ctx: TriggerContext,
+  clock: () => Date,
+  records: readonly SqsRecord[],
+): Promise<{ state: TriggerState; notes: readonly string[] }> {
   const settings: TriggerSettings = {
     enabled: ctx.config.enabled,
     mode: ctx.config.mode,
@@ -154,7 +160,7 @@ async function commit(store: StateStore, inputs: readonly TriggerInput[], ctx: T
   for (let attempt = 1; ; attempt++) {
     const now = clock();
     const { state, etag } = await store.read(now);
-    const observed = await observe(state, ctx);
+    const observed = await observe(state, ctx, records);
     const decision = decide(state, inputs, settings, observed, now);
     // Side effects that are harmless to repeat come first: an orphaned manifest or an extra wake-up costs nothing,
     // a state that points at a manifest that was never written would.
@@ -174,8 +180,11 @@ function sameState(a: TriggerState, b: TriggerState): boolean {
   return JSON.stringify({ ...a, updatedAt: '' }) === JSON.stringify({ ...b, updatedAt: '' });
 }
 
-/** What Step Functions says: the run in flight's status, and (when nothing of ours runs) any other RUNNING execution. */
-async function observe(state: TriggerState, ctx: TriggerContext): Promise<Observed> {
+/**
+ * What Step Functions says (the run in flight's status, and when nothing of ours runs any other RUNNING execution),
+ * and, when pending objects might start a run, what else the trigger queue holds.
+ */
+async function observe(state: TriggerState, ctx: TriggerContext, records: readonly SqsRecord[]): Promise<Observed> {
   let inFlight: Observed['inFlight'];
   if (state.inFlight) {
     const executionArn = executionArnOf(ctx.stateMachineArn, state.inFlight.executionName);
@@ -192,7 +201,17 @@ async function observe(state: TriggerState, ctx: TriggerContext): Promise<Observ
     const res = await ctx.sfn.send(new ListExecutionsCommand({ stateMachineArn: ctx.stateMachineArn, statusFilter: ExecutionStatus.RUNNING, maxResults: 10 }));
     othersRunning = (res.executions ?? []).filter((e) => e.name !== state.inFlight?.executionName).map((e) => e.executionArn!);
   }
-  return { ...(inFlight ? { inFlight } : {}), othersRunning };
+  let queue: Observed['queue'];
+  if (ctx.config.mode === 'quiet' && othersRunning.length === 0 && (!state.inFlight || TERMINAL_STATUSES.has(inFlight!.status))) {
+    const attrs = await ctx.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: ctx.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+    );
+    const waiting = Number(attrs.Attributes?.ApproximateNumberOfMessages ?? 0);
+    // Not visible: this batch (not deleted until the handler returns) and whatever other invocations hold.
+    const inFlightElsewhere = Math.max(0, Number(attrs.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) - records.length);
+    queue = { waiting, inFlightElsewhere };
+  }
+  return { ...(inFlight ? { inFlight } : {}), othersRunning, ...(queue ? { queue } : {}) };
 }
 
 /** StartExecution of the run in flight (idempotent by name and input), then records that it started. */

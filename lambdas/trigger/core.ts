@@ -47,6 +47,12 @@ export interface Observed {
   readonly inFlight?: { readonly status: string; readonly stopDate?: string; readonly executionArn?: string };
   /** RUNNING executions of the state machine other than the one in flight (started by hand). */
   readonly othersRunning: readonly string[];
+  /**
+   * The trigger queue besides this batch: messages waiting (visible) and messages other invocations are handling.
+   * Arrivals are not quiet while the queue still holds messages: a run waits for them (quiet mode only).
+   * @default - none
+   */
+  readonly queue?: { readonly waiting: number; readonly inFlightElsewhere: number };
 }
 
 export interface Decision {
@@ -74,8 +80,10 @@ export function decide(previous: TriggerState, inputs: readonly TriggerInput[], 
   let duplicates = 0;
   const accept = (o: PendingObject) => {
     const r = acceptObject(s, pending, o);
-    if (r === 'added') added++;
-    else if (r === 'duplicate') duplicates++;
+    if (r === 'added') {
+      added++;
+      s.lastSeenAt = now.toISOString();
+    } else if (r === 'duplicate') duplicates++;
   };
   for (const input of inputs) {
     switch (input.kind) {
@@ -133,6 +141,8 @@ export function decide(previous: TriggerState, inputs: readonly TriggerInput[], 
     } else if (s.queued.length > 0) {
       s.inFlight = s.queued.shift();
       notes.push(`starting queued run ${s.inFlight!.executionName}`);
+    } else if (isDue(s, settings, t) && backlog(s, settings, observed, t)) {
+      notes.push(`waiting: the queue still holds ${observed.queue!.waiting} message(s), ${observed.queue!.inFlightElsewhere} in other invocations`);
     } else if (isDue(s, settings, t)) {
       const reason = s.flush?.by ?? (settings.mode === 'marker' ? 'marker' : 'data');
       const run = buildRun(s.pending, reason, settings.dataBucket, now);
@@ -140,6 +150,7 @@ export function decide(previous: TriggerState, inputs: readonly TriggerInput[], 
       s.pending = [];
       s.firstArrivalAt = undefined;
       s.lastArrivalAt = undefined;
+      s.lastSeenAt = undefined;
       s.flush = undefined;
       s.inFlight = run.record;
       manifest = run.manifest;
@@ -154,8 +165,10 @@ export function decide(previous: TriggerState, inputs: readonly TriggerInput[], 
   // 4. The quiet period: a delayed wake-up at the time the pending objects become due (chained past 15 minutes).
   let tickInSeconds: number | undefined;
   if (s.tick && Date.parse(s.tick.dueAt) <= t) s.tick = undefined;
-  if (!s.inFlight && !s.blockedBy && s.pending.length > 0 && !isDue(s, settings, t)) {
-    const wakeAt = dueAt(s, settings);
+  if (!s.inFlight && !s.blockedBy && s.pending.length > 0) {
+    // Not due yet: wake at the due time. Due but held back by the queue: look again a quiet period later (the
+    // waiting messages usually come first and decide).
+    const wakeAt = isDue(s, settings, t) ? t + settings.quietPeriodSeconds * 1000 : dueAt(s, settings);
     if (!s.tick || Date.parse(s.tick.dueAt) > wakeAt) {
       tickInSeconds = Math.min(MAX_TICK_SECONDS, Math.max(1, Math.ceil((wakeAt - t) / 1000)));
       s.tick = { dueAt: new Date(t + tickInSeconds * 1000).toISOString() };
@@ -166,7 +179,7 @@ export function decide(previous: TriggerState, inputs: readonly TriggerInput[], 
   for (const [key, c] of Object.entries(s.consumed)) if (t - Date.parse(c.at) > CONSUMED_RETENTION_MS) delete s.consumed[key];
   s.history = s.history.slice(0, HISTORY_LENGTH);
   s.updatedAt = now.toISOString();
-  for (const k of ['inFlight', 'blockedBy', 'tick', 'flush', 'firstArrivalAt', 'lastArrivalAt'] as const) if (s[k] === undefined) delete s[k];
+  for (const k of ['inFlight', 'blockedBy', 'tick', 'flush', 'firstArrivalAt', 'lastArrivalAt', 'lastSeenAt'] as const) if (s[k] === undefined) delete s[k];
   return { state: s, ...(manifest ? { manifest } : {}), ...(tickInSeconds !== undefined ? { tickInSeconds } : {}), notes };
 }
 
@@ -189,11 +202,24 @@ function isNewer(o: PendingObject, knownSequencer: string | undefined, knownId: 
   return versionIdentity(o) !== knownId;
 }
 
-/** When the pending objects become due (quiet mode): the quiet period after the last arrival, or the max wait after the first. */
-export function dueAt(s: Pick<TriggerState, 'firstArrivalAt' | 'lastArrivalAt' | 'updatedAt'>, settings: TriggerSettings): number {
-  const last = Date.parse(s.lastArrivalAt ?? s.updatedAt);
+/**
+ * When the pending objects become due (quiet mode): the quiet period after the last arrival (S3's time, or when the
+ * trigger took it in, whichever is later), or the max wait after the first arrival.
+ */
+export function dueAt(s: Pick<TriggerState, 'firstArrivalAt' | 'lastArrivalAt' | 'lastSeenAt' | 'updatedAt'>, settings: TriggerSettings): number {
+  const last = Math.max(Date.parse(s.lastArrivalAt ?? s.updatedAt), s.lastSeenAt ? Date.parse(s.lastSeenAt) : 0);
   const first = Date.parse(s.firstArrivalAt ?? s.updatedAt);
   return Math.min(last + settings.quietPeriodSeconds * 1000, first + settings.maxWaitSeconds * 1000);
+}
+
+/**
+ * Quiet mode only: arrivals are not over while the queue holds messages besides this batch (a burst the trigger has
+ * not read yet), unless the max wait is over. Marker runs, schedule ticks and `relearn start` do not wait.
+ */
+function backlog(s: TriggerState, settings: TriggerSettings, observed: Observed, nowMs: number): boolean {
+  if (settings.mode !== 'quiet' || s.flush || !observed.queue) return false;
+  const maxWaitOver = s.firstArrivalAt !== undefined && nowMs >= Date.parse(s.firstArrivalAt) + settings.maxWaitSeconds * 1000;
+  return !maxWaitOver && observed.queue.waiting + observed.queue.inFlightElsewhere > 0;
 }
 
 export function isDue(s: TriggerState, settings: TriggerSettings, nowMs: number): boolean {

@@ -46,6 +46,8 @@ export const TriggerStateSchema = z
     pending: z.array(PendingObjectSchema),
     firstArrivalAt: z.string().optional(),
     lastArrivalAt: z.string().optional(),
+    /** When the trigger last took in a new object: the quiet period counts from here too, so a backlog is never "quiet". */
+    lastSeenAt: z.string().optional(),
     /** A schedule tick or `relearn start`: start what is pending now, without waiting out the quiet period. */
     flush: z.object({ at: z.string(), by: z.enum(['schedule', 'start']) }).strict().optional(),
     /** Runs asked for by hand with their own manifest (`relearn start --data`), started in order. */

@@ -145,8 +145,9 @@ export class PipelineTrigger extends Construct {
     allow(['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'], [key.keyArn]);
     allow(['states:StartExecution', 'states:ListExecutions'], [props.stateMachine.stateMachineArn]);
     allow(['states:DescribeExecution'], [executionsOf(stack, props.stateMachineName)]);
-    // Its own delayed wake-ups (the quiet period). Receiving is the event source mapping's grant.
-    allow(['sqs:SendMessage'], [this.queue.queueArn]);
+    // Its own delayed wake-ups (the quiet period), and the queue's depth (a burst not read yet is not quiet).
+    // Receiving is the event source mapping's grant.
+    allow(['sqs:SendMessage', 'sqs:GetQueueAttributes'], [this.queue.queueArn]);
 
     // 4. The rules: object-created events of the landing zone, and this state machine's executions that ended.
     this.objectCreatedRule = new events.Rule(this, 'ObjectCreatedRule', {
