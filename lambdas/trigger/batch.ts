@@ -66,7 +66,7 @@ export async function processBatch(records: readonly SqsRecord[], ctx: TriggerCo
       ctx.log('error', 'trigger: message failed (it comes back, and after 5 receives goes to the dead-letter queue)', {
         messageId: r.messageId,
         error: (err as Error).name,
-        message: (err as Error).message,
+        detail: (err as Error).message,
       });
     }
   }
@@ -78,7 +78,7 @@ export async function processBatch(records: readonly SqsRecord[], ctx: TriggerCo
   try {
     ({ state, notes } = await commit(store, inputs, ctx, clock, records));
   } catch (err) {
-    ctx.log('error', 'trigger: the state could not be recorded; the whole batch comes back', { error: (err as Error).name, message: (err as Error).message });
+    ctx.log('error', 'trigger: the state could not be recorded; the whole batch comes back', { error: (err as Error).name, detail: (err as Error).message });
     return { batchItemFailures: all(), outcome: { notes: [] } };
   }
   for (const n of notes) ctx.log('info', `trigger: ${n}`);
@@ -94,7 +94,7 @@ export async function processBatch(records: readonly SqsRecord[], ctx: TriggerCo
       ctx.log('error', 'trigger: StartExecution failed; the batch comes back and the start is retried', {
         executionName: state.inFlight?.executionName,
         error: (err as Error).name,
-        message: (err as Error).message,
+        detail: (err as Error).message,
       });
       return { batchItemFailures: all(), outcome: { state, notes } };
     }
