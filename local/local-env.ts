@@ -6,6 +6,8 @@ import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { LOCAL_S3_CREDENTIALS, LocalS3, localS3Env, startLocalS3 } from './services/s3-server';
 import type { ResolvedPipeline } from './asl/assembly';
 import { LocalFaults, LocalSageMaker, LocalSageMakerEvent, localSageMakerEnv, startLocalSageMaker } from './services/sagemaker';
+import { LocalSqsServer, localSqsEnv, startLocalSqs } from './services/sqs';
+import { localSfnEnv, LocalStepFunctions, LocalStepFunctionsServer, startLocalStepFunctions } from './services/stepfunctions';
 
 /**
  * The local "account": S3 (s3rver) and SageMaker (+ runtime + SNS) servers on 127.0.0.1, each on a free port,
@@ -31,6 +33,10 @@ export interface LocalServicesOptions {
 export interface LocalServices {
   readonly s3: LocalS3;
   readonly sagemaker: LocalSageMaker;
+  /** Step Functions' API over local executions (the trigger starts runs through it; Notify reads a run's history). */
+  readonly stepFunctions: LocalStepFunctionsServer;
+  /** SQS (the trigger queue and its dead-letter queue). */
+  readonly sqs: LocalSqsServer;
   /** What every handler gets: the SDK's endpoint variables pointing here, credentials, region, checksum settings. */
   readonly env: Readonly<Record<string, string>>;
   /** A SageMaker client for this server (explicit endpoint and credentials). */
@@ -65,10 +71,14 @@ export async function startLocalServices(opts: LocalServicesOptions): Promise<Lo
     await s3.stop();
     throw err;
   }
+  const stepFunctions = await startLocalStepFunctions(new LocalStepFunctions(join(opts.stateDir, 'stepfunctions', 'executions.json')));
+  const sqs = await startLocalSqs();
   const env = {
     ...PROCESS_ENV,
     ...localS3Env(s3.endpoint),
     ...localSageMakerEnv(sagemaker.endpoint),
+    ...localSfnEnv(stepFunctions.endpoint),
+    ...localSqsEnv(sqs.endpoint),
     AWS_REGION: LOCAL_REGION,
     AWS_DEFAULT_REGION: LOCAL_REGION,
     // Powertools metrics are EMF lines on stdout, which the CLI's own output (and --json) must not carry.
@@ -79,13 +89,15 @@ export async function startLocalServices(opts: LocalServicesOptions): Promise<Lo
   return {
     s3,
     sagemaker,
+    stepFunctions,
+    sqs,
     env,
     sagemakerClient,
     stop: async () => {
       if (stopped) return;
       stopped = true;
       sagemakerClient.destroy();
-      await Promise.allSettled([sagemaker.stop()]);
+      await Promise.allSettled([sagemaker.stop(), stepFunctions.stop(), sqs.stop()]);
       await s3.stop();
     },
   };

@@ -5,7 +5,8 @@ import { parseConfig, RelearnConfig } from '../lambdas/shared/config';
 import { Layout } from '../lambdas/shared/contracts';
 import { resolvePipeline, ResolvedPipeline } from './asl/assembly';
 import { dataBucketOf, landingPrefix, LocalFaults, LocalServices, provision, SageMakerEvent, startLocalServices, uploadData } from './local-env';
-import { defaultExecutionName, LocalExecutionResult, RunEvent, runLocalExecution, StateVisit } from './runner';
+import { runExecution } from './executions';
+import { defaultExecutionName, LocalExecutionResult, RunEvent, StateVisit } from './runner';
 import { REPO_ROOT, synthesize } from './synth';
 
 /**
@@ -185,8 +186,7 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
 
   // 5. One execution.
   const executionName = opts.executionName ?? defaultExecutionName();
-  const result = await runLocalExecution({
-    pipeline,
+  const result = await runExecution(services, pipeline, {
     input: { source: { bucket, prefix } },
     executionName,
     env: { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' },

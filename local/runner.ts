@@ -56,6 +56,11 @@ export interface LocalExecutionOptions {
   readonly executionName?: string;
   /** Variables every Lambda gets on top of its own environment: local endpoints, credentials, log level. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * The host that runs the Lambda handlers (its own `env` then applies, not this one's).
+   * @default - a new host for this execution
+   */
+  readonly host?: LambdaHost;
   /** Wait states longer than this wait this long instead. @default 1 */
   readonly maxWaitSeconds?: number;
   /**
@@ -64,7 +69,20 @@ export interface LocalExecutionOptions {
    */
   readonly retryIntervalMs?: number;
   readonly onEvent?: (event: RunEvent) => void;
+  /** Each Lambda invocation as it starts and ends (the local Step Functions server's history records them). */
+  readonly onInvoke?: (invocation: LambdaInvocation) => void;
   readonly signal?: AbortSignal;
+}
+
+/** One invocation of a task's Lambda function (retries are separate invocations). */
+export interface LambdaInvocation {
+  readonly state: string;
+  readonly functionArn: string;
+  readonly memoryMb: number;
+  readonly phase: 'start' | 'end';
+  readonly startedAt: number;
+  readonly endedAt?: number;
+  readonly error?: string;
 }
 
 export interface LocalExecutionResult {
@@ -99,7 +117,16 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
     return arn ? pipeline.functions[arn]?.timeoutSeconds : undefined;
   });
 
-  const host = new LambdaHost({ env: opts.env });
+  // A host of its own (cold starts, as after a deploy), unless the caller shares one: the trigger and the
+  // executions it starts run in one process, and process.env must be set for one function at a time.
+  const host = opts.host ?? new LambdaHost({ env: opts.env });
+  const notifyInvoke = (e: LambdaInvocation) => {
+    try {
+      opts.onInvoke?.(e);
+    } catch {
+      // a listener's error must not break the execution
+    }
+  };
   const handlerMs: Record<string, number> = {};
   const taskHandlers: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [stateName, arn] of Object.entries(pipeline.tasks)) {
@@ -108,13 +135,20 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
     taskHandlers[stateName] = async (input: unknown) => {
       const payload = isInvokeIntegration ? (input as { Payload?: unknown })?.Payload : input;
       const started = performance.now();
+      const invocation = { state: stateName, functionArn: arn, memoryMb: fn.memoryMb, startedAt: Date.now() };
+      notifyInvoke({ ...invocation, phase: 'start' });
+      let failure: string | undefined;
       try {
         const result = await host.invoke(fn, payload);
         const out = isInvokeIntegration ? invokeEnvelope(result) : result;
         checkSize(out, stateName);
         return out;
+      } catch (err) {
+        failure = (err as Error).name;
+        throw err;
       } finally {
         handlerMs[stateName] = (handlerMs[stateName] ?? 0) + (performance.now() - started);
+        notifyInvoke({ ...invocation, phase: 'end', endedAt: Date.now(), ...(failure ? { error: failure } : {}) });
       }
     };
   }
@@ -242,7 +276,7 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
     }
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
-    host.restoreEnv();
+    if (!opts.host) host.restoreEnv();
   }
   // Events that trail the result: wait for the stream's end (bounded, so a stuck stream cannot hang a run).
   await Promise.race([drained, new Promise((r) => setTimeout(r, 2000).unref())]);

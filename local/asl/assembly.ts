@@ -298,7 +298,7 @@ export function lambdaTarget(state: AslState, where: string): string {
   return (target as string).replace(/^(arn:[^:]+:lambda:[^:]+:[^:]+:function:[^:]+):[^:]+$/, '$1');
 }
 
-function localFunction(resolver: CfnResolver, outdir: string, stack: StackTemplate, logicalId: string, arn: string): LocalFunction {
+export function localFunction(resolver: CfnResolver, outdir: string, stack: StackTemplate, logicalId: string, arn: string): LocalFunction {
   const r = resolver.resource(stack, logicalId, 'Lambda function');
   const props = r.Properties ?? {};
   const assetPath = r.Metadata?.['aws:asset:path'];
