@@ -265,6 +265,7 @@ export function jsonReport(report: LocalRunReport, printer?: Printer) {
       executionMs: Math.round(report.timings.executionMs),
       ...(report.timings.trainingScriptMs !== undefined ? { trainingScriptMs: Math.round(report.timings.trainingScriptMs) } : {}),
     },
+    ...(report.enforcement ? { enforcement: report.enforcement } : {}),
   };
 }
 

@@ -46,10 +46,15 @@ export const LOCAL_ADMIN: Identity = {
 
 const ROLE_ARN = /^arn:aws:iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/;
 
-/** The credentials the servers accept, by access key id. One registry per set of local services. */
+// One local "STS" per process: a session handed out by one local server is known to the others (a test may
+// start its S3 and SageMaker servers separately, each with its own Authorizer), as credentials are in one account.
+const byKey = new Map<string, Identity>([[LOCAL_ADMIN_CREDENTIALS.accessKeyId, LOCAL_ADMIN]]);
+const sessions = new Map<string, Identity>();
+
+/** The credentials the servers accept, by access key id. */
 export class IdentityStore {
-  private readonly byKey = new Map<string, Identity>([[LOCAL_ADMIN_CREDENTIALS.accessKeyId, LOCAL_ADMIN]]);
-  private readonly sessions = new Map<string, Identity>();
+  private readonly byKey = byKey;
+  private readonly sessions = sessions;
 
   /** Temporary credentials of `roleArn` for `sessionName` (the same ones for the same pair, as a cached session). */
   session(roleArn: string, sessionName: string): Identity {
