@@ -40,6 +40,11 @@ export interface LocalServicesOptions {
    * RELEARN_NO_IAM=1, for debugging; never in tests. @default true
    */
   readonly enforceIam?: boolean;
+  /**
+   * The servers as they were before enforcement (HTTP, no signatures, no IAM, no API model), every caller the
+   * operator: bench/enforcement.ts's baseline only, never local mode or tests. @default false
+   */
+  readonly bare?: boolean;
 }
 
 /** `RELEARN_NO_IAM=1` (or `true`) turns enforcement off for debugging, like `relearn local run --no-iam`. */
@@ -87,13 +92,14 @@ export async function startLocalServices(opts: LocalServicesOptions): Promise<Lo
     enforce: opts.enforceIam ?? iamEnforcedByEnv(),
     logFile: join(opts.stateDir, 'iam', 'decisions.jsonl'),
   });
-  const s3 = await startLocalS3({ directory: join(opts.stateDir, 's3'), authorizer });
+  const s3 = await startLocalS3({ directory: join(opts.stateDir, 's3'), authorizer, ...(opts.bare ? { bare: true } : {}) });
   let sagemaker: LocalSageMaker;
   try {
     sagemaker = await startLocalSageMaker({
       directory: join(opts.stateDir, 'sagemaker'),
       s3Endpoint: s3.endpoint,
       authorizer,
+      ...(opts.bare ? { bare: true } : {}),
       ...(opts.python ? { python: opts.python } : {}),
       ...(opts.faults ? { faults: opts.faults } : {}),
       ...(opts.onSageMakerEvent ? { onEvent: opts.onSageMakerEvent } : {}),

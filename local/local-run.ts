@@ -36,6 +36,8 @@ export interface LocalRunOptions {
    * what would be denied: for debugging, never in tests. @default true
    */
   readonly enforceIam?: boolean;
+  /** Local servers without TLS, authentication, IAM or API-model checks: bench/enforcement.ts's baseline only. @default false */
+  readonly bareServices?: boolean;
   readonly executionName?: string;
   /** @default 1 */
   readonly maxWaitSeconds?: number;
@@ -152,14 +154,16 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunRepo
   let t = performance.now();
   const iam = iamModelOf(synth.outdir);
   const enforceIam = opts.enforceIam ?? iamEnforcedByEnv();
-  const services = await startLocalServices({ stateDir, python: opts.python, faults: opts.faults, onSageMakerEvent, iam, enforceIam });
+  const services = await startLocalServices({ stateDir, python: opts.python, faults: opts.faults, onSageMakerEvent, iam, enforceIam, ...(opts.bareServices ? { bare: true } : {}) });
   const servicesMs = performance.now() - t;
   step('services', servicesMs, `S3 ${services.s3.endpoint}, SageMaker ${services.sagemaker.endpoint}`);
   const policies = [...iam.resourcePolicies.keys()];
   step(
     'iam',
     0,
-    enforceIam
+    opts.bareServices
+      ? 'OFF: bare servers (HTTP, no signatures, no IAM, no API model): a benchmark baseline'
+      : enforceIam
       ? `enforced: ${iam.roles.size} roles, ${policies.filter((a) => a.startsWith('arn:aws:s3')).length} bucket, ${policies.filter((a) => a.includes(':sns:')).length} topic and ${policies.filter((a) => a.includes(':kms:')).length} key policies; SageMaker requests checked against its API model`
       : 'NOT enforced (--no-iam): what would be denied is only logged to .relearn/iam/decisions.jsonl',
   );
@@ -210,6 +214,7 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
     env: { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' },
     // Each function runs as its own role, with that role's temporary credentials.
     credentialsFor: (fn) => {
+      if (opts.bareServices) return undefined; // bare s3rver knows only the operator's key
       if (!fn.roleArn) throw new Error(`${fn.stackName}/${fn.logicalId} has no Role in the template: local mode cannot tell which policies apply to it`);
       return services.authorizer.identities.session(fn.roleArn, fn.name).credentials;
     },

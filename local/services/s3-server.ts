@@ -38,6 +38,11 @@ export interface LocalS3Options {
   readonly port?: number;
   /** Who may do what (shared with the other local servers). @default - a new Authorizer with only the operator */
   readonly authorizer?: Authorizer;
+  /**
+   * Plain s3rver as it was before enforcement: HTTP, no signature check beyond s3rver's, no IAM. Only for
+   * bench/enforcement.ts's baseline; never in local mode or tests. @default false
+   */
+  readonly bare?: boolean;
 }
 
 /**
@@ -48,12 +53,13 @@ export interface LocalS3Options {
 export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
   mkdirSync(opts.directory, { recursive: true });
   const authorizer = opts.authorizer ?? new Authorizer();
-  const cert = localTls();
-  const release = trustLocalCa(cert.ca);
-  const server = new S3rver({ address: '127.0.0.1', port: opts.port ?? 0, directory: opts.directory, silent: true, key: cert.key, cert: cert.cert });
+  const cert = opts.bare ? undefined : localTls();
+  const release = cert ? trustLocalCa(cert.ca) : () => undefined;
+  const server = new S3rver({ address: '127.0.0.1', port: opts.port ?? 0, directory: opts.directory, silent: true, ...(cert ? { key: cert.key, cert: cert.cert } : {}) });
   const auth = s3AuthMiddleware({ authorizer, directory: opts.directory });
+  if (opts.bare) DUMMY_ACCOUNT.createKeyPair(LOCAL_ADMIN_CREDENTIALS.accessKeyId, LOCAL_ADMIN_CREDENTIALS.secretAccessKey);
   // First in s3rver's (Koa) chain: nothing reaches s3rver unauthenticated or unauthorized.
-  server.middleware.unshift(async (ctx: Parameters<typeof auth.middleware>[0], next: () => Promise<void>) => {
+  if (!opts.bare) server.middleware.unshift(async (ctx: Parameters<typeof auth.middleware>[0], next: () => Promise<void>) => {
     const key = /Credential=([^/]+)\//.exec(String(ctx.req.headers.authorization ?? ''))?.[1];
     const identity = key ? authorizer.identities.byAccessKey(key) : undefined;
     if (identity) DUMMY_ACCOUNT.createKeyPair(identity.credentials.accessKeyId, identity.credentials.secretAccessKey);
@@ -66,7 +72,7 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
     release();
     throw err;
   }
-  const endpoint = `https://127.0.0.1:${address.port}`;
+  const endpoint = `${cert ? 'https' : 'http'}://127.0.0.1:${address.port}`;
   const client = localS3Client(endpoint);
   for (const bucket of opts.buckets ?? []) {
     try {

@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Authorizer, AuthorizationResult } from '../../iam/authorizer';
-import type { Identity } from '../../iam/identities';
+import { Identity, LOCAL_ADMIN } from '../../iam/identities';
 import type { RequestContext } from '../../iam/policy';
 import { AuthFailure, sha256Hex, verifySignature } from '../../iam/sigv4';
 import { ApiModelService, SerializationError, validateInput, validationMessage } from '../api-model';
@@ -29,6 +29,8 @@ export interface LocalSageMakerOptions {
   readonly s3Endpoint: string;
   /** Who may do what; share the local S3's so both know the same credentials. @default - a new Authorizer (only the operator) */
   readonly authorizer?: Authorizer;
+  /** HTTP, no authentication, validation or authorization: bench/enforcement.ts's baseline only. @default false */
+  readonly bare?: boolean;
   /** Interpreter for training and serving. @default - findPython() */
   readonly python?: string;
   /** Faults to start with; merged over `RELEARN_LOCAL_FAULTS` (JSON) from the environment. @default - none */
@@ -200,6 +202,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
 
   /** SigV4: the caller's identity, or an ApiError in the JSON protocol's terms. */
   const authenticate = (req: http.IncomingMessage, body: Buffer): Identity => {
+    if (opts.bare) return LOCAL_ADMIN;
     try {
       return verifySignature({ method: req.method ?? 'POST', url: req.url ?? '/', headers: req.headers, payloadHash: sha256Hex(body), service: 'other' }, authorizer.identities);
     } catch (err) {
@@ -213,6 +216,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
 
   /** Validates a request against the pinned service model; throws AWS's ValidationException / SerializationException. */
   const validate = (service: ApiModelService, op: string, input: unknown): void => {
+    if (opts.bare) return;
     const key = `${service}.${op}`;
     apiModel.validated++;
     apiModel.byOperation[key] = (apiModel.byOperation[key] ?? 0) + 1;
@@ -234,6 +238,21 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
   const denied = (result: AuthorizationResult): ApiError | undefined => (result.allowed ? undefined : new ApiError('AccessDeniedException', result.message));
   const baseContext = (req: http.IncomingMessage): RequestContext => ({ values: { 'aws:SecureTransport': String(Boolean((req.socket as { encrypted?: boolean }).encrypted)) }, known: SAGEMAKER_KEYS });
 
+  /** sagemaker:<Operation> (and PassRole, AddTags, kms:CreateGrant) for the caller; throws AccessDeniedException. */
+  const authorizeCall = (req: http.IncomingMessage, identity: Identity, op: string, input: Record<string, unknown>): void => {
+    let result: AuthorizationResult;
+    try {
+      result = authorizer.authorizeAll(identity, sagemakerChecks(authorizer, op, input, store.state), `SageMaker.${op}`, baseContext(req));
+    } catch (err) {
+      if ((err as Error).name === 'UnknownConditionKey' || (err as Error).name === 'UnsupportedPolicy') throw new ApiError('InternalFailure', `local IAM: ${(err as Error).message}`, 500);
+      throw err;
+    }
+    const refusal = denied(result);
+    if (refusal) throw refusal;
+    if (op === 'CreateTrainingJob') checkAssumableBySageMaker(authorizer, input.RoleArn, 'RoleArn');
+    if (op === 'CreateModel') checkAssumableBySageMaker(authorizer, input.ExecutionRoleArn, 'ExecutionRoleArn');
+  };
+
   const controlPlane = async (req: http.IncomingMessage, target: string, body: Buffer, res: http.ServerResponse): Promise<void> => {
     const headers = { 'content-type': 'application/x-amz-json-1.1' };
     const m = /^SageMaker\.(\w+)$/.exec(target);
@@ -248,17 +267,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
       }
       if (!cp.ops[m[1]]) await cp.call(m[1], input); // UnknownOperationException, naming what is served
       validate('sagemaker', m[1], input);
-      let result: AuthorizationResult;
-      try {
-        result = authorizer.authorizeAll(identity, sagemakerChecks(authorizer, m[1], input, store.state), `SageMaker.${m[1]}`, baseContext(req));
-      } catch (err) {
-        if ((err as Error).name === 'UnknownConditionKey' || (err as Error).name === 'UnsupportedPolicy') throw new ApiError('InternalFailure', `local IAM: ${(err as Error).message}`, 500);
-        throw err;
-      }
-      const refusal = denied(result);
-      if (refusal) throw refusal;
-      if (m[1] === 'CreateTrainingJob') checkAssumableBySageMaker(authorizer, input.RoleArn, 'RoleArn');
-      if (m[1] === 'CreateModel') checkAssumableBySageMaker(authorizer, input.ExecutionRoleArn, 'ExecutionRoleArn');
+      if (!opts.bare) authorizeCall(req, identity, m[1], input);
       if (faults.delayMs) await delay(faults.delayMs);
       if (faults.throttle && !NOT_THROTTLED.has(m[1])) {
         // What SageMaker answers over its request rate: the SDK classifies it as a throttling error by name.
@@ -291,7 +300,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
         ...(h('x-amzn-sagemaker-inference-id') !== undefined ? { InferenceId: h('x-amzn-sagemaker-inference-id') } : {}),
       };
       validate('sagemaker-runtime', 'InvokeEndpoint', input);
-      const refusal = denied(authorizer.authorize({ identity, action: 'sagemaker:InvokeEndpoint', resource: sagemakerArn(authorizer, 'endpoint', endpointName), context: baseContext(req), request: 'SageMakerRuntime.InvokeEndpoint' }));
+      const refusal = opts.bare ? undefined : denied(authorizer.authorize({ identity, action: 'sagemaker:InvokeEndpoint', resource: sagemakerArn(authorizer, 'endpoint', endpointName), context: baseContext(req), request: 'SageMakerRuntime.InvokeEndpoint' }));
       if (refusal) throw refusal;
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
@@ -338,8 +347,8 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
     const requestId = randomUUID();
     const fail = (code: string, message: string, status = 400): void =>
       send(res, status, `<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type><Code>${code}</Code><Message>${xmlEscape(message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`, xml);
-    let identity: Identity;
-    try {
+    let identity: Identity = LOCAL_ADMIN;
+    if (!opts.bare) try {
       identity = verifySignature({ method: req.method ?? 'POST', url: req.url ?? '/', headers: req.headers, payloadHash: sha256Hex(body), service: 'other' }, authorizer.identities);
     } catch (err) {
       if (!(err instanceof AuthFailure)) throw err;
@@ -361,6 +370,14 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
     const input: Record<string, unknown> = {};
     for (const k of ['TopicArn', 'TargetArn', 'PhoneNumber', 'Message', 'Subject', 'MessageStructure', 'MessageDeduplicationId', 'MessageGroupId']) if (params.has(k)) input[k] = params.get(k);
     if (Object.keys(attributes).length) input.MessageAttributes = attributes;
+    const publish = (): void => {
+      if (message === null || !topicArn) return;
+      const messageId = randomUUID();
+      const subject = params.get('Subject') ?? undefined;
+      appendFileSync(notifications, JSON.stringify({ messageId, topicArn, subject, message, messageAttributes: attributes, timestamp: new Date().toISOString() }) + '\n');
+      emit({ kind: 'notification', topicArn, messageId, subject, message });
+      send(res, 200, `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>${messageId}</MessageId></PublishResult><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></PublishResponse>`, xml);
+    };
     try {
       validate('sns', 'Publish', input);
     } catch (err) {
@@ -369,6 +386,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
     }
     if (message === null) return fail('InvalidParameter', 'Invalid parameter: Empty message');
     if (!topicArn) return fail('InvalidParameter', 'Invalid parameter: TopicArn or TargetArn Reason: no value for required parameter');
+    if (opts.bare) return publish();
     // sns:Publish on the topic; an encrypted topic also needs the publisher's kms:GenerateDataKey and kms:Decrypt.
     const topicKey = authorizer.model?.topicKeys.get(topicArn);
     const secure = String(Boolean((req.socket as { encrypted?: boolean }).encrypted));
@@ -389,17 +407,13 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
     );
     // SNS spells its actions in capitals in its AuthorizationError.
     if (!result.allowed) return fail('AuthorizationError', result.message.replace(/perform: sns:Publish/, 'perform: SNS:Publish').replace(/the sns:Publish action/, 'the SNS:Publish action'), 403);
-    const messageId = randomUUID();
-    const subject = params.get('Subject') ?? undefined;
-    appendFileSync(notifications, JSON.stringify({ messageId, topicArn, subject, message, messageAttributes: attributes, timestamp: new Date().toISOString() }) + '\n');
-    emit({ kind: 'notification', topicArn, messageId, subject, message });
-    send(res, 200, `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>${messageId}</MessageId></PublishResult><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></PublishResponse>`, xml);
+    publish();
   };
 
   // HTTPS with local mode's CA, as the services are in AWS (the topic's policy denies Publish without TLS).
-  const tls = localTls();
-  const releaseTrust = trustLocalCa(tls.ca);
-  const server = https.createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+  const tls = opts.bare ? undefined : localTls();
+  const releaseTrust = tls ? trustLocalCa(tls.ca) : () => undefined;
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     void (async () => {
       const body = await readBody(req);
       const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -412,12 +426,13 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
     })().catch((err: Error) => {
       if (!res.headersSent) send(res, 500, JSON.stringify({ message: err.message }), { 'content-type': 'application/json' });
     });
-  });
+  };
+  const server = tls ? https.createServer({ key: tls.key, cert: tls.cert }, handle) : http.createServer(handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve());
   });
-  const endpoint = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const endpoint = `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const closeAll = async (): Promise<void> => {
     for (const client of roleClients.values()) client.destroy();
     roleClients.clear();
