@@ -158,7 +158,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
   const s3ForRole = (roleArn: string): S3Client => {
     let client = roleClients.get(roleArn);
     if (!client) {
-      const session = /^arn:aws:iam::\d{12}:role\//.test(roleArn) ? authorizer.identities.session(roleArn, 'SageMaker') : undefined;
+      const session = !opts.bare && /^arn:aws:iam::\d{12}:role\//.test(roleArn) ? authorizer.identities.session(roleArn, 'SageMaker') : undefined;
       // A malformed role never got past CreateTrainingJob/CreateModel's validation; the operator stands in for old state.
       client = localS3Client(opts.s3Endpoint, session?.credentials);
       roleClients.set(roleArn, client);
