@@ -3,7 +3,7 @@
  * enforcement (HTTPS, SigV4 verification, IAM policy evaluation, the SageMaker/SNS API-model validation) against
  * the same run on bare servers (HTTP, s3rver's own key check only, no IAM, no model), alternating, in one process.
  *
- *   NODE_OPTIONS=--openssl-legacy-provider npx tsx bench/enforcement.ts [--runs 3]
+ *   NODE_OPTIONS=--openssl-legacy-provider npx tsx bench/enforcement.ts [--runs 3] [--requests-only]
  *
  * Prints the medians of both (execution and whole run without synth), their ratio, and how many requests one
  * enforced run checked against IAM (by service) and against the service models. The synth is done once, before
@@ -16,7 +16,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DescribeEndpointCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { LOCAL_ADMIN_CREDENTIALS } from '../local/iam/identities';
 import type { EnforcementSummary } from '../local/local-env';
+import { startLocalServices } from '../local/local-env';
 import { runLocal } from '../local/local-run';
 import { findPython } from '../local/services/sagemaker';
 
@@ -45,8 +49,49 @@ function sum(file: string): void {
   console.log(`  members the pinned model does not know: ${JSON.stringify(total.unknownMembers)}`);
 }
 
+/**
+ * Per request, on an idle pair of servers: S3 GetObject of a small object and SageMaker DescribeEndpoint, each
+ * `n` times sequentially over one keep-alive client, enforced (HTTPS + SigV4 + IAM + model) vs bare. Less noisy
+ * than whole runs on a shared machine: it isolates what enforcement adds to each request.
+ */
+async function perRequest(n: number): Promise<void> {
+  const results: Record<string, { s3: number; sm: number }> = {};
+  for (const mode of ['enforced', 'bare', 'enforced', 'bare'] as const) {
+    const stateDir = mkdtempSync(join(tmpdir(), 'relearn-bench-req-'));
+    const services = await startLocalServices({ stateDir, python: findPython(), ...(mode === 'bare' ? { bare: true } : {}) });
+    const sm = new SageMakerClient({ endpoint: services.sagemaker.endpoint, region: 'us-east-1', credentials: LOCAL_ADMIN_CREDENTIALS, maxAttempts: 1 });
+    try {
+      const s3 = services.s3.client;
+      await s3.send(new CreateBucketCommand({ Bucket: 'bench-bucket' }));
+      await s3.send(new PutObjectCommand({ Bucket: 'bench-bucket', Key: 'k.json', Body: '{"a":1}' }));
+      const time = async (f: () => Promise<unknown>) => {
+        const t: number[] = [];
+        for (let i = 0; i < n; i++) {
+          const s = performance.now();
+          await f().catch(() => undefined);
+          t.push(performance.now() - s);
+        }
+        return median(t);
+      };
+      const s3ms = await time(async () => (await s3.send(new GetObjectCommand({ Bucket: 'bench-bucket', Key: 'k.json' }))).Body!.transformToString());
+      const smMs = await time(() => sm.send(new DescribeEndpointCommand({ EndpointName: 'missing' })));
+      const prev = results[mode];
+      results[mode] = prev ? { s3: Math.min(prev.s3, s3ms), sm: Math.min(prev.sm, smMs) } : { s3: s3ms, sm: smMs };
+    } finally {
+      sm.destroy();
+      await services.stop();
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  }
+  const f = (ms: number) => `${ms.toFixed(2)} ms`;
+  console.log(`per request (median of ${n}, best of 2 server starts each):`);
+  console.log(`  S3 GetObject:               enforced ${f(results.enforced.s3)}, bare ${f(results.bare.s3)}, ratio ${(results.enforced.s3 / results.bare.s3).toFixed(2)}`);
+  console.log(`  SageMaker DescribeEndpoint: enforced ${f(results.enforced.sm)}, bare ${f(results.bare.sm)}, ratio ${(results.enforced.sm / results.bare.sm).toFixed(2)}`);
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
+  if (args.includes('--requests-only')) return perRequest(300);
   const sumAt = args.indexOf('--sum');
   if (sumAt >= 0) return sum(args[sumAt + 1]);
   const runsAt = args.indexOf('--runs');
@@ -82,6 +127,7 @@ async function main(): Promise<void> {
       const unknown = Object.keys(summary.apiModel.unknownMembers);
       console.log(`  members sent that the pinned model does not know: ${unknown.length ? unknown.join(', ') : 'none'}`);
     }
+    await perRequest(300);
   } finally {
     rmSync(project, { recursive: true, force: true });
   }
