@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ResolvedPipeline } from './asl/assembly';
 import { AslDefinition, eachState, waitOverrides, waitPathProblem, withTaskTimeouts } from './asl/definition';
-import { LambdaHost } from './lambda-host';
+import { LambdaHost, LambdaHostOptions } from './lambda-host';
 
 // aws-local-stepfunctions 3 targets Node >= 22; on Node 20 it needs Promise.withResolvers.
 const P = Promise as unknown as { withResolvers?: () => unknown };
@@ -57,10 +57,12 @@ export interface LocalExecutionOptions {
   /** Variables every Lambda gets on top of its own environment: local endpoints, credentials, log level. */
   readonly env?: Readonly<Record<string, string>>;
   /**
-   * The host that runs the Lambda handlers (its own `env` then applies, not this one's).
+   * The host that runs the Lambda handlers (its own `env` and `credentialsFor` then apply, not these).
    * @default - a new host for this execution
    */
   readonly host?: LambdaHost;
+  /** Each function's own credentials (its role's session): see LambdaHostOptions.credentialsFor. */
+  readonly credentialsFor?: LambdaHostOptions['credentialsFor'];
   /** Wait states longer than this wait this long instead. @default 1 */
   readonly maxWaitSeconds?: number;
   /**
@@ -119,7 +121,7 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
 
   // A host of its own (cold starts, as after a deploy), unless the caller shares one: the trigger and the
   // executions it starts run in one process, and process.env must be set for one function at a time.
-  const host = opts.host ?? new LambdaHost({ env: opts.env });
+  const host = opts.host ?? new LambdaHost({ env: opts.env, ...(opts.credentialsFor ? { credentialsFor: opts.credentialsFor } : {}) });
   const notifyInvoke = (e: LambdaInvocation) => {
     try {
       opts.onInvoke?.(e);
