@@ -45,7 +45,11 @@ export async function startLocalS3(opts: { directory: string; buckets?: string[]
     onEvent: (listener) => server.on('event', listener),
     stop: async () => {
       client.destroy();
-      await server.close();
+      // A response nobody reads (a stream a handler dropped) would keep close() waiting forever: stopping ends
+      // every connection, so a forgotten stream can never hang a run.
+      const closed = server.close();
+      (server.httpServer as import('node:http').Server | undefined)?.closeAllConnections();
+      await closed;
     },
   };
 }
