@@ -10,8 +10,8 @@ import { writeFileAtomic } from './atomic';
 /**
  * Synthesizes relearn's CDK app in process into `<stateDir>/cdk.out`, exactly as `cdk synth` would
  * (same buildRelearnApp, same esbuild bundles), plus the context that keeps `aws:asset:path` metadata on
- * the Lambda resources. cdk-nag is not run here: it checks IAM and encryption settings, which local mode
- * does not enforce, and it changes nothing in the template (the template tests run it).
+ * the Lambda resources. cdk-nag and CDK's built-in CloudFormation validation are not run here: they report on
+ * the template and change nothing in it (`cdk synth` and the template tests run them).
  *
  * Two caches keep the edit-run loop short:
  * - The whole assembly is reused while nothing it is built from changed: the config, relearn's lib/ and lambdas/,
@@ -81,7 +81,9 @@ export function synthesize(opts: SynthOptions): SynthResult {
   const { App, AssetStaging } = require('aws-cdk-lib') as typeof import('aws-cdk-lib');
   // CDK remembers bundled assets per process by their hash and would point at folders just deleted.
   AssetStaging.clearAssetHashCache();
-  const app = new App({ outdir, context: { ...ASSET_METADATA_CONTEXT } });
+  // CDK's built-in CloudFormation validation (a WebAssembly rule engine, a third of a synth) only reports warnings
+  // and changes nothing in the template: like cdk-nag, it is left to `cdk synth` and the template tests.
+  const app = new App({ outdir, context: { ...ASSET_METADATA_CONTEXT }, builtinCloudFormationValidation: false });
   // Loaded here, not at the top: `relearn --help` and `relearn local invoke` need no CDK app.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { buildRelearnApp } = require('../lib/app') as typeof import('../lib/app');
