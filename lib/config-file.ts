@@ -57,16 +57,107 @@ export function parseJsonText(text: string, file: string): unknown {
   try {
     return JSON.parse(body);
   } catch (err) {
-    const message = (err as Error).message;
-    const m = /at position (\d+)/.exec(message);
-    const position = m ? Number(m[1]) : /end of JSON input/.test(message) ? body.length : undefined;
-    const what = message.replace(/ in JSON at position \d+.*$/, '').replace(/^Unexpected end of JSON input$/, 'the file ends before the JSON does');
-    if (position === undefined) throw new ConfigFileError(`${file}: not valid JSON: ${what}`);
+    // V8 names the problem but gives a position only for some of them: find it ourselves.
+    const what = (err as Error).message
+      .replace(/ (?:in JSON )?at position \d+.*$/s, '')
+      .replace(/, (?:\.\.\.)?".*$/s, '')
+      .replace(/^Unexpected end of JSON input$/, 'the file ends before the JSON does')
+      .replace(/\s+/g, ' ');
+    const position = jsonErrorOffset(body);
     const before = body.slice(0, position);
     const line = before.split('\n').length;
     const column = position - before.lastIndexOf('\n');
     const trailingComma = /,\s*$/.test(before) && /^[}\]]/.test(body.slice(position)) ? ` (a comma before "${body[position]}" is not allowed in JSON)` : '';
     throw new ConfigFileError(`${file}: not valid JSON at line ${line}, column ${column}: ${what}${trailingComma}`);
+  }
+}
+
+/** The offset of the first character where `text` stops being JSON (RFC 8259): a scanner for error messages only. */
+export function jsonErrorOffset(text: string): number {
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i])) i++;
+  };
+  const fail = (): never => {
+    throw i;
+  };
+  const literal = (word: string) => {
+    for (const c of word) if (text[i++] !== c) (i--, fail());
+  };
+  const string = () => {
+    i++; // opening quote
+    for (;;) {
+      if (i >= text.length) fail();
+      const c = text[i];
+      if (c === '"') return void i++;
+      if (c < ' ') fail();
+      if (c === '\\') {
+        i++;
+        if (text[i] === 'u') {
+          for (let k = 1; k <= 4; k++) if (!/[0-9a-fA-F]/.test(text[i + k] ?? '')) (i += k, fail());
+          i += 5;
+        } else if ('"\\/bfnrt'.includes(text[i] ?? 'x')) i++;
+        else fail();
+      } else i++;
+    }
+  };
+  const number = () => {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i));
+    if (!m || m[0] === '-' || m[0] === '') fail();
+    i += m![0].length;
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{') {
+      i++;
+      ws();
+      if (text[i] === '}') return void i++;
+      for (;;) {
+        ws();
+        if (text[i] !== '"') fail();
+        string();
+        ws();
+        if (text[i] !== ':') fail();
+        i++;
+        value();
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === '}') return void i++;
+        fail();
+      }
+    }
+    if (c === '[') {
+      i++;
+      ws();
+      if (text[i] === ']') return void i++;
+      for (;;) {
+        value();
+        ws();
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === ']') return void i++;
+        fail();
+      }
+    }
+    if (c === '"') return string();
+    if (c === 't') return literal('true');
+    if (c === 'f') return literal('false');
+    if (c === 'n') return literal('null');
+    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return number();
+    fail();
+  };
+  try {
+    value();
+    ws();
+    return i < text.length ? i : text.length;
+  } catch (at) {
+    return Math.min(at as number, text.length);
   }
 }
 

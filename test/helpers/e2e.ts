@@ -189,6 +189,12 @@ export class Inspector {
     return (res.TrainingJobSummaries ?? []).map((j) => j.TrainingJobName!).sort();
   }
 
+  /** Every training job's status (ListTrainingJobs), by name. */
+  async trainingJobStatuses(): Promise<Record<string, string>> {
+    const res = await this.services.sagemakerClient.send(new ListTrainingJobsCommand({ MaxResults: 100 }));
+    return Object.fromEntries((res.TrainingJobSummaries ?? []).map((j) => [j.TrainingJobName!, j.TrainingJobStatus!]));
+  }
+
   /** The model package versions of a group (ListModelPackages), oldest first. */
   async modelPackages(group: string): Promise<ModelPackageSummary[]> {
     const res = await this.services.sagemakerClient.send(
