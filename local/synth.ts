@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import { join, relative, resolve } from 'node:path';
 import type { RelearnConfig } from '../lambdas/shared/config';
 import { schemaFileOf, trainingSourceDirOf } from '../lib/config-file';
-import { PACKAGE_ROOT } from '../lib/package-root';
+import { DEPS_LOCK_FILE, INSTALL_ROOT, PACKAGE_ROOT } from '../lib/package-root';
 import { ASSET_METADATA_CONTEXT } from './asl/assembly';
 import { writeFileAtomic } from './atomic';
 
@@ -151,7 +151,7 @@ function freshOutdir(outdir: string, keep: readonly BundleRecord[]): void {
 export function inputKey(appRoot: string, config: RelearnConfig): string {
   const h = createHash('sha256');
   h.update(`format ${SYNTH_FORMAT}\n`).update(JSON.stringify(config)).update('\n');
-  const own = ['lib', 'lambdas', 'package-lock.json'].map((r) => join(PACKAGE_ROOT, r));
+  const own = [...['lib', 'lambdas'].map((r) => join(PACKAGE_ROOT, r)), DEPS_LOCK_FILE];
   // The training code and the curated schema file too: both are staged into cdk.out, so an edit must re-synthesize.
   const schemaFile = schemaFileOf(config, appRoot);
   const roots = [...own, trainingSourceDirOf(config, appRoot), ...(schemaFile ? [schemaFile] : [])];
@@ -170,8 +170,14 @@ export function inputKey(appRoot: string, config: RelearnConfig): string {
 export function bundleInputKey(): string {
   const h = createHash('sha256');
   h.update(`bundles ${SYNTH_FORMAT} ${process.version}\n`);
-  const roots = ['lambdas', 'package-lock.json', 'package.json', 'tsconfig.json', 'node_modules/.package-lock.json', 'node_modules/esbuild/package.json'];
-  for (const root of roots.map((r) => join(PACKAGE_ROOT, r))) {
+  const roots = [
+    ...['lambdas', 'package.json', 'tsconfig.json'].map((r) => join(PACKAGE_ROOT, r)),
+    // What is installed: the lock file, npm's record of node_modules, and the esbuild that bundles.
+    DEPS_LOCK_FILE,
+    join(INSTALL_ROOT, 'node_modules', '.package-lock.json'),
+    require.resolve('esbuild/package.json'),
+  ];
+  for (const root of roots) {
     h.update(`root ${root}\n`);
     for (const file of listFiles(root)) h.update(relative(root, file)).update('\0').update(readFileSync(file)).update('\0');
   }

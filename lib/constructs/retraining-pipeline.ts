@@ -12,7 +12,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { DEPS_LOCK_FILE } from '../package-root';
+import { DEPS_LOCK_FILE, INSTALL_ROOT } from '../package-root';
 import { endpointNameOf, parseConfig, RelearnConfig } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
 import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, SKLEARN_VERSIONS, sklearnImageTag } from '../sklearn-images';
@@ -191,7 +191,7 @@ export class RetrainingPipeline extends Construct {
       functions[stage] = new nodejs.NodejsFunction(this, cid, {
         entry: path.join(PROJECT_ROOT, 'lambdas', stage, 'handler.ts'),
         handler: 'handler',
-        projectRoot: PROJECT_ROOT,
+        projectRoot: INSTALL_ROOT,
         depsLockFilePath: DEPS_LOCK_FILE,
         runtime: lambda.Runtime.NODEJS_22_X,
         // Pure JavaScript handlers: Graviton is cheaper per GB-second at the same speed.
