@@ -8,7 +8,7 @@ import { resolvePipeline, ResolvedPipeline } from './asl/assembly';
 import { writeFileAtomic } from './atomic';
 import { cleanUpInterruptedRun } from './interrupt';
 import { dataBucketOf, DataFile, landingPrefix, listDataFiles, LocalFaults, LocalServices, provision, SageMakerEvent, startLocalServices, uploadData, UploadProgress } from './local-env';
-import { acquireLock } from './lock';
+import { acquireLock, lockHolder, PipelineBusy } from './lock';
 import { adoptLegacyState, LocalPipeline, openPipeline, resetPipeline } from './project';
 import { defaultExecutionName, LocalExecutionResult, RunEvent, runLocalExecution, StateVisit } from './runner';
 import { REPO_ROOT, synthesize } from './synth';
@@ -121,7 +121,11 @@ export function prepareRun(opts: Pick<LocalRunOptions, 'projectDir' | 'config' |
   const pipeline = openPipeline({ projectDir, ...(opts.config !== undefined ? { config: opts.config } : {}), ...(opts.configFile ? { configFile: opts.configFile } : {}) });
   checkConfigPaths(pipeline.config, pipeline.baseDir, pipeline.source);
   const data = resolve(projectDir, opts.data ?? DEFAULT_DATA);
-  return { pipeline, data, files: listDataFiles(data) };
+  const files = listDataFiles(data);
+  // A run in progress refuses this one before anything starts (the lock itself is taken when the run begins).
+  const owner = lockHolder(pipeline.stateDir);
+  if (owner) throw new PipelineBusy(owner, pipeline.name);
+  return { pipeline, data, files };
 }
 
 export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunReport> {
