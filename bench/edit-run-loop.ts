@@ -20,11 +20,21 @@ const i = process.argv.indexOf('--runs');
 const runs = i >= 0 ? Number(process.argv[i + 1]) : 3;
 
 interface Timing {
+  /** Process start to the first line (node, the re-run with --openssl-legacy-provider, tsx, config and data checks). */
+  startupMs: number;
   synthMs: number;
+  /** services + provision + upload, as the CLI prints them: from the synth's end to the execution's start. */
+  afterSynthMs: number;
   toExecutionMs: number;
   bundlesReused: number;
   code: number | null;
 }
+
+const step = (out: string, name: string): number => {
+  const m = new RegExp(`^ {2}${name}\\s+([\\d.]+) (ms|s)`, 'm').exec(out);
+  if (!m) throw new Error(`no ${name} line in:\n${out}`);
+  return Number(m[1]) * (m[2] === 's' ? 1000 : 1);
+};
 
 function run(project: string): Promise<Timing> {
   return new Promise((resolvePromise, reject) => {
@@ -37,8 +47,10 @@ function run(project: string): Promise<Timing> {
     });
     let out = '';
     let toExecutionMs: number | undefined;
+    let startupMs: number | undefined;
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
+      startupMs ??= performance.now() - started;
       if (toExecutionMs === undefined && /^execution \S+/m.test(out)) {
         toExecutionMs = performance.now() - started;
         process.kill(-child.pid!, 'SIGINT');
@@ -48,7 +60,14 @@ function run(project: string): Promise<Timing> {
     child.on('exit', (code) => {
       const synth = /^ {2}synth\s+([\d.]+) (ms|s)\s+\S+(?: \((\d+) Lambda bundles reused\))?/m.exec(out);
       if (!synth || toExecutionMs === undefined) return reject(new Error(`no synth or execution line (exit ${code}):\n${out}`));
-      resolvePromise({ synthMs: Number(synth[1]) * (synth[2] === 's' ? 1000 : 1), toExecutionMs, bundlesReused: Number(synth[3] ?? 0), code });
+      resolvePromise({
+        startupMs: startupMs ?? 0,
+        synthMs: Number(synth[1]) * (synth[2] === 's' ? 1000 : 1),
+        afterSynthMs: step(out, 'services') + step(out, 'provision') + step(out, 'upload'),
+        toExecutionMs,
+        bundlesReused: Number(synth[3] ?? 0),
+        code,
+      });
     });
   });
 }
@@ -77,7 +96,8 @@ async function main(): Promise<void> {
     console.log(`  config-only change         synth ${s(synth)} (median of ${runs}; ${warm.map((w) => s(w.synthMs)).join(', ')}), execution started after ${s(toExec)} (${warm.map((w) => s(w.toExecutionMs)).join(', ')})`);
     console.log(`  bundles reused             ${warm.map((w) => w.bundlesReused).join(', ')} of 13`);
     console.log(`  re-synth vs cold synth     ${(cold.synthMs / synth).toFixed(1)}x faster`);
-    console.log(`  after the synth            ${s(toExec - synth)} to the execution's start (node + tsx start-up, services, provisioning, upload)`);
+    console.log(`  start-up before the synth  ${s(median(warm.map((w) => w.startupMs)))} (node, its re-run with --openssl-legacy-provider, tsx, checks)`);
+    console.log(`  synth end -> execution     ${s(median(warm.map((w) => w.afterSynthMs)))} (services, provisioning, upload; ${warm.map((w) => s(w.afterSynthMs)).join(', ')})`);
     console.log(`  interrupted runs exited    ${[cold, ...warm].map((w) => w.code).join(', ')} (SIGINT at the execution's start)`);
   } finally {
     rmSync(project, { recursive: true, force: true });

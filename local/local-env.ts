@@ -191,10 +191,14 @@ export function listDataFiles(dataPath: string): DataFile[] {
 /** Upload progress: bytes sent so far of all files, and the total. */
 export type UploadProgress = (p: { readonly file: string; readonly loaded: number; readonly total: number }) => void;
 
-/** Bytes per part of a multipart upload: S3's 5 MiB minimum, larger when 10,000 parts would not hold the file. */
+/**
+ * Bytes per part of a multipart upload: 16 MiB (S3's minimum is 5 MiB; against the local S3, whose completion
+ * rewrites the parts into one object, 16 MiB parts took half the time of 5 MiB ones for a 1 GB file), larger when
+ * 10,000 parts (S3's maximum) would not hold the file. At most 4 parts are in memory at a time.
+ */
 export function partSizeFor(size: number): number {
-  const MIN = 5 * 1024 * 1024;
-  return Math.max(MIN, Math.ceil(size / 10000 / MIN) * MIN);
+  const PART = 16 * 1024 * 1024;
+  return Math.max(PART, Math.ceil(size / 10000 / PART) * PART);
 }
 
 /**

@@ -29,12 +29,12 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-test('part sizes: S3\'s 5 MiB minimum, and never more than 10,000 parts', () => {
-  expect(partSizeFor(1)).toBe(5 * 1024 * 1024);
-  expect(partSizeFor(SIZE)).toBe(5 * 1024 * 1024);
-  const huge = 200 * 1024 ** 3;
+test('part sizes: 16 MiB (over S3\'s 5 MiB minimum), and never more than 10,000 parts', () => {
+  expect(partSizeFor(1)).toBe(16 * 1024 * 1024);
+  expect(partSizeFor(SIZE)).toBe(16 * 1024 * 1024);
+  const huge = 500 * 1024 ** 3;
   expect(Math.ceil(huge / partSizeFor(huge))).toBeLessThanOrEqual(10000);
-  expect(partSizeFor(huge) % (5 * 1024 * 1024)).toBe(0);
+  expect(partSizeFor(huge) % (16 * 1024 * 1024)).toBe(0);
 });
 
 test('a file over 2 GiB is uploaded whole with bounded memory', async () => {
@@ -70,7 +70,7 @@ test('a file over 2 GiB is uploaded whole with bounded memory', async () => {
     const code = await new Promise((r) => child.on('exit', r));
     expect(code).toBe(0);
     const result = JSON.parse(out.trim().split('\n').pop()!) as { keys: { key: string }[]; reports: number; maxRssKb: number };
-    // THEN the process never held the file: its peak RSS stays far below the file's size (4 parts of 5 MiB in flight)
+    // THEN the process never held the file: its peak RSS stays far below the file's size (at most 4 parts of 16 MiB in flight)
     expect(result.keys.map((k) => k.key)).toEqual(['incoming/x/huge.csv']);
     expect(result.maxRssKb * 1024).toBeLessThan(400 * 1024 * 1024);
     // AND progress was reported as it went
