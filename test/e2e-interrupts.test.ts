@@ -44,8 +44,8 @@ afterAll(() => {
 });
 
 /** `relearn local run` as a user starts it, interrupted with `signal` once `moment` has come. */
-async function interrupted(signal: NodeJS.Signals, config: string, moment: (p: RelearnProcess) => boolean, what: string) {
-  const p = new RelearnProcess(['local', 'run', '--config', config, '--data', data], { cwd: project.dir });
+async function interrupted(signal: NodeJS.Signals, config: string, moment: (p: RelearnProcess) => boolean, what: string, direct = false) {
+  const p = new RelearnProcess(['local', 'run', '--config', config, '--data', data], { cwd: project.dir, direct });
   started.push(p);
   await p.waitFor(what, () => moment(p), 900000);
   p.signalGroup(signal);
@@ -92,8 +92,11 @@ describe('interrupting relearn local run', () => {
     await expectChampionIntact();
   });
 
-  test('while the local serving process starts (the issue\'s reproduction, SIGINT): exit 130, the endpoint is not left Failed', async () => {
-    const r = await interrupted('SIGINT', configFile, (p) => p.descendants(/serve\.py/).length > 0, 'a serving process');
+  test.each([
+    ['as npx relearn runs it (bin/relearn.js re-runs node)', false],
+    ['with node started with --openssl-legacy-provider (no re-run: the serving process is in the signalled group unless it has its own)', true],
+  ])('while the local serving process starts (the issue\'s reproduction, SIGINT), %s: exit 130, the endpoint is not left Failed', async (_how, direct) => {
+    const r = await interrupted('SIGINT', configFile, (p) => p.descendants(/serve\.py/).length > 0, 'a serving process', direct);
     expect(r.exit.code).toBe(130);
     expect(r.text).toMatch(/relearn: interrupted during the start of the local services: no execution started/);
     expect(r.text).not.toMatch(/KeyboardInterrupt|DeploymentFailed/);

@@ -42,11 +42,15 @@ export class RelearnProcess {
   private readonly seen = new Map<number, Seen>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }) {
+  /**
+   * `direct`: node already has --openssl-legacy-provider (NODE_OPTIONS), so bin/relearn.js runs the CLI in this very
+   * process, in the terminal's process group with everything it starts. Otherwise, as `npx relearn` runs it: node
+   * without the flag, so bin/relearn.js re-runs itself with it.
+   */
+  constructor(args: readonly string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; direct?: boolean }) {
     this.child = spawn(process.execPath, [BIN, ...args], {
       cwd: opts.cwd,
-      // As a user runs it: node without --openssl-legacy-provider, so bin/relearn.js re-runs itself with it.
-      env: { ...process.env, NODE_OPTIONS: '', ...opts.env },
+      env: { ...process.env, NODE_OPTIONS: opts.direct ? '--openssl-legacy-provider' : '', ...opts.env },
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -80,10 +84,10 @@ export class RelearnProcess {
     while (todo.length) {
       const pid = todo.pop()!;
       for (const c of children.get(pid) ?? []) {
-        if (!this.seen.has(c)) {
-          const s = stat(c);
-          if (s) this.seen.set(c, { pid: c, start: s.start, cmd: cmdline(c) });
-        }
+        const s = stat(c);
+        const known = this.seen.get(c);
+        // A process just forked still shows its parent's command line until it execs: read it again each time.
+        if (s && (!known || known.start === s.start)) this.seen.set(c, { pid: c, start: s.start, cmd: cmdline(c) || known?.cmd || '' });
         todo.push(c);
       }
     }
