@@ -1,3 +1,4 @@
+import { DescribeEndpointCommand } from '@aws-sdk/client-sagemaker';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -292,7 +293,6 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
 
 async function inService(services: LocalServices, endpointName: string): Promise<boolean> {
   try {
-    const { DescribeEndpointCommand } = await import('@aws-sdk/client-sagemaker');
     return (await services.sagemakerClient.send(new DescribeEndpointCommand({ EndpointName: endpointName }))).EndpointStatus === 'InService';
   } catch {
     return false;
