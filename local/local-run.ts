@@ -1,14 +1,15 @@
 import { DescribeEndpointCommand } from '@aws-sdk/client-sagemaker';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { RelearnConfig } from '../lambdas/shared/config';
 import { Layout } from '../lambdas/shared/contracts';
+import { sniff, SNIFF_BYTES } from '../lambdas/shared/tabular';
 import { checkConfigPaths } from '../lib/config-file';
 import { resolvePipeline, ResolvedPipeline } from './asl/assembly';
 import { writeFileAtomic } from './atomic';
 import { cleanUpInterruptedRun } from './interrupt';
-import { dataBucketOf, DataFile, landingPrefix, listDataFiles, LocalFaults, LocalServices, provision, SageMakerEvent, startLocalServices, uploadData, UploadProgress } from './local-env';
+import { dataBucketOf, DataFile, DataPathError, landingPrefix, listDataFiles, LocalFaults, LocalServices, provision, SageMakerEvent, startLocalServices, uploadData, UploadProgress } from './local-env';
 import { acquireLock, lockHolder, PipelineBusy } from './lock';
 import { adoptLegacyState, LocalPipeline, openPipeline, resetPipeline } from './project';
 import { defaultExecutionName, LocalExecutionResult, RunEvent, runLocalExecution, StateVisit } from './runner';
@@ -123,10 +124,32 @@ export function prepareRun(opts: Pick<LocalRunOptions, 'projectDir' | 'config' |
   checkConfigPaths(pipeline.config, pipeline.baseDir, pipeline.source);
   const data = resolve(projectDir, opts.data ?? DEFAULT_DATA);
   const files = listDataFiles(data);
+  checkDataBytes(files);
   // A run in progress refuses this one before anything starts (the lock itself is taken when the run begins).
   const owner = lockHolder(pipeline.stateDir);
   if (owner) throw new PipelineBusy(owner, pipeline.name);
   return { pipeline, data, files };
+}
+
+/**
+ * What the first bytes of each data file already say, with Ingest's own check (lambdas/shared/tabular `sniff`): a
+ * UTF-16 file, gzip bytes under a name without .gz, CR-only line ends are refused here, in a second, instead of by
+ * Ingest after the synth, the services and the upload. (Gzipped files are left to Ingest: it decompresses them.)
+ */
+function checkDataBytes(files: readonly DataFile[]): void {
+  for (const f of files) {
+    if (f.file.toLowerCase().endsWith('.gz') || f.size === 0) continue;
+    const fd = openSync(f.file, 'r');
+    let head: Buffer;
+    try {
+      const buf = Buffer.alloc(Math.min(f.size, SNIFF_BYTES));
+      head = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
+    } finally {
+      closeSync(fd);
+    }
+    const problem = sniff(head, false, f.size <= SNIFF_BYTES);
+    if (problem) throw new DataPathError(`${f.file} line 1: ${problem}`);
+  }
 }
 
 export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunReport> {

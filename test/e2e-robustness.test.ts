@@ -122,12 +122,21 @@ describe('relearn local run under abuse', () => {
     expect(json.invoke).toMatch(/^npx relearn local invoke /);
   });
 
-  test('a UTF-16 file is named as such by Ingest', async () => {
-    const file = join(project.dir, 'data', 'utf16.csv');
-    writeFileSync(file, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(readFileSync(data, 'utf8'), 'utf16le')]));
-    const { code, json } = await project.run({ config: 'config', data: file });
-    expect(code).toBe(1);
-    expect(json.error?.Cause).toMatch(/utf16\.csv line 1: the file is UTF-16 LE text \(it starts with the byte order mark FF FE\); relearn reads UTF-8/);
+  test('a UTF-16 file, gzip bytes in a .csv, CR-only line ends: named before anything starts (exit 2, Ingest\'s own check)', async () => {
+    const text = readFileSync(data, 'utf8');
+    const cases: [string, Buffer, RegExp][] = [
+      ['utf16.csv', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]), /utf16\.csv line 1: the file is UTF-16 LE text \(it starts with the byte order mark FF FE\); relearn reads UTF-8/],
+      ['zipped.csv', require('node:zlib').gzipSync(text), /zipped\.csv line 1: the file is gzip-compressed \(it starts with the gzip bytes 1f 8b\), but its name does not end with \.gz/],
+      ['mac.csv', Buffer.from(text.replace(/\n/g, '\r')), /mac\.csv line 1: lines end with a CR alone/],
+    ];
+    for (const [name, bytes, message] of cases) {
+      const file = join(project.dir, 'data', name);
+      writeFileSync(file, bytes);
+      const r = await project.cli(['local', 'run', '--config', 'config.json', '--data', file]);
+      expect({ code: r.code, out: r.out }).toEqual({ code: 2, out: '' });
+      expect(r.err).toMatch(message);
+      expect(r.err.trim().split('\n')).toHaveLength(1);
+    }
   });
 
   test('a second run of the pipeline while one runs is refused, naming the running execution; the first one is unharmed', async () => {

@@ -1,10 +1,11 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Layout } from '../../lambdas/shared/contracts';
 import { getJsonIfExists, parseS3Uri, s3Uri } from '../../lambdas/shared/s3';
 import { resolvePipeline } from '../asl/assembly';
 import { PROCESS_ENV } from '../local-env';
 import { artifactsBucketOf } from '../local-run';
+import { writeFileAtomic } from '../atomic';
 import { acquireLock } from '../lock';
 import { pipelineForCommand } from '../project';
 import { startLocalS3 } from '../services/s3-server';
@@ -50,7 +51,7 @@ async function run(flags: Flags, io: CliIO): Promise<number> {
     const text = JSON.stringify(curated, null, 2) + '\n';
     if (typeof flags.out === 'string') {
       const file = resolve(io.cwd, flags.out);
-      writeFileSync(file, text);
+      writeFileAtomic(file, text);
       io.stdout.write(
         `wrote ${file}: ${what}, from ${uri}\n` +
           `edit it and name it in the config, relative to the config file's folder: { "validation": { "schemaFile": "${basename(file)}" } }\n`,

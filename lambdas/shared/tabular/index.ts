@@ -159,7 +159,7 @@ function byteStream(input: Readable, opts: ReadOptions): Readable {
 }
 
 /** Bytes looked at before the first record is read: enough to tell an encoding or line-end problem. */
-const SNIFF_BYTES = 4096;
+export const SNIFF_BYTES = 4096;
 
 /**
  * The stream's chunks, the first ones gathered up to SNIFF_BYTES and checked with `sniff` before anything is

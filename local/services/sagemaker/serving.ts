@@ -4,6 +4,7 @@ import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { writeFileAtomic } from '../../atomic';
 import { signalTree, spawnChild, stopTree } from './children';
 import { materialize } from './s3io';
 import type { Doc } from './store';
@@ -109,7 +110,7 @@ export async function startServing(
     signalTree(child, 'SIGKILL');
     throw healthFailure(`GET /ping answered ${status}`);
   }
-  writeFileSync(join(folder, 'serving.pid'), `${child.pid}\n`);
+  writeFileAtomic(join(folder, 'serving.pid'), `${child.pid}\n`);
   return { endpointConfigName: opts.endpointConfigName, variantName: opts.variantName, port, child, folder };
 }
 
