@@ -5,7 +5,7 @@ import { readDeploymentRecord, rollBackEndpoint } from '../lambdas/deploy/endpoi
 import { Layout } from '../lambdas/shared/contracts';
 import { getJsonIfExists } from '../lambdas/shared/s3';
 import type { ResolvedPipeline } from './asl/assembly';
-import { LambdaHost, parseCause } from './lambda-host';
+import { LambdaHost, LambdaHostOptions, parseCause } from './lambda-host';
 
 /**
  * What happens after an interrupted (aborted) execution, before the local services stop, so that the pipeline is
@@ -22,8 +22,10 @@ import { LambdaHost, parseCause } from './lambda-host';
 
 export interface InterruptCleanupContext {
   readonly pipeline: ResolvedPipeline;
-  /** What every local Lambda gets (endpoint variables, credentials, log level). */
+  /** What every local Lambda gets (endpoint variables, region, log level). */
   readonly env: Readonly<Record<string, string>>;
+  /** Each function's own role credentials (see LambdaHostOptions.credentialsFor). */
+  readonly credentialsFor?: LambdaHostOptions['credentialsFor'];
   readonly s3: S3Client;
   readonly sagemaker: SageMakerClient;
   readonly artifactsBucket: string;
@@ -64,7 +66,7 @@ export async function cleanUpInterruptedRun(ctx: InterruptCleanupContext): Promi
         cause: null,
       },
     };
-    const host = new LambdaHost({ env: ctx.env });
+    const host = new LambdaHost({ env: ctx.env, ...(ctx.credentialsFor ? { credentialsFor: ctx.credentialsFor } : {}) });
     try {
       const result = (await host.invoke(fn, event)) as { training?: { detail?: string } } | null;
       done.push(`${fn.logicalId}: ${result?.training?.detail ?? 'ran'}`);

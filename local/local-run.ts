@@ -9,7 +9,24 @@ import { checkConfigPaths } from '../lib/config-file';
 import { resolvePipeline, ResolvedPipeline } from './asl/assembly';
 import { writeFileAtomic } from './atomic';
 import { cleanUpInterruptedRun } from './interrupt';
-import { dataBucketOf, DataFile, DataPathError, landingPrefix, listDataFiles, LocalFaults, LocalServices, provision, SageMakerEvent, startLocalServices, uploadData, UploadProgress } from './local-env';
+import type { LocalFunction } from './asl/assembly';
+import { iamModelOf } from './iam/template';
+import {
+  dataBucketOf,
+  DataFile,
+  DataPathError,
+  EnforcementSummary,
+  iamEnforcedByEnv,
+  landingPrefix,
+  listDataFiles,
+  LocalFaults,
+  LocalServices,
+  provision,
+  SageMakerEvent,
+  startLocalServices,
+  uploadData,
+  UploadProgress,
+} from './local-env';
 import { acquireLock, lockHolder, PipelineBusy } from './lock';
 import { adoptLegacyState, LocalPipeline, openPipeline, resetPipeline } from './project';
 import { defaultExecutionName, LocalExecutionResult, RunEvent, runLocalExecution, StateVisit } from './runner';
@@ -44,6 +61,13 @@ export interface LocalRunOptions {
   readonly fresh?: boolean;
   readonly faults?: LocalFaults;
   readonly python?: string;
+  /**
+   * Enforce the synthesized IAM policies in the local servers. `false` (`--no-iam`, RELEARN_NO_IAM=1) only logs
+   * what would be denied: for debugging, never in tests. @default true
+   */
+  readonly enforceIam?: boolean;
+  /** Local servers without TLS, authentication, IAM or API-model checks: bench/enforcement.ts's baseline only. @default false */
+  readonly bareServices?: boolean;
   readonly executionName?: string;
   /** @default 1 */
   readonly maxWaitSeconds?: number;
@@ -95,6 +119,8 @@ export interface LocalRunReport {
   };
   readonly stateDir: string;
   readonly output?: unknown;
+  /** What the local servers checked during the run: IAM decisions and service-model validations. */
+  readonly enforcement?: EnforcementSummary;
 }
 
 /** A run stopped by its signal before its execution started: nothing of the pipeline changed. */
@@ -183,9 +209,21 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunRepo
       opts.onSageMakerEvent?.(e);
     };
     const t = performance.now();
-    const services = await startLocalServices({ stateDir, python: opts.python, faults: opts.faults, onSageMakerEvent });
+    const iam = iamModelOf(synth.outdir);
+    const enforceIam = opts.enforceIam ?? iamEnforcedByEnv();
+    const services = await startLocalServices({ stateDir, python: opts.python, faults: opts.faults, onSageMakerEvent, iam, enforceIam, ...(opts.bareServices ? { bare: true } : {}) });
     const servicesMs = performance.now() - t;
     step('services', servicesMs, `S3 ${services.s3.endpoint}, SageMaker ${services.sagemaker.endpoint}`);
+    const policies = [...iam.resourcePolicies.keys()];
+    step(
+      'iam',
+      0,
+      opts.bareServices
+        ? 'OFF: bare servers (HTTP, no signatures, no IAM, no API model): a benchmark baseline'
+        : enforceIam
+          ? `enforced: ${iam.roles.size} roles, ${policies.filter((a) => a.startsWith('arn:aws:s3')).length} bucket, ${policies.filter((a) => a.includes(':sns:')).length} topic and ${policies.filter((a) => a.includes(':kms:')).length} key policies; SageMaker requests checked against its API model`
+          : `NOT enforced (--no-iam): what would be denied is only logged to ${join(stateDir, 'iam', 'decisions.jsonl')}`,
+    );
     try {
       checkpoint('the start of the local services');
       return await runWithServices(opts, { config, pipeline, resolved, services, stateDir, files, data, synth, servicesMs, training, step, checkpoint, lock });
@@ -244,11 +282,18 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
   const executionName = opts.executionName ?? defaultExecutionName();
   ctx.lock.setExecution(executionName);
   const env = { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' };
+  // Each function runs as its own role, with that role's temporary credentials.
+  const credentialsFor = (fn: LocalFunction) => {
+    if (opts.bareServices) return undefined; // bare s3rver knows only the operator's key
+    if (!fn.roleArn) throw new Error(`${fn.stackName}/${fn.logicalId} has no Role in the template: local mode cannot tell which policies apply to it`);
+    return services.authorizer.identities.session(fn.roleArn, fn.name).credentials;
+  };
   const result = await runLocalExecution({
     pipeline: resolved,
     input: { source: { bucket, prefix } },
     executionName,
     env,
+    credentialsFor,
     maxWaitSeconds: opts.maxWaitSeconds ?? 1,
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
@@ -261,6 +306,7 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
     const cleanup = await cleanUpInterruptedRun({
       pipeline: resolved,
       env,
+      credentialsFor,
       s3,
       sagemaker: services.sagemakerClient,
       artifactsBucket: artifacts,
@@ -309,6 +355,7 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
     },
     stateDir,
     ...(result.output !== undefined ? { output: result.output } : {}),
+    enforcement: services.enforcement(),
   };
   writeFileAtomic(join(stateDir, 'last-run.json'), JSON.stringify({ ...runReport, output: undefined }, null, 2));
   return runReport;

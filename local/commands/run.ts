@@ -83,6 +83,7 @@ async function runWithSignals(flags: Flags, io: CliIO, json: boolean, out: CliIO
       ...where,
       fresh: flags.fresh === true,
       faults,
+      ...(flags['no-iam'] === true ? { enforceIam: false } : {}),
       python,
       ...(typeof flags['execution-name'] === 'string' ? { executionName: flags['execution-name'] } : {}),
       ...(maxWaitSeconds !== undefined ? { maxWaitSeconds } : {}),
@@ -129,12 +130,13 @@ export function jsonReport(report: LocalRunReport, printer?: Printer) {
       executionMs: Math.round(report.timings.executionMs),
       ...(report.timings.trainingScriptMs !== undefined ? { trainingScriptMs: Math.round(report.timings.trainingScriptMs) } : {}),
     },
+    ...(report.enforcement ? { enforcement: report.enforcement } : {}),
   };
 }
 
 
 export const runCommand: Command = {
   valueFlags: ['data', 'config', 'fault-training', 'fault-endpoint-update', 'fault-throttle', 'slow', 'max-wait', 'execution-name'],
-  booleanFlags: ['json', 'fresh', 'verbose'],
+  booleanFlags: ['json', 'fresh', 'verbose', 'no-iam'],
   run,
 };
