@@ -6,6 +6,7 @@ import { invokeCommand } from './commands/invoke';
 import { resetCommand } from './commands/reset';
 import { runCommand } from './commands/run';
 import { schemaCommand } from './commands/schema';
+import { watchCommand } from './commands/watch';
 import { DataPathError } from './local-env';
 import { PipelineBusy } from './lock';
 
@@ -76,6 +77,16 @@ Usage:
       Deletes the pipeline's local state (every run's state and its synthesized app); --all deletes .relearn/
       entirely (every pipeline).
 
+  relearn local watch [--dir <folder>] [--config <file>] [--json] [--max-wait <seconds>] [--verbose] [--no-iam]
+      Watches the local landing zone (default: ./landing) and starts runs as the deployed trigger would: each file
+      dropped there (once its size holds still) is uploaded to the data bucket under incoming/<its path>, and its
+      object-created event goes through the synthesized EventBridge rule, trigger queue and trigger Lambda. With
+      trigger.mode "quiet" a burst gives one run once arrivals pause for trigger.quietPeriodSeconds; with "marker"
+      a _SUCCESS or manifest.json starts a run of what it covers. At most one run at a time; files that land
+      during a run go into one follow-up run. Prints each file landed and each run started (with the time since
+      the last file landed) and ended; --json prints one JSON object per event. Runs until Ctrl-C (runs in flight
+      are aborted and cleaned up as an interrupted relearn local run is).
+
   invoke, schema and reset work on the pipeline of --config, else of ./relearn.config.json, else on the only
   pipeline with local state.
 
@@ -91,6 +102,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   'local invoke': invokeCommand,
   'local schema': schemaCommand,
   'local reset': resetCommand,
+  'local watch': watchCommand,
 };
 
 interface Parsed {
