@@ -6,9 +6,12 @@ import { invokeCommand } from './commands/invoke';
 import { resetCommand } from './commands/reset';
 import { runCommand } from './commands/run';
 import { schemaCommand } from './commands/schema';
+import { startCommand } from './commands/start';
+import { statusCommand } from './commands/status';
 import { watchCommand } from './commands/watch';
 import { DataPathError } from './local-env';
 import { PipelineBusy } from './lock';
+import { TargetNotFound } from './target';
 
 export type { CliIO } from './commands/common';
 export { findPythonWithSklearn } from './commands/common';
@@ -87,6 +90,19 @@ Usage:
       the last file landed) and ended; --json prints one JSON object per event. Runs until Ctrl-C (runs in flight
       are aborted and cleaned up as an interrupted relearn local run is).
 
+  relearn status [--local] [--stack <name>] [--region <region>] [--config <file>] [--limit <n>] [--json]
+      What a pipeline did and will do: the last executions (newest first) with outcome, duration and why they ran
+      (data, marker, schedule, start, drift), with links to the console and each run's report; what the trigger
+      holds for the next run (objects pending, a run in flight, runs queued); the champion with its metric; the
+      endpoint's state. Against the deployed stack <config name>-pipeline (or --stack), found through its
+      CloudFormation outputs with your AWS credentials; --local: the project's local pipeline. --json prints one
+      object for scripts.
+
+  relearn start [--data s3://<data bucket>/<prefix>] [--stack <name>] [--region <region>] [--config <file>] [--json]
+      Asks the deployed pipeline's trigger for a run (a message on its trigger queue, so it goes through the same
+      single-flight path as data and schedules): without --data, of what is pending now, without waiting out the
+      quiet period; with --data, of exactly the objects under that prefix, queued behind the run in flight.
+
   invoke, schema and reset work on the pipeline of --config, else of ./relearn.config.json, else on the only
   pipeline with local state.
 
@@ -103,6 +119,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   'local schema': schemaCommand,
   'local reset': resetCommand,
   'local watch': watchCommand,
+  status: statusCommand,
+  start: startCommand,
 };
 
 interface Parsed {
@@ -191,7 +209,7 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
 }
 
 /** Bad input (usage, config, a path, data, no Python, a busy pipeline): exit 2 with one line. Anything else: 1. */
-const BAD_INPUT = [UsageError, ConfigError, ConfigFileError, DataPathError, PipelineBusy, UnresolvableError, PythonMissing];
+const BAD_INPUT = [UsageError, ConfigError, ConfigFileError, DataPathError, PipelineBusy, UnresolvableError, PythonMissing, TargetNotFound];
 
 function reportError(err: unknown, io: CliIO): number {
   if (BAD_INPUT.some((type) => err instanceof type)) {

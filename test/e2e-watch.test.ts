@@ -1,7 +1,9 @@
 import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { main } from '../local/cli';
 import { findPythonWithSklearn } from '../local/commands/common';
+import type { StatusReport } from '../local/status';
 import { startWatch, WatchEvent, WatchSession } from '../local/watch';
 import { REPO_ROOT } from '../local/synth';
 import { waitFor } from './helpers/trigger-harness';
@@ -35,9 +37,10 @@ const drop = (rel: string, body: string) => {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'relearn-watch-'));
+  // A config file, so `relearn status --local` afterwards finds the same pipeline (and its synthesized app).
+  writeFileSync(join(dir, 'relearn.config.json'), JSON.stringify({ name: 'watched', trigger: { quietPeriodSeconds: QUIET, maxWaitSeconds: 600 } }));
   session = await startWatch({
     projectDir: dir,
-    config: { name: 'watched', trigger: { quietPeriodSeconds: QUIET, maxWaitSeconds: 600 } },
     python: findPythonWithSklearn(),
     onEvent: (e) => events.push(e),
   });
@@ -79,5 +82,30 @@ test('a burst of files gives one run; a file dropped during that run gives exact
   // The figure the issue asks for: time from the last object of the burst to the execution's start.
   const landed = events.filter((e): e is Extract<WatchEvent, { type: 'landed' }> => e.type === 'landed');
   const lastOfBurst = Math.max(...landed.filter((e) => e.key.startsWith('incoming/day1/')).map((e) => e.at));
-  process.stderr.write(`relearn local watch: last object of the burst -> execution start: ${((first.startedAt - lastOfBurst) / 1000).toFixed(2)} s (quiet period ${QUIET} s)\n`);
+  const sinceLast = first.startedAt - lastOfBurst;
+  expect(first.sinceLastObjectMs).toBe(first.startedAt - Math.max(...landed.filter((e) => e.at <= first.startedAt).map((e) => e.at)));
+  process.stderr.write(`relearn local watch: last object of the burst -> execution start: ${(sinceLast / 1000).toFixed(2)} s (quiet period ${QUIET} s)\n`);
 });
+
+test('relearn status --local then shows both runs with why they ran, nothing pending, the champion and the endpoint', async () => {
+  await session.stop();
+  const out: string[] = [];
+  const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => out.push(s) }, cwd: dir };
+  expect(await main(['status', '--local', '--json'], io)).toBe(0);
+  const report = JSON.parse(out.join('')) as StatusReport;
+  const [second, first] = session.runs.slice(-2).reverse();
+  expect(report.executions.map((e) => ({ name: e.name, status: e.status, reason: e.reason, objects: e.objects }))).toEqual([
+    { name: second.executionName, status: 'SUCCEEDED', reason: 'data', objects: 1 },
+    { name: first.executionName, status: 'SUCCEEDED', reason: 'data', objects: 4 },
+  ]);
+  for (const e of report.executions) expect(e.durationSeconds).toBeGreaterThan(0);
+  expect(report.next).toEqual({ pending: { objects: 0, bytes: 0 }, queued: [] });
+  expect(report.champion?.metric.name).toBeTruthy();
+  expect(report.endpoint.status).toBe('InService');
+  // The same in words
+  out.length = 0;
+  expect(await main(['status', '--local'], io)).toBe(0);
+  expect(out.join('')).toMatch(/SUCCEEDED +data-\S+ .*\(data, 1 object\(s\)\)/);
+  expect(out.join('')).toMatch(/Next run: nothing pending/);
+  expect(out.join('')).toMatch(/Endpoint: \S+ InService/);
+}, 300_000);

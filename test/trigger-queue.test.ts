@@ -1,3 +1,4 @@
+import { requestStart } from '../local/start';
 import { TriggerHarness, waitFor } from './helpers/trigger-harness';
 
 /**
@@ -192,6 +193,32 @@ describe('marker mode', () => {
     await waitFor('ended', async () => (await h.state()).inFlight === undefined);
     await h.idle(1000);
     expect(h.runs).toHaveLength(started + 2);
+  }, 180_000);
+
+  test('relearn start --data: a run of exactly what is under the prefix, through the queue; the same request again starts nothing more', async () => {
+    const started = h.runs.length;
+    // GIVEN objects under a prefix that no marker covers (in marker mode they start nothing on their own)
+    await h.put('incoming/manual/a.csv', csv(1));
+    await h.put('incoming/manual/b.csv', csv(2));
+    await h.put('incoming/other/c.csv', csv(3));
+    await h.idle(1000);
+    expect(h.runs).toHaveLength(started);
+    // WHEN relearn start asks for that prefix (the command's own code, against the harness's queue)
+    const sent = await requestStart(h.target(), { data: `s3://${h.dataBucket}/incoming/manual/`, requestedBy: 'test' });
+    await waitFor('the started run', () => h.runs.length === started + 1, 60_000);
+    // THEN exactly those objects, with the reason "start"
+    expect(h.runs[started].manifest).toMatchObject({ reason: 'start' });
+    expect(h.runs[started].manifest!.objects.map((o) => o.key)).toEqual(['incoming/manual/a.csv', 'incoming/manual/b.csv']);
+    // AND the same request delivered again queues nothing new
+    h.sqs.send(h.trigger.queueName, JSON.stringify(sent.message));
+    await h.idle(1000);
+    h.end(h.runs[started].name);
+    await waitFor('ended', async () => (await h.state()).inFlight === undefined);
+    await h.idle(1000);
+    expect(h.runs).toHaveLength(started + 1);
+    // Bad --data is refused before anything is sent
+    await expect(requestStart(h.target(), { data: 's3://another-bucket/x/' })).rejects.toThrow(`--data must be in the pipeline's data bucket (s3://${h.dataBucket}/...), but got s3://another-bucket/`);
+    await expect(requestStart(h.target(), { data: `s3://${h.dataBucket}` })).rejects.toThrow(/must name a prefix/);
   }, 180_000);
 
   test('a manifest.json that names a missing file fails its message (retried, then dead-lettered) and starts nothing', async () => {

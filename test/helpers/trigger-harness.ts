@@ -1,4 +1,9 @@
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { LOCAL_ADMIN_CREDENTIALS } from '../../local/iam/identities';
+import type { PipelineTarget } from '../../local/target';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,6 +144,27 @@ export class TriggerHarness {
     if (!gate) throw new Error(`no run ${name} waiting (runs: ${this.runs.map((r) => r.name).join(', ')})`);
     this.gates.delete(name);
     gate(status);
+  }
+
+  /** This pipeline as `relearn start` / `status` reach one (local/target.ts), with SDK clients of the local services. */
+  target(): PipelineTarget {
+    const local = { region: LOCAL_REGION, credentials: LOCAL_ADMIN_CREDENTIALS };
+    return {
+      kind: 'local',
+      name: 'relearn',
+      region: LOCAL_REGION,
+      stateMachineArn: this.resources.stateMachineArn,
+      dataBucket: this.dataBucket,
+      artifactsBucket: this.artifactsBucket,
+      triggerQueueUrl: this.sqs.urlOf(this.resources.queue.name),
+      endpointName: 'relearn-endpoint',
+      s3: this.s3.client,
+      sfn: new SFNClient({ ...local, endpoint: this.sfnServer.endpoint }),
+      sqs: new SQSClient({ ...local, endpoint: this.sqsServer.endpoint, useQueueUrlAsEndpoint: false }),
+      sagemaker: new SageMakerClient({ ...local, endpoint: 'http://127.0.0.1:9' }),
+      consoleLink: () => undefined,
+      close: async () => undefined,
+    };
   }
 
   /** Ends every run still waiting (after a failed test, so the next one does not inherit a run in flight). */
