@@ -16,7 +16,7 @@ import { create } from 'tar';
 import { computeEvaluation, evaluateStage, joinValidation } from '../lambdas/evaluate/core';
 import { parseConfig } from '../lambdas/shared/config';
 import { loadEnv } from '../lambdas/shared/env';
-import { readPredictions } from '../lambdas/shared/predictions';
+import { readPredictionTable } from '../lambdas/shared/predictions';
 import { startLocalS3, localS3Env } from '../local/services/s3-server';
 import { S3Client } from '@aws-sdk/client-s3';
 import { mulberry32 as rng } from '../lambdas/shared/random';
@@ -132,7 +132,7 @@ async function main() {
   // 3. phases, measured again one by one (to see where the time goes)
   gc();
   let t = performance.now();
-  const preds = await readPredictions(client, event.state.training.outputDataUri);
+  const preds = await readPredictionTable(client, event.state.training.outputDataUri, { problemType: 'binary_classification' });
   const tRead = performance.now() - t;
   t = performance.now();
   const joined = await joinValidation(client, event.state.dataset.validationUri, preds, 'id', sliceCols);

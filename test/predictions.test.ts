@@ -25,7 +25,7 @@ describe('predictions.jsonl', () => {
     writeFileSync(join(dir, 'data', 'metrics.json'), '{}');
     writeFileSync(
       join(dir, 'data', 'predictions.jsonl'),
-      '{"id":"a","label":1,"candidate":0.9,"champion":0.7}\n{"id":7,"label":0,"candidate":0.2}\n',
+      '{"id":"a","label":1,"candidate":0.9,"champion":0.7}\n{"id":7,"label":0,"candidate":0.2,"champion":0.4}\n',
     );
     const tarball = join(dir, 'output.tar.gz');
     await create({ gzip: true, file: tarball, cwd: join(dir, 'data') }, ['metrics.json', 'predictions.jsonl']);
@@ -35,7 +35,7 @@ describe('predictions.jsonl', () => {
     // THEN
     expect(rows).toEqual([
       { id: 'a', label: 1, candidate: 0.9, champion: 0.7 },
-      { id: '7', label: 0, candidate: 0.2, champion: null },
+      { id: '7', label: 0, candidate: 0.2, champion: 0.4 },
     ]);
   });
 

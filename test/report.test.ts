@@ -7,7 +7,7 @@ import { computeEvaluation, EvaluationDocument } from '../lambdas/evaluate/core'
 import { renderReport } from '../lambdas/evaluate/report';
 import { parseConfig, RelearnConfigInput } from '../lambdas/shared/config';
 import { encodeColumn } from '../lambdas/shared/metrics';
-import { PredictionRow } from '../lambdas/shared/predictions';
+import { PredictionRow, predictionTable } from '../lambdas/shared/predictions';
 import { mulberry32 as rng } from '../lambdas/shared/random';
 
 const CHROMIUM = process.env.RELEARN_CHROMIUM ?? '/usr/bin/chromium';
@@ -41,7 +41,7 @@ function document(config: RelearnConfigInput, opts: { champion: boolean; regress
     executionName: 'report-test-exec',
     datasetId: 'ds-0123abcd',
     config: parseConfig(config),
-    joined: { predictions: preds, columns: [encodeColumn('country', country), encodeColumn('gender', gender)], validationRows: preds.length, unscored: 0 },
+    joined: { predictions: predictionTable(preds), columns: [encodeColumn('country', country), encodeColumn('gender', gender)], validationRows: preds.length, unscored: 0 },
     validation: {
       summary: '2400 rows, 6 columns checked: 0 blocking, 2 warnings',
       blocking: 0,

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { ProblemType } from './evaluation';
 
 const hyperparameterValue = z.union([z.string(), z.number(), z.boolean()]);
 
@@ -45,13 +46,11 @@ export const TrainingConfigSchema = z
       .default({ enabled: false }),
     /** Passed to the script as `--name value` arguments. */
     hyperparameters: z.record(z.string(), hyperparameterValue).default({}),
-    /** Metric lines scraped from the job's log (SageMaker MetricDefinitions). */
-    metricDefinitions: z
-      .array(z.object({ name: z.string().min(1), regex: z.string().min(1) }).strict())
-      .default([
-        { name: 'validation:roc_auc', regex: 'validation:roc_auc=([0-9.eE+-]+)' },
-        { name: 'validation:accuracy', regex: 'validation:accuracy=([0-9.eE+-]+)' },
-      ]),
+    /**
+     * Metric lines scraped from the job's log (SageMaker MetricDefinitions).
+     * @default - defaultMetricDefinitions(evaluation.problemType): the lines the built-in script prints
+     */
+    metricDefinitions: z.array(z.object({ name: z.string().min(1), regex: z.string().min(1) }).strict()).optional(),
     /** Seconds between two CheckTraining polls. */
     pollIntervalSeconds: z.number().int().min(1).max(3600).default(60),
   })
@@ -98,4 +97,24 @@ export const TrainingConfigSchema = z
     }
   });
 
-export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
+/** The training section once the whole config is parsed: metricDefinitions filled in for the problem type. */
+export type TrainingConfig = z.infer<typeof TrainingConfigSchema> & { metricDefinitions: MetricDefinition[] };
+export interface MetricDefinition {
+  readonly name: string;
+  readonly regex: string;
+}
+
+/** The metrics the built-in script prints per problem type, as `validation:<metric>=<value>` lines. */
+const SCRAPED_METRICS: Readonly<Record<ProblemType, readonly string[]>> = {
+  binary_classification: ['roc_auc', 'accuracy'],
+  multiclass_classification: ['accuracy', 'f1_macro', 'f1_weighted', 'precision_macro', 'recall_macro', 'roc_auc_ovr', 'log_loss'],
+  regression: ['rmse', 'mae', 'r2'],
+};
+
+/**
+ * `training.metricDefinitions` when the config sets none: one per metric the built-in script prints for the
+ * problem type (docs/training-contract.md). The `=` after the name keeps `f1` from matching `f1_macro`.
+ */
+export function defaultMetricDefinitions(problemType: ProblemType): MetricDefinition[] {
+  return SCRAPED_METRICS[problemType].map((m) => ({ name: `validation:${m}`, regex: `validation:${m}=([0-9.eE+-]+)` }));
+}
