@@ -7,9 +7,10 @@ import {
   BiasResult, ClassCurves, ColumnCodes, ColumnEncoder, Curves, GateResult, GroupMetrics, judge, MetricsEngine, RegressionPlot, SliceMetrics, biasMetrics, sliceMetrics,
   smallValidationWarning,
 } from '../shared/metrics';
-import { PredictionsError, PredictionTable, readPredictionTable } from '../shared/predictions';
+import { PredictionsError, PredictionTable, readPredictionTable, runClasses } from '../shared/predictions';
 import { getJsonIfExists, getStream, parseS3Uri, putText, s3Uri } from '../shared/s3';
 import { openTable } from '../shared/tabular';
+import { modelQualityStatistics } from './model-quality';
 import { renderReport } from './report';
 
 /** evaluation.json: every metric, slice, bias gap and gate of one run. */
@@ -264,38 +265,6 @@ export async function readValidationSummary(s3: S3Client, validation: StageEvent
   }
 }
 
-/**
- * The run's classes, in order: `classes` of the run's schema.json (ValidateData pins them there, Contract A),
- * else `dataset.classes` of the config. Null for regression, and for classification without either (binary then
- * works on 0/1 alone; multiclass fails, since the probabilities mean nothing without their order).
- */
-export async function runClasses(s3: S3Client, schemaUri: string | undefined, config: RelearnConfig): Promise<string[] | null> {
-  const problemType = config.evaluation.problemType;
-  if (problemType === 'regression') return null;
-  const fromConfig = (config.dataset as { classes?: unknown }).classes;
-  let fromSchema: unknown;
-  if (schemaUri) {
-    const { bucket, key } = parseS3Uri(schemaUri);
-    fromSchema = (await getJsonIfExists<{ classes?: unknown }>(s3, bucket, key))?.classes;
-  }
-  const list = fromSchema ?? fromConfig;
-  const where = fromSchema !== undefined ? `${schemaUri} "classes"` : 'dataset.classes';
-  if (list === undefined || list === null) {
-    if (problemType === 'binary_classification') return null;
-    throw new InvalidStageInput(
-      `Evaluate: multiclass_classification needs the run's classes in order, but ${schemaUri ?? 'the run'} has no "classes" (ValidateData writes them) and dataset.classes is not set`,
-    );
-  }
-  if (!Array.isArray(list) || list.some((c) => typeof c !== 'string') || new Set(list).size !== list.length) {
-    throw new InvalidStageInput(`Evaluate: ${where} must be a list of distinct class names, but got ${JSON.stringify(list).slice(0, 200)}`);
-  }
-  const need = problemType === 'binary_classification' ? 'exactly 2' : 'at least 2';
-  if (problemType === 'binary_classification' ? list.length !== 2 : list.length < 2) {
-    throw new InvalidStageInput(`Evaluate: ${problemType} needs ${need} classes, but ${where} has ${list.length}: ${JSON.stringify(list).slice(0, 200)}`);
-  }
-  return list as string[];
-}
-
 /** Compact JSON: 6 significant digits are plenty for a metric, and keep thousands of slices small. */
 export function compactJson(value: unknown): string {
   return JSON.stringify(value, (_k, v) => (typeof v === 'number' && !Number.isInteger(v) && Number.isFinite(v) ? Number(v.toPrecision(6)) : v));
@@ -308,7 +277,9 @@ export async function evaluateStage(event: StageEvent, env: LambdaEnv, deps: { s
   const config = env.config;
   if (!state.training?.outputDataUri) throw new InvalidStageInput('Evaluate: state.training.outputDataUri is missing: the training job has not produced output');
   if (!state.dataset) throw new InvalidStageInput('Evaluate: state.dataset is missing');
-  const classes = await runClasses(s3, state.validation?.schemaUri, config);
+  const classes = await runClasses(s3, state.validation?.schemaUri, config).catch((err) => {
+    throw err instanceof PredictionsError ? new InvalidStageInput(`Evaluate: ${err.message}`, { cause: err }) : err;
+  });
   const predictions = await readPredictionTable(s3, state.training.outputDataUri, { problemType: config.evaluation.problemType, classes: classes ?? undefined }).catch((err) => {
     throw err instanceof PredictionsError ? new InvalidStageInput(`Evaluate: ${err.message}`, { cause: err }) : err;
   });
@@ -338,12 +309,14 @@ export async function evaluateStage(event: StageEvent, env: LambdaEnv, deps: { s
   const put = { kmsKeyArn: env.kmsKeyArn };
   const evaluationKey = `${Layout.evaluation(executionName)}evaluation.json`;
   const reportKey = `${Layout.evaluation(executionName)}report.html`;
+  const modelQualityKey = `${Layout.evaluation(executionName)}model-quality.json`;
   const evaluationUri = s3Uri(bucket, evaluationKey);
   const reportUri = s3Uri(bucket, reportKey);
   const primary = doc.overall.metrics[doc.primaryMetric];
   const primaryMetric = { name: doc.primaryMetric, candidate: primary?.candidate.value ?? null, champion: doc.firstRun ? null : (primary?.champion?.value ?? null) };
   await putText(s3, bucket, evaluationKey, compactJson(doc), { ...put, contentType: 'application/json' });
   await putText(s3, bucket, reportKey, renderReport(doc), { ...put, contentType: 'text/html; charset=utf-8' });
+  const modelQualityUri = await putText(s3, bucket, modelQualityKey, compactJson(modelQualityStatistics(doc)), { ...put, contentType: 'application/json' });
   const decision: DecisionRecord = {
     executionName,
     decidedAt: doc.createdAt,
@@ -361,6 +334,7 @@ export async function evaluateStage(event: StageEvent, env: LambdaEnv, deps: { s
   const decisionUri = await putText(s3, bucket, Layout.decision(executionName), JSON.stringify(decision, null, 2), { ...put, contentType: 'application/json' });
   return {
     evaluationUri,
+    modelQualityUri,
     reportUri,
     decisionUri,
     deploy: doc.decision.deploy,

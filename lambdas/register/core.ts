@@ -62,7 +62,8 @@ export function modelPackageRequest(event: StageEvent, env: LambdaEnv, region: s
       SupportedResponseMIMETypes: ['application/json'],
       SupportedRealtimeInferenceInstanceTypes: [config.deployment.instanceType as ProductionVariantInstanceType],
     },
-    ModelMetrics: { ModelQuality: { Statistics: { ContentType: 'application/json', S3Uri: evaluation.evaluationUri } } },
+    // the candidate's metrics in the registry's own format (runs before it had one: evaluation.json)
+    ModelMetrics: { ModelQuality: { Statistics: { ContentType: 'application/json', S3Uri: evaluation.modelQualityUri ?? evaluation.evaluationUri } } },
     CustomerMetadataProperties: metadata,
     ModelApprovalStatus: status as ModelApprovalStatus,
     ClientToken: clientTokenFor(executionName),

@@ -68,6 +68,8 @@ export type TrainingRef = z.infer<typeof TrainingRefSchema>;
 /** Evaluate -> `$.evaluation` */
 export const EvaluationRefSchema = z.object({
   evaluationUri: s3Uri,
+  /** The candidate's metrics in SageMaker's model-quality format (the model package's ModelMetrics), when written. */
+  modelQualityUri: s3Uri.optional(),
   reportUri: s3Uri,
   decisionUri: s3Uri,
   /** The gate's verdict: deploy only when true. */

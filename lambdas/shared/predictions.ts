@@ -1,6 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import type { ProblemType } from './config/evaluation';
-import { getStream, parseS3Uri } from './s3';
+import type { ProblemType, RelearnConfig } from './config';
+import { getJsonIfExists, getStream, parseS3Uri } from './s3';
 import { readFileFromTarGz } from './tar-gz';
 
 /**
@@ -270,4 +270,36 @@ export async function readPredictionTable(s3: S3Client, outputDataUri: string, s
 /** The predictions a training job wrote (one score per row), read from its output.tar.gz in S3, as row objects. */
 export async function readPredictions(s3: S3Client, outputDataUri: string, spec: PredictionSpec = {}): Promise<PredictionRow[]> {
   return scalarRows(await readPredictionTable(s3, outputDataUri, spec), outputDataUri);
+}
+
+/**
+ * The run's classes, in order: `classes` of the run's schema.json (ValidateData pins them there, Contract A),
+ * else `dataset.classes` of the config. Null for regression, and for classification without either (binary then
+ * works on 0/1 alone; multiclass fails, since the probabilities mean nothing without their order).
+ */
+export async function runClasses(s3: S3Client, schemaUri: string | undefined, config: RelearnConfig): Promise<string[] | null> {
+  const problemType = config.evaluation.problemType;
+  if (problemType === 'regression') return null;
+  const fromConfig = (config.dataset as { classes?: unknown }).classes;
+  let fromSchema: unknown;
+  if (schemaUri) {
+    const { bucket, key } = parseS3Uri(schemaUri);
+    fromSchema = (await getJsonIfExists<{ classes?: unknown }>(s3, bucket, key))?.classes;
+  }
+  const list = fromSchema ?? fromConfig;
+  const where = fromSchema !== undefined ? `${schemaUri} "classes"` : 'dataset.classes';
+  if (list === undefined || list === null) {
+    if (problemType === 'binary_classification') return null;
+    throw new PredictionsError(
+      `multiclass_classification needs the run's classes in order, but ${schemaUri ?? 'the run'} has no "classes" (ValidateData writes them) and dataset.classes is not set`,
+    );
+  }
+  if (!Array.isArray(list) || list.some((c) => typeof c !== 'string') || new Set(list).size !== list.length) {
+    throw new PredictionsError(`${where} must be a list of distinct class names, but got ${JSON.stringify(list).slice(0, 200)}`);
+  }
+  const need = problemType === 'binary_classification' ? 'exactly 2' : 'at least 2';
+  if (problemType === 'binary_classification' ? list.length !== 2 : list.length < 2) {
+    throw new PredictionsError(`${problemType} needs ${need} classes, but ${where} has ${list.length}: ${JSON.stringify(list).slice(0, 200)}`);
+  }
+  return list as string[];
 }

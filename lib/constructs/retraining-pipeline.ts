@@ -424,7 +424,8 @@ export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; rea
   register: {},
   deploy: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/deployment.json'] },
   'check-endpoint': {},
-  'verify-serving': { read: ['datasets/*', 'runs/*/training/*'], list: ['datasets/*'] },
+  // runs/*/validation/*: the run's schema.json, for the order of the class probabilities (multiclass)
+  'verify-serving': { read: ['datasets/*', 'runs/*/training/*', 'runs/*/validation/*'], list: ['datasets/*', 'runs/*/validation/*'] },
   'promote-baseline': { read: [Layout.champion], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
   notify: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/outcome.json'] },
 };
