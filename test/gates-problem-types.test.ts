@@ -219,7 +219,7 @@ describe('a validation set too small for its intervals', () => {
   test('binary: fewer than 30 rows of the smaller class', () => {
     const v = judgeWith('binary_classification', group(500, { roc_auc: cmp(0.8, null) }, { positives: 22 }), ['stay', 'churn']);
     expect(v.reasons[1]).toBe(
-      'Small validation set: only 22 of class "churn" (fewer than 30 rows of a class). With so few, the 95% interval of a ROC AUC near 0.8 spans about ±0.1 or more and that of a recall about ±0.14, so the gate can rarely tell the models apart (expect "within noise"); add data or raise dataset.validationFraction.',
+      'Small validation set: only 22 of "churn" (under 30 rows per class): a 95% interval of an AUC near 0.8 then spans ±0.1 or more, of a recall ±0.14, so the gate can rarely tell the models apart (expect "within noise"). Add data or raise dataset.validationFraction.',
     );
     expect(v.deploy).toBe(true); // a warning, not a gate
     expect(smallValidationWarning('binary_classification', group(500, {}, { positives: 30 }))).toBeNull();
@@ -227,13 +227,14 @@ describe('a validation set too small for its intervals', () => {
 
   test('multiclass: fewer than 30 rows of any class, naming them', () => {
     const w = smallValidationWarning('multiclass_classification', group(300, {}, { support: [200, 12, 88, 0] }), ['a', 'b', 'c', 'd']);
-    expect(w).toMatch(/^Small validation set: only 12 of class "b", 0 of class "d" \(fewer than 30 rows of a class\)\./);
+    expect(w).toMatch(/^Small validation set: only 12 of "b", 0 of "d" \(under 30 rows per class\):/);
+    expect(w!.length).toBeLessThanOrEqual(300); // the state keeps reasons up to 300 characters
     expect(smallValidationWarning('multiclass_classification', group(300, {}, { support: [100, 100, 100] }), ['a', 'b', 'c'])).toBeNull();
   });
 
   test('regression: fewer than 100 rows', () => {
     expect(smallValidationWarning('regression', group(99, {}))).toBe(
-      'Small validation set: 99 rows (fewer than 100). With so few, the 95% interval of an RMSE spans ±14% of its value or more, so the gate can rarely tell the models apart (expect "within noise"); add data or raise dataset.validationFraction.',
+      'Small validation set: 99 rows (fewer than 100): a 95% interval of an RMSE then spans ±14% of it or more, so the gate can rarely tell the models apart (expect "within noise"). Add data or raise dataset.validationFraction.',
     );
     expect(smallValidationWarning('regression', group(100, {}))).toBeNull();
   });

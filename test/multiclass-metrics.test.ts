@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { biasMetrics, encodeColumn, GroupMetrics, MetricsEngine, sliceMetrics } from '../lambdas/shared/metrics';
+import { biasMetrics, encodeColumn, GroupMetrics, MetricsEngine, sliceMetrics, sortDescending } from '../lambdas/shared/metrics';
 import { mulberry32 as rng } from '../lambdas/shared/random';
 
 /**
@@ -291,6 +291,26 @@ describe('multiclass metrics', () => {
     const [empty] = e.groups(new Int32Array(6).fill(-1), 1);
     expect(empty.rows).toBe(0);
     expect(empty.metrics.f1_macro.note).toBe('no rows');
+  });
+
+  test('the radix sort behind every AUC orders like a comparator sort: descending, ties by row, -0 as 0, strided columns', () => {
+    const r = rng(17);
+    const cases: [string, () => number][] = [
+      ['4-decimal probabilities (ties)', () => Math.round(r() * 1e4) / 1e4],
+      ['full doubles', () => r()],
+      ['negative and positive values, zeros of both signs', () => (r() < 0.1 ? (r() < 0.5 ? 0 : -0) : (r() - 0.5) * 1e6)],
+    ];
+    for (const [what, gen] of cases) {
+      const s = Float64Array.from({ length: 3 * 9000 }, gen);
+      for (const [from, stride] of [[0, 1], [1, 3]]) {
+        const n = Math.floor((s.length - from + stride - 1) / stride);
+        const col = Array.from({ length: n }, (_, i) => s[from + i * stride]);
+        const want = col.map((_, i) => i).sort((i, j) => col[j] - col[i] || i - j);
+        const { order, newBlock } = sortDescending(s, from, stride);
+        expect({ what, from, same: Array.from(order).every((v, k) => v === want[k]) }).toEqual({ what, from, same: true });
+        expect(Array.from(newBlock).every((v, k) => v === (k === 0 || col[want[k]] !== col[want[k - 1]] ? 1 : 0))).toBe(true);
+      }
+    }
   });
 
   test('bad rows are refused with the row named', () => {

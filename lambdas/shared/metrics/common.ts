@@ -88,16 +88,17 @@ export function notComputable(champ: boolean, note: string): MetricComparison {
 export function sortDescending(s: Float64Array, from = 0, stride = 1): { order: Uint32Array; newBlock: Uint8Array } {
   const n = stride === 1 ? s.length - from : Math.floor((s.length - from + stride - 1) / stride);
   const at = (i: number) => s[from + i * stride];
-  let order: Uint32Array;
-  if (n < RADIX_MIN_ROWS) {
-    order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    order.sort((i, j) => at(j) - at(i) || i - j);
-  } else {
-    order = radixOrderDescending(s, from, stride, n);
-  }
   const newBlock = new Uint8Array(n);
   if (n) newBlock[0] = 1;
+  if (n >= RADIX_MIN_ROWS) {
+    // the radix sort leaves the keys in sorted order: equal keys are equal scores (no random reads of s)
+    const { order, hi, lo } = radixOrderDescending(s, from, stride, n);
+    for (let k = 1; k < n; k++) newBlock[k] = hi[k] !== hi[k - 1] || lo[k] !== lo[k - 1] ? 1 : 0;
+    return { order, newBlock };
+  }
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  order.sort((i, j) => at(j) - at(i) || i - j);
   for (let k = 1; k < n; k++) newBlock[k] = at(order[k]) !== at(order[k - 1]) ? 1 : 0;
   return { order, newBlock };
 }
@@ -109,7 +110,7 @@ const RADIX_MIN_ROWS = 4096;
  * per pass; a pass whose digit is the same for every row is skipped. The bits are mapped so that unsigned
  * order is descending numeric order (-0 counts as +0); NaN must not occur (the callers reject it).
  */
-function radixOrderDescending(s: Float64Array, from: number, stride: number, n: number): Uint32Array {
+function radixOrderDescending(s: Float64Array, from: number, stride: number, n: number): { order: Uint32Array; hi: Uint32Array; lo: Uint32Array } {
   const bits = new Uint32Array(s.buffer, s.byteOffset, s.length * 2); // little-endian: [lo, hi] per double
   let hi = new Uint32Array(n);
   let lo = new Uint32Array(n);
@@ -152,19 +153,18 @@ function radixOrderDescending(s: Float64Array, from: number, stride: number, n: 
     }
     const key = pass < 2 ? lo : hi;
     const shift = pass & 1 ? 16 : 0;
-    const carryLo = pass < 2;
     for (let i = 0; i < n; i++) {
       const d = (key[i] >>> shift) & 0xffff;
       const to = c[d]++;
       hi2[to] = hi[i];
-      if (carryLo) lo2[to] = lo[i];
+      lo2[to] = lo[i];
       idx2[to] = idx[i];
     }
     [hi, hi2] = [hi2, hi];
-    if (carryLo) [lo, lo2] = [lo2, lo];
+    [lo, lo2] = [lo2, lo];
     [idx, idx2] = [idx2, idx];
   }
-  return idx;
+  return { order: idx, hi, lo };
 }
 
 /** Keeps at most `max` points of a curve, always the first and the last. */

@@ -51,6 +51,10 @@ const EPS = Number.EPSILON;
 const F_REC = 0, F_PREC = 3, F_F1 = 6, F_F1W = 9, F_AUC = 12, F_SLOTS = 15;
 /** Per class: precision, recall, f1, roc_auc, each v1, v2, vd. */
 const PC_PREC = 0, PC_REC = 3, PC_F1 = 6, PC_AUC = 9, PC_SLOTS = 12;
+/** DeLong's variance of an AUC sums (V - A)^2 / (m (m - 1)) over each side: a row's component is divided by this. */
+const aucScale = (m: number) => (m >= 2 ? Math.sqrt(m * (m - 1)) : m);
+/** "No group" in the one-byte copy of a grouping with fewer than 255 groups. */
+const NONE8 = 255;
 
 interface ClassValues {
   readonly rec: Float64Array;
@@ -214,9 +218,14 @@ export class MulticlassMetrics {
     for (let g = 0; g < G; g++) for (let a = 0; a < K; a++) rows[g] += M[g * K + a];
 
     // 2. one pass per model and class over its descending order: placements and the AUC numerators
+    let compact: Uint8Array | null = null;
+    if (G < NONE8) {
+      compact = new Uint8Array(n);
+      for (let i = 0; i < n; i++) compact[i] = groupOf[i] < 0 ? NONE8 : groupOf[i];
+    }
     const aucNum = [new Float64Array(G * K), new Float64Array(G * K)];
     for (let m = 0; m < models; m++) {
-      for (let k = 0; k < K; k++) this.sortedPass(m, k, groupOf, G, M, rows, aucNum[m]);
+      for (let k = 0; k < K; k++) this.sortedPass(m, k, groupOf, compact, G, M, rows, aucNum[m]);
     }
 
     // group constants: per-class values and the macro averages
@@ -235,16 +244,30 @@ export class MulticlassMetrics {
       return { rec, prec, f1, auc };
     };
     const V = [vals(0), champ ? vals(1) : vals(0)];
-    // classes with rows (macro averages) and with rows in and out (AUC), per group
+    // classes with rows (macro averages) and with rows in and out (AUC), per group; for the AUC components, per
+    // group and class the coefficient of a placement (rows of the class / rows outside it), and per group and
+    // label the sum over the AUC classes of -A_k / scale_k
     const present = new Float64Array(G);
     const aucClasses = new Float64Array(G);
     const weighted = [new Float64Array(G), new Float64Array(G)];
+    const coefPos = new Float64Array(G * K);
+    const coefNeg = new Float64Array(G * K);
+    const aucConst = [new Float64Array(G * K), new Float64Array(G * K)];
     for (let g = 0; g < G; g++) {
       for (let a = 0; a < K; a++) {
         const i = g * K + a;
-        if (M[i] > 0) present[g]++;
-        if (M[i] > 0 && rows[g] - M[i] > 0) aucClasses[g]++;
-        for (let m = 0; m < models; m++) weighted[m][g] += rows[g] > 0 ? (M[i] / rows[g]) * V[m].f1[i] : 0;
+        const Mi = M[i];
+        const Ni = rows[g] - Mi;
+        if (Mi > 0) present[g]++;
+        for (let m = 0; m < models; m++) weighted[m][g] += rows[g] > 0 ? (Mi / rows[g]) * V[m].f1[i] : 0;
+        if (Mi === 0 || Ni === 0) continue;
+        aucClasses[g]++;
+        coefPos[i] = 1 / (Ni * aucScale(Mi));
+        coefNeg[i] = 1 / (Mi * aucScale(Ni));
+        for (let m = 0; m < models; m++) {
+          const A = V[m].auc[i];
+          for (let c = 0; c < K; c++) aucConst[m][g * K + c] -= A / aucScale(c === a ? Mi : Ni);
+        }
       }
     }
 
@@ -310,28 +333,31 @@ export class MulticlassMetrics {
         }
       }
       // one-vs-rest AUC of every class with rows in and out of it: DeLong's components, scaled so that their
-      // squares sum to DeLong's variance; summed over classes, they carry the covariance between classes too
+      // squares sum to DeLong's variance; summed over classes, they carry the covariance between classes too.
+      // A row's component for class k is coef * placement - A_k / scale: the constants are summed per label.
       const Ka = aucClasses[g];
       if (Ka > 0) {
-        let a1 = 0, a2 = 0;
+        let a1 = aucConst[0][gk + c];
+        let a2 = champ ? aucConst[1][gk + c] : 0;
         for (let k = 0; k < K; k++) {
-          const Mk = M[gk + k];
-          const Nk = N - Mk;
-          if (Mk === 0 || Nk === 0) continue;
-          const pos = c === k;
-          const scale = pos ? (Mk >= 2 ? Math.sqrt(Mk * (Mk - 1)) : Mk) : Nk >= 2 ? Math.sqrt(Nk * (Nk - 1)) : Nk;
-          const pl1 = place[k][i];
-          const i1 = ((pos ? pl1 / Nk : pl1 / Mk) - V[0].auc[gk + k]) / scale;
-          let i2 = i1;
-          if (champ) {
-            const pl2 = place[K + k][i];
-            i2 = ((pos ? pl2 / Nk : pl2 / Mk) - V[1].auc[gk + k]) / scale;
-          }
-          a1 += i1;
-          a2 += i2;
-          if (PCs) add(PCs, (gk + k) * PC_SLOTS + PC_AUC, i1, i2);
+          const coef = k === c ? coefPos[gk + k] : coefNeg[gk + k];
+          a1 += coef * place[k][i];
+          if (champ) a2 += coef * place[K + k][i];
         }
+        if (!champ) a2 = a1;
         add(F, o + F_AUC, a1 / Ka, a2 / Ka);
+        if (PCs) {
+          for (let k = 0; k < K; k++) {
+            const Mk = M[gk + k];
+            if (Mk === 0 || N - Mk === 0) continue;
+            const pos = c === k;
+            const coef = pos ? coefPos[gk + k] : coefNeg[gk + k];
+            const scale = aucScale(pos ? Mk : N - Mk);
+            const i1 = coef * place[k][i] - V[0].auc[gk + k] / scale;
+            const i2 = champ ? coef * place[K + k][i] - V[1].auc[gk + k] / scale : i1;
+            add(PCs, (gk + k) * PC_SLOTS + PC_AUC, i1, i2);
+          }
+        }
       }
     }
 
@@ -479,7 +505,7 @@ export class MulticlassMetrics {
    * rows of its group scored higher, ties one half) and, per group, the sum of the class-k rows' placements,
    * which is the AUC's Mann-Whitney numerator.
    */
-  private sortedPass(m: number, k: number, groupOf: Int32Array, G: number, M: Float64Array, rows: Float64Array, aucNum: Float64Array): void {
+  private sortedPass(m: number, k: number, groupOf: Int32Array, compact: Uint8Array | null, G: number, M: Float64Array, rows: Float64Array, aucNum: Float64Array): void {
     const K = this.k;
     const at = m * K + k;
     const order = this.orders[at];
@@ -488,7 +514,15 @@ export class MulticlassMetrics {
     const place = this.placement[at];
     const n = this.n;
     const gs = (this.gathered ??= new Int32Array(n));
-    for (let j = 0; j < n; j++) gs[j] = groupOf[order[j]];
+    // the one random read of the pass, from the smallest copy of the groups (cache-resident for up to 255 groups)
+    if (compact) {
+      for (let j = 0; j < n; j++) {
+        const v = compact[order[j]];
+        gs[j] = v === NONE8 ? -1 : v;
+      }
+    } else {
+      for (let j = 0; j < n; j++) gs[j] = groupOf[order[j]];
+    }
     const negTot = new Float64Array(G);
     for (let g = 0; g < G; g++) negTot[g] = rows[g] - M[g * K + k];
     const posSeen = new Float64Array(G);

@@ -14,25 +14,22 @@ import type { GroupMetrics } from './common';
  */
 export const SMALL_VALIDATION = { rowsPerClass: 30, regressionRows: 100 } as const;
 
-const ADVICE = 'the gate can rarely tell the models apart (expect "within noise"); add data or raise dataset.validationFraction';
+const ADVICE = 'the gate can rarely tell the models apart (expect "within noise"). Add data or raise dataset.validationFraction';
 
 /** The warning for a validation set too small for its intervals, or null. */
 export function smallValidationWarning(problemType: ProblemType, overall: GroupMetrics, classes?: readonly string[] | null): string | null {
   const rule = SMALL_VALIDATION;
   if (problemType === 'regression') {
     if (overall.rows >= rule.regressionRows) return null;
-    return (
-      `Small validation set: ${overall.rows} rows (fewer than ${rule.regressionRows}). With so few, the 95% interval of an RMSE spans ±14% ` +
-      `of its value or more, so ${ADVICE}.`
-    );
+    return `Small validation set: ${overall.rows} rows (fewer than ${rule.regressionRows}): a 95% interval of an RMSE then spans ±14% of it or more, so ${ADVICE}.`;
   }
   const counts = problemType === 'binary_classification' ? [overall.rows - (overall.positives ?? 0), overall.positives ?? 0] : (overall.support ?? []);
   const name = (k: number) => JSON.stringify(classes?.[k] ?? String(k));
   const small = counts.map((c, k) => ({ c, k })).filter(({ c }) => c < rule.rowsPerClass);
   if (!small.length) return null;
-  const listed = small.slice(0, 5).map(({ c, k }) => `${c} of class ${name(k)}`).join(', ') + (small.length > 5 ? ` and ${small.length - 5} more classes` : '');
+  const listed = small.slice(0, 3).map(({ c, k }) => `${c} of ${name(k)}`).join(', ') + (small.length > 3 ? ` and ${small.length - 3} more classes` : '');
   return (
-    `Small validation set: only ${listed} (fewer than ${rule.rowsPerClass} rows of a class). With so few, the 95% interval of a ROC AUC ` +
-    `near 0.8 spans about ±0.1 or more and that of a recall about ±0.14, so ${ADVICE}.`
+    `Small validation set: only ${listed} (under ${rule.rowsPerClass} rows per class): a 95% interval of an AUC near 0.8 then spans ±0.1 ` +
+    `or more, of a recall ±0.14, so ${ADVICE}.`
   );
 }
