@@ -144,11 +144,11 @@ describe('gates on multiclass metrics', () => {
   const r = rng(3);
   const region = REF.labels.map(() => (r() < 0.5 ? 'north' : 'south'));
   const rows: ScoredRow[] = REF.labels.map((label, i) => ({ id: `r${i}`, label, candidate: REF.candidate[i], champion: REF.champion[i] }));
-  const doc = (gates: NonNullable<RelearnConfigInput['evaluation']>['gates'], champion = true) =>
+  const doc = (gates: NonNullable<RelearnConfigInput['evaluation']>['gates'], champion = true, primaryMetric?: string) =>
     computeEvaluation({
       executionName: 'mc',
       datasetId: 'd',
-      config: parseConfig({ dataset: { sliceColumns: ['region'] }, evaluation: { problemType: 'multiclass_classification', gates } }),
+      config: parseConfig({ dataset: { sliceColumns: ['region'] }, evaluation: { problemType: 'multiclass_classification', gates, primaryMetric } }),
       joined: {
         predictions: predictionTable(champion ? rows : rows.map((x) => ({ ...x, champion: null })), { problemType: 'multiclass_classification', classes: REF.classes }),
         columns: [encodeColumn('region', region)],
@@ -207,6 +207,27 @@ describe('gates on multiclass metrics', () => {
     expect(d.curves).toBeNull();
     expect(d.overall.matrix!.candidate).toHaveLength(4);
     expect(d.warnings).toEqual([]);
+  });
+});
+
+describe('the one-vs-rest AUC per slice (2K sorted passes per grouping) is computed only when needed', () => {
+  test('needed by the primary metric (the default) or a slice gate; left out otherwise, and the report has no column for it', () => {
+    const REF = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'multiclass-reference.json'), 'utf8')) as { classes: string[]; labels: number[]; candidate: number[][]; champion: number[][] };
+    const rows: ScoredRow[] = REF.labels.map((label, i) => ({ id: `r${i}`, label, candidate: REF.candidate[i], champion: REF.champion[i] }));
+    const region = REF.labels.map((_, i) => (i % 2 ? 'north' : 'south'));
+    const run = (evaluationConfig: RelearnConfigInput['evaluation']) =>
+      computeEvaluation({
+        executionName: 'mc', datasetId: 'd', classes: REF.classes, validation: null, champion: { executionName: 'prev' },
+        config: parseConfig({ dataset: { sliceColumns: ['region'] }, evaluation: { problemType: 'multiclass_classification', ...evaluationConfig } }),
+        joined: { predictions: predictionTable(rows, { problemType: 'multiclass_classification', classes: REF.classes }), columns: [encodeColumn('region', region)], validationRows: rows.length, unscored: 0 },
+      });
+    const withAuc = (d: ReturnType<typeof run>) => d.slices.items.map((s) => 'roc_auc_ovr' in s.metrics);
+    expect(withAuc(run({}))).toEqual([true, true]);
+    expect(withAuc(run({ primaryMetric: 'f1_macro' }))).toEqual([false, false]);
+    expect(withAuc(run({ primaryMetric: 'f1_macro', gates: { slices: { min: { 'roc_auc:setosa': 0.5 } } } }))).toEqual([true, true]);
+    const lean = run({ primaryMetric: 'f1_macro' });
+    expect(lean.overall.metrics.roc_auc_ovr.candidate.value).toBeCloseTo(0.899564, 5);
+    expect(lean.slices.items[0].metrics.f1_macro.candidate.value).toEqual(expect.any(Number));
   });
 });
 

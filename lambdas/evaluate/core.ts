@@ -1,5 +1,5 @@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { GatesConfig, perClassMetric, ProblemType, RelearnConfig } from '../shared/config';
+import { defaultGates, GatesConfig, perClassMetric, ProblemType, RelearnConfig } from '../shared/config';
 import { ChampionRecord, EvaluationRef, Layout, StageEvent } from '../shared/contracts';
 import { LambdaEnv } from '../shared/env';
 import { InvalidStageInput } from '../shared/errors';
@@ -116,7 +116,7 @@ export function computeEvaluation(input: ComputeInput): EvaluationDocument {
   const { slices, omitted } = sliceMetrics(
     engine,
     sliceCols.map((c) => byName.get(c)!).filter(Boolean),
-    { crosses: ev.sliceCrosses, maxSlices: ev.maxSlices, perClass: slicePerClassMetrics(config) },
+    { crosses: ev.sliceCrosses, maxSlices: ev.maxSlices, perClass: slicePerClassMetrics(config), auc: sliceMetricNames(config).some((m) => m.startsWith('roc_auc')) },
   );
   const biasCfg = ev.gates?.bias;
   const bias = biasCfg ? biasCfg.columns.flatMap((c) => biasMetrics(engine, byName.get(c)!, biasCfg.metrics, biasCfg.minRows)) : [];
@@ -161,10 +161,17 @@ export function computeEvaluation(input: ComputeInput): EvaluationDocument {
 
 /** The per-class metrics (`recall:setosa`) that slices need: those the slice gates name, and a per-class primary metric. */
 export function slicePerClassMetrics(config: RelearnConfig): string[] {
+  return [...new Set(sliceMetricNames(config).filter((m) => perClassMetric(m)))];
+}
+
+/**
+ * The metrics slices must have: the primary metric and those the slice gates name. Multiclass computes the
+ * one-vs-rest AUC per slice (its costliest part) only when one of them is an AUC; binary and regression compute all.
+ */
+export function sliceMetricNames(config: RelearnConfig): string[] {
   const ev = config.evaluation;
-  const s = ev.gates?.slices;
-  const names = [ev.primaryMetric, ...Object.keys(s?.min ?? {}), ...Object.keys(s?.max ?? {}), ...(s?.noRegression?.metrics ?? [])];
-  return [...new Set(names.filter((m) => perClassMetric(m)))];
+  const s = ev.gates ? ev.gates.slices : defaultGates(ev.problemType, ev.primaryMetric).slices;
+  return [ev.primaryMetric, ...Object.keys(s?.min ?? {}), ...Object.keys(s?.max ?? {}), ...(s?.noRegression?.metrics ?? [])];
 }
 
 /**

@@ -289,7 +289,8 @@ function slicesTable(doc: EvaluationDocument): string {
       : doc.problemType === 'multiclass_classification'
         ? ['roc_auc_ovr', 'accuracy', 'f1_macro', 'recall_macro']
         : ['roc_auc', 'recall', 'precision', 'positive_rate'];
-  const metrics = [...new Set([doc.primaryMetric, ...gatedMetrics, ...base])].slice(0, 5);
+  // a metric no slice has (multiclass computes the AUC per slice only when it is needed) gets no column
+  const metrics = [...new Set([doc.primaryMetric, ...gatedMetrics, ...base])].filter((m) => items.some((s) => m in s.metrics)).slice(0, 5);
   const minRows = doc.gatesConfig.slices?.minRows ?? Infinity;
   const sorted = [...items].sort((a, b) => (failing.has(b.key) ? 1 : 0) - (failing.has(a.key) ? 1 : 0) || a.columns.length - b.columns.length || b.rows - a.rows);
   const shown = sorted.slice(0, 400);

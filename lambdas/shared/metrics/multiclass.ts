@@ -38,6 +38,11 @@ export interface GroupOptions {
   readonly perClass?: 'all' | readonly string[];
   /** The K x K confusion matrices. */
   readonly matrix?: boolean;
+  /**
+   * The one-vs-rest ROC AUCs (`roc_auc_ovr`, `roc_auc:<class>`): 2K passes over sorted orders, most of the cost
+   * of a grouping. `false` leaves them out. @default true
+   */
+  readonly auc?: boolean;
 }
 
 /** The aggregate multiclass metric names, in report order. */
@@ -224,7 +229,9 @@ export class MulticlassMetrics {
       for (let i = 0; i < n; i++) compact[i] = groupOf[i] < 0 ? NONE8 : groupOf[i];
     }
     const aucNum = [new Float64Array(G * K), new Float64Array(G * K)];
-    for (let m = 0; m < models; m++) {
+    const perClass = this.perClassSet(opts.perClass);
+    const withAuc = opts.auc !== false || [...perClass.values()].some((p) => p.metric === 'roc_auc');
+    for (let m = 0; m < (withAuc ? models : 0); m++) {
       for (let k = 0; k < K; k++) this.sortedPass(m, k, groupOf, compact, G, M, rows, aucNum[m]);
     }
 
@@ -260,7 +267,7 @@ export class MulticlassMetrics {
         const Ni = rows[g] - Mi;
         if (Mi > 0) present[g]++;
         for (let m = 0; m < models; m++) weighted[m][g] += rows[g] > 0 ? (Mi / rows[g]) * V[m].f1[i] : 0;
-        if (Mi === 0 || Ni === 0) continue;
+        if (!withAuc || Mi === 0 || Ni === 0) continue;
         aucClasses[g]++;
         coefPos[i] = 1 / (Ni * aucScale(Mi));
         coefNeg[i] = 1 / (Mi * aucScale(Ni));
@@ -272,7 +279,6 @@ export class MulticlassMetrics {
     }
 
     // 3. each row's influence on every metric (candidate, champion, difference), summed squared per group
-    const perClass = this.perClassSet(opts.perClass);
     const PCs = perClass.size > 0 ? new Float64Array(G * K * PC_SLOTS) : null;
     const F = new Float64Array(G * F_SLOTS);
     const place = this.placement;
@@ -363,7 +369,7 @@ export class MulticlassMetrics {
 
     const out: GroupMetrics[] = [];
     const sums: Sums = { cm, cells, lls, M, rows, Pc, T, V, present, aucClasses, weighted, F, PCs };
-    for (let g = 0; g < G; g++) out.push(this.finish(g, sums, perClass, !!opts.matrix));
+    for (let g = 0; g < G; g++) out.push(this.finish(g, sums, perClass, !!opts.matrix, withAuc));
     return out;
   }
 
@@ -381,7 +387,7 @@ export class MulticlassMetrics {
     return out;
   }
 
-  private finish(g: number, s: Sums, perClass: ReadonlyMap<string, { metric: (typeof PER_CLASS)[number]; k: number }>, withMatrix: boolean): GroupMetrics {
+  private finish(g: number, s: Sums, perClass: ReadonlyMap<string, { metric: (typeof PER_CLASS)[number]; k: number }>, withMatrix: boolean, withAuc: boolean): GroupMetrics {
     const { z, k: K } = this;
     const champ = this.hasChampion;
     const gk = g * K;
@@ -389,7 +395,7 @@ export class MulticlassMetrics {
     const support = Array.from(s.M.subarray(gk, gk + K));
     const metrics: Record<string, MetricComparison> = {};
     if (N === 0) {
-      for (const name of [...MULTICLASS_AGGREGATES, ...perClass.keys()]) metrics[name] = notComputable(champ, 'no rows');
+      for (const name of [...MULTICLASS_AGGREGATES, ...perClass.keys()]) if (withAuc || name !== 'roc_auc_ovr') metrics[name] = notComputable(champ, 'no rows');
       return { rows: 0, positives: null, metrics, confusion: null, support };
     }
     const wilsonEst = (a: number, b: number): Estimate => {
@@ -431,7 +437,9 @@ export class MulticlassMetrics {
 
     // one-vs-rest ROC AUC, macro over the classes with rows in and out of them
     const Ka = s.aucClasses[g];
-    if (Ka === 0) {
+    if (!withAuc) {
+      // not asked for
+    } else if (Ka === 0) {
       metrics.roc_auc_ovr = notComputable(champ, 'only one class in these rows');
     } else {
       const aucMacro = (m: number) => {
