@@ -54,7 +54,7 @@ figcaption{font-size:12.5px;color:var(--muted);text-align:center}
 .legend span{display:inline-block;margin-right:14px;font-size:12.5px}.sw{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:4px}
 .small{color:var(--muted)}footer{color:var(--muted);font-size:12px;padding:4px 4px 24px}
 .warning{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:8px 12px;margin:10px 0 0}
-.scroll{overflow-x:auto}.cm.k td{width:auto;min-width:64px}.cm.k th.actual{text-align:right;white-space:nowrap}
+.scroll{overflow-x:auto}td.pc{text-align:right;font-variant-numeric:tabular-nums;line-height:1.35}.cm.k td{width:auto;min-width:64px}.cm.k th.actual{text-align:right;white-space:nowrap}
 
 `;
 
@@ -267,13 +267,13 @@ function perClassTable(doc: EvaluationDocument): string {
     const d = m.diff?.value;
     const dir = d === null || d === undefined || d === 0 ? '' : d > 0 ? 'better' : 'worse';
     const note = m.note ? ` <span class="ci">(${esc(m.note)})</span>` : '';
-    return `<td class="num">${num(m.candidate.value, 3)} ${ci(m.candidate)}${doc.firstRun ? '' : `<br><span class="small">champion ${num(m.champion?.value, 3)}</span> <span class="${dir}">${sgn(d, 3)}</span> ${ci(m.diff)}`}${note}</td>`;
+    return `<td class="pc">${num(m.candidate.value, 3)} ${ci(m.candidate)}${doc.firstRun ? '' : `<br><span class="small">vs ${num(m.champion?.value, 3)}</span> <span class="${dir}">${sgn(d, 3)}</span> ${ci(m.diff)}`}${note}</td>`;
   };
   const rows = doc.classes
     .map((c, k) => `<tr><td>${esc(c)}</td><td class="num">${(support[k] ?? 0).toLocaleString('en-US')}</td>${PER_CLASS_METRICS.map((m) => cell(`${m}:${c}`)).join('')}</tr>`)
     .join('');
   return `<section><h2>Per class (${doc.classes.length} classes)</h2>
-<p class="meta">Each cell: candidate [interval]${doc.firstRun ? '' : '; champion and the difference (candidate − champion) [interval]'}. ROC AUC is one class against the rest. Gate a class with e.g. <code>recall:${esc(doc.classes[0])}</code>.</p>
+<p class="meta">Each cell: candidate [interval]${doc.firstRun ? '' : '; below, vs the champion, and the difference (candidate − champion) [interval]'}. ROC AUC is one class against the rest. Gate a class with e.g. <code>recall:${esc(doc.classes[0])}</code>.</p>
 <div class="scroll"><table><thead><tr><th>class</th><th>rows</th><th>precision</th><th>recall</th><th>F1</th><th>ROC AUC (one-vs-rest)</th></tr></thead><tbody>${rows}</tbody></table></div></section>`;
 }
 
