@@ -150,7 +150,7 @@ class BadValue(Exception):
         self.expected = expected
 
     def shown(self) -> str:
-        return json.dumps(self.value, default=str)
+        return json.dumps(self.value, default=str, ensure_ascii=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -541,6 +541,8 @@ def resolve_setup(args: argparse.Namespace, schema: Optional[Dict[str, Any]], tr
         else:
             s.classes = infer_classes(list(labels) + list(validation.frame[s.label]))
             s.sources["classes"] = "inferred from the labels"
+        if s.problem_type == BINARY and len(s.classes) > 2 and not schema_classes:
+            raise TrainingError(_too_many_classes(s, train, validation))
         if s.problem_type == BINARY and len(s.classes) != 2:
             raise TrainingError("the label '%s' has %d classes (%s) but the problem type is %s, which needs exactly two%s"
                                 % (s.label, len(s.classes), ", ".join(s.classes[:20]), BINARY, where_schema))
@@ -590,11 +592,10 @@ def resolve_setup(args: argparse.Namespace, schema: Optional[Dict[str, Any]], tr
             kind, source = infer_type(values), "inferred"
             if schema:
                 print("warning: column '%s' is not in the schema; inferred %s" % (c, kind), file=sys.stderr)
-        if kind == "text":
-            reason = _unusable_text(values)
-            if reason:
-                print("warning: text column '%s' %s; training without it" % (c, reason), file=sys.stderr)
-                continue
+        reason = _unusable(kind, values)
+        if reason:
+            print("warning: %s column '%s' %s; training without it" % (kind, c, reason), file=sys.stderr)
+            continue
         getattr(s, kind).append(c)
         s.sources[c] = "%s (%s)" % (kind, source)
     if not s.columns:
@@ -607,11 +608,30 @@ def resolve_setup(args: argparse.Namespace, schema: Optional[Dict[str, Any]], tr
     return s
 
 
-def _unusable_text(values: pd.Series) -> Optional[str]:
-    """Why a text column cannot give a vocabulary (empty everywhere, no word on two rows), else None."""
+def _too_many_classes(s: Setup, train: Table, validation: Table) -> str:
+    """A binary label with a third class: names the first row of the rarest class (most likely the stray one)."""
+    index = ClassIndex(s.classes or [])
+    counts: Dict[int, int] = {}
+    first: Dict[int, Tuple[Table, int]] = {}
+    for table in (train, validation):
+        for i, v in enumerate(table.frame[s.label].tolist()):
+            j = index(v)
+            counts[j] = counts.get(j, 0) + 1
+            first.setdefault(j, (table, i))
+    rarest = min(counts, key=lambda j: (counts[j], j))
+    table, i = first[rarest]
+    listed = ", ".join("%s (%d rows)" % (c, counts.get(j, 0)) for j, c in enumerate(s.classes or []))
+    return ("%s: label %s makes a third class, but the problem type is %s, which needs exactly two "
+            "(the label '%s' has %s)" % (table.where(i, s.label), json.dumps(table.frame[s.label].iloc[i]), BINARY, s.label, listed))
+
+
+def _unusable(kind: str, values: pd.Series) -> Optional[str]:
+    """Why a column has nothing to learn from (empty everywhere; text: no word on two rows), else None."""
     present = values[~values.str.strip().str.lower().isin(MISSING_TOKENS)]
     if len(present) == 0:
         return "is empty on every training row"
+    if kind != "text":
+        return None
     # min_df=2 is monotone: a sample with a repeated word proves the whole column has one.
     for sample in (present.iloc[:20000], present):
         try:
@@ -943,6 +963,11 @@ def train(args: argparse.Namespace) -> Dict[str, float]:
     train_t = read_channel(args.train, "train")
     valid_t = read_channel(args.validation, "validation")
     s = resolve_setup(args, schema, train_t, valid_t)
+    if s.id_column:
+        empty = valid_t.frame[s.id_column].str.strip().eq("").to_numpy()
+        if empty.any():
+            # predictions.jsonl is joined with the validation split on the id: every row needs one.
+            raise TrainingError("%s: the id is empty" % valid_t.where(int(np.argmax(empty)), s.id_column))
     y_train = encode_labels(s, train_t)
     y_valid = encode_labels(s, valid_t)
     if s.problem_type != REGRESSION:
@@ -993,11 +1018,6 @@ def train(args: argparse.Namespace) -> Dict[str, float]:
             print("champion: cannot score the validation rows: %s: %s; champion scores are null" % (type(e).__name__, e), file=sys.stderr)
 
     ids = valid_t.frame[s.id_column] if s.id_column else pd.Series([str(i + 1) for i in range(len(valid_t.frame))])
-    if s.id_column:
-        empty = ids.str.strip().eq("").to_numpy()
-        if empty.any():
-            # predictions.jsonl is joined with the validation split on the id: every row needs one.
-            raise TrainingError("%s: the id is empty" % valid_t.where(int(np.argmax(empty)), s.id_column))
     os.makedirs(args.output_data_dir, exist_ok=True)
     with open(os.path.join(args.output_data_dir, PREDICTIONS_FILE), "w") as out:
         for i in range(len(valid_t.frame)):
