@@ -103,7 +103,7 @@ const SUBJECTS = {
     'api returns 500 errors on every request',
     'payments are failing at checkout',
     'data missing after the last sync',
-    'outage: dashboard will not load at all',
+    'outage, the dashboard will not load at all',
     'security: suspicious logins on admin account',
   ],
   medium: [
@@ -115,7 +115,7 @@ const SUBJECTS = {
     'sync skips a few records',
   ],
   low: [
-    'how do I change the invoice address',
+    'hi, how do I change the invoice address',
     'feature request: dark mode',
     'question about api rate limits',
     'typo in the welcome email',

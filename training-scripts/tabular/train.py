@@ -531,6 +531,7 @@ def resolve_setup(args: argparse.Namespace, schema: Optional[Dict[str, Any]], tr
     if s.problem_type:
         s.sources["problem type"] = "--problem-type" if args.problem_type else "schema"
     else:
+        _check_stray_labels(s.label, train, validation)
         s.problem_type = infer_problem_type(list(labels) + list(validation.frame[s.label]))
         s.sources["problem type"] = "inferred from the labels"
     if s.problem_type != REGRESSION:
@@ -606,6 +607,22 @@ def resolve_setup(args: argparse.Namespace, schema: Optional[Dict[str, Any]], tr
         raise TrainingError("channel 'validation' lacks feature column(s) %s that the train channel has (%s)"
                             % (", ".join(missing), validation.files[0]))
     return s
+
+
+def _check_stray_labels(label: str, train: Table, validation: Table) -> None:
+    """With nothing to say the problem type, labels that are numbers but for a few are a typo, not new classes:
+    fail naming the first (ValidateData types a column numeric at 90 % numbers, and so does this)."""
+    tables = (train, validation)
+    numeric = [table.frame[label].map(_is_number_text).to_numpy() for table in tables]
+    n = sum(len(m) for m in numeric)
+    count = sum(int(m.sum()) for m in numeric)
+    if count == n or count < 0.9 * n:
+        return
+    for table, mask in zip(tables, numeric):
+        if not mask.all():
+            i = int(np.argmin(mask))
+            raise TrainingError("%s: label %s is not a number, but %d of the %d labels are (a typo? otherwise pass --problem-type)"
+                                % (table.where(i, label), json.dumps(table.frame[label].iloc[i]), count, n))
 
 
 def _too_many_classes(s: Setup, train: Table, validation: Table) -> str:
@@ -989,6 +1006,10 @@ def train(args: argparse.Namespace) -> Dict[str, float]:
     x_valid = _typed(features, valid_t, args)
     pipeline = build_pipeline(s, args, len(x_train))
     pipeline.fit(x_train, y_train)
+    for name, transformer, _ in pipeline.named_steps["preprocess"].transformers_:
+        if name.startswith("text_"):
+            # Every pruned word, kept only for introspection: it can be megabytes in model.joblib.
+            transformer.named_steps["words"].stop_words_ = None
     artifact = {
         "format": ARTIFACT_FORMAT,
         "pipeline": pipeline,

@@ -59,11 +59,14 @@ class Job:
     """One run of train.py laid out like /opt/ml, through its command line, as the container runs it."""
 
     def __init__(self, root, train_dir, validation_dir, champion_dir=None, args=(), example="churn", schema_dir=None,
-                 reserved=True):
+                 reserved=True, script=SCRIPT):
         self.root = root
         self.model_dir = os.path.join(root, "model")
         self.output_dir = os.path.join(root, "output")
         self.output_data_dir = os.path.join(self.output_dir, "data")
+        # SageMaker creates these before it starts the script.
+        for d in (self.model_dir, self.output_data_dir):
+            os.makedirs(d, exist_ok=True)
         env = dict(os.environ)
         env.update({
             "SM_MODEL_DIR": self.model_dir,
@@ -77,7 +80,7 @@ class Job:
             if value is not None:
                 env[name] = str(value)
         _, label, id_column = EXAMPLES[example]
-        cmd = [sys.executable, SCRIPT]
+        cmd = [sys.executable, script]
         if reserved:
             cmd += ["--label-column", label, "--id-column", id_column]
         self.cmd = cmd + list(args)
@@ -116,11 +119,11 @@ class Job:
 def run_job(tmp_path):
     counter = {"n": 0}
 
-    def run(train_dir, validation_dir, champion_dir=None, args=(), example="churn", schema_dir=None, reserved=True):
+    def run(train_dir, validation_dir, champion_dir=None, args=(), example="churn", schema_dir=None, reserved=True, script=SCRIPT):
         counter["n"] += 1
         root = tmp_path / ("job%d" % counter["n"])
         root.mkdir()
-        return Job(str(root), train_dir, validation_dir, champion_dir, args, example, schema_dir, reserved)
+        return Job(str(root), train_dir, validation_dir, champion_dir, args, example, schema_dir, reserved, script)
 
     return run
 
@@ -213,11 +216,11 @@ def copy_tree(src, dst):
 class Served:
     """A model served by relearn's local stand-in for the SageMaker scikit-learn serving container."""
 
-    def __init__(self, model_dir):
+    def __init__(self, model_dir, code_dir=CODE_DIR):
         # The server logs every request on stderr: a file, so a full pipe never blocks it.
         self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
-            [sys.executable, SERVE, "--model-dir", model_dir, "--code-dir", CODE_DIR, "--program", "train.py", "--port", "0"],
+            [sys.executable, SERVE, "--model-dir", model_dir, "--code-dir", code_dir, "--program", "train.py", "--port", "0"],
             stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.port = None
         for line in self.proc.stdout:
@@ -250,8 +253,8 @@ class Served:
 def serve():
     started = []
 
-    def start(model_dir):
-        s = Served(model_dir)
+    def start(model_dir, code_dir=CODE_DIR):
+        s = Served(model_dir, code_dir)
         started.append(s)
         return s
 

@@ -334,3 +334,13 @@ def test_the_script_is_python_3_9_syntax():
 
     with open(SCRIPT) as f:
         ast.parse(f.read(), filename=SCRIPT, feature_version=(3, 9))
+
+
+def test_without_a_problem_type_a_word_among_numeric_labels_is_a_typo_not_a_class(tmp_path, run_job, data):
+    # GIVEN 0/1 labels with one "yes" on the 10th data row, and nothing saying what the problem type is
+    bad = _rewrite(data / "train" / "part-00000.csv", tmp_path / "train" / "part-00000.csv",
+                   lambda rows: [dict(r, churned="yes") if i == 9 else r for i, r in enumerate(rows)])
+    job = run_job(tmp_path / "train", data / "validation")
+    # THEN it fails naming the row instead of training a three-class model
+    assert job.returncode != 0
+    assert job.failure().startswith("%s row 11 column 'churned': label \"yes\" is not a number, but 4199 of the 4200 labels are" % bad), job.failure()
