@@ -584,11 +584,12 @@ def resolve_setup(args: argparse.Namespace, schema: Optional[Dict[str, Any]], tr
             kind, source = overrides[c], "--%s-columns" % overrides[c]
         elif c in by_name:
             kind, source = by_name[c].get("type", "numeric"), "schema"
-            why = _looks_like_numbers_with_units(values) if kind == "text" else None
+            why = _looks_like_numbers_with_units(values) if kind in ("text", "categorical") else None
             if why:
-                # TF-IDF of "6,500 sqft" learns nothing; the number does (ValidateData has no notion of units).
-                print("note: column '%s' is text in the schema, but %s: learning it as a number" % (c, why), file=sys.stderr)
-                kind, source = "numeric", "schema (text), numbers with a unit"
+                # ValidateData has no notion of units: "6.6 km" is text or a category to it. TF-IDF or one-hot of
+                # "$1,250" learns little; the number does. (The --categorical-columns hyperparameter keeps a category.)
+                print("note: column '%s' is %s in the schema, but %s: learning it as a number" % (c, kind, why), file=sys.stderr)
+                kind, source = "numeric", "schema (%s), numbers with a unit" % kind
         else:
             kind, source = infer_type(values), "inferred"
             if schema:

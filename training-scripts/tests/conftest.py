@@ -173,8 +173,8 @@ TICKETS_SCHEMA = {
         {"name": "channel", "type": "categorical"},
         {"name": "product_area", "type": "categorical"},
         {"name": "affected_users", "type": "numeric"},
-        # ValidateData knows no units: "$1,250" is text to it.
-        {"name": "account_mrr", "type": "text"},
+        # ValidateData knows no units: "$1,250" is a category to it (a few hundred distinct values).
+        {"name": "account_mrr", "type": "categorical"},
         {"name": "prior_tickets_30d", "type": "numeric"},
         {"name": "opened_hour", "type": "numeric"},
         {"name": "subject", "type": "text"},

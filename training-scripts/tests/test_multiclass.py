@@ -64,11 +64,11 @@ def test_prints_every_multiclass_metric_line(tickets_baseline):
 
 
 def test_money_as_text_is_learned_as_a_number(tickets_baseline):
-    # GIVEN account_mrr, text in the schema ("$1,250": ValidateData knows no units)
+    # GIVEN account_mrr, a category in the schema ("$1,250": ValidateData knows no units)
     model = joblib.load(os.path.join(tickets_baseline.model_dir, "model.joblib"))
     # THEN the script learns it as a number in dollars, and says so
     assert "account_mrr" in model["features"]["numeric"] and model["features"]["units"]["account_mrr"] == "$"
-    assert "column 'account_mrr' is text in the schema, but every value is a number in $" in tickets_baseline.proc.stderr
+    assert "column 'account_mrr' is categorical in the schema, but every value is a number in $" in tickets_baseline.proc.stderr
 
 
 def test_rare_categories_are_grouped_and_the_fitted_preprocessing_ships_in_the_model(tickets_baseline):

@@ -50,6 +50,21 @@ def test_a_distance_with_a_unit_is_a_number(delivery_baseline):
     assert "notes" in model["features"]["text"] and "restaurant_id" in model["features"]["categorical"]
 
 
+def test_a_distance_the_schema_calls_text_is_still_a_number(delivery_data, tmp_path, run_job):
+    # GIVEN the schema ValidateData writes for this data: "6.6 km" is text to it; the hour is forced categorical
+    from conftest import write_schema
+    schema = write_schema(tmp_path / "schema", {
+        "problemType": "regression", "labelColumn": "delivery_minutes", "idColumn": "order_id",
+        "columns": [{"name": "distance", "type": "text"}, {"name": "restaurant_id", "type": "categorical"}]})
+    job = run_job(delivery_data / "train", delivery_data / "validation", example="delivery", schema_dir=schema,
+                  args=["--categorical-columns", "hour"])
+    assert job.returncode == 0, job.proc.stderr
+    f = joblib.load(os.path.join(job.model_dir, "model.joblib"))["features"]
+    # THEN distance is learned as kilometres, and the hyperparameter's category stands
+    assert "distance" in f["numeric"] and f["units"]["distance"] == "km" and "hour" in f["categorical"]
+    assert "note: column 'distance' is text in the schema, but every value is a number in km: learning it as a number" in job.proc.stderr
+
+
 def test_the_fitted_preprocessing_ships_in_the_model_and_needs_no_code_of_ours(delivery_baseline, delivery_data, tmp_path):
     # GIVEN model.joblib alone, in a Python that cannot import train.py (another folder, nothing on sys.path)
     program = """
