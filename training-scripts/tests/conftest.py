@@ -1,8 +1,8 @@
 """Fixtures: data from the TypeScript example generators, and a runner for train.py as SageMaker runs it."""
+import csv
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -35,6 +35,35 @@ def generate(path, rows, seed, variant="clean", example="churn"):
         cwd=REPO, check=True, capture_output=True,
     )
     return path
+
+
+def read_rows(path):
+    """A CSV file's rows as dicts of text."""
+    with open(str(path)) as f:
+        return list(csv.DictReader(f))
+
+
+def validation_rows(data):
+    """The rows of a data fixture's validation channel."""
+    return read_rows(data / "validation" / "part-00000.csv")
+
+
+def write_rows(path, rows, header=None):
+    """Writes rows (dicts) as CSV with a header, as the generators quote; returns path."""
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    with open(str(path), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=header or list(rows[0].keys()), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def rewrite(src, dst, edit):
+    """Copies a CSV with edit(rows) applied to its rows (a list of dicts); returns dst."""
+    with open(str(src)) as f:
+        reader = csv.DictReader(f)
+        header, rows = reader.fieldnames, list(reader)
+    return write_rows(dst, edit(rows), header)
 
 
 def write_schema(directory, schema):
@@ -206,11 +235,6 @@ def delivery_baseline(tmp_path_factory, delivery_data):
               args=["--problem-type", "regression"])
     assert job.returncode == 0, job.proc.stderr
     return job
-
-
-def copy_tree(src, dst):
-    shutil.copytree(str(src), str(dst))
-    return dst
 
 
 class Served:

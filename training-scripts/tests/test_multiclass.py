@@ -10,29 +10,15 @@ import joblib
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from conftest import TICKETS_SCHEMA, generate, write_schema
+from conftest import TICKETS_SCHEMA, generate, read_rows, validation_rows, write_rows, write_schema
 
 CLASSES = ["low", "medium", "high"]
-
-
-def _validation_rows(data):
-    with open(str(data / "validation" / "part-00000.csv")) as f:
-        return list(csv.DictReader(f))
-
-
-def _write_rows(path, rows):
-    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
-    with open(str(path), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    return path
 
 
 def test_predictions_are_k_probabilities_in_the_schema_class_order(tickets_baseline, tickets_data):
     # GIVEN the job run with the schema channel naming the classes low, medium, high (not alphabetical)
     preds = tickets_baseline.predictions()
-    rows = _validation_rows(tickets_data)
+    rows = validation_rows(tickets_data)
     # THEN every validation row has its id, its label as an index into those classes, and three probabilities
     assert [p["id"] for p in preds] == [r["ticket_id"] for r in rows]
     assert [p["label"] for p in preds] == [CLASSES.index(r["priority"]) for r in rows]
@@ -112,8 +98,8 @@ def test_a_champion_that_knew_other_classes_is_mapped_by_class_name(tickets_data
 def test_a_champion_that_knew_fewer_classes_gets_zero_for_the_new_one(tickets_data, tmp_path, run_job, train_module):
     # GIVEN a champion trained when tickets were only low or high (binary)
     def two_classes(split):
-        rows = [r for r in _validation_rows_of(tickets_data / split) if r["priority"] != "medium"]
-        return _write_rows(tmp_path / "old" / split / "a.csv", rows)
+        rows = [r for r in read_rows(tickets_data / split / "part-00000.csv") if r["priority"] != "medium"]
+        return write_rows(tmp_path / "old" / split / "a.csv", rows)
     two_classes("train")
     two_classes("validation")
     champion_job = run_job(tmp_path / "old" / "train", tmp_path / "old" / "validation", example="tickets",
@@ -128,16 +114,11 @@ def test_a_champion_that_knew_fewer_classes_gets_zero_for_the_new_one(tickets_da
     assert np.all(got[:, 1] == 0) and np.allclose(got[:, 0] + got[:, 2], 1)
 
 
-def _validation_rows_of(directory):
-    with open(str(directory / "part-00000.csv")) as f:
-        return list(csv.DictReader(f))
-
-
 def test_a_class_outside_the_schema_fails_naming_file_row_and_column(tickets_data, tmp_path, run_job, tickets_schema):
     # GIVEN a validation file with an `urgent` ticket that the schema's classes do not have
-    rows = _validation_rows(tickets_data)
+    rows = validation_rows(tickets_data)
     rows[4]["priority"] = "urgent"
-    bad = _write_rows(tmp_path / "validation" / "a.csv", rows)
+    bad = write_rows(tmp_path / "validation" / "a.csv", rows)
     job = run_job(tickets_data / "train", tmp_path / "validation", example="tickets", schema_dir=tickets_schema)
     assert job.returncode != 0
     assert job.failure().startswith("%s row 6 column 'priority': label \"urgent\" is not one of the 3 classes (low, medium, high; from the schema)" % bad), job.failure()
@@ -152,8 +133,8 @@ def test_an_empty_label_fails_naming_its_row(tickets_data, tmp_path, run_job):
 
 def test_a_class_without_training_rows_gets_probability_zero(tickets_data, tmp_path, run_job, tickets_schema):
     # GIVEN training rows without any `high` ticket (the schema still names it)
-    rows = [r for r in _validation_rows_of(tickets_data / "train") if r["priority"] != "high"]
-    _write_rows(tmp_path / "train" / "a.csv", rows)
+    rows = [r for r in read_rows(tickets_data / "train" / "part-00000.csv") if r["priority"] != "high"]
+    write_rows(tmp_path / "train" / "a.csv", rows)
     job = run_job(tmp_path / "train", tickets_data / "validation", example="tickets", schema_dir=tickets_schema)
     assert job.returncode == 0, job.proc.stderr
     assert "class(es) high have no training rows" in job.proc.stderr

@@ -11,17 +11,12 @@ import sys
 import joblib
 import numpy as np
 
-from conftest import generate
-
-
-def _validation_rows(data):
-    with open(str(data / "validation" / "part-00000.csv")) as f:
-        return list(csv.DictReader(f))
+from conftest import generate, validation_rows
 
 
 def test_predictions_are_values_with_the_label_as_a_number(delivery_baseline, delivery_data):
     preds = delivery_baseline.predictions()
-    rows = _validation_rows(delivery_data)
+    rows = validation_rows(delivery_data)
     assert [p["id"] for p in preds] == [r["order_id"] for r in rows]
     assert [p["label"] for p in preds] == [float(r["delivery_minutes"]) for r in rows]
     assert all(isinstance(p["candidate"], float) and p["champion"] is None for p in preds)

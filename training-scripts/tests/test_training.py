@@ -7,34 +7,14 @@ import re
 
 from sklearn.metrics import roc_auc_score
 
-from conftest import SCRIPT, generate, write_schema
-
-
-def _validation_rows(data):
-    with open(str(data / "validation" / "part-00000.csv")) as f:
-        return list(csv.DictReader(f))
-
-
-def _rewrite(src, dst, edit):
-    """Copies a CSV with edit(rows) applied to its rows (a list of dicts); returns dst."""
-    with open(str(src)) as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames
-        rows = list(reader)
-    rows = edit(rows)
-    os.makedirs(os.path.dirname(str(dst)), exist_ok=True)
-    with open(str(dst), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    return dst
+from conftest import SCRIPT, generate, rewrite, validation_rows, write_schema
 
 
 def test_trains_saves_and_writes_a_prediction_for_every_validation_row(baseline, data):
     # GIVEN the baseline job on the clean variant (3,000 train rows, 1,200 validation rows)
     # WHEN we look at what it left behind
     preds = baseline.predictions()
-    rows = _validation_rows(data)
+    rows = validation_rows(data)
     # THEN the whole pipeline is saved, and every validation row has one prediction with its id and label
     assert os.path.isfile(os.path.join(baseline.model_dir, "model.joblib"))
     assert [p["id"] for p in preds] == [r["customer_id"] for r in rows]
@@ -180,7 +160,7 @@ def test_a_label_outside_the_schema_classes_names_the_row(tmp_path, run_job, dat
     # GIVEN the run's schema pinning the classes 0 and 1, and a validation row labelled 2
     schema = write_schema(tmp_path / "schema", {"labelColumn": "churned", "problemType": "binary_classification",
                                                "classes": ["0", "1"], "columns": []})
-    bad = _rewrite(data / "validation" / "part-00000.csv", tmp_path / "validation" / "part-00000.csv",
+    bad = rewrite(data / "validation" / "part-00000.csv", tmp_path / "validation" / "part-00000.csv",
                    lambda rows: [dict(r, churned="2") if i == 6 else r for i, r in enumerate(rows)])
     job = run_job(data / "train", tmp_path / "validation", schema_dir=schema)
     # THEN the failure names the file, the row (header = row 1) and the column, and where the classes came from
@@ -192,7 +172,7 @@ def test_any_two_labels_work_and_the_second_class_is_the_positive_one(data, tmp_
     # GIVEN the churn label written as words, and a schema that orders them stayed, left
     relabel = lambda rows: [dict(r, churned={"0": "stayed", "1": "left"}[r["churned"]]) for r in rows]  # noqa: E731
     for split in ("train", "validation"):
-        _rewrite(data / split / "part-00000.csv", tmp_path / split / "part-00000.csv", relabel)
+        rewrite(data / split / "part-00000.csv", tmp_path / split / "part-00000.csv", relabel)
     schema = write_schema(tmp_path / "schema", {"labelColumn": "churned", "problemType": "binary_classification",
                                                "classes": ["stayed", "left"], "columns": []})
     job = run_job(tmp_path / "train", tmp_path / "validation", schema_dir=schema)
@@ -221,8 +201,8 @@ def test_numbers_written_as_text_are_read_as_numbers(data, tmp_path, run_job, ba
                 r["monthly_usage_hours"] = " %s h " % r["monthly_usage_hours"]
         return rows
     for split in ("train", "validation"):
-        _rewrite(data / split / "part-00000.csv", tmp_path / split / "part-00000.csv", textify)
-    assert any("," in r["company_size"] for r in _validation_rows(tmp_path))
+        rewrite(data / split / "part-00000.csv", tmp_path / split / "part-00000.csv", textify)
+    assert any("," in r["company_size"] for r in validation_rows(tmp_path))
     job = run_job(tmp_path / "train", tmp_path / "validation")
     # THEN the columns are still numbers and the model is the baseline's, score for score
     assert job.returncode == 0, job.proc.stderr
@@ -232,7 +212,7 @@ def test_numbers_written_as_text_are_read_as_numbers(data, tmp_path, run_job, ba
 
 def test_a_word_in_a_numeric_column_fails_naming_it_or_is_read_as_missing_when_asked(data, tmp_path, run_job):
     # GIVEN a training file with "lots" in the numeric seats column on its 10th data row
-    bad = _rewrite(data / "train" / "part-00000.csv", tmp_path / "train" / "part-00000.csv",
+    bad = rewrite(data / "train" / "part-00000.csv", tmp_path / "train" / "part-00000.csv",
                    lambda rows: [dict(r, seats="lots") if i == 9 else r for i, r in enumerate(rows)])
     job = run_job(tmp_path / "train", data / "validation")
     # THEN the job fails naming the file, row, column and value, and how to get past it
@@ -256,7 +236,7 @@ def test_two_units_in_one_column_fail_naming_both_rows(data, tmp_path, run_job):
             if r["monthly_usage_hours"]:
                 r["monthly_usage_hours"] = r["monthly_usage_hours"] + (" min" if i == odd else " h")
         return rows
-    bad = _rewrite(data / "train" / "part-00000.csv", tmp_path / "train" / "part-00000.csv", units)
+    bad = rewrite(data / "train" / "part-00000.csv", tmp_path / "train" / "part-00000.csv", units)
     job = run_job(tmp_path / "train", data / "validation", args=["--numeric-columns", "monthly_usage_hours"])
     # THEN the failure names the row with the second unit, and the row where the first one was seen
     assert job.returncode != 0
@@ -338,7 +318,7 @@ def test_the_script_is_python_3_9_syntax():
 
 def test_without_a_problem_type_a_word_among_numeric_labels_is_a_typo_not_a_class(tmp_path, run_job, data):
     # GIVEN 0/1 labels with one "yes" on the 10th data row, and nothing saying what the problem type is
-    bad = _rewrite(data / "train" / "part-00000.csv", tmp_path / "train" / "part-00000.csv",
+    bad = rewrite(data / "train" / "part-00000.csv", tmp_path / "train" / "part-00000.csv",
                    lambda rows: [dict(r, churned="yes") if i == 9 else r for i, r in enumerate(rows)])
     job = run_job(tmp_path / "train", data / "validation")
     # THEN it fails naming the row instead of training a three-class model
