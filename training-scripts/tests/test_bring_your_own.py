@@ -30,3 +30,11 @@ def test_the_bring_your_own_skeleton_keeps_the_contract(delivery_data, run_job, 
 def test_a_failure_is_written_where_sagemaker_reads_it(delivery_data, run_job):
     job = run_job(delivery_data / "train", delivery_data / "validation", example="churn", script=os.path.join(BYO_DIR, "train.py"))
     assert job.returncode != 0 and job.failure().startswith("KeyError")
+
+
+def test_the_skeleton_is_python_3_9_syntax():
+    import ast
+
+    path = os.path.join(BYO_DIR, "train.py")
+    with open(path) as f:
+        ast.parse(f.read(), filename=path, feature_version=(3, 9))
