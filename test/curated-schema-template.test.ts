@@ -15,7 +15,7 @@ import { STAGE_IDS, stageConstructId } from '../lib/constructs/stages';
  * Bundling is skipped (context `aws:cdk:bundling-stacks: []`), as in template.test.ts.
  */
 
-const TRAINING_SOURCES = path.resolve(__dirname, '..', 'training-scripts', 'churn');
+const TRAINING_SOURCES = path.resolve(__dirname, '..', 'training-scripts', 'tabular');
 const SCHEMA = {
   labelColumn: 'churned',
   columns: [

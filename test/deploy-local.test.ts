@@ -18,7 +18,7 @@ import { findPython, LocalSageMaker, localSageMakerEnv, startLocalSageMaker } fr
 import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
 /**
- * The deploy side for real: the churn model trained by its own script (Debian's python3 + scikit-learn), served
+ * The deploy side for real: the churn example trained by the built-in tabular script (Debian's python3 + scikit-learn), served
  * by the local SageMaker server (which loads it through the script's model_fn/input_fn/predict_fn/output_fn),
  * on the real local S3. Deploy -> CheckEndpoint -> VerifyServing -> PromoteBaseline, a first deploy then a
  * blue/green update; then a failed update and a skewed model, each leaving the previous model serving. The Lambda
@@ -34,7 +34,7 @@ describe('deploy side on the local SageMaker server', () => {
   let work: string;
   let champion: string | undefined;
 
-  /** Trains the churn script on `train` rows, scoring the validation split; uploads model.tar.gz and output.tar.gz. */
+  /** Trains the built-in script on the churn example's `train` rows, scoring the validation split; uploads model.tar.gz and output.tar.gz. */
   async function train(exec: string, trainRows: string[], tamper?: (candidate: number) => number): Promise<{ modelDataUri: string; outputDataUri: string }> {
     const dir = join(work, exec);
     mkdirSync(join(dir, 'train'), { recursive: true });
@@ -42,7 +42,7 @@ describe('deploy side on the local SageMaker server', () => {
     writeFileSync(join(dir, 'train', 'part-00000.csv'), [HEADER, ...trainRows].join('\n') + '\n');
     writeFileSync(join(dir, 'validation', 'part-00000.csv'), [HEADER, ...CSV.slice(4001, 4201)].join('\n') + '\n');
     const env = { ...process.env, SM_MODEL_DIR: join(dir, 'model'), SM_OUTPUT_DIR: join(dir, 'out'), SM_OUTPUT_DATA_DIR: join(dir, 'out', 'data'), SM_CHANNEL_TRAIN: join(dir, 'train'), SM_CHANNEL_VALIDATION: join(dir, 'validation') };
-    const run = spawnSync(findPython(), [join(__dirname, '..', 'training-scripts', 'churn', 'train.py'), '--label-column', 'churned', '--id-column', 'customer_id'], { env, encoding: 'utf8', cwd: dir });
+    const run = spawnSync(findPython(), [join(__dirname, '..', 'training-scripts', 'tabular', 'train.py'), '--label-column', 'churned', '--id-column', 'customer_id'], { env, encoding: 'utf8', cwd: dir });
     if (run.status !== 0) throw new Error(`train.py failed: ${run.stderr}`);
     if (tamper) {
       const file = join(dir, 'out', 'data', 'predictions.jsonl');
@@ -109,7 +109,7 @@ describe('deploy side on the local SageMaker server', () => {
     // The validation split the endpoint is checked on, and the serving code.
     await s3.client.send(new PutObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: 'datasets/ds/validation/part-00000.csv', Body: [HEADER, ...CSV.slice(4001, 4201)].join('\n') + '\n' }));
     const code = join(work, 'sourcedir.tar.gz');
-    await create({ gzip: true, file: code, cwd: join(__dirname, '..', 'training-scripts', 'churn') }, ['train.py']);
+    await create({ gzip: true, file: code, cwd: join(__dirname, '..', 'training-scripts', 'tabular') }, ['train.py']);
     await s3.client.send(new PutObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: 'code/sourcedir.tar.gz', Body: readFileSync(code) }));
   });
   afterAll(async () => {

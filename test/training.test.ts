@@ -203,7 +203,7 @@ describe('the request and the script agree', () => {
       await pipeline(generateChurn({ rows, seed }), createWriteStream(join(dir, name, 'part-00000.csv')));
     }
     // WHEN the script runs with them, laid out like /opt/ml
-    const run = spawnSync(python, [join(__dirname, '..', 'training-scripts', 'churn', 'train.py'), ...args], {
+    const run = spawnSync(python, [join(__dirname, '..', 'training-scripts', 'tabular', 'train.py'), ...args], {
       env: {
         ...process.env,
         SM_CHANNEL_TRAIN: join(dir, 'train'),
