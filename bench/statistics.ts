@@ -115,7 +115,7 @@ async function worker(kind: string, file: string): Promise<void> {
     extra = { bytes };
   } else if (kind === 'relearn') {
     const s = await sample(file);
-    const plan = planFor(s.columns, s.rows, 'churned');
+    const plan = planFor(s.columns, s.rows, { labelColumn: 'churned' });
     const stats = await statsOfCsv(createReadStream(file, { highWaterMark: CHUNK }), plan, { file });
     const age = stats.column('age')!;
     extra = { rows: stats.rows, ageMean: age.moments!.mean, ageMissing: age.missing, kinds: plan.columns.map((c) => c.kind[0]).join('') };

@@ -153,7 +153,8 @@ describe('bad-input catalogue: every bad batch stops before training', () => {
       expectStopped(
         { 'a.csv': csv(edit(churnRows(600), (r, i) => i % 50 === 7 && (r.age = 'forty'))) },
         'DataValidationFailed',
-        /\[wrong_type\] column "age": 12 of 600 values \(2\.0%\) are not numbers \(e\.g\. "forty" at datasets\/\w+\/(train|validation)\/part-00000\.csv line \d+\), expected numeric/,
+        // located in the user's file (the 8th row is line 9), not in the dataset part
+        /\[wrong_type\] column "age": 12 of 600 values \(2\.0%\) are not numbers, expected numeric \(first: incoming\/case-\d+\/a\.csv line 9 column "age": "forty" is not a number\)/,
         undefined,
         'wrong_type',
       ));

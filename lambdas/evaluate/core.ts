@@ -89,6 +89,8 @@ export function computeEvaluation(input: ComputeInput): EvaluationDocument {
   const preds = joined.predictions;
   const n = preds.length;
   if (n === 0) throw new InvalidStageInput('Evaluate: predictions.jsonl has no rows: nothing to evaluate');
+  // Placeholder until multiclass metrics land (issue 9, evaluation side): the data stages already accept it.
+  if (ev.problemType === 'multiclass_classification') throw new InvalidStageInput('Evaluate: multiclass_classification is not evaluated yet');
   const withChampion = preds.filter((p) => p.champion !== null).length;
   if (withChampion !== 0 && withChampion !== n) {
     const missing = preds.find((p) => p.champion === null)!;

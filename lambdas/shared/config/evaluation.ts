@@ -67,7 +67,7 @@ export type GatesConfig = z.infer<typeof GatesSchema>;
 /** Champion vs challenger evaluation and the deployment gate. Owned by Evaluate/Register. */
 export const EvaluationConfigSchema = z
   .object({
-    problemType: z.enum(['binary_classification', 'regression']).default('binary_classification'),
+    problemType: z.enum(['binary_classification', 'multiclass_classification', 'regression']).default('binary_classification'),
     /** Metric that headlines the report. @default - `roc_auc` for classification, `rmse` for regression */
     primaryMetric: metricName.optional(),
     /** Decision threshold on the candidate's score for classification metrics. */

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { DatasetConfigSchema } from './dataset';
+import { checkDatasetAgainstProblemType, DatasetConfigSchema } from './dataset';
 import { DeploymentConfigSchema } from './deployment';
 import { EvaluationConfigSchema } from './evaluation';
 import { TrainingConfigSchema } from './training';
@@ -34,7 +34,8 @@ export const RelearnConfigSchema = z
     /** `retain` keeps buckets, key and registry on `cdk destroy`; `destroy` is for throw-away dev stacks. */
     removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => checkDatasetAgainstProblemType(c.dataset, c.evaluation.problemType, ctx));
 
 export type RelearnConfig = z.infer<typeof RelearnConfigSchema>;
 export type RelearnConfigInput = z.input<typeof RelearnConfigSchema>;
