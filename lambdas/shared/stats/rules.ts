@@ -258,7 +258,7 @@ export function applyRules(input: RuleInput): Anomaly[] {
     if (classes.length < 2) {
       report('single_class', labelColumn,
         `the label "${labelColumn}" has ${classes.length === 0 ? 'no values' : `a single class ("${classes[0].name}")`}, expected at least 2 classes`,
-        classes.length, 2, undefined, classes.length ? { at: classes[0].first, what: `${quoted(classes[0].name)}, and so are all ${num(labelled)} labelled rows` } : { at: label.missingExample, what: 'no label' });
+        classes.length, 2, undefined, classes.length ? { at: classes[0].first, what: `${quoted(classes[0].name)}, the only class` } : { at: label.missingExample, what: 'no label' });
     } else {
       const rare = classes[classes.length - 1];
       if (rare.count / labelled < config.minClassShare) {
