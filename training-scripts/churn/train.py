@@ -128,6 +128,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     # Reserved: always sent by the pipeline (from config.dataset).
     p.add_argument("--label-column", default="churned")
     p.add_argument("--id-column", default="_row_id")
+    # Reserved, set by the pipeline from evaluation.problemType; this example trains binary classifiers only.
+    p.add_argument("--problem-type", default="binary_classification", choices=["binary_classification"])
     # Feature selection.
     p.add_argument("--text-columns", type=_columns, default=["last_message"],
                    help="comma-separated free-text columns (word frequencies)")
