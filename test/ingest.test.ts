@@ -9,6 +9,7 @@ import { ARTIFACTS_BUCKET, DATA_BUCKET, setLambdaEnv, startTestS3 } from './help
 import { createHash } from 'node:crypto';
 import { DatasetRef } from '../lambdas/shared/contracts';
 import { LineMap, lineMapKey } from '../lambdas/ingest/line-map';
+import { Stratifier } from '../lambdas/ingest/split';
 
 // One S3 server for the file: the handlers' clients are created once per process.
 let s3: Awaited<ReturnType<typeof startTestS3>>;
@@ -236,5 +237,27 @@ describe('Ingest: the stratified split and the line maps (real local S3)', () =>
       if (i < 1500) expect([r.file, r.line]).toEqual(['incoming/maps/a.csv', i + 2]);
       else expect([r.file, r.line]).toEqual(['incoming/maps/b.csv.gz', 2 * (i - 1500) + 2]);
     }
+  });
+});
+
+describe('Stratifier', () => {
+  const writer = (split: 'train' | 'validation') => ({ split, lastPlacement: () => ({ split, part: 0, row: 0, offset: 0, length: 1 }) });
+  test('labels beyond the class cap keep the hash split and are counted; "1" and "1.0" are one class; empty labels are in none', () => {
+    const s = new Stratifier(2);
+    s.observe('1', 0.5, 'a', writer('train'), 'f', 2);
+    s.observe(' 1.0 ', 0.1, 'b', writer('validation'), 'f', 3);
+    s.observe('x', 0.6, 'c', writer('train'), 'f', 4);
+    s.observe('y', 0.7, 'd', writer('train'), 'f', 5);
+    s.observe('y', 0.8, 'e', writer('train'), 'f', 6);
+    s.observe('', 0.9, 'g', writer('train'), 'f', 7);
+    s.observe(null, 0.9, 'h', writer('train'), 'f', 8);
+    const r = s.finish();
+    expect(r.classes).toEqual([
+      { name: '1', rows: 2, train: 1, validation: 1 },
+      { name: 'x', rows: 1, train: 1, validation: 0 },
+    ]);
+    expect(r.untrackedRows).toBe(2);
+    expect(r.tooRare).toEqual([{ name: 'x', rows: 1, split: 'train', at: { file: 'f', line: 4 } }]);
+    expect(r.moves).toEqual([]);
   });
 });

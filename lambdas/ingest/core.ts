@@ -6,7 +6,7 @@ import { IngestError, NoNewData } from '../shared/errors';
 import { getBuffer, getJson, getStream, isNotFound, putJson, putText, s3Uri } from '../shared/s3';
 import { openTable, ParseError, TableFormat, Value, writeCsvRow } from '../shared/tabular';
 import { LineMap, LineMapJson, lineMapKey } from './line-map';
-import { ClassSplit, Move, Placement, SplitReport, Stratifier, stratumOf, TooRare } from './split';
+import { ClassSplit, Move, Placement, SplitReport, Stratifier, TooRare } from './split';
 
 /**
  * Ingest: copies the objects a trigger names into an immutable dataset snapshot in the artifacts bucket,
@@ -30,6 +30,8 @@ export interface IngestDeps {
   readonly maxLineBytes?: number;
   /** Keys per ListObjectsV2 page. @default - S3's own (1000) */
   readonly listPageSize?: number;
+  /** Write a line map per part (bench/ingest.ts turns it off for its baseline). @default true */
+  readonly lineMaps?: boolean;
 }
 
 export interface SourceObject {
@@ -218,7 +220,7 @@ class PartWriter {
   async add(line: string, object: string, sourceLine: number): Promise<void> {
     const offset = this.sink.length;
     const length = this.sink.write(line);
-    this.lines.add(object, sourceLine);
+    if (this.deps.lineMaps !== false) this.lines.add(object, sourceLine);
     this.last.part = this.index;
     this.last.row = this.rows;
     this.last.offset = offset;
@@ -241,10 +243,10 @@ class PartWriter {
     const body = this.sink.take();
     this.sink.write(this.header);
     const key = this.partKey(this.index);
-    const lines = this.lines.toJSON(key);
+    const lines = this.deps.lineMaps === false ? undefined : this.lines.toJSON(key);
     this.lines = new LineMap();
     await putText(this.deps.s3, this.deps.artifactsBucket, key, body, { kmsKeyArn: this.deps.kmsKeyArn, contentType: 'text/csv; charset=utf-8' });
-    await putJson(this.deps.s3, this.deps.artifactsBucket, lineMapKey(key), lines, { kmsKeyArn: this.deps.kmsKeyArn });
+    if (lines) await putJson(this.deps.s3, this.deps.artifactsBucket, lineMapKey(key), lines, { kmsKeyArn: this.deps.kmsKeyArn });
     this.parts.push({ key, split: this.split, rows: this.rows, bytes: body.length, sha256: sha256(body) });
     this.index++;
     this.rows = 0;
@@ -309,10 +311,7 @@ async function writeSnapshot(bucket: string, objects: SourceObject[], datasetId:
         const position = splitPosition(d.splitSalt, id);
         const target = position < d.validationFraction ? validation! : train!;
         await target.add(writeCsvRow(out), obj.key, line);
-        if (labelIndex >= 0) {
-          const stratum = stratumOf(values[labelIndex]);
-          if (stratum !== null) stratifier!.observe(stratum, position, id, target, obj.key, line);
-        }
+        if (labelIndex >= 0) stratifier!.observe(values[labelIndex], position, id, target, obj.key, line);
         rows++;
       }
     } catch (err) {
@@ -348,7 +347,7 @@ async function writeSnapshot(bucket: string, objects: SourceObject[], datasetId:
     columns: d.idColumn === undefined ? [...columns!, ROW_ID_COLUMN] : columns!,
     rows: { train: train!.total, validation: validation!.total },
     parts: [...train!.parts, ...validation!.parts],
-    lineMaps: true,
+    ...(deps.lineMaps === false ? {} : { lineMaps: true }),
     ...(report ? { warnings: splitWarnings(labelColumn!, report) } : {}),
   };
 }
@@ -377,14 +376,17 @@ function splitWarnings(label: string, r: SplitReport): string[] {
  */
 async function moveRows(moves: Move[], writers: Record<'train' | 'validation', PartWriter>, deps: IngestDeps): Promise<void> {
   const { s3, artifactsBucket: bucket, kmsKeyArn } = deps;
-  const put = async (w: PartWriter, index: number, body: Buffer, lines: LineMap) => {
+  const maps = deps.lineMaps !== false;
+  const put = async (w: PartWriter, index: number, body: Buffer, lines: LineMap, rows: number) => {
     const key = w.partKey(index);
     await putText(s3, bucket, key, body, { kmsKeyArn, contentType: 'text/csv; charset=utf-8' });
-    await putJson(s3, bucket, lineMapKey(key), lines.toJSON(key), { kmsKeyArn });
-    const entry = w.parts[index];
-    w.parts[index] = { ...entry, rows: lines.rows, bytes: body.length, sha256: sha256(body) };
+    if (maps) await putJson(s3, bucket, lineMapKey(key), lines.toJSON(key), { kmsKeyArn });
+    w.parts[index] = { ...w.parts[index], rows, bytes: body.length, sha256: sha256(body) };
   };
-  const load = async (key: string) => ({ body: await getBuffer(s3, bucket, key), lines: LineMap.fromJSON(await getJson<LineMapJson>(s3, bucket, lineMapKey(key))) });
+  const load = async (key: string) => ({
+    body: await getBuffer(s3, bucket, key),
+    lines: maps ? LineMap.fromJSON(await getJson<LineMapJson>(s3, bucket, lineMapKey(key))) : new LineMap(),
+  });
 
   // 1. Cut the rows out of their parts, one part at a time.
   const bySource = new Map<string, Move[]>();
@@ -406,7 +408,7 @@ async function moveRows(moves: Move[], writers: Record<'train' | 'validation', P
     }
     pieces.push(body.subarray(pos));
     lines.remove(sorted.map((m) => m.from.row));
-    await put(w, group[0].from.part, Buffer.concat(pieces), lines);
+    await put(w, group[0].from.part, Buffer.concat(pieces), lines, w.parts[group[0].from.part].rows - group.length);
     w.total -= group.length;
   }
   // 2. Append them to the other split's last part (after its rows in source order: `ordered` marks where).
@@ -418,7 +420,7 @@ async function moveRows(moves: Move[], writers: Record<'train' | 'validation', P
     const { body, lines } = await load(w.partKey(index));
     lines.ordered = Math.min(lines.ordered, lines.rows);
     for (const m of mine) lines.add(m.move.at.file, m.move.at.line);
-    await put(w, index, Buffer.concat([body, ...mine.map((m) => m.bytes)]), lines);
+    await put(w, index, Buffer.concat([body, ...mine.map((m) => m.bytes)]), lines, w.parts[index].rows + mine.length);
     w.total += mine.length;
   }
 }

@@ -80,26 +80,34 @@ export function stratumOf(label: string | null): string | null {
   return className(v, isNumberLike(v));
 }
 
+/** The stratum of the classes beyond `maxClasses`: their rows keep the hash split, and are counted. */
+const UNTRACKED: Stratum = { rows: 0, validation: 0 };
+
 export class Stratifier {
   private readonly strata = new Map<string, Stratum>();
+  /** Raw label text -> its stratum (labels repeat: one Map lookup per row instead of trimming and parsing). */
+  private readonly byRaw = new Map<string, Stratum | null>();
   private untracked = 0;
 
   /** @param maxClasses classes tracked (a label with more is hardly a class label; the rest go by hash) */
   constructor(readonly maxClasses = 1024) {}
 
   /**
-   * Records a row of class `name` with its split position (the number the hash rule used), written by `writer`
-   * just now (asked for the row's placement only when the row becomes a candidate: no allocation per row).
+   * Records a row whose label is `label` (its class: `stratumOf`; an empty label is in no class) with its split
+   * position (the number the hash rule used), written by `writer` just now (asked for the row's placement only
+   * when the row becomes a candidate: no allocation per row).
    */
-  observe(name: string, position: number, id: string, writer: { readonly split: 'train' | 'validation'; lastPlacement(): Placement }, file: string, line: number): void {
-    let s = this.strata.get(name);
-    if (!s) {
-      if (this.strata.size >= this.maxClasses) {
-        this.untracked++;
-        return;
-      }
-      s = { rows: 0, validation: 0 };
-      this.strata.set(name, s);
+  observe(label: string | null, position: number, id: string, writer: { readonly split: 'train' | 'validation'; lastPlacement(): Placement }, file: string, line: number): void {
+    if (label === null) return;
+    let s = this.byRaw.get(label);
+    if (s === undefined) {
+      s = this.stratum(label);
+      if (this.byRaw.size < 4 * this.maxClasses) this.byRaw.set(label, s);
+    }
+    if (s === null) return;
+    if (s === UNTRACKED) {
+      this.untracked++;
+      return;
     }
     s.rows++;
     if (writer.split === 'validation') {
@@ -108,6 +116,19 @@ export class Stratifier {
     } else if (!s.minTrain || position < s.minTrain.position) {
       s.minTrain = { position, id, placement: writer.lastPlacement(), at: { file, line } };
     }
+  }
+
+  /** The stratum of a label text; null for an empty label, UNTRACKED for a class beyond `maxClasses`. */
+  private stratum(label: string): Stratum | null {
+    const name = stratumOf(label);
+    if (name === null) return null;
+    let s = this.strata.get(name);
+    if (!s) {
+      if (this.strata.size >= this.maxClasses) return UNTRACKED;
+      s = { rows: 0, validation: 0 };
+      this.strata.set(name, s);
+    }
+    return s;
   }
 
   /** The rows to move and what to report, once every row was seen. */
