@@ -311,6 +311,21 @@ describe('bad-input catalogue: every bad batch stops before training', () => {
       expect(schema.columns.find((c: { name: string }) => c.name === 'age')).toMatchObject({ type: 'numeric', role: 'feature' });
     });
 
+    test('control: a class with a single row trains, with a rare_class warning naming its row (Ingest cannot put it in both splits)', async () => {
+      const rows = edit(tierRows(600), (r, i) => i === 321 && (r.tier = 'platinum'));
+      const { dataset, exec, validation } = await run({ 'a.csv': csv(rows) }, MULTICLASS);
+      expect(validation.blocking).toBe(0);
+      expect(dataset.warnings).toEqual([expect.stringMatching(/^class "platinum" of the label "tier" has a single row \(incoming\/case-\d+\/a\.csv line 323\)/)]);
+      const anomalies = (await getJson(`runs/${exec}/validation/anomalies.json`)).anomalies;
+      expect(anomalies).toContainEqual(
+        expect.objectContaining({
+          rule: 'rare_class',
+          severity: 'warn',
+          message: expect.stringMatching(/^class "platinum" has 1 row, too few to be in both splits: it is in the (train|validation) split only.* \(first: incoming\/case-\d+\/a\.csv line 323 column "tier": "platinum"\)$/),
+        }),
+      );
+    });
+
     describe('against a multiclass champion', () => {
       beforeAll(async () => {
         const { exec } = await run({ 'a.csv': csv(tierRows(600, 1)) }, MULTICLASS);
