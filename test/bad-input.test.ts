@@ -403,6 +403,21 @@ describe('bad-input catalogue: every bad batch stops before training', () => {
       expect(validation.blocking).toBe(0);
       expect(validation.summary).toContain('against the champion schema');
     });
+    test('control: dataset.columnRoles override the champion\'s kinds and ignore a column, in the checks and in the run\'s schema', async () => {
+      // GIVEN a batch whose comments are mostly empty (empty_text would block) and whose age is meant as a category
+      const rows = edit(churnRows(600, 10), (r, i) => i % 10 < 8 && (r.comment = '""'));
+      const config = { ...BASE_CONFIG, dataset: { ...BASE_CONFIG.dataset, columnRoles: { comment: 'ignore', age: 'categorical' } } } as RelearnConfigInput;
+      // WHEN
+      const { exec, validation } = await run({ 'a.csv': csv(rows) }, config);
+      // THEN nothing about either column blocks (age is no longer compared as a number with the champion's)
+      expect(validation.blocking).toBe(0);
+      const anomalies = (await getJson(`runs/${exec}/validation/anomalies.json`)).anomalies as { column?: string }[];
+      expect(anomalies.filter((a) => a.column === 'comment' || a.column === 'age')).toEqual([]);
+      const schema = await getJson(`runs/${exec}/validation/schema.json`);
+      expect(schema.columns.find((c: { name: string }) => c.name === 'comment')).toMatchObject({ role: 'ignore' });
+      expect(schema.columns.find((c: { name: string }) => c.name === 'age')).toMatchObject({ type: 'categorical', role: 'feature' });
+      expect(schema).toMatchObject({ problemType: 'binary_classification', labelColumn: 'churned', idColumn: 'customer_id', classes: ['0', '1'] });
+    });
     test('23. a required column disappears', () =>
       expectStopped({ 'a.csv': csv(churnRows(600, 3), ['customer_id', 'age', 'monthly', 'country', 'comment', 'churned']) }, 'DataValidationFailed', '[missing_column] column "plan" is missing (required by the champion schema)', undefined, 'missing_column'));
     test('24. unexpected categories', () =>

@@ -65,23 +65,16 @@ export async function validateData(event: StageEvent, deps: ValidateDeps): Promi
   const baselineJson = await championStats(deps.s3, ctx.champion);
   const baseline = baselineJson ? DatasetStats.fromJSON(baselineJson) : undefined;
   const idColumn = dc.idColumn ?? ROW_ID_COLUMN;
-  const role = (column: string): SchemaRole =>
-    column === label ? 'label'
-    : column === idColumn ? 'id'
-    : dc.columnRoles?.[column] === 'ignore' || (!dc.columnRoles?.[column] && ctx.curated?.columns.find((c) => c.name === column)?.role === 'ignore') ? 'ignore'
-    : 'feature';
+  const role = roleOf(deps.config, ctx.curated);
   const labelStats = stats.column(label);
-  const classification = problemType !== 'regression';
-  const observed = classification && labelStats ? observedClasses(labelStats) : undefined;
-  // The reference classes: the config's, else a curated schema's, else the champion's (Contract A).
-  const expected = observed ? expectedClasses(
-        [
-          { classes: dc.classes, source: 'config' },
-          { classes: ctx.curated?.classes, source: 'curated' },
-          { classes: ctx.championSchema?.classes, source: 'champion' },
-        ],
-        observed.numeric,
-      ) : undefined;
+  const observed = problemType !== 'regression' && labelStats ? observedClasses(labelStats) : undefined;
+  // The reference classes (Contract A): the config's, else a curated schema's, else the champion's.
+  const references = [
+    { classes: dc.classes, source: 'config' as const },
+    { classes: ctx.curated?.classes, source: 'curated' as const },
+    { classes: ctx.championSchema?.classes, source: 'champion' as const },
+  ];
+  const expected = observed ? expectedClasses(references, observed.numeric) : undefined;
 
   // 3. The rules.
   const anomalies: Anomaly[] = applyRules({
@@ -125,6 +118,21 @@ async function loadShard(executionName: string, part: string, plan: ShardFile['p
   if (file && samePlan(file.plan, plan)) return DatasetStats.fromJSON(file.stats);
   logger.warn('shard statistics missing or planned differently; computing them here', { part, uri: s3Uri(deps.artifactsBucket, part) });
   return computeShard(deps.s3, deps.artifactsBucket, part, plan, dataset);
+}
+
+/**
+ * A column's role in the run's schema: the label and the id column are fixed; `ignore` comes from
+ * `dataset.columnRoles`, or from a curated schema's `role` where the config says nothing about the column.
+ */
+export function roleOf(config: RelearnConfig, curated: DatasetSchema | undefined): (column: string) => SchemaRole {
+  const { labelColumn, idColumn = ROW_ID_COLUMN, columnRoles = {} } = config.dataset;
+  return (column) => {
+    if (column === labelColumn) return 'label';
+    if (column === idColumn) return 'id';
+    const configured = columnRoles[column];
+    if (configured) return configured === 'ignore' ? 'ignore' : 'feature';
+    return curated?.columns.find((c) => c.name === column)?.role === 'ignore' ? 'ignore' : 'feature';
+  };
 }
 
 /** The classes Ingest's stratified split could not put in both splits (its manifest's `split.tooRare`). */
