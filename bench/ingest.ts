@@ -14,7 +14,6 @@
  * Options: --size MB (default 500), --repeat N (default 3), --dir D. Medians; MB = 10^6 bytes. The local S3 runs
  * in the measured process (its CPU is counted; it is the same in every case).
  */
-import { spawnSync } from 'node:child_process';
 import { buildSync } from 'esbuild';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, createReadStream } from 'node:fs';
 import { once } from 'node:events';
@@ -31,15 +30,12 @@ import { planFor, statsOfCsv } from '../lambdas/shared/stats';
 import { openTable, Value } from '../lambdas/shared/tabular';
 import { mulberry32 as rng } from '../lambdas/shared/random';
 import { localS3Env, startLocalS3, LOCAL_S3_CREDENTIALS } from '../local/services/s3-server';
+import { arg, median, runJson } from './measure';
 
 const MB = 1_000_000;
 const DATA = 'bench-data';
 const ARTIFACTS = 'bench-artifacts';
 
-function arg(name: string, fallback?: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 
 const COLUMNS = ['id', 'age', 'tenure', 'monthly', 'total', 'calls', 'score', 'plan', 'country', 'channel', 'device', 'segment', 'comment', 'label'];
 const WORDS = 'the quick brown fox jumps over lazy dog customer said service was great terrible slow fast price plan upgrade cancel support'.split(' ');
@@ -134,13 +130,8 @@ async function partCosts(s3: S3Client, part: string): Promise<Record<string, num
   return { partRows: json.rows, partMb: body.length / MB, decodeMs, statsMs, statsLocatedMs };
 }
 
-function run(args: string[]): Record<string, number> {
-  const res = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 16 * MB, env: { ...process.env, NODE_OPTIONS: '--openssl-legacy-provider' } });
-  if (res.status !== 0) throw new Error(`${args.join(' ')} failed: ${res.stderr}`);
-  return JSON.parse(res.stdout.trim().split('\n').pop()!);
-}
+const run = (args: string[]) => runJson(process.execPath, args, { ...process.env, NODE_OPTIONS: '--openssl-legacy-provider' });
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--worker') return worker(process.argv[3], process.argv[4]);

@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateChurn, ChurnVariant } from '../examples/churn/generate';
@@ -31,6 +31,21 @@ beforeAll(async () => {
 });
 afterAll(async () => s3.cleanup());
 
+/** Ingest -> ShardStatistics -> ValidateData on one file, as the state machine runs them. */
+async function run(exec: string, body: Buffer): Promise<ValidationRef> {
+  const key = `incoming/${exec}/churn.csv`;
+  await s3.client.send(new PutObjectCommand({ Bucket: DATA_BUCKET, Key: key, Body: body }));
+  const source = { bucket: DATA_BUCKET, keys: [key] };
+  const dataset = await ingest({ executionName: exec, state: { source } });
+  await Promise.all(dataset.parts.map((item) => shard({ executionName: exec, state: { source, dataset }, item })));
+  return validate({ executionName: exec, state: { source, dataset } });
+}
+
+async function anomalies(exec: string): Promise<{ rule: string; column?: string; severity: string; message: string }[]> {
+  const res = await s3.client.send(new GetObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: `runs/${exec}/validation/anomalies.json` }));
+  return JSON.parse(Buffer.from(await res.Body!.transformToByteArray()).toString()).anomalies;
+}
+
 describe('the example bad days stop at ValidateData', () => {
   beforeAll(async () => {
     setLambdaEnv(CONFIG);
@@ -39,20 +54,6 @@ describe('the example bad days stop at ValidateData', () => {
     await run(exec, await text('clean', 1, 3000));
     await putChampionOf(s3.client, exec);
   });
-
-  async function run(exec: string, body: Buffer): Promise<ValidationRef> {
-    const key = `incoming/${exec}/churn.csv`;
-    await s3.client.send(new PutObjectCommand({ Bucket: DATA_BUCKET, Key: key, Body: body }));
-    const source = { bucket: DATA_BUCKET, keys: [key] };
-    const dataset = await ingest({ executionName: exec, state: { source } });
-    await Promise.all(dataset.parts.map((item) => shard({ executionName: exec, state: { source, dataset }, item })));
-    return validate({ executionName: exec, state: { source, dataset } });
-  }
-
-  async function anomalies(exec: string): Promise<{ rule: string; column?: string; severity: string; message: string }[]> {
-    const res = await s3.client.send(new GetObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: `runs/${exec}/validation/anomalies.json` }));
-    return JSON.parse(Buffer.from(await res.Body!.transformToByteArray()).toString()).anomalies;
-  }
 
   async function blocking(exec: string): Promise<{ rule: string; column?: string }[]> {
     return (await anomalies(exec)).filter((a) => a.severity === 'block').map((a) => ({ rule: a.rule, column: a.column }));
@@ -100,7 +101,7 @@ describe('drift severities on the bundled example days (issue 13)', () => {
   beforeAll(async () => {
     setLambdaEnv(CONFIG);
     // GIVEN a champion trained on the bundled clean day
-    await runDay(s3, 'example-clean', clean);
+    await run('example-clean', clean);
     await putChampionOf(s3.client, 'example-clean');
   });
 
@@ -125,21 +126,21 @@ describe('drift severities on the bundled example days (issue 13)', () => {
   }
 
   test('day 2 (the normal day-to-day variation of the example) passes', async () => {
-    const v = await runDay(s3, 'example-day2', day2);
+    const v = await run('example-day2', day2);
     expect(v.blocking).toBe(0);
     expect(v.summary).toContain('against the champion schema');
   });
 
   test('a column scaled x3 and shifted +1.7 std blocks, and the message says the blocking threshold was crossed', async () => {
     // WHEN company_size arrives scaled x3 and shifted (+1.7 std, std ratio 3.0: the case of issue 13)
-    const err = await runDay(s3, 'example-x3', scaled('company_size', 3, 1.7)).then(() => undefined, (e: Error) => e);
+    const err = await run('example-x3', scaled('company_size', 3, 1.7)).then(() => undefined, (e: Error) => e);
     // THEN ValidateData stops the run (Jensen-Shannon about four times its warning threshold)
     expect(err).toMatchObject({ name: 'DataValidationFailed' });
     expect(err!.message).toMatch(
       /\[drift_numeric\] column "company_size": Jensen-Shannon divergence 0\.4\d\d from the champion's distribution \(over its deciles\), above the blocking threshold 0\.3 \(drift\.block\.numericJs; warns above 0\.1\)/,
     );
     // and the mean/std figures are there too, as a warning naming the warning threshold it crossed
-    const shift = (await anomaliesOf(s3, 'example-x3')).find((a) => a.rule === 'distribution_shift')!;
+    const shift = (await anomalies('example-x3')).find((a) => a.rule === 'distribution_shift')!;
     expect(shift).toMatchObject({ severity: 'warn', column: 'company_size' });
     expect(shift.message).toMatch(/\(mean shift 1\.70 std, std ratio 3\.00\): the mean shift is above the warning threshold 1 std \(drift\.meanShiftStd; blocks above 3 std\); the std ratio is above the warning threshold 2x \(drift\.stdRatio; blocks above 5x\)/);
   });
@@ -147,29 +148,14 @@ describe('drift severities on the bundled example days (issue 13)', () => {
   test('blocking thresholds are configurable per column, both ways', async () => {
     // a looser blocking threshold for company_size: the same day only warns
     setLambdaEnv({ ...CONFIG, validation: { drift: { columns: { company_size: { block: { numericJs: 0.6 } } } } } });
-    const v = await runDay(s3, 'example-x3-loose', scaled('company_size', 3, 1.7));
+    const v = await run('example-x3-loose', scaled('company_size', 3, 1.7));
     expect(v.blocking).toBe(0);
-    const js = (await anomaliesOf(s3, 'example-x3-loose')).find((a) => a.rule === 'drift_numeric')!;
+    const js = (await anomalies('example-x3-loose')).find((a) => a.rule === 'drift_numeric')!;
     expect(js.message).toContain('above the warning threshold 0.1 (drift.numericJs; blocks above 0.6)');
     // a much tighter one for seats: day 2's ordinary variation of seats blocks, naming the column's own setting
     setLambdaEnv({ ...CONFIG, validation: { drift: { columns: { seats: { numericJs: 0.0001, block: { numericJs: 0.0002 } } } } } });
-    const err = await runDay(s3, 'example-day2-strict', day2).then(() => undefined, (e: Error) => e);
+    const err = await run('example-day2-strict', day2).then(() => undefined, (e: Error) => e);
     expect(err!.message).toMatch(/\[drift_numeric\] column "seats": Jensen-Shannon divergence 0\.\d+ .*above the blocking threshold 0\.0002 \(drift\.columns\.seats\.block\.numericJs; warns above 0\.0001\)/);
     setLambdaEnv(CONFIG);
   });
 });
-
-/** Ingest -> ShardStatistics -> ValidateData on one file, as in the first describe. */
-async function runDay(s3: { client: S3Client }, exec: string, body: Buffer): Promise<ValidationRef> {
-  const key = `incoming/${exec}/churn.csv`;
-  await s3.client.send(new PutObjectCommand({ Bucket: DATA_BUCKET, Key: key, Body: body }));
-  const source = { bucket: DATA_BUCKET, keys: [key] };
-  const dataset = await ingest({ executionName: exec, state: { source } });
-  await Promise.all(dataset.parts.map((item) => shard({ executionName: exec, state: { source, dataset }, item })));
-  return validate({ executionName: exec, state: { source, dataset } });
-}
-
-async function anomaliesOf(s3: { client: S3Client }, exec: string): Promise<{ rule: string; column?: string; severity: string; message: string }[]> {
-  const res = await s3.client.send(new GetObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: `runs/${exec}/validation/anomalies.json` }));
-  return JSON.parse(Buffer.from(await res.Body!.transformToByteArray()).toString()).anomalies;
-}
