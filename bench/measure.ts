@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 /** Helpers the benchmarks share: command-line options, a measurement in a child process, medians. */
 
@@ -16,3 +16,19 @@ export function runJson(cmd: string, args: string[], env: NodeJS.ProcessEnv = pr
 }
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** `runJson` without blocking this process's event loop (for a measurement that talks to a server in this process). */
+export function runJsonAsync(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${err}`));
+      else resolve(JSON.parse(out.trim().split('\n').pop()!));
+    });
+  });
+}
