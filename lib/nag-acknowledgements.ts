@@ -54,9 +54,9 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
     reason: 'Only actions without resource-level permissions are granted on * (X-Ray tracing, ECR login, CloudWatch metrics, log delivery, listing model packages); checked action by action against RESOURCE_STAR_ACTIONS.',
   },
   {
-    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${ARTIFACTS}/(datasets/\\*|champion/history/\\*|runs/\\*/(validation|training|evaluation|checkpoints)/\\*|runs/\\*/(decision|deployment|outcome)\\.json)\\]$`),
+    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${ARTIFACTS}/(datasets/\\*|champion/history/\\*|runs/\\*/(validation|training|evaluation|checkpoints)/\\*|runs/\\*/(decision|deployment|outcome)\\.json|runs/\\*/validation/schema\\.json)\\]$`),
     path: new RegExp(`${STAGE_ROLE.source}|${SAGEMAKER_ROLE.source}`),
-    reason: 'Object keys carry the dataset id or the execution name, known only at run time; each stage is limited to the prefixes of docs/architecture.md it reads or writes.',
+    reason: 'Object keys carry the dataset id or the execution name, known only at run time; each stage is limited to the prefixes of docs/architecture.md it reads or writes (the SageMaker role reads each run\'s schema.json, its training job\'s schema channel, and no other validation output).',
   },
   {
     finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${bucketArn('DataBucket')}/incoming/\\*\\]$`),

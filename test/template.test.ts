@@ -143,6 +143,19 @@ describe('relearn templates (reference configuration)', () => {
       }
     });
 
+    test('the SageMaker role may read the schema channel: exactly runs/*/validation/schema.json, nothing else of the run', () => {
+      const statements = statementsOf(pipeline, 'PipelineSageMakerRole');
+      const rendered = (s: Statement) => JSON.stringify(s.Resource) + JSON.stringify(s.Condition ?? {});
+      const reads = statements.filter((s) => list(s.Action).includes('s3:GetObject') && rendered(s).includes('validation'));
+      expect(reads).toHaveLength(1);
+      expect(JSON.stringify(reads[0].Resource)).toMatch(/"\/runs\/\*\/validation\/schema\.json"\]\]\}$/);
+      const lists = statements.filter((s) => list(s.Action).includes('s3:ListBucket') && rendered(s).includes('validation'));
+      expect(lists).toHaveLength(1);
+      expect(lists[0].Condition).toEqual({ StringLike: { 's3:prefix': ['runs/*/validation/schema.json'] } });
+      // and not the run's statistics or anomalies
+      expect(JSON.stringify(statements)).not.toMatch(/validation\/\*|stats\.json|anomalies\.json/);
+    });
+
     test('stage roles use exact bucket prefixes: Ingest reads only incoming/ of the data bucket', () => {
       const reads = statementsOf(pipeline, 'PipelineIngestRole').filter((s) => s.Action === 's3:GetObject');
       const rendered = JSON.stringify(reads);

@@ -71,6 +71,7 @@ describe('buildCreateTrainingJobRequest', () => {
     expect(req.HyperParameters).toEqual({
       'label-column': '"churned"',
       'id-column': '"_row_id"',
+      'problem-type': '"binary_classification"',
       sagemaker_program: '"train.py"',
       sagemaker_submit_directory: `"${CODE}"`,
       sagemaker_container_log_level: '20',
@@ -116,6 +117,19 @@ describe('buildCreateTrainingJobRequest', () => {
       'feature-columns': '"plan,country"',
       'class-weight-balanced': 'true',
     });
+  });
+
+  test('adds the schema channel: exactly the run\'s schema.json, and the problem type as a reserved hyperparameter', () => {
+    const schemaUri = `s3://${ARTIFACTS_BUCKET}/runs/${EXEC}/validation/schema.json`;
+    const req = buildCreateTrainingJobRequest(inputs({ evaluation: { problemType: 'multiclass_classification' } }, { schemaUri }));
+    expect(req.InputDataConfig?.map((c) => c.ChannelName)).toEqual(['train', 'validation', 'schema']);
+    expect(channel(req, 'schema')).toEqual({
+      ChannelName: 'schema',
+      DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: schemaUri, S3DataDistributionType: 'FullyReplicated' } },
+      ContentType: 'application/json',
+      InputMode: 'File',
+    });
+    expect(req.HyperParameters?.['problem-type']).toBe('"multiclass_classification"');
   });
 
   test('adds the champion channel when there is a champion model', () => {
@@ -299,6 +313,15 @@ describe('StartTraining and CheckTraining handlers', () => {
     expect(req.HyperParameters?.['id-column']).toBe('"customer_id"');
     expect(req.HyperParameters?.sagemaker_region).toBe('"us-east-1"');
     expect(ref).toEqual({ jobName: req.TrainingJobName, status: 'InProgress', done: false });
+  });
+
+  test('after ValidateData: the run\'s schema.json is the schema channel', async () => {
+    sm.on(CreateTrainingJobCommand).resolves({ TrainingJobArn: 'arn:job' });
+    const schemaUri = `s3://${ARTIFACTS_BUCKET}/runs/${EXEC}/validation/schema.json`;
+    const validation = { statsUri: schemaUri.replace('schema', 'stats'), schemaUri, anomaliesUri: schemaUri.replace('schema', 'anomalies'), blocking: 0, warnings: 0, summary: 'ok' };
+    await startHandler({ executionName: EXEC, state: { ...pipelineState(), validation } });
+    const req = sm.commandCalls(CreateTrainingJobCommand)[0].args[0].input;
+    expect(channel(req, 'schema')?.DataSource?.S3DataSource?.S3Uri).toBe(schemaUri);
   });
 
   test('with a champion: its model is a channel and the result names it', async () => {

@@ -9,5 +9,6 @@ export const handler = stageHandler('Ingest', (event, env) =>
     artifactsBucket: env.artifactsBucket,
     kmsKeyArn: env.kmsKeyArn,
     dataset: env.config.dataset,
+    problemType: env.config.evaluation.problemType,
   }),
 );

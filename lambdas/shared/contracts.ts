@@ -32,6 +32,10 @@ export const DatasetRefSchema = z.object({
   columns: z.array(z.string()),
   /** True when this exact snapshot already existed (idempotent re-ingest). */
   reused: z.boolean(),
+  /** Each part has a line map (its rows' source objects and lines): messages point at the user's files. */
+  lineMaps: z.boolean().optional(),
+  /** What a person should know about the snapshot, e.g. a class too rare for both splits (at most 10; all in the manifest). */
+  warnings: z.array(z.string()).optional(),
 });
 export type DatasetRef = z.infer<typeof DatasetRefSchema>;
 

@@ -24,6 +24,8 @@ export const DEFAULT_ID_COLUMN = '_row_id';
 export const CHECKPOINT_LOCAL_PATH = '/opt/ml/checkpoints';
 /** With network isolation the source directory arrives as this channel (as the SageMaker Python SDK does it). */
 export const CODE_CHANNEL = 'code';
+/** The run's validated schema.json (Contract A): `SM_CHANNEL_SCHEMA/schema.json` in the container. */
+export const SCHEMA_CHANNEL = 'schema';
 
 /** Everything the CreateTrainingJob request is built from: no clients, no environment. */
 export interface TrainingJobInputs {
@@ -40,6 +42,8 @@ export interface TrainingJobInputs {
   readonly region: string;
   /** The serving model's model.tar.gz (champion/current.json), scored by the job on the same validation rows. */
   readonly championModelDataUri?: string;
+  /** The run's schema.json (ValidateData's `schemaUri`): the `schema` channel. @default - no schema channel */
+  readonly schemaUri?: string;
 }
 
 /**
@@ -62,6 +66,7 @@ export function encodeHyperparameters(inputs: TrainingJobInputs, jobName: string
     ...user,
     'label-column': JSON.stringify(config.dataset.labelColumn),
     'id-column': JSON.stringify(config.dataset.idColumn ?? DEFAULT_ID_COLUMN),
+    'problem-type': JSON.stringify(config.evaluation.problemType),
     sagemaker_program: JSON.stringify(config.training.entryPoint),
     sagemaker_submit_directory: JSON.stringify(submitDirectory),
     sagemaker_container_log_level: '20',
@@ -90,6 +95,8 @@ export function buildCreateTrainingJobRequest(inputs: TrainingJobInputs): Create
 
   const channels: Channel[] = [s3Channel('train', inputs.dataset.trainUri, 'text/csv'), s3Channel('validation', inputs.dataset.validationUri, 'text/csv')];
   if (inputs.championModelDataUri) channels.push(s3Channel(CHAMPION_CHANNEL, inputs.championModelDataUri));
+  // Exactly the one object: S3Prefix of the full key (SageMaker lists the prefix; nothing else starts with it).
+  if (inputs.schemaUri) channels.push(s3Channel(SCHEMA_CHANNEL, inputs.schemaUri, 'application/json'));
   if (isolated) channels.push(s3Channel(CODE_CHANNEL, inputs.codeUri));
 
   const maxWait = t.spot.enabled ? (t.spot.maxWaitSeconds ?? 2 * t.maxRuntimeSeconds) : undefined;
@@ -168,6 +175,7 @@ export async function startTraining(event: StageEvent, env: LambdaEnv, deps: Sta
     codeUri: env.trainingCodeUri,
     region: await deps.sagemaker.config.region(),
     championModelDataUri,
+    schemaUri: state.validation?.schemaUri,
   });
   const jobName = request.TrainingJobName!;
   try {

@@ -240,6 +240,9 @@ export class RetrainingPipeline extends Construct {
     // Read: dataset channels, earlier runs' model.tar.gz (the champion channel and the serving model).
     role.addToPolicy(s3Read(artifacts, ['datasets/*', 'runs/*/training/*']));
     role.addToPolicy(s3List(artifacts, ['datasets/*', 'runs/*/training/*']));
+    // The `schema` channel: each run's validated schema.json, exactly that key (an S3Prefix channel: SageMaker lists it).
+    role.addToPolicy(s3Read(artifacts, [SCHEMA_CHANNEL_KEY]));
+    role.addToPolicy(s3List(artifacts, [SCHEMA_CHANNEL_KEY]));
     // Write: the job's own output (model.tar.gz, output.tar.gz) and spot checkpoints.
     role.addToPolicy(s3Write(artifacts, ['runs/*/training/*', 'runs/*/checkpoints/*']));
     // The packaged code, exactly that object (training's submit directory and the serving model's).
@@ -429,6 +432,9 @@ export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; rea
   'promote-baseline': { read: [Layout.champion], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
   notify: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/outcome.json'] },
 };
+
+/** The key pattern of the training job's `schema` channel (ValidateData writes runs/<exec>/validation/schema.json). */
+export const SCHEMA_CHANNEL_KEY = `${Layout.validation('*')}schema.json`;
 
 /** What S3 SSE-KMS, SNS and SageMaker need of the key to encrypt and decrypt data (no wildcards). */
 const KMS_DATA_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'];

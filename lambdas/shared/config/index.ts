@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { DatasetConfigSchema } from './dataset';
+import { checkDatasetAgainstProblemType, DatasetConfigSchema } from './dataset';
 import { DeploymentConfigSchema } from './deployment';
 import { EvaluationConfigSchema } from './evaluation';
 import { defaultMetricDefinitions, TrainingConfigSchema } from './training';
@@ -35,6 +35,7 @@ export const RelearnConfigSchema = z
     removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
   })
   .strict()
+  .superRefine((c, ctx) => checkDatasetAgainstProblemType(c.dataset, c.evaluation.problemType, ctx))
   // defaults that depend on another section
   .transform((c) => ({
     ...c,

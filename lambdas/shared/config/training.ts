@@ -7,9 +7,9 @@ const hyperparameterValue = z.union([z.string(), z.number(), z.boolean()]);
  * Hyperparameter names the pipeline sets itself: the reserved script arguments (from `dataset`) and the
  * SageMaker framework container's own `sagemaker_*` keys.
  */
-export const RESERVED_HYPERPARAMETERS = ['label-column', 'id-column'] as const;
-/** SageMaker's limits on CreateTrainingJob HyperParameters (the pipeline adds 7 of its own). */
-export const HYPERPARAMETER_LIMITS = { count: 100 - 7, keyLength: 256, valueLength: 2500 } as const;
+export const RESERVED_HYPERPARAMETERS = ['label-column', 'id-column', 'problem-type'] as const;
+/** SageMaker's limits on CreateTrainingJob HyperParameters (the pipeline adds 8 of its own). */
+export const HYPERPARAMETER_LIMITS = { count: 100 - 8, keyLength: 256, valueLength: 2500 } as const;
 
 /** The SageMaker training job. Owned by StartTraining/CheckTraining. */
 export const TrainingConfigSchema = z
@@ -65,7 +65,7 @@ export const TrainingConfigSchema = z
         ctx.addIssue({
           code: 'custom',
           path: ['hyperparameters', name],
-          message: `"${name}" is set by the pipeline (label-column and id-column come from dataset.labelColumn and dataset.idColumn; sagemaker_* from the framework container)`,
+          message: `"${name}" is set by the pipeline (label-column and id-column come from dataset.labelColumn and dataset.idColumn, problem-type from evaluation.problemType; sagemaker_* from the framework container)`,
         });
       } else if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name) || name.length > HYPERPARAMETER_LIMITS.keyLength) {
         ctx.addIssue({
