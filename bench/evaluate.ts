@@ -8,7 +8,8 @@
  *   NODE_OPTIONS=--openssl-legacy-provider npx tsx --expose-gc bench/evaluate.ts --compare [--configs binary,multiclass:3,multiclass:10] [--rows ...]
  *
  * --compare runs each configuration in its own process, one after the other (so each peak RSS is its own),
- * then prints them side by side with ratios to the first one (the baseline, binary by default).
+ * then prints them side by side with ratios to the first one (the baseline, binary by default). The stage's CPU
+ * time (user + system) is printed next to its wall time: on a shared machine it is the comparable figure.
  * Prints one line per phase and a summary. Run once; it is not a test.
  */
 import { spawnSync } from 'node:child_process';
@@ -42,6 +43,8 @@ const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`;
 interface Result {
   config: string;
   stageS: number;
+  /** CPU time of the process during the stage (user + system): comparable across runs on a shared machine. */
+  stageCpuS: number;
   readS: number;
   joinS: number;
   computeS: number;
@@ -187,10 +190,13 @@ async function runOne(): Promise<Result> {
     peakHeap = Math.max(peakHeap, m.heapUsed);
   }, 25);
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const ref = await evaluateStage(event, env, { s3: client });
   const stageMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const stageCpuS = (cpu.user + cpu.system) / 1e6;
   clearInterval(timer);
-  console.log(`${name}: stage ${(stageMs / 1000).toFixed(1)} s; peak RSS ${mb(peakRss)} (baseline before the stage ${mb(base.rss)}), peak JS heap ${mb(peakHeap)}; deploy=${ref.deploy}`);
+  console.log(`${name}: stage ${(stageMs / 1000).toFixed(1)} s wall, ${stageCpuS.toFixed(1)} s CPU; peak RSS ${mb(peakRss)} (baseline before the stage ${mb(base.rss)}), peak JS heap ${mb(peakHeap)}; deploy=${ref.deploy}`);
 
   // 3. phases, measured again one by one (to see where the time goes)
   gc();
@@ -216,7 +222,7 @@ async function runOne(): Promise<Result> {
   await s3srv.stop();
   rmSync(dir, { recursive: true, force: true });
   return {
-    config: name, stageS: stageMs / 1000, readS: tRead / 1000, joinS: tJoin / 1000, computeS: tCompute / 1000,
+    config: name, stageS: stageMs / 1000, stageCpuS, readS: tRead / 1000, joinS: tJoin / 1000, computeS: tCompute / 1000,
     peakRssMb: peakRss / 2 ** 20, baseRssMb: base.rss / 2 ** 20, peakHeapMb: peakHeap / 2 ** 20,
     slices: doc.slices.items.length, gates: doc.gates.length, evaluationJsonMb: evalSize / 2 ** 20, reportKb: htmlSize / 1024,
   };
@@ -239,10 +245,11 @@ function compare(): void {
   const b = results[0];
   const ratio = (x: number, y: number) => `${(x / y).toFixed(2)}x`;
   console.log(`\nsame run, ${ROWS} rows, ${SLICES} slice columns, crosses ${CROSSES ? 'on' : 'off'}; ratios against ${b.config}`);
-  console.log('config           | stage           | read   | join   | metrics+slices+gates | peak RSS          | slices | evaluation.json | report');
+  console.log('config           | stage, CPU       | stage, wall      | read   | join   | metrics+slices+gates | peak RSS          | slices | evaluation.json | report');
   for (const x of results) {
     console.log(
-      `${x.config.padEnd(16)} | ${`${x.stageS.toFixed(1)} s (${ratio(x.stageS, b.stageS)})`.padEnd(15)} | ${`${x.readS.toFixed(1)} s`.padEnd(6)} | ${`${x.joinS.toFixed(1)} s`.padEnd(6)} | ` +
+      `${x.config.padEnd(16)} | ${`${x.stageCpuS.toFixed(1)} s (${ratio(x.stageCpuS, b.stageCpuS)})`.padEnd(16)} | ${`${x.stageS.toFixed(1)} s (${ratio(x.stageS, b.stageS)})`.padEnd(16)} | ` +
+        `${`${x.readS.toFixed(1)} s`.padEnd(6)} | ${`${x.joinS.toFixed(1)} s`.padEnd(6)} | ` +
         `${`${x.computeS.toFixed(1)} s (${ratio(x.computeS, b.computeS)})`.padEnd(20)} | ${`${x.peakRssMb.toFixed(0)} MB (${ratio(x.peakRssMb, b.peakRssMb)})`.padEnd(17)} | ` +
         `${String(x.slices).padEnd(6)} | ${`${x.evaluationJsonMb.toFixed(1)} MB`.padEnd(15)} | ${x.reportKb.toFixed(0)} KB`,
     );
