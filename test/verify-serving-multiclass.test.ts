@@ -1,10 +1,7 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { DescribeEndpointCommand, SageMakerClient, UpdateEndpointCommand } from '@aws-sdk/client-sagemaker';
-import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, IncomingMessage, Server } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from 'tar';
@@ -12,6 +9,7 @@ import { s3Client } from '../lambdas/shared/clients';
 import { PipelineState } from '../lambdas/shared/contracts';
 import { loadEnv } from '../lambdas/shared/env';
 import { parseServingAnswer, scoreDifference, UnusableAnswer, verifyServing } from '../lambdas/verify-serving/core';
+import { startFakeEndpoint } from './helpers/fake-endpoint';
 import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
 /**
@@ -43,9 +41,9 @@ const argmaxName = (p: number[]) => CLASSES[p.indexOf(Math.max(...p))];
 
 describe('VerifyServing, multiclass', () => {
   let s3: Awaited<ReturnType<typeof startTestS3>>;
-  let server: Server;
-  let runtime: SageMakerRuntimeClient;
-  let answer: (rows: Record<string, string | null>[]) => unknown;
+  let endpoint: Awaited<ReturnType<typeof startFakeEndpoint>>;
+  /** The endpoint answers 200 with this JSON. */
+  const answer = (json: (rows: Record<string, string | null>[]) => unknown) => endpoint.answer((rows) => ({ status: 200, body: JSON.stringify(json(rows)) }));
 
   beforeAll(async () => {
     s3 = await startTestS3();
@@ -57,18 +55,10 @@ describe('VerifyServing, multiclass', () => {
     writeFileSync(join(dir, 'data', 'predictions.jsonl'), OFFLINE.map((p) => JSON.stringify(p)).join('\n') + '\n');
     await create({ gzip: true, file: join(dir, 'output.tar.gz'), cwd: join(dir, 'data') }, ['predictions.jsonl']);
     await put(OUTPUT.replace(`s3://${ARTIFACTS_BUCKET}/`, ''), readFileSync(join(dir, 'output.tar.gz')));
-    server = createServer(async (req: IncomingMessage, res) => {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(answer(JSON.parse(Buffer.concat(chunks).toString('utf8')))));
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    runtime = new SageMakerRuntimeClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1', maxAttempts: 1 });
+    endpoint = await startFakeEndpoint(() => ({ status: 500, body: 'not set' }));
   });
   afterAll(async () => {
-    runtime.destroy();
-    await new Promise((r) => server.close(r));
+    await endpoint.stop();
     await s3.cleanup();
   });
   beforeEach(() => {
@@ -76,7 +66,7 @@ describe('VerifyServing, multiclass', () => {
     sm.on(DescribeEndpointCommand).resolves({ EndpointName: 'relearn-endpoint', EndpointStatus: 'InService', EndpointConfigName: 'relearn-epc-run-mc' });
     setLambdaEnv({ dataset: { idColumn: 'member_id', labelColumn: 'tier' }, evaluation: { problemType: 'multiclass_classification' }, deployment: { verifySampleRows: 3, verifyTolerance: 1e-6 } });
     const served = (rows: Record<string, string | null>[]) => rows.map((r) => proba(r.spend));
-    answer = (rows) => ({ predictions: served(rows), classes: CLASSES, labels: served(rows).map(argmaxName) });
+    answer((rows) => ({ predictions: served(rows), classes: CLASSES, labels: served(rows).map(argmaxName) }));
   });
 
   const state = (): PipelineState => ({
@@ -89,7 +79,7 @@ describe('VerifyServing, multiclass', () => {
     training: { jobName: 'job', status: 'Completed', done: true, outputDataUri: OUTPUT },
     deployment: { endpointName: 'relearn-endpoint', modelName: 'm', endpointConfigName: 'relearn-epc-run-mc', previousEndpointConfigName: 'relearn-epc-old', status: 'InService', done: true },
   });
-  const verify = () => verifyServing({ executionName: EXEC, state: state() }, loadEnv(), { s3: s3Client(), sagemaker, runtime });
+  const verify = () => verifyServing({ executionName: EXEC, state: state() }, loadEnv(), { s3: s3Client(), sagemaker, runtime: endpoint.runtime });
 
   test('the endpoint serves the same class probabilities, in the run\'s class order: passes', async () => {
     expect(await verify()).toEqual({ checkedRows: 3, maxAbsDifference: 0 });
@@ -97,7 +87,7 @@ describe('VerifyServing, multiclass', () => {
   });
 
   test('one probability of one row off by 0.2: ServingSkew naming the row with both vectors, and a rollback', async () => {
-    answer = (rows) => ({ predictions: rows.map((r) => proba(r.spend)).map((p, i) => (i === 1 ? [p[0] + 0.2, p[1], p[2] - 0.2] : p)), classes: CLASSES });
+    answer((rows) => ({ predictions: rows.map((r) => proba(r.spend)).map((p, i) => (i === 1 ? [p[0] + 0.2, p[1], p[2] - 0.2] : p)), classes: CLASSES }));
     await expect(verify()).rejects.toMatchObject({
       name: 'ServingSkew',
       message: expect.stringMatching(/max \|served - offline\| = 0\.(2|1999)\d* > tolerance 0\.000001 over 3 rows; worst: id m2 \(s3:\/\/test-artifacts\/datasets\/mc\/validation\/part-00000\.csv line 3\) served \[0\.\d+, 0\.\d+, 0\.\d+\] offline \[0\.\d+, 0\.\d+, 0\.\d+\].*rolling back to relearn-epc-old/),
@@ -106,7 +96,7 @@ describe('VerifyServing, multiclass', () => {
   });
 
   test('the endpoint names its classes in another order: ServingSkew that says so', async () => {
-    answer = (rows) => ({ predictions: rows.map((r) => proba(r.spend)), classes: ['gold', 'silver', 'bronze'] });
+    answer((rows) => ({ predictions: rows.map((r) => proba(r.spend)), classes: ['gold', 'silver', 'bronze'] }));
     await expect(verify()).rejects.toMatchObject({
       name: 'ServingSkew',
       message: expect.stringContaining('the endpoint\'s classes ["gold","silver","bronze"] are not the run\'s ["bronze","silver","gold"] (same names, same order)'),
@@ -114,7 +104,7 @@ describe('VerifyServing, multiclass', () => {
   });
 
   test('one number per row instead of K probabilities: ServingSkew', async () => {
-    answer = (rows) => ({ predictions: rows.map(() => 0.5) });
+    answer((rows) => ({ predictions: rows.map(() => 0.5) }));
     await expect(verify()).rejects.toMatchObject({ name: 'ServingSkew', message: expect.stringContaining('prediction 1 is not 3 class probabilities: 0.5') });
   });
 });

@@ -167,6 +167,72 @@ function radixOrderDescending(s: Float64Array, from: number, stride: number, n: 
   return { order: idx, hi, lo };
 }
 
+/**
+ * One pass over a model's descending score order with per-group counters: each row's placement, the Mann-Whitney
+ * component behind every AUC (a positive row: the negative rows of its group scored lower; a negative row: the
+ * positive rows of its group scored higher; ties count one half), written by row. `gs[j]` is the group of the j-th
+ * row in that order (-1: none), `pos[j]` whether it is positive, `negTot[g]` the negatives of group g. With `ap`,
+ * average precision's sum per group is accumulated too, at `ap.acc[g * ap.stride + ap.offset]`.
+ */
+export function groupPlacements(
+  order: Uint32Array, newBlock: Uint8Array, pos: Uint8Array, gs: Int32Array, negTot: Float64Array, G: number,
+  place: Float32Array | Float64Array, ap?: { readonly acc: Float64Array; readonly stride: number; readonly offset: number },
+): void {
+  const n = order.length;
+  const posSeen = new Float64Array(G);
+  const negSeen = new Float64Array(G);
+  const bPos = new Float64Array(G);
+  const bNeg = new Float64Array(G);
+  const touched = new Int32Array(G);
+  const acc = ap?.acc;
+  const stride = ap?.stride ?? 0;
+  const offset = ap?.offset ?? 0;
+  let k = 0;
+  while (k < n) {
+    let e = k + 1;
+    while (e < n && newBlock[e] === 0) e++;
+    if (e === k + 1) {
+      // a score no other row shares: the common case
+      const g = gs[k];
+      if (g >= 0) {
+        if (pos[k]) {
+          place[order[k]] = negTot[g] - negSeen[g];
+          const tp = ++posSeen[g];
+          if (acc) acc[g * stride + offset] += tp / (tp + negSeen[g]);
+        } else {
+          place[order[k]] = posSeen[g];
+          negSeen[g]++;
+        }
+      }
+    } else {
+      let touchedCount = 0;
+      for (let j = k; j < e; j++) {
+        const g = gs[j];
+        if (g < 0) continue;
+        if (bPos[g] === 0 && bNeg[g] === 0) touched[touchedCount++] = g;
+        if (pos[j]) bPos[g]++;
+        else bNeg[g]++;
+      }
+      for (let j = k; j < e; j++) {
+        const g = gs[j];
+        if (g < 0) continue;
+        // ties count one half
+        place[order[j]] = pos[j] ? negTot[g] - negSeen[g] - 0.5 * bNeg[g] : posSeen[g] + 0.5 * bPos[g];
+      }
+      for (let t = 0; t < touchedCount; t++) {
+        const g = touched[t];
+        const bp = bPos[g];
+        posSeen[g] += bp;
+        negSeen[g] += bNeg[g];
+        if (acc && bp > 0) acc[g * stride + offset] += (bp * posSeen[g]) / (posSeen[g] + negSeen[g]);
+        bPos[g] = 0;
+        bNeg[g] = 0;
+      }
+    }
+    k = e;
+  }
+}
+
 /** Keeps at most `max` points of a curve, always the first and the last. */
 export function thin(points: CurvePoint[], max: number): CurvePoint[] {
   if (points.length <= max) return points.map((p) => ({ x: round4(p.x), y: round4(p.y) }));

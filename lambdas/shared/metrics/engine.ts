@@ -1,5 +1,5 @@
 import type { ProblemType } from '../config/evaluation';
-import { CalibrationBin, ClassCurves, Confusion, CurvePoint, Curves, Estimate, est, GroupMetrics, MetricComparison, ModelCurves, notComputable, RegressionPlot, sortDescending, thin } from './common';
+import { CalibrationBin, ClassCurves, Confusion, CurvePoint, Curves, Estimate, est, GroupMetrics, groupPlacements, MetricComparison, ModelCurves, notComputable, RegressionPlot, sortDescending, thin } from './common';
 import { GroupOptions, MulticlassMetrics } from './multiclass';
 import { normalInterval, wilson, zFor } from './stats';
 
@@ -312,62 +312,10 @@ export class MetricsEngine {
 
   private sortedPass(m: number, groupOf: Int32Array, G: number, negTot: Float64Array, acc: Float64Array): void {
     const order = this.orders[m];
-    const newBlock = this.newBlock[m];
-    const place = this.placement[m];
-    const y = this.ySorted[m];
     const n = this.n;
     const gs = (this.gathered ??= new Int32Array(n));
     for (let k = 0; k < n; k++) gs[k] = groupOf[order[k]];
-    const posSeen = new Float64Array(G);
-    const negSeen = new Float64Array(G);
-    const bPos = new Float64Array(G);
-    const bNeg = new Float64Array(G);
-    const touched = new Int32Array(G);
-    const apSlot = C_AP + m;
-    let k = 0;
-    while (k < n) {
-      let e = k + 1;
-      while (e < n && newBlock[e] === 0) e++;
-      if (e === k + 1) {
-        // a score no other row shares: the common case
-        const g = gs[k];
-        if (g >= 0) {
-          if (y[k]) {
-            place[order[k]] = negTot[g] - negSeen[g];
-            const tp = ++posSeen[g];
-            acc[g * C_SLOTS + apSlot] += tp / (tp + negSeen[g]);
-          } else {
-            place[order[k]] = posSeen[g];
-            negSeen[g]++;
-          }
-        }
-      } else {
-        let touchedCount = 0;
-        for (let j = k; j < e; j++) {
-          const g = gs[j];
-          if (g < 0) continue;
-          if (bPos[g] === 0 && bNeg[g] === 0) touched[touchedCount++] = g;
-          if (y[j]) bPos[g]++;
-          else bNeg[g]++;
-        }
-        for (let j = k; j < e; j++) {
-          const g = gs[j];
-          if (g < 0) continue;
-          // ties count one half
-          place[order[j]] = y[j] ? negTot[g] - negSeen[g] - 0.5 * bNeg[g] : posSeen[g] + 0.5 * bPos[g];
-        }
-        for (let t = 0; t < touchedCount; t++) {
-          const g = touched[t];
-          const bp = bPos[g];
-          posSeen[g] += bp;
-          negSeen[g] += bNeg[g];
-          if (bp > 0) acc[g * C_SLOTS + apSlot] += (bp * posSeen[g]) / (posSeen[g] + negSeen[g]);
-          bPos[g] = 0;
-          bNeg[g] = 0;
-        }
-      }
-      k = e;
-    }
+    groupPlacements(order, this.newBlock[m], this.ySorted[m], gs, negTot, G, this.placement[m], { acc, stride: C_SLOTS, offset: C_AP + m });
   }
 
   private finishClassification(a: Float64Array): GroupMetrics {

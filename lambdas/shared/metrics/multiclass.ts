@@ -1,4 +1,4 @@
-import { ClassCurves, CurvePoint, Estimate, est, GroupMetrics, MetricComparison, notComputable, sortDescending, thin } from './common';
+import { ClassCurves, CurvePoint, Estimate, est, GroupMetrics, groupPlacements, MetricComparison, notComputable, sortDescending, thin } from './common';
 import { normalInterval, wilson } from './stats';
 
 /**
@@ -232,7 +232,15 @@ export class MulticlassMetrics {
     const perClass = this.perClassSet(opts.perClass);
     const withAuc = opts.auc !== false || [...perClass.values()].some((p) => p.metric === 'roc_auc');
     for (let m = 0; m < (withAuc ? models : 0); m++) {
-      for (let k = 0; k < K; k++) this.sortedPass(m, k, groupOf, compact, G, M, rows, aucNum[m]);
+      for (let k = 0; k < K; k++) this.sortedPass(m, k, groupOf, compact, G, M, rows);
+      // the AUC's Mann-Whitney numerator: the placements of each class's own rows, summed per group
+      const place = this.placement;
+      for (let i = 0; i < n; i++) {
+        const g = groupOf[i];
+        if (g < 0) continue;
+        const c = y[i];
+        aucNum[m][g * K + c] += place[m * K + c][i];
+      }
     }
 
     // group constants: per-class values and the macro averages
@@ -507,19 +515,11 @@ export class MulticlassMetrics {
     };
   }
 
-  /**
-   * One descending pass over model m's order of P(class k), with per-group counters: each row's placement (a
-   * row of class k: the rows of its group outside k scored lower, ties one half; any other row: the class-k
-   * rows of its group scored higher, ties one half) and, per group, the sum of the class-k rows' placements,
-   * which is the AUC's Mann-Whitney numerator.
-   */
-  private sortedPass(m: number, k: number, groupOf: Int32Array, compact: Uint8Array | null, G: number, M: Float64Array, rows: Float64Array, aucNum: Float64Array): void {
+  /** One pass over model m's order of P(class k): every row's placement for class k's one-vs-rest AUC (groupPlacements). */
+  private sortedPass(m: number, k: number, groupOf: Int32Array, compact: Uint8Array | null, G: number, M: Float64Array, rows: Float64Array): void {
     const K = this.k;
     const at = m * K + k;
     const order = this.orders[at];
-    const newBlock = this.newBlock[at];
-    const ys = this.ySorted[at];
-    const place = this.placement[at];
     const n = this.n;
     const gs = (this.gathered ??= new Int32Array(n));
     // the one random read of the pass, from the smallest copy of the groups (cache-resident for up to 255 groups)
@@ -533,58 +533,7 @@ export class MulticlassMetrics {
     }
     const negTot = new Float64Array(G);
     for (let g = 0; g < G; g++) negTot[g] = rows[g] - M[g * K + k];
-    const posSeen = new Float64Array(G);
-    const negSeen = new Float64Array(G);
-    const bPos = new Float64Array(G);
-    const bNeg = new Float64Array(G);
-    const touched = new Int32Array(G);
-    let j = 0;
-    while (j < n) {
-      let e = j + 1;
-      while (e < n && newBlock[e] === 0) e++;
-      if (e === j + 1) {
-        const g = gs[j];
-        if (g >= 0) {
-          if (ys[j]) {
-            const pl = negTot[g] - negSeen[g];
-            place[order[j]] = pl;
-            aucNum[g * K + k] += pl;
-            posSeen[g]++;
-          } else {
-            place[order[j]] = posSeen[g];
-            negSeen[g]++;
-          }
-        }
-      } else {
-        let touchedCount = 0;
-        for (let t = j; t < e; t++) {
-          const g = gs[t];
-          if (g < 0) continue;
-          if (bPos[g] === 0 && bNeg[g] === 0) touched[touchedCount++] = g;
-          if (ys[t]) bPos[g]++;
-          else bNeg[g]++;
-        }
-        for (let t = j; t < e; t++) {
-          const g = gs[t];
-          if (g < 0) continue;
-          if (ys[t]) {
-            const pl = negTot[g] - negSeen[g] - 0.5 * bNeg[g];
-            place[order[t]] = pl;
-            aucNum[g * K + k] += pl;
-          } else {
-            place[order[t]] = posSeen[g] + 0.5 * bPos[g];
-          }
-        }
-        for (let t = 0; t < touchedCount; t++) {
-          const g = touched[t];
-          posSeen[g] += bPos[g];
-          negSeen[g] += bNeg[g];
-          bPos[g] = 0;
-          bNeg[g] = 0;
-        }
-      }
-      j = e;
-    }
+    groupPlacements(order, this.newBlock[at], this.ySorted[at], gs, negTot, G, this.placement[at]);
   }
 
   /** One-vs-rest ROC curves of every class over all rows, at most `maxPoints` per curve. */
