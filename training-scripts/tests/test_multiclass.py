@@ -67,8 +67,10 @@ def test_rare_categories_are_grouped_and_the_fitted_preprocessing_ships_in_the_m
     # Hundreds of accounts, one column each for the frequent ones and one shared by the rest.
     assert len(onehot.categories_[account]) > 100
     assert onehot.infrequent_categories_[account] is not None and len(onehot.infrequent_categories_[account]) > 50
-    vocabulary = pre.named_transformers_["text_subject"].named_steps["words"].vocabulary_
-    assert 0 < len(vocabulary) <= 2000
+    words = pre.named_transformers_["text_subject"].named_steps["words"]
+    assert 0 < len(words.vocabulary_) <= 2000
+    # The pruned words (introspection only, megabytes on a real vocabulary) are not shipped.
+    assert words.stop_words_ is None
 
 
 def test_a_champion_that_knew_other_classes_is_mapped_by_class_name(tickets_data, tmp_path, run_job, train_module):

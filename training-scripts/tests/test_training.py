@@ -47,6 +47,14 @@ def test_learns_the_planted_signal_on_held_out_rows(baseline):
     assert auc > 0.75, auc
 
 
+def test_the_default_estimator_is_linear_for_small_tables_and_gradient_boosting_for_larger_ones(baseline, train_module):
+    # The baseline (3,000 training rows) ran with the default, auto.
+    assert "estimator linear (auto: 3000 training rows, < 10000)" in baseline.proc.stderr
+    assert train_module.choose_estimator("auto", 9999) == ("linear", " (auto: 9999 training rows, < 10000)")
+    assert train_module.choose_estimator("auto", 10000) == ("hgb", " (auto: 10000 training rows, >= 10000)")
+    assert train_module.choose_estimator("linear", 10 ** 6) == ("linear", "")
+
+
 def test_gradient_boosting_also_learns_it(data, run_job):
     # GIVEN the other estimator
     job = run_job(data / "train", data / "validation", args=["--estimator", "hgb", "--max-iter", "60"])
