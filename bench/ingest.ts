@@ -139,9 +139,10 @@ async function main(): Promise<void> {
   const fileMb = statSync(file).size / MB;
   const bundle = join(dir, 'ingest-worker.js');
   buildSync({ entryPoints: [__filename], bundle: true, platform: 'node', target: 'node20', outfile: bundle, logLevel: 'error', mainFields: ['module', 'main'] });
-  // One local S3 for every run, in this process: the workers' CPU time is then Ingest's own.
+  // One local S3 for every run, in this process: the workers' CPU time is then Ingest's own. Plain HTTP without the
+  // local IAM layer (`bare`), as bench/enforcement.ts's baseline: the same for every case, and out of the way.
   const s3dir = mkdtempSync(join(tmpdir(), 'relearn-bench-s3-'));
-  const s3srv = await startLocalS3({ directory: s3dir, buckets: [DATA] });
+  const s3srv = await startLocalS3({ directory: s3dir, buckets: [DATA], bare: true });
   Object.assign(process.env, localS3Env(s3srv.endpoint));
   const s3 = new S3Client({ endpoint: s3srv.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: LOCAL_S3_CREDENTIALS });
   await new Upload({ client: s3, params: { Bucket: DATA, Key: SOURCE_KEY, Body: createReadStream(file) } }).done();
