@@ -11,6 +11,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { DEPS_LOCK_FILE, INSTALL_ROOT } from '../package-root';
 import { CLEANED_UP_STATUSES } from '../../lambdas/cleanup-aborted/statuses';
 
 /** The repository root (lambdas/ and package-lock.json). */
@@ -80,8 +81,8 @@ export class AbortCleanup extends Construct {
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: path.join(PROJECT_ROOT, 'lambdas', 'cleanup-aborted', 'handler.ts'),
       handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      projectRoot: INSTALL_ROOT,
+      depsLockFilePath: DEPS_LOCK_FILE,
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: 256,

@@ -12,9 +12,11 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { DEPS_LOCK_FILE, INSTALL_ROOT } from '../package-root';
 import { endpointNameOf, parseConfig, RelearnConfig } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
 import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, SKLEARN_VERSIONS, sklearnImageTag } from '../sklearn-images';
+import { trainingSourceDirOf } from '../config-file';
 import { loadCuratedSchemaFile } from '../curated-schema';
 import { packageSourceDir } from '../training-code';
 import { AbortCleanup } from './abort-cleanup';
@@ -80,7 +82,8 @@ export interface RetrainingPipelineProps {
   /** Name of the SageMaker model package group that Register writes to. */
   readonly modelPackageGroupName: string;
   /**
-   * Directory that `config.training.sourceDir` and `config.validation.schemaFile` are relative to.
+   * Directory that `config.training.sourceDir` and `config.validation.schemaFile` are relative to: the config
+   * file's folder. An absent `training.sourceDir` is relearn's built-in script, whatever this is.
    * @default - the relearn repository root
    */
   readonly appRoot?: string;
@@ -125,7 +128,7 @@ export class RetrainingPipeline extends Construct {
 
     // 1. Training code: a deterministic sourcedir.tar.gz, shipped as an S3 asset (and the curated schema).
     this.trainingCode = new s3assets.Asset(this, 'TrainingCode', {
-      path: packageSourceDir(path.resolve(appRoot, config.training.sourceDir)),
+      path: packageSourceDir(trainingSourceDirOf(config, appRoot)),
     });
     const trainingCodeUri = this.trainingCode.s3ObjectUrl;
     // The curated schema: checked now (a bad file fails the synth naming the field), shipped as it is.
@@ -188,8 +191,8 @@ export class RetrainingPipeline extends Construct {
       functions[stage] = new nodejs.NodejsFunction(this, cid, {
         entry: path.join(PROJECT_ROOT, 'lambdas', stage, 'handler.ts'),
         handler: 'handler',
-        projectRoot: PROJECT_ROOT,
-        depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+        projectRoot: INSTALL_ROOT,
+        depsLockFilePath: DEPS_LOCK_FILE,
         runtime: lambda.Runtime.NODEJS_22_X,
         // Pure JavaScript handlers: Graviton is cheaper per GB-second at the same speed.
         architecture: lambda.Architecture.ARM_64,
@@ -537,9 +540,9 @@ function validateProps(props: RetrainingPipelineProps, appRoot: string): void {
       `training.frameworkVersion must be one of ${SKLEARN_VERSIONS.join(', ')} (or set training.imageUri), but got '${config.training.frameworkVersion}'`,
     );
   }
-  const sourceDir = path.resolve(appRoot, config.training.sourceDir);
+  const sourceDir = trainingSourceDirOf(config, appRoot);
   if (!fs.existsSync(sourceDir) || !fs.statSync(sourceDir).isDirectory()) {
-    throw new Error(`training.sourceDir must be a directory (relative to ${appRoot}), but got '${config.training.sourceDir}' (${sourceDir} does not exist)`);
+    throw new Error(`training.sourceDir must be a directory (relative to ${appRoot}), but got '${config.training.sourceDir ?? '(the built-in script)'}' (${sourceDir} does not exist)`);
   }
   if (!fs.existsSync(path.join(sourceDir, config.training.entryPoint))) {
     throw new Error(
