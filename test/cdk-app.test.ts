@@ -84,7 +84,7 @@ describe('bin/app.ts and the config file', () => {
     expect(lines).toHaveLength(3);
     expect(lines.find((l) => l.includes('name:'))).toBeDefined();
     expect(lines.find((l) => l.includes('training.instanceCount:'))).toBeDefined();
-    expect(lines.find((l) => l.includes('deployment.instanceType:'))).toMatch(/an instance type such as ml\.m5\.large/);
+    expect(lines.find((l) => l.includes('deployment.instanceType:'))).toMatch(/must be one of SageMaker's ProductionVariantInstanceType .* but got 'm5\.large'/);
     expect(r.stderr).toContain(file);
   });
 

@@ -149,8 +149,8 @@ describe('buildCreateTrainingJobRequest', () => {
   });
 
   test('leaves VolumeKmsKeyId out for instance types with instance storage, which SageMaker refuses it for', () => {
-    const req = buildCreateTrainingJobRequest(inputs({ training: { instanceType: 'ml.m5d.xlarge', instanceCount: 2 } }));
-    expect(req.ResourceConfig).toEqual({ InstanceType: 'ml.m5d.xlarge', InstanceCount: 2, VolumeSizeInGB: 30 });
+    const req = buildCreateTrainingJobRequest(inputs({ training: { instanceType: 'ml.g4dn.xlarge', instanceCount: 2 } }));
+    expect(req.ResourceConfig).toEqual({ InstanceType: 'ml.g4dn.xlarge', InstanceCount: 2, VolumeSizeInGB: 30 });
     expect(req.EnableInterContainerTrafficEncryption).toBe(true);
     expect(['ml.m5.large', 'ml.c5.2xlarge', 'ml.g4dn.xlarge', 'ml.p3dn.24xlarge', 'ml.g5.xlarge', 'ml.r5d.large'].map(hasInstanceStorage)).toEqual([
       false,
