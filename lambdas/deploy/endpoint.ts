@@ -41,6 +41,8 @@ export const DeploymentRecordSchema = z.object({
   action: z.enum(['create', 'update']),
   issued: z.boolean(),
   at: z.string(),
+  /** `$$.Execution.StartTime` of the execution that wrote it: a later execution of the same name is another run. */
+  executionStartTime: z.string().optional(),
 });
 export type DeploymentRecord = z.infer<typeof DeploymentRecordSchema>;
 

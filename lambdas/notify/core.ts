@@ -8,7 +8,7 @@ import { logger } from '../shared/logger';
 import { trainingJobName } from '../shared/names';
 import { putJson, s3Uri } from '../shared/s3';
 import { readDeploymentRecord, rollBackEndpoint, RollbackTarget } from '../deploy/endpoint';
-import { stopTrainingJobIfRunning } from '../shared/sagemaker';
+import { canonicalStartTime, stopTrainingJobIfRunning } from '../shared/sagemaker';
 
 export type Outcome = 'promoted' | 'not promoted' | 'failed';
 
@@ -135,9 +135,11 @@ async function cleanUp(event: StageEvent, env: LambdaEnv, deps: NotifyDeps): Pro
   const done: string[] = [];
   // 1. Nothing keeps running: this run's training job (a Lambda-started job outlives an aborted execution).
   const jobName = trainingJobName(env.config.name, executionName);
+  // With the start time, a running job of the same name from an earlier execution (a name used again) is left alone.
+  const owner = event.executionStartTime ? { executionName, startTime: event.executionStartTime } : undefined;
   try {
-    const training = await stopTrainingJobIfRunning(deps.sagemaker, jobName);
-    if (training.action !== 'none') done.push(training.detail);
+    const training = await stopTrainingJobIfRunning(deps.sagemaker, jobName, owner);
+    if (training.action !== 'none' || /left alone/.test(training.detail)) done.push(training.detail);
   } catch (err) {
     // Throttled even after the SDK's retries: say so rather than fail the notification itself.
     done.push(`could not check or stop training job ${jobName} (${(err as Error).name}: ${(err as Error).message}); stop it by hand: aws sagemaker stop-training-job --training-job-name ${jobName}`);
@@ -146,7 +148,7 @@ async function cleanUp(event: StageEvent, env: LambdaEnv, deps: NotifyDeps): Pro
   //    ServingSkew already rolled back; CheckEndpoint's errors mean SageMaker kept or restored the old config.
   if (!state.champion && state.error?.Error !== 'ServingSkew') {
     try {
-      const target: RollbackTarget | undefined = state.deployment ?? (await readDeploymentRecord(deps.s3, env.artifactsBucket, executionName));
+      const target: RollbackTarget | undefined = state.deployment ?? (await ownDeploymentRecord(event, env, deps));
       if (target) {
         const result = await rollBackEndpoint(deps.sagemaker, target);
         if (result.action !== 'none' || !/nothing to roll back/.test(result.detail)) done.push(result.detail);
@@ -157,6 +159,21 @@ async function cleanUp(event: StageEvent, env: LambdaEnv, deps: NotifyDeps): Pro
   }
   for (const line of done) logger.warn('Notify cleanup', { line });
   return done;
+}
+
+/**
+ * runs/<exec>/deployment.json, when this execution wrote it: only a run that reached Deploy (it has a
+ * registration) can have one, and a record that names another start time is an earlier execution's of the same
+ * name, whose deployment may be the live champion: never rolled back from here.
+ */
+async function ownDeploymentRecord(event: StageEvent, env: LambdaEnv, deps: NotifyDeps): Promise<RollbackTarget | undefined> {
+  if (!event.state.registration) return undefined;
+  const record = await readDeploymentRecord(deps.s3, env.artifactsBucket, event.executionName);
+  if (!record) return undefined;
+  if (record.executionStartTime && event.executionStartTime && canonicalStartTime(record.executionStartTime) !== canonicalStartTime(event.executionStartTime)) {
+    return undefined;
+  }
+  return record;
 }
 
 function body(outcome: Outcome, event: StageEvent, env: LambdaEnv, stage: string | undefined, cleanup: string[]): string {

@@ -132,6 +132,12 @@ export type PipelineState = z.infer<typeof PipelineStateSchema>;
 /** The payload every Lambda task receives. */
 export const StageEventSchema = z.object({
   executionName: z.string().min(1),
+  /**
+   * `$$.Execution.StartTime`: with the name, what tells this execution from an earlier one of the same name
+   * (Step Functions lets a name be used again 90 days after). Stages that create or stop SageMaker resources tag
+   * and check with it (lambdas/shared/sagemaker.ts, ExecutionIdentity).
+   */
+  executionStartTime: z.string().min(1).optional(),
   state: PipelineStateSchema,
   /** Inside a Map iteration: the item (e.g. the dataset part a statistics shard reads). */
   item: z.string().optional(),

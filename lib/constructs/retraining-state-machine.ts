@@ -259,6 +259,7 @@ export class RetrainingStateMachine extends Construct {
         ? undefined
         : sfn.TaskInput.fromObject({
             executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+            executionStartTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
             state: sfn.JsonPath.objectAt('$'),
           }),
       // The task's result is the function's return value itself, so ResultPath `$.training` holds the

@@ -91,6 +91,7 @@ export class ControlPlane {
       DescribeModelPackage: (i) => this.describeModelPackage(i),
       ListModelPackages: (i) => this.listModelPackages(i),
       UpdateModelPackage: (i) => this.updateModelPackage(i),
+      ListTags: (i) => this.listTags(i),
     };
   }
 
@@ -351,6 +352,7 @@ export class ControlPlane {
       EndpointStatus: 'Creating',
       CreationTime: now,
       LastModifiedTime: now,
+      ...(input.Tags ? { Tags: input.Tags } : {}),
     };
     this.ctx.store.save();
     this.ctx.emit({ kind: 'endpoint-status', endpoint: endpointName, status: 'Creating', endpointConfigName: configName });
@@ -496,6 +498,18 @@ export class ControlPlane {
     await Promise.allSettled(pending);
     await Promise.all([...this.endpoints.values()].map((rt) => stopServing(rt.current)));
     this.endpoints.clear();
+  }
+
+  /** ListTags: the Tags a resource was created with, found by its ARN (every kind this server keeps). */
+  private listTags(input: Doc): Doc {
+    const resourceArn = String(required(input, 'ResourceArn'));
+    const s = this.state;
+    const all = [...Object.values(s.trainingJobs), ...Object.values(s.models), ...Object.values(s.endpointConfigs), ...Object.values(s.endpoints), ...Object.values(s.modelPackageGroups), ...Object.values(s.modelPackages)];
+    const arnFields = ['TrainingJobArn', 'ModelArn', 'EndpointConfigArn', 'EndpointArn', 'ModelPackageGroupArn', 'ModelPackageArn'];
+    const found = all.find((r) => arnFields.some((f) => r[f] === resourceArn));
+    if (!found) throw validation(`Requested resource not found: ${resourceArn}`);
+    const { items, next } = page((found.Tags as Doc[] | undefined) ?? [], input);
+    return { Tags: items, NextToken: next };
   }
 
   // ---- 4. Model registry -------------------------------------------------------------------------------
