@@ -301,18 +301,18 @@ describe('abort cleanup (DESIGN principle 6: an aborted execution leaves no trai
     pipeline.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: fn }, MaximumRetryAttempts: 2 });
   });
 
-  test("the role: Describe/StopTrainingJob on this pipeline's training jobs, Publish on the topic, the topic's key; nothing else", () => {
+  test("the role: Describe/ListTags/StopTrainingJob on this pipeline's training jobs, Publish on the topic, the topic's key; nothing else", () => {
     const topic = idOf('AWS::SNS::Topic', 'PipelineTopic');
     const statements = statementsOf(pipeline, 'PipelineAbortCleanupRole');
     const byAction = (a: string) => statements.filter((s) => list(s.Action).includes(a));
     expect(statements.flatMap((s) => list(s.Action)).sort()).toEqual(
       [
         'kms:Decrypt', 'kms:GenerateDataKey', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sagemaker:DescribeTrainingJob',
-        'sagemaker:StopTrainingJob', 'sns:Publish', 'sqs:SendMessage', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments',
+        'sagemaker:ListTags', 'sagemaker:StopTrainingJob', 'sns:Publish', 'sqs:SendMessage', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments',
       ].sort(),
     );
     const [sagemaker] = byAction('sagemaker:StopTrainingJob');
-    expect(list(sagemaker.Action).sort()).toEqual(['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob']);
+    expect(list(sagemaker.Action).sort()).toEqual(['sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:StopTrainingJob']);
     expect(JSON.stringify(sagemaker.Resource)).toMatch(/:training-job\/relearn-train-\*"\]\]\}$/);
     expect(byAction('sns:Publish')[0].Resource).toEqual({ Ref: topic });
     expect(JSON.stringify(byAction('kms:Decrypt')[0].Resource)).toContain('Key');

@@ -357,7 +357,8 @@ export class RetrainingPipeline extends Construct {
     }
 
     // StartTraining / CheckTraining: the job named from the execution, run as the SageMaker role.
-    allow(fns['start-training'], ['sagemaker:CreateTrainingJob', 'sagemaker:DescribeTrainingJob', 'sagemaker:AddTags'], [trainingJobs]);
+    // ListTags proves a job of this run's name is this execution's (its start-time tag), not an earlier one's.
+    allow(fns['start-training'], ['sagemaker:CreateTrainingJob', 'sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:AddTags'], [trainingJobs]);
     passRole(fns['start-training']);
     keyGrantsForSageMaker(fns['start-training']);
     allow(fns['check-training'], ['sagemaker:DescribeTrainingJob'], [trainingJobs]);
@@ -391,7 +392,7 @@ export class RetrainingPipeline extends Construct {
     // unpromoted deployment).
     allow(fns.notify, ['sns:Publish'], [this.topic.topicArn]);
     allow(fns.notify, KMS_DATA_ACTIONS, [key.keyArn]); // the topic is encrypted with the key
-    allow(fns.notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob'], [trainingJobs]);
+    allow(fns.notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:StopTrainingJob'], [trainingJobs]);
     rollBack(fns.notify);
   }
 }
