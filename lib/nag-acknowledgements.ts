@@ -40,7 +40,7 @@ export const RESOURCE_STAR_ACTIONS: Readonly<Record<string, string>> = {
 
 const STAGE_ROLE = /^Pipeline\/Pipeline\/[A-Za-z]+Role\/DefaultPolicy\/Resource$/;
 const SAGEMAKER_ROLE = /^Pipeline\/Pipeline\/SageMakerRole\/DefaultPolicy\/Resource$/;
-const STATE_MACHINE_ROLE = /^Pipeline\/Pipeline\/Retrain\/StateMachine\/Role\/DefaultPolicy\/Resource$/;
+const STATE_MACHINE_ROLE = /^Pipeline\/Pipeline\/(Retrain|Rollback)\/StateMachine\/Role\/DefaultPolicy\/Resource$/;
 const ABORT_CLEANUP_ROLE = /^Pipeline\/Pipeline\/AbortCleanup\/Role\/DefaultPolicy\/Resource$/;
 /** A bucket ARN as cdk-nag prints it: a token before synth, the data stack's export during it. */
 const bucketArn = (id: string) => `(<${id}[0-9A-F]{8}\\.Arn>|[a-z0-9-]+:ExportsOutputFnGetAtt${id}[0-9A-F]{8}Arn[0-9A-F]{8})`;
@@ -50,11 +50,11 @@ const SAGEMAKER_ARN = 'arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::Accoun
 export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
   {
     finding: /^AwsSolutions-IAM5\[Resource::\*\]$/,
-    path: /^Pipeline\/Pipeline\/([A-Za-z]+Role|Retrain\/StateMachine\/Role)\/DefaultPolicy\/Resource$/,
+    path: /^Pipeline\/Pipeline\/([A-Za-z]+Role|(Retrain|Rollback)\/StateMachine\/Role)\/DefaultPolicy\/Resource$/,
     reason: 'Only actions without resource-level permissions are granted on * (X-Ray tracing, ECR login, CloudWatch metrics, log delivery, listing model packages); checked action by action against RESOURCE_STAR_ACTIONS.',
   },
   {
-    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${ARTIFACTS}/(datasets/\\*|champion/history/\\*|runs/\\*/(validation|training|evaluation|checkpoints)/\\*|runs/\\*/(decision|deployment|outcome)\\.json)\\]$`),
+    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${ARTIFACTS}/(datasets/\\*|champion/history/\\*|runs/\\*/(validation|training|evaluation|checkpoints|model)/\\*|runs/\\*/(decision|deployment|outcome)\\.json)\\]$`),
     path: new RegExp(`${STAGE_ROLE.source}|${SAGEMAKER_ROLE.source}`),
     reason: 'Object keys carry the dataset id or the execution name, known only at run time; each stage is limited to the prefixes of docs/architecture.md it reads or writes.',
   },
@@ -78,7 +78,7 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
   {
     finding: /^AwsSolutions-IAM5\[Resource::<Pipeline[A-Za-z]+[0-9A-F]{8}\.Arn>:\*\]$/,
     path: STATE_MACHINE_ROLE,
-    reason: 'CDK grants invoke on each stage function and its versions/aliases (`<arn>:*`); only our twelve functions are listed.',
+    reason: 'CDK grants invoke on each stage function and its versions/aliases (`<arn>:*`); only the functions the state machine\'s own tasks run are listed.',
   },
   {
     finding: /^AwsSolutions-L1$/,

@@ -10,7 +10,7 @@ import { putJson, s3Uri } from '../shared/s3';
 import { readDeploymentRecord, rollBackEndpoint, RollbackTarget } from '../deploy/endpoint';
 import { canonicalStartTime, stopTrainingJobIfRunning } from '../shared/sagemaker';
 
-export type Outcome = 'promoted' | 'not promoted' | 'failed';
+export type Outcome = 'promoted' | 'not promoted' | 'rolled back' | 'failed';
 
 export interface NotifyResult {
   readonly outcome: Outcome;
@@ -45,7 +45,7 @@ const defaultDeps = (): NotifyDeps => ({ sns: snsClient(), sagemaker: sageMakerC
  */
 export async function notify(event: StageEvent, env: LambdaEnv, deps: NotifyDeps = defaultDeps()): Promise<NotifyResult> {
   const { executionName, state } = event;
-  const outcome: Outcome = state.error ? 'failed' : state.champion ? 'promoted' : 'not promoted';
+  const outcome: Outcome = state.error ? 'failed' : state.champion ? (state.rollback ? 'rolled back' : 'promoted') : 'not promoted';
   const cleanup = outcome === 'failed' ? await cleanUp(event, env, deps) : [];
   const stage = outcome === 'failed' ? failedStage(state) : undefined;
   const subject = subjectLine(`[relearn] ${env.config.name}: ${outcome === 'failed' ? `FAILED at ${stage}` : outcome} (${executionName})`);
@@ -93,6 +93,7 @@ export function subjectLine(text: string): string {
  * own key). The Catch does not record the state name; this is exact for every stage's own errors.
  */
 export function failedStage(state: PipelineState): string {
+  if (state.rollback) return failedRollbackStage(state);
   switch (state.error?.Error) {
     case 'NoNewData':
     case 'IngestError':
@@ -116,6 +117,17 @@ export function failedStage(state: PipelineState): string {
   if (state.validation) return 'StartTraining';
   if (state.dataset) return 'ComputeStatistics/ValidateData';
   return 'Ingest';
+}
+
+/** The same for the rollback state machine: ResolveRollback -> Deploy -> CheckEndpoint -> VerifyServing -> RestoreChampion -> Notify. */
+function failedRollbackStage(state: PipelineState): string {
+  if (state.error?.Error === 'ServingSkew') return 'VerifyServing';
+  if (state.error?.Error === 'DeploymentRolledBack') return 'CheckEndpoint';
+  if (state.champion) return 'Notify';
+  if (state.serving) return 'RestoreChampion';
+  if (state.deployment) return state.deployment.done ? 'VerifyServing' : 'CheckEndpoint';
+  if (state.rollback?.target) return 'Deploy';
+  return 'ResolveRollback';
 }
 
 /** The error's message: Step Functions stores a Lambda error's Cause as JSON {errorType, errorMessage, trace}. */
@@ -189,6 +201,17 @@ function body(outcome: Outcome, event: StageEvent, env: LambdaEnv, stage: string
     lines.push(`Failed at: ${stage}`, `Error: ${state.error!.Error}`, `Cause: ${truncate(causeOf(state.error!.Cause), 4000)}`, '');
     lines.push('Cleanup:', ...(cleanup.length ? cleanup.map((c) => `  - ${c}`) : ['  - nothing was left running']));
     if (!state.deployment) lines.push('', `The endpoint ${env.endpointName} was not touched by this run.`);
+  } else if (outcome === 'rolled back') {
+    const r = state.rollback!;
+    const d = state.deployment!;
+    lines.push(
+      `Rolled back: the endpoint ${d.endpointName} serves ${r.target!.executionName} again (model package ${r.target!.modelPackageArn}), as model ${d.modelName} on endpoint config ${d.endpointConfigName}.`,
+      r.from ? `It replaces champion ${r.from.executionName} (model package ${r.from.modelPackageArn}, endpoint config ${r.from.endpointConfigName}).` : 'There was no champion record before.',
+      r.request.to ? `Asked for: ${r.request.to}` : 'Asked for: the previous champion',
+    );
+    if (state.serving) lines.push(`Serving check: ${state.serving.checkedRows} validation rows of the restored model, max |served - offline| = ${state.serving.maxAbsDifference}`);
+    lines.push(`Champion record (with its statistics and schema baselines): ${state.champion!.championUri}`);
+    for (const line of state.champion!.registry ?? []) lines.push(`Model registry: ${line}`);
   } else if (outcome === 'promoted') {
     const d = state.deployment;
     if (d) {

@@ -1,9 +1,31 @@
 import { DescribeTrainingJobCommand, ListTagsCommand, SageMakerClient, StopTrainingJobCommand, Tag } from '@aws-sdk/client-sagemaker';
+import type { ServingContainer } from './contracts';
 import { isTransient } from './handler';
 import { logger } from './logger';
 import { tagSafe } from './names';
 
 /** SageMaker's answers that every stage reads the same way, and the one "stop this run's training job". */
+
+/** Where the serving code is in a self-contained model once SageMaker has extracted it (`code/` of the archive). */
+export const SUBMIT_DIRECTORY_IN_MODEL = '/opt/ml/model/code';
+
+/**
+ * The container of a self-contained model, as the SageMaker Python SDK sets it up for a repacked model and the
+ * SKLearn serving container reads it: SAGEMAKER_PROGRAM = the entry point, SAGEMAKER_SUBMIT_DIRECTORY = the
+ * code inside the model. Nothing points at S3 but the model archive itself.
+ */
+export function servingContainer(opts: { image: string; modelDataUri: string; entryPoint: string; region: string }): ServingContainer {
+  return {
+    Image: opts.image,
+    ModelDataUrl: opts.modelDataUri,
+    Environment: {
+      SAGEMAKER_PROGRAM: opts.entryPoint,
+      SAGEMAKER_SUBMIT_DIRECTORY: SUBMIT_DIRECTORY_IN_MODEL,
+      SAGEMAKER_CONTAINER_LOG_LEVEL: '20',
+      SAGEMAKER_REGION: opts.region,
+    },
+  };
+}
 
 /** SageMaker answers a missing endpoint/model/job with ValidationException "Could not find ..." (or ResourceNotFound). */
 export function isSageMakerNotFound(err: unknown): boolean {

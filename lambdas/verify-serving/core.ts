@@ -51,11 +51,13 @@ export async function verifyServing(event: StageEvent, env: LambdaEnv, deps: Ver
   const { config } = env;
   const deployment = state.deployment;
   if (!deployment) throw new InvalidStageInput('VerifyServing: the state has no deployment: it runs after CheckEndpoint');
-  if (!state.dataset) throw new InvalidStageInput('VerifyServing: the state has no dataset');
-  const outputDataUri = state.training?.outputDataUri;
+  // A retrain checks its candidate on its own split; a rollback checks the model it restores on that model's.
+  const validationUri = state.rollback?.target?.validationUri ?? state.dataset?.validationUri;
+  if (!validationUri) throw new InvalidStageInput('VerifyServing: the state has no dataset');
+  const outputDataUri = state.rollback?.target?.outputDataUri ?? state.training?.outputDataUri;
   if (!outputDataUri) throw new InvalidStageInput('VerifyServing: state.training.outputDataUri is missing: no offline predictions to compare with');
 
-  const sample = await sampleValidationRows(deps.s3, state.dataset.validationUri, config, config.deployment.verifySampleRows);
+  const sample = await sampleValidationRows(deps.s3, validationUri, config, config.deployment.verifySampleRows);
   const offline = new Map((await readPredictions(deps.s3, outputDataUri)).map((p) => [p.id, p.candidate]));
   for (const row of sample) {
     if (!offline.has(row.id)) {

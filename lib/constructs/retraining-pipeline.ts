@@ -19,7 +19,8 @@ import { loadCuratedSchemaFile } from '../curated-schema';
 import { packageSourceDir } from '../training-code';
 import { AbortCleanup } from './abort-cleanup';
 import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
-import { STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
+import { rollbackTimeout, RollbackStateMachine } from './rollback-state-machine';
+import { FUNCTION_IDS, FunctionId, STAGE_SIZING, stageConstructId, StageId } from './stages';
 
 /** Lambda refuses a function whose environment (keys + values) exceeds 4 KB. */
 export const LAMBDA_ENV_LIMIT_BYTES = 4096;
@@ -103,7 +104,9 @@ export interface RetrainingPipelineProps {
  */
 export class RetrainingPipeline extends Construct {
   public readonly stateMachine: sfn.StateMachine;
-  public readonly functions: Readonly<Record<StageId, nodejs.NodejsFunction>>;
+  /** `<name>-rollback`: `relearn rollback` starts it (lib/constructs/rollback-state-machine.ts). */
+  public readonly rollbackStateMachine: sfn.StateMachine;
+  public readonly functions: Readonly<Record<FunctionId, nodejs.NodejsFunction>>;
   public readonly sagemakerRole: iam.Role;
   public readonly topic: sns.Topic;
   public readonly trainingCode: s3assets.Asset;
@@ -172,8 +175,8 @@ export class RetrainingPipeline extends Construct {
     const schemaVariables: Record<string, string> = this.curatedSchema ? { CURATED_SCHEMA_URI: this.curatedSchema.s3ObjectUrl } : {};
     environment.RELEARN_CONFIG = configForEnvironment(config, { ...environment, ...schemaVariables });
 
-    const functions = {} as Record<StageId, nodejs.NodejsFunction>;
-    for (const stage of STAGE_IDS) {
+    const functions = {} as Record<FunctionId, nodejs.NodejsFunction>;
+    for (const stage of FUNCTION_IDS) {
       const cid = stageConstructId(stage);
       const logGroup = new logs.LogGroup(this, `${cid}Logs`, {
         retention: logRetention,
@@ -198,7 +201,7 @@ export class RetrainingPipeline extends Construct {
         role,
         logGroup,
         tracing: lambda.Tracing.ACTIVE,
-        environment: CURATED_SCHEMA_STAGES.includes(stage) ? { ...environment, ...schemaVariables } : environment,
+        environment: (CURATED_SCHEMA_STAGES as readonly FunctionId[]).includes(stage) ? { ...environment, ...schemaVariables } : environment,
         bundling: STAGE_BUNDLING,
       });
     }
@@ -218,7 +221,19 @@ export class RetrainingPipeline extends Construct {
     });
     this.stateMachine = machine.stateMachine;
 
-    // 7. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
+    // 7. Rollbacks: the previous (or a named) champion back on the endpoint through the same Deploy/CheckEndpoint/
+    //    VerifyServing/Notify functions, with ResolveRollback and RestoreChampion around them.
+    this.rollbackStateMachine = new RollbackStateMachine(this, 'Rollback', {
+      functions,
+      stateMachineName: `${config.name}-rollback`,
+      endpointPollInterval: Duration.seconds(config.deployment.pollIntervalSeconds),
+      timeout: rollbackTimeout(config),
+      encryptionKey: key,
+      logRetention,
+      logRemovalPolicy,
+    }).stateMachine;
+
+    // 8. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
     new AbortCleanup(this, 'AbortCleanup', {
       stateMachine: this.stateMachine, pipelineName: config.name, topic: this.topic, encryptionKey: key,
       environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
@@ -237,12 +252,15 @@ export class RetrainingPipeline extends Construct {
   private grantSageMakerRole(role: iam.Role, props: RetrainingPipelineProps): void {
     const { artifactsBucket: artifacts, encryptionKey: key, config } = props;
     const stack = Stack.of(this);
-    // Read: dataset channels, earlier runs' model.tar.gz (the champion channel and the serving model).
-    role.addToPolicy(s3Read(artifacts, ['datasets/*', 'runs/*/training/*']));
-    role.addToPolicy(s3List(artifacts, ['datasets/*', 'runs/*/training/*']));
+    // Read: dataset channels; self-contained models (runs/*/model/model.tar.gz: the champion channel, and what
+    // every endpoint instance downloads when it starts, for the model's whole life); spot checkpoints, which a
+    // resumed job downloads (GetObject, and ListBucket on their prefix) before it continues.
+    role.addToPolicy(s3Read(artifacts, ['datasets/*', 'runs/*/model/*', 'runs/*/checkpoints/*']));
+    role.addToPolicy(s3List(artifacts, ['datasets/*', 'runs/*/model/*', 'runs/*/checkpoints/*']));
     // Write: the job's own output (model.tar.gz, output.tar.gz) and spot checkpoints.
     role.addToPolicy(s3Write(artifacts, ['runs/*/training/*', 'runs/*/checkpoints/*']));
-    // The packaged code, exactly that object (training's submit directory and the serving model's).
+    // The packaged code, exactly that object: training only (the submit directory, or the code channel of an
+    // isolated job). A model never reads it: its code is inside its own archive (PackageModel).
     role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetObject'],
@@ -310,7 +328,7 @@ export class RetrainingPipeline extends Construct {
   }
 
   /** Least privilege per stage: STAGE_S3_ACCESS for S3, SageMaker ARNs built from the names in names.ts. */
-  private grantStages(fns: Record<StageId, nodejs.NodejsFunction>, props: RetrainingPipelineProps): void {
+  private grantStages(fns: Record<FunctionId, nodejs.NodejsFunction>, props: RetrainingPipelineProps): void {
     const { config, dataBucket: data, artifactsBucket: artifacts, encryptionKey: key } = props;
     const stack = Stack.of(this);
     const smArn = (resource: string) => `arn:${stack.partition}:sagemaker:${stack.region}:${stack.account}:${resource}`;
@@ -326,7 +344,7 @@ export class RetrainingPipeline extends Construct {
       f.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
 
     // S3, from the table: every stage uses the key for SSE-KMS.
-    for (const stage of STAGE_IDS) {
+    for (const stage of FUNCTION_IDS) {
       const f = fns[stage];
       const access = STAGE_S3_ACCESS[stage];
       if (access.incoming) {
@@ -345,9 +363,11 @@ export class RetrainingPipeline extends Construct {
     const keyGrantsForSageMaker = (f: lambda.IFunction) =>
       allow(f, ['kms:CreateGrant', 'kms:DescribeKey'], [key.keyArn], { Bool: { 'kms:GrantIsForAWSResource': 'true' } });
     // Rolling an endpoint back (CheckEndpoint, VerifyServing, Notify): to the previous config, or delete a first deploy.
+    // Every endpoint config carries the KMS key, so UpdateEndpoint to one needs the same grants as Deploy's.
     const rollBack = (f: lambda.IFunction) => {
       allow(f, ['sagemaker:DescribeEndpoint', 'sagemaker:UpdateEndpoint', 'sagemaker:DeleteEndpoint'], [endpoint]);
       allow(f, ['sagemaker:UpdateEndpoint', 'sagemaker:DescribeEndpointConfig'], [endpointConfigs]);
+      keyGrantsForSageMaker(f);
     };
 
     // ShardStatistics / ValidateData: the curated schema asset, exactly that object.
@@ -362,6 +382,10 @@ export class RetrainingPipeline extends Construct {
     passRole(fns['start-training']);
     keyGrantsForSageMaker(fns['start-training']);
     allow(fns['check-training'], ['sagemaker:DescribeTrainingJob'], [trainingJobs]);
+
+    // PackageModel: the job's code URI (it must be the code asset below), then the repack into runs/*/model/.
+    allow(fns['package-model'], ['sagemaker:DescribeTrainingJob'], [trainingJobs]);
+    allow(fns['package-model'], ['s3:GetObject'], [`arn:${Aws.PARTITION}:s3:::${this.trainingCode.s3BucketName}/${this.trainingCode.s3ObjectKey}`]);
 
     // Register: a model package in the group; it finds its own earlier package by listing the group.
     allow(fns.register, ['sagemaker:CreateModelPackage', 'sagemaker:DescribeModelPackageGroup'], [packageGroup]);
@@ -394,6 +418,13 @@ export class RetrainingPipeline extends Construct {
     allow(fns.notify, KMS_DATA_ACTIONS, [key.keyArn]); // the topic is encrypted with the key
     allow(fns.notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:StopTrainingJob'], [trainingJobs]);
     rollBack(fns.notify);
+
+    // ResolveRollback: reads the endpoint (refuses while it changes), the champion records and the target package.
+    allow(fns['resolve-rollback'], ['sagemaker:DescribeEndpoint'], [endpoint]);
+    allow(fns['resolve-rollback'], ['sagemaker:DescribeModelPackage'], [packages]);
+    allow(fns['resolve-rollback'], ['sagemaker:ListModelPackages'], ['*']);
+    // RestoreChampion: records the rollback on the restored and the replaced package.
+    allow(fns['restore-champion'], ['sagemaker:UpdateModelPackage'], [packages]);
   }
 }
 
@@ -403,7 +434,7 @@ export class RetrainingPipeline extends Construct {
  * lists the exact key first (S3 answers a GET of a missing key with 403 when ListBucket is prefix-scoped).
  * Keep this table in step with the handlers: a missing line is an AccessDenied in the cloud only.
  */
-export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; read?: string[]; list?: string[]; write?: string[] }>> = {
+export const STAGE_S3_ACCESS: Readonly<Record<FunctionId, { incoming?: boolean; read?: string[]; list?: string[]; write?: string[] }>> = {
   ingest: { incoming: true, read: ['datasets/*'], list: ['datasets/*'], write: ['datasets/*'] },
   'shard-statistics': {
     read: ['datasets/*', Layout.champion, 'config/schema.json', 'runs/*/validation/*'],
@@ -422,12 +453,19 @@ export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; rea
     list: ['datasets/*', Layout.champion, 'runs/*/validation/*'],
     write: ['runs/*/evaluation/*', 'runs/*/decision.json'],
   },
+  'package-model': { read: ['runs/*/training/*', 'runs/*/model/*'], list: ['runs/*/model/*'], write: ['runs/*/model/*'] },
   register: {},
   deploy: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/deployment.json'] },
   'check-endpoint': {},
   'verify-serving': { read: ['datasets/*', 'runs/*/training/*'], list: ['datasets/*'] },
   'promote-baseline': { read: [Layout.champion], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
   notify: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/outcome.json'] },
+  // It checks that everything the target is verified and validated against is still there (listing each key).
+  'resolve-rollback': {
+    read: [Layout.champion, 'champion/history/*', 'runs/*/model/*'],
+    list: [Layout.champion, 'champion/history/*', 'runs/*/model/*', 'runs/*/validation/*', 'runs/*/training/*', 'datasets/*'],
+  },
+  'restore-champion': { read: [Layout.champion, 'runs/*/model/*'], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
 };
 
 /** What S3 SSE-KMS, SNS and SageMaker need of the key to encrypt and decrypt data (no wildcards). */
