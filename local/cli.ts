@@ -9,6 +9,8 @@ import { UnresolvableError } from './asl/cfn-resolver';
 import { parseCause } from './lambda-host';
 import { LOCAL_REGION, LocalFaults, PROCESS_ENV, SageMakerEvent, startLocalServices } from './local-env';
 import { artifactsBucketOf, DEFAULT_DATA, loadConfig, LocalRunReport, resetState, runLocal, stateDirOf } from './local-run';
+import { cloudRollbackCommand, localRollbackCommand, RollbackUsageError } from './commands/rollback';
+import { replaceInstanceCommand } from './commands/replace-instance';
 import { RunEvent } from './runner';
 import { LOCAL_S3_CREDENTIALS, startLocalS3 } from './services/s3-server';
 import { findPython } from './services/sagemaker';
@@ -59,6 +61,22 @@ Usage:
       run's (or that execution's), without its "source", as a start for a curated schema: edit it and name it
       in the config as validation.schemaFile (docs/validation.md).
 
+  relearn local rollback [--to <execution name | model package ARN>] [--json]
+      Puts the previous champion (or the named one) back on the local endpoint through the rollback state machine
+      of the locally deployed app (.relearn/cdk.out): the same guarded blue/green update, wait and serving check
+      as a retrain's deploy; then its champion record and its statistics and schema baselines are current again,
+      the model registry and champion/history record the rollback, and it is notified. Refused (exit 1, one line)
+      while an endpoint update is in flight, or when the target is not an approved, self-contained model.
+
+  relearn local replace-instance [--endpoint <name>]
+      Replaces the local endpoint's instance as SageMaker replaces an unhealthy one: the model server is killed
+      and a new one starts from scratch, downloading the model again. Exit 1 (with the reason) if it cannot start.
+
+  relearn rollback [--to <execution name | model package ARN>] [--state-machine-arn <arn>] [--config <file>]
+                   [--no-wait] [--json]
+      The same against the deployed stack (AWS credentials of your shell): starts <name>-rollback (found by name,
+      or the pipeline stack's RollbackStateMachineArn output) and waits for its end.
+
   relearn local reset
       Deletes .relearn/ entirely: every run's state and the synthesized app.
 
@@ -81,8 +99,8 @@ interface Parsed {
   readonly flags: Record<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['data', 'config', 'out', 'fault-training', 'fault-endpoint-update', 'fault-throttle', 'slow', 'max-wait', 'body', 'content-type', 'endpoint', 'execution-name']);
-const BOOLEAN_FLAGS = new Set(['json', 'fresh', 'verbose', 'help']);
+const VALUE_FLAGS = new Set(['data', 'config', 'out', 'fault-training', 'fault-endpoint-update', 'fault-throttle', 'slow', 'max-wait', 'body', 'content-type', 'endpoint', 'execution-name', 'to', 'state-machine-arn']);
+const BOOLEAN_FLAGS = new Set(['json', 'fresh', 'verbose', 'help', 'no-wait']);
 
 export function parseArgs(argv: readonly string[]): Parsed {
   const positional: string[] = [];
@@ -129,6 +147,12 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
     if (group === 'local' && command === 'run') return await runCommand(parsed.flags, io);
     if (group === 'local' && command === 'invoke') return await invokeCommand(parsed.flags, io);
     if (group === 'local' && command === 'schema') return await schemaCommand(parsed.flags, io);
+    if (group === 'local' && command === 'rollback') {
+      const printer = new Printer(parsed.flags.json === true ? io.stderr : io.stdout, io.cwd);
+      return await localRollbackCommand(parsed.flags, io, (e) => printer.event(e));
+    }
+    if (group === 'local' && command === 'replace-instance') return await replaceInstanceCommand(parsed.flags, io);
+    if (group === 'rollback' && command === undefined) return await cloudRollbackCommand(parsed.flags, io);
     if (group === 'local' && command === 'reset') {
       resetState(io.cwd);
       io.stdout.write(`removed ${stateDirOf(io.cwd)}\n`);
@@ -142,7 +166,7 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
 }
 
 function reportError(err: unknown, io: CliIO): number {
-  if (err instanceof UsageError || err instanceof ConfigError || err instanceof UnresolvableError || err instanceof PythonMissing) {
+  if (err instanceof UsageError || err instanceof ConfigError || err instanceof UnresolvableError || err instanceof PythonMissing || err instanceof RollbackUsageError) {
     io.stderr.write(`relearn: ${(err as Error).message}\n`);
     return 2;
   }

@@ -20,7 +20,7 @@ export interface ControlPlaneContext {
   readonly emit: Emit;
   readonly faults: () => LocalFaults;
   /** Clears a one-shot fault once it has been used. */
-  readonly consumeFault: (f: 'failTraining' | 'failEndpointUpdate') => void;
+  readonly consumeFault: (f: 'failTraining' | 'failEndpointUpdate' | 'spotInterruption') => void;
   readonly servingStartTimeoutMs: number;
 }
 
@@ -163,7 +163,9 @@ export class ControlPlane {
     this.ctx.store.save();
     const fault = this.ctx.faults().failTraining;
     if (fault !== undefined) this.ctx.consumeFault('failTraining');
-    this.training.start(jobName, fault);
+    const interruptSpot = this.ctx.faults().spotInterruption === true && input.EnableManagedSpotTraining === true && input.CheckpointConfig !== undefined;
+    if (interruptSpot) this.ctx.consumeFault('spotInterruption');
+    this.training.start(jobName, fault, interruptSpot);
     return { TrainingJobArn: jobArn };
   }
 
@@ -399,6 +401,27 @@ export class ControlPlane {
         (err: Error) => this.setEndpoint(endpointName, { EndpointStatus: 'Failed', FailureReason: `${why}, and did not start again: ${err.message}` }),
       );
     });
+  }
+
+  /**
+   * The instance serving `endpointName` dies (SIGKILL) and is replaced as SageMaker replaces an unhealthy instance:
+   * a new model server from scratch, the model downloaded and extracted again as the execution role. Resolves once
+   * the replacement serves, or the endpoint is Failed because it could not start (with the reason).
+   */
+  async replaceInstance(endpointName: string): Promise<{ status: string; failureReason?: string }> {
+    const ep = this.state.endpoints[endpointName];
+    if (!ep) throw new Error(`no endpoint ${endpointName}`);
+    const rt = this.endpoints.get(endpointName);
+    const proc = rt?.current;
+    if (!rt || !proc) throw new Error(`endpoint ${endpointName} has no instance serving (status ${String(ep.EndpointStatus)})`);
+    proc.child.kill('SIGKILL');
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 100));
+      const now = this.state.endpoints[endpointName];
+      if (!now) throw new Error(`endpoint ${endpointName} was deleted while its instance was replaced`);
+      if (now.EndpointStatus === 'Failed') return { status: 'Failed', failureReason: String(now.FailureReason ?? '') };
+      if (rt.current && rt.current !== proc) return { status: String(now.EndpointStatus) };
+    }
   }
 
   private updateEndpoint(input: Doc): Doc {

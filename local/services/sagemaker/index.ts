@@ -32,6 +32,12 @@ export interface LocalSageMaker {
   /** http://127.0.0.1:<port>: the value for AWS_ENDPOINT_URL_SAGEMAKER, _SAGEMAKER_RUNTIME and _SNS. */
   readonly endpoint: string;
   setFaults(f: LocalFaults): void;
+  /**
+   * Replaces the endpoint's instance as SageMaker replaces an unhealthy one: the model server is killed and a new one
+   * starts from scratch (the model downloaded again). Resolves with the endpoint's status once it serves again, or
+   * Failed with the reason the new instance could not start.
+   */
+  replaceInstance(endpointName: string): Promise<{ status: string; failureReason?: string }>;
   /** Stops every child process (training jobs, model servers) and the HTTP server. */
   stop(): Promise<void>;
 }
@@ -80,7 +86,7 @@ function parseEnvFaults(): LocalFaults {
   return checkFaults(parsed, 'RELEARN_LOCAL_FAULTS');
 }
 
-const KNOWN_FAULTS: readonly string[] = ['failTraining', 'failEndpointUpdate', 'delayMs', 'throttle'];
+const KNOWN_FAULTS: readonly string[] = ['failTraining', 'failEndpointUpdate', 'spotInterruption', 'delayMs', 'throttle'];
 
 /** Operations the throttle fault leaves alone: set-up calls that are not the pipeline's (see LocalFaults.throttle). */
 const NOT_THROTTLED = new Set(['CreateModelPackageGroup']);
@@ -94,6 +100,7 @@ function checkFaults(f: unknown, where: string): LocalFaults {
   for (const k of ['failTraining', 'failEndpointUpdate']) {
     if (o[k] !== undefined && typeof o[k] !== 'string') throw new Error(`${where}.${k} must be a string (the failure reason), but got ${JSON.stringify(o[k])}`);
   }
+  if (o.spotInterruption !== undefined && typeof o.spotInterruption !== 'boolean') throw new Error(`${where}.spotInterruption must be true or false, but got ${JSON.stringify(o.spotInterruption)}`);
   if (o.delayMs !== undefined && (typeof o.delayMs !== 'number' || !(o.delayMs >= 0))) throw new Error(`${where}.delayMs must be a number >= 0, but got ${JSON.stringify(o.delayMs)}`);
   if (o.throttle !== undefined && (typeof o.throttle !== 'number' || !Number.isInteger(o.throttle) || o.throttle < 0)) {
     throw new Error(`${where}.throttle must be a whole number of calls >= 0, but got ${JSON.stringify(o.throttle)}`);
@@ -280,6 +287,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
     setFaults: (f) => {
       faults = checkFaults(f, 'faults');
     },
+    replaceInstance: (endpointName) => cp.replaceInstance(endpointName),
     stop: async () => {
       for (const wake of [...sleeping]) wake();
       await cp.stopAll();
