@@ -26,7 +26,7 @@ Usage:
   relearn local run [--data <file|dir>] [--config <file>] [--json] [--fresh]
                     [--fault-training <reason>] [--fault-endpoint-update <reason>] [--slow <ms>]
                     [--fault-throttle <n>]
-                    [--max-wait <seconds>] [--verbose]
+                    [--max-wait <seconds>] [--verbose] [--no-iam]
       Synthesizes the CDK app (into .relearn/cdk.out), starts local S3 and SageMaker servers on 127.0.0.1
       (state in .relearn/s3 and .relearn/sagemaker), creates the buckets and model package group, publishes
       the training code, uploads the data to the data bucket under incoming/<timestamp>/, and runs one
@@ -49,6 +49,8 @@ Usage:
       --max-wait <s>      Wait states longer than this wait this long locally (default 1; the cloud waits
                           the definition's full time)
       --verbose           show the Lambda handlers' INFO logs
+      --no-iam            debugging only: do not enforce the synthesized IAM policies (what would be denied
+                          is logged to .relearn/iam/decisions.jsonl); also RELEARN_NO_IAM=1. Enforced by default
 
   relearn local invoke --body '<json or csv>' [--content-type <type>] [--endpoint <name>]
       Starts the local services from .relearn/ and sends one request to the local endpoint through the
@@ -100,7 +102,7 @@ interface Parsed {
 }
 
 const VALUE_FLAGS = new Set(['data', 'config', 'out', 'fault-training', 'fault-endpoint-update', 'fault-throttle', 'slow', 'max-wait', 'body', 'content-type', 'endpoint', 'execution-name', 'to', 'state-machine-arn']);
-const BOOLEAN_FLAGS = new Set(['json', 'fresh', 'verbose', 'help', 'no-wait']);
+const BOOLEAN_FLAGS = new Set(['json', 'fresh', 'verbose', 'help', 'no-iam', 'no-wait']);
 
 export function parseArgs(argv: readonly string[]): Parsed {
   const positional: string[] = [];
@@ -243,6 +245,7 @@ async function runCommand(flags: Record<string, string | true>, io: CliIO): Prom
       ...(typeof flags.config === 'string' ? { configFile: resolve(io.cwd, flags.config) } : {}),
       fresh: flags.fresh === true,
       faults: faultsOf(flags),
+      ...(flags['no-iam'] === true ? { enforceIam: false } : {}),
       python,
       ...(typeof flags['execution-name'] === 'string' ? { executionName: flags['execution-name'] } : {}),
       ...(maxWaitSeconds !== undefined ? { maxWaitSeconds } : {}),
@@ -286,6 +289,7 @@ export function jsonReport(report: LocalRunReport, printer?: Printer) {
       executionMs: Math.round(report.timings.executionMs),
       ...(report.timings.trainingScriptMs !== undefined ? { trainingScriptMs: Math.round(report.timings.trainingScriptMs) } : {}),
     },
+    ...(report.enforcement ? { enforcement: report.enforcement } : {}),
   };
 }
 

@@ -1,31 +1,23 @@
 /**
- * Regenerates lambdas/shared/sagemaker-api.generated.ts: the parts of SageMaker's API model that relearn's own
- * code checks before it calls SageMaker (instance type enums for config validation; the patterns that tag values,
- * model package metadata and descriptions must match). The source is pinned: Debian 12's `awscli` 2.9.19-1, whose
- * bundled botocore carries `sagemaker/2017-07-24/service-2.json` (the same file the local SageMaker server
- * validates requests against).
+ * Regenerates lambdas/shared/sagemaker-api.generated.ts: the parts of SageMaker's API model that relearn's own code
+ * checks before it calls SageMaker (instance type enums for config validation; the patterns that tag values, model
+ * package metadata and descriptions must match), for the Lambda bundles and the CDK app, which do not load the whole
+ * model.
  *
- *   npx tsx scripts/generate-sagemaker-api.ts              # apt-get download awscli=2.9.19-1, extract, generate
- *   npx tsx scripts/generate-sagemaker-api.ts --from <service-2.json> [--deb <awscli .deb>]   # from files at hand
+ * Source: local/services/api-models/sagemaker.json, the pinned subset of botocore's model that the local SageMaker
+ * server validates every request against (Debian 12's `awscli` 2.9.19-1; scripts/extract-api-models.ts makes it from
+ * the .deb and checks its sha256). Its provenance (package, path, sha256) is copied into the generated file, so the
+ * config, the handlers and the local server agree on one pinned model.
  *
- * It refuses a service model whose sha256 differs from the pinned one unless --accept-new-sha256 is given (then
- * the new hash is written into the file): a silent change of source would change what the config accepts.
+ *   npx tsx scripts/generate-sagemaker-api.ts            # writes the file
+ *   npx tsx scripts/generate-sagemaker-api.ts --check    # exits 1 when the committed file is not what it would write
  */
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 
-export const SOURCE = {
-  package: 'awscli',
-  version: '2.9.19-1',
-  distribution: 'Debian 12 (bookworm)',
-  path: '/usr/lib/python3/dist-packages/awscli/botocore/data/sagemaker/2017-07-24/service-2.json',
-  sha256: '1241cbb0abfd301e19bc60be17f427f51aba5697f29ad46215430b2f8e263b33',
-} as const;
-
-const OUT = resolve(__dirname, '..', 'lambdas', 'shared', 'sagemaker-api.generated.ts');
+const ROOT = resolve(__dirname, '..');
+export const SUBSET = resolve(ROOT, 'local', 'services', 'api-models', 'sagemaker.json');
+export const OUT = resolve(ROOT, 'lambdas', 'shared', 'sagemaker-api.generated.ts');
 
 /** The string shapes whose pattern and length relearn checks (tags, metadata, descriptions, names). */
 const PATTERN_SHAPES = ['TagKey', 'TagValue', 'CustomerMetadataKey', 'CustomerMetadataValue', 'EntityDescription', 'EntityName', 'ApprovalDescription'] as const;
@@ -38,58 +30,43 @@ interface Shape {
   max?: number;
 }
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
+interface Subset {
+  provenance: { package: string; distribution: string; packageSha256: string; path: string; sha256: string };
+  metadata: { apiVersion: string };
+  shapes: Record<string, Shape>;
 }
 
-function fetchServiceModel(): { file: string; deb?: string; cleanup: () => void } {
-  const from = arg('--from');
-  if (from) return { file: resolve(from), deb: arg('--deb'), cleanup: () => undefined };
-  const dir = mkdtempSync(join(tmpdir(), 'relearn-awscli-'));
-  execFileSync('apt-get', ['download', `${SOURCE.package}=${SOURCE.version}`], { cwd: dir, stdio: 'inherit' });
-  const deb = readdirSync(dir).find((f) => f.endsWith('.deb'));
-  if (!deb) throw new Error(`apt-get download ${SOURCE.package}=${SOURCE.version} left no .deb in ${dir}`);
-  execFileSync('dpkg-deb', ['-x', deb, 'x'], { cwd: dir });
-  return { file: join(dir, 'x', SOURCE.path), deb: join(dir, deb), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-function main(): void {
-  const { file, deb, cleanup } = fetchServiceModel();
-  try {
-    const bytes = readFileSync(file);
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    if (sha256 !== SOURCE.sha256 && !process.argv.includes('--accept-new-sha256')) {
-      throw new Error(`${file}: sha256 ${sha256}, but the pinned source is ${SOURCE.sha256}; pass --accept-new-sha256 to move the pin`);
-    }
-    const model = JSON.parse(bytes.toString('utf8')) as { metadata: { apiVersion: string }; shapes: Record<string, Shape> };
-    const enumOf = (name: string): string[] => {
-      const values = model.shapes[name]?.enum;
-      if (!values?.length) throw new Error(`${file}: shape ${name} has no enum`);
-      return values;
-    };
-    const patterns: Record<string, { pattern: string; min?: number; max?: number }> = {};
-    for (const name of PATTERN_SHAPES) {
-      const s = model.shapes[name];
-      if (!s?.pattern) throw new Error(`${file}: shape ${name} has no pattern`);
-      patterns[name] = { pattern: s.pattern, ...(s.min !== undefined ? { min: s.min } : {}), ...(s.max !== undefined ? { max: s.max } : {}) };
-    }
-    const debSha = deb ? createHash('sha256').update(readFileSync(deb)).digest('hex') : undefined;
-    const list = (values: string[]) => values.map((v) => `  '${v}',`).join('\n');
-    const text = `// GENERATED by scripts/generate-sagemaker-api.ts: do not edit. Regenerate: npx tsx scripts/generate-sagemaker-api.ts
+/** The TypeScript module for a subset of the service model. */
+export function generate(subset: Subset, source = 'local/services/api-models/sagemaker.json'): string {
+  const { provenance: p } = subset;
+  const enumOf = (name: string): string[] => {
+    const values = subset.shapes[name]?.enum;
+    if (!values?.length) throw new Error(`${source}: shape ${name} has no enum`);
+    return values;
+  };
+  const patterns: Record<string, { pattern: string; min?: number; max?: number }> = {};
+  for (const name of PATTERN_SHAPES) {
+    const s = subset.shapes[name];
+    if (!s?.pattern) throw new Error(`${source}: shape ${name} has no pattern`);
+    patterns[name] = { pattern: s.pattern, ...(s.min !== undefined ? { min: s.min } : {}), ...(s.max !== undefined ? { max: s.max } : {}) };
+  }
+  const [pkg, version] = p.package.split(' ');
+  const list = (values: string[]) => values.map((v) => `  '${v}',`).join('\n');
+  return `// GENERATED by scripts/generate-sagemaker-api.ts from ${source}: do not edit.
+// Regenerate: npx tsx scripts/generate-sagemaker-api.ts
 //
-// Source: ${SOURCE.distribution} package ${SOURCE.package} ${SOURCE.version} (botocore bundled in awscli),
-//   ${SOURCE.path}
-//   service-2.json sha256 ${sha256} (apiVersion ${model.metadata.apiVersion})${debSha ? `\n//   ${SOURCE.package}_${SOURCE.version}_all.deb sha256 ${debSha}` : ''}
-// The API model of that date: instance types launched later are not in these lists (see docs/configuration.md).
+// Source: ${p.distribution} package ${p.package} (${p.packageSha256}),
+//   ${p.path}
+//   sha256 ${p.sha256} (apiVersion ${subset.metadata.apiVersion})
+// The API model of that date: instance types launched later are not in these lists (docs/configuration.md).
 
 /** Where these values come from. */
 export const SAGEMAKER_API_SOURCE = {
-  package: '${SOURCE.package}',
-  version: '${SOURCE.version}',
-  path: '${SOURCE.path}',
-  sha256: '${sha256}',
-  apiVersion: '${model.metadata.apiVersion}',
+  package: '${pkg}',
+  version: '${version}',
+  path: '${p.path}',
+  sha256: '${p.sha256}',
+  apiVersion: '${subset.metadata.apiVersion}',
 } as const;
 
 /** CreateTrainingJob ResourceConfig.InstanceType (shape TrainingInstanceType). */
@@ -108,11 +85,17 @@ ${list(enumOf('ProductionVariantInstanceType'))}
  */
 export const SAGEMAKER_STRING_SHAPES = ${JSON.stringify(patterns, null, 2).replace(/"(\w+)":/g, '$1:')} as const;
 `;
-    writeFileSync(OUT, text);
-    process.stdout.write(`wrote ${OUT} from ${file} (sha256 ${sha256})\n`);
-  } finally {
-    cleanup();
+}
+
+function main(): void {
+  const text = generate(JSON.parse(readFileSync(SUBSET, 'utf8')) as Subset);
+  if (process.argv.includes('--check')) {
+    const same = readFileSync(OUT, 'utf8') === text;
+    process.stdout.write(same ? `${OUT} is up to date\n` : `${OUT} differs from what ${SUBSET} gives: run npx tsx scripts/generate-sagemaker-api.ts\n`);
+    process.exit(same ? 0 : 1);
   }
+  writeFileSync(OUT, text);
+  process.stdout.write(`wrote ${OUT} from ${SUBSET}\n`);
 }
 
 if (require.main === module) main();

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { parseConfig } from '../lambdas/shared/config';
+import { generate, OUT, SUBSET } from '../scripts/generate-sagemaker-api';
 import { instanceTypeProblem } from '../lambdas/shared/config/instance-types';
 import {
   descriptionSafe,
@@ -92,6 +94,10 @@ describe('values derived from any execution name fit SageMaker’s patterns', ()
 });
 
 describe('instance types are checked against SageMaker’s API model, for training and hosting separately', () => {
+  test('the generated file is what scripts/generate-sagemaker-api.ts makes of the local server’s pinned model', () => {
+    expect(generate(JSON.parse(readFileSync(SUBSET, 'utf8')))).toBe(readFileSync(OUT, 'utf8'));
+  });
+
   test('the lists come from the pinned service model', () => {
     expect(SAGEMAKER_API_SOURCE).toMatchObject({ package: 'awscli', version: '2.9.19-1', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(TRAINING_INSTANCE_TYPES).toContain('ml.m5.large');

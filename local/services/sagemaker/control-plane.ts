@@ -14,7 +14,8 @@ type Op = (input: Doc) => Promise<Doc> | Doc;
 
 export interface ControlPlaneContext {
   readonly store: Store;
-  readonly s3: S3Client;
+  /** An S3 client acting as `roleArn` (the execution role a job or model was given), as SageMaker does. */
+  readonly s3ForRole: (roleArn: string) => S3Client;
   readonly python: string;
   readonly directory: string;
   readonly emit: Emit;
@@ -68,7 +69,7 @@ export class ControlPlane {
   readonly ops: Record<string, Op>;
 
   constructor(private readonly ctx: ControlPlaneContext) {
-    this.training = new TrainingRunner({ store: ctx.store, s3: ctx.s3, python: ctx.python, directory: ctx.directory, emit: ctx.emit, stopGraceMs: 3000 });
+    this.training = new TrainingRunner({ store: ctx.store, s3ForRole: ctx.s3ForRole, python: ctx.python, directory: ctx.directory, emit: ctx.emit, stopGraceMs: 3000 });
     this.ops = {
       CreateTrainingJob: (i) => this.createTrainingJob(i),
       DescribeTrainingJob: (i) => this.describeTrainingJob(i),
@@ -92,6 +93,8 @@ export class ControlPlane {
       ListModelPackages: (i) => this.listModelPackages(i),
       UpdateModelPackage: (i) => this.updateModelPackage(i),
       ListTags: (i) => this.listTags(i),
+      ListModels: (i) => this.listNamed(i, this.state.models, 'ModelName', 'ModelArn', 'Models'),
+      ListEndpointConfigs: (i) => this.listNamed(i, this.state.endpointConfigs, 'EndpointConfigName', 'EndpointConfigArn', 'EndpointConfigs'),
     };
   }
 
@@ -327,7 +330,7 @@ export class ControlPlane {
     const rt = this.runtime(endpointName);
     rt.generation++;
     return startServing(
-      { s3: this.ctx.s3, python: this.ctx.python, emit: this.ctx.emit, startTimeoutMs: this.ctx.servingStartTimeoutMs },
+      { s3: this.ctx.s3ForRole(String(model.ExecutionRoleArn ?? '')), python: this.ctx.python, emit: this.ctx.emit, startTimeoutMs: this.ctx.servingStartTimeoutMs },
       {
         endpoint: endpointName,
         endpointConfigName: configName,
@@ -521,6 +524,15 @@ export class ControlPlane {
     await Promise.allSettled(pending);
     await Promise.all([...this.endpoints.values()].map((rt) => stopServing(rt.current)));
     this.endpoints.clear();
+  }
+
+  /** ListModels / ListEndpointConfigs: name, ARN and creation time, NameContains and paging as SageMaker offers them. */
+  private listNamed(input: Doc, items: Record<string, Doc>, nameField: string, arnField: string, listField: string): Doc {
+    let docs = Object.values(items);
+    if (input.NameContains) docs = docs.filter((d) => String(d[nameField]).includes(String(input.NameContains)));
+    const summaries = docs.map((d) => ({ [nameField]: d[nameField], [arnField]: d[arnField], CreationTime: d.CreationTime }));
+    const { items: pageItems, next } = page(sortBy(summaries, input, nameField), input);
+    return { [listField]: pageItems, NextToken: next };
   }
 
   /** ListTags: the Tags a resource was created with, found by its ARN (every kind this server keeps). */
