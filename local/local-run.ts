@@ -5,7 +5,7 @@ import { parseConfig, RelearnConfig } from '../lambdas/shared/config';
 import { Layout } from '../lambdas/shared/contracts';
 import { resolvePipeline, ResolvedPipeline } from './asl/assembly';
 import { iamModelOf } from './iam/template';
-import { dataBucketOf, EnforcementSummary, iamEnforcedByEnv, landingPrefix, LocalFaults, LocalServices, provision, SageMakerEvent, startLocalServices, uploadData } from './local-env';
+import { dataBucketOf, EnforcementSummary, functionCredentials, iamEnforcedByEnv, landingPrefix, LocalFaults, LocalServices, provision, SageMakerEvent, startLocalServices, uploadData } from './local-env';
 import { defaultExecutionName, LocalExecutionResult, RunEvent, runLocalExecution, StateVisit } from './runner';
 import { REPO_ROOT, synthesize } from './synth';
 
@@ -213,11 +213,7 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
     executionName,
     env: { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' },
     // Each function runs as its own role, with that role's temporary credentials.
-    credentialsFor: (fn) => {
-      if (opts.bareServices) return undefined; // bare s3rver knows only the operator's key
-      if (!fn.roleArn) throw new Error(`${fn.stackName}/${fn.logicalId} has no Role in the template: local mode cannot tell which policies apply to it`);
-      return services.authorizer.identities.session(fn.roleArn, fn.name).credentials;
-    },
+    credentialsFor: functionCredentials(services, opts.bareServices === true),
     maxWaitSeconds: opts.maxWaitSeconds ?? 1,
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),

@@ -5,7 +5,7 @@ import { Layout } from '../../lambdas/shared/contracts';
 import { getJsonIfExists } from '../../lambdas/shared/s3';
 import { resolvePipeline, ROLLBACK_STATE_MACHINE } from '../asl/assembly';
 import { parseCause } from '../lambda-host';
-import { startLocalServices } from '../local-env';
+import { EnforcementSummary, functionCredentials, LocalServices, startLocalServices } from '../local-env';
 import { artifactsBucketOf, loadConfig, stateDirOf } from '../local-run';
 import { LocalExecutionResult, RunEvent, runLocalExecution, StateVisit } from '../runner';
 
@@ -52,18 +52,20 @@ export interface LocalRollbackOptions {
   readonly onEvent?: (e: RunEvent) => void;
   /** Lambda log level (Powertools). @default 'ERROR' */
   readonly logLevel?: string;
+  /** Services already running on this project's state (left running). @default - started from `.relearn/` and stopped after */
+  readonly services?: LocalServices;
 }
 
 /**
  * Runs the rollback state machine of the assembly the last `relearn local run` deployed (`.relearn/cdk.out`: what is
  * "deployed" locally, as a rollback in the cloud runs on the deployed stack, not on the code at hand).
  */
-export async function rollbackLocal(opts: LocalRollbackOptions): Promise<RollbackOutcome & { result: LocalExecutionResult }> {
+export async function rollbackLocal(opts: LocalRollbackOptions): Promise<RollbackOutcome & { result: LocalExecutionResult; enforcement: EnforcementSummary }> {
   const stateDir = stateDirOf(opts.projectDir);
   const outdir = join(stateDir, 'cdk.out');
   if (!existsSync(join(outdir, 'manifest.json'))) throw new RollbackUsageError(`no local deployment in ${stateDir}: run "relearn local run" first`);
   const pipeline = resolvePipeline(outdir, { stateMachine: ROLLBACK_STATE_MACHINE });
-  const services = await startLocalServices({ stateDir, ...(opts.python ? { python: opts.python } : {}) });
+  const services = opts.services ?? (await startLocalServices({ stateDir, ...(opts.python ? { python: opts.python } : {}) }));
   try {
     const executionName = opts.executionName ?? rollbackExecutionName();
     const result = await runLocalExecution({
@@ -71,6 +73,8 @@ export async function rollbackLocal(opts: LocalRollbackOptions): Promise<Rollbac
       input: inputOf(opts.to),
       executionName,
       env: { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' },
+      // Each function runs as its own role, enforced by the local servers as in AWS.
+      credentialsFor: functionCredentials(services),
       maxWaitSeconds: 1,
       ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     });
@@ -84,12 +88,14 @@ export async function rollbackLocal(opts: LocalRollbackOptions): Promise<Rollbac
       ...(state?.rollback?.from ? { replaced: state.rollback.from.executionName } : {}),
       ...(result.error ? { error: { Error: result.error.Error, Cause: parseCause(result.error.Cause).errorMessage } } : {}),
       states: result.states.filter((s) => s.mapIndex === undefined).map((s) => ({ name: s.name, status: s.status, durationMs: s.durationMs })),
+      // What the local servers checked (IAM decisions, API-model validations) while the rollback ran.
+      enforcement: services.enforcement(),
       result,
     };
     writeFileSync(join(stateDir, 'last-rollback.json'), JSON.stringify({ ...outcome, result: undefined }, null, 2));
     return outcome;
   } finally {
-    await services.stop();
+    if (!opts.services) await services.stop();
   }
 }
 

@@ -21,7 +21,7 @@ export interface ControlPlaneContext {
   readonly emit: Emit;
   readonly faults: () => LocalFaults;
   /** Clears a one-shot fault once it has been used. */
-  readonly consumeFault: (f: 'failTraining' | 'failEndpointUpdate' | 'spotInterruption') => void;
+  readonly consumeFault: (f: 'failTraining' | 'failEndpointUpdate' | 'spotInterruption' | 'holdEndpointUpdateMs') => void;
   readonly servingStartTimeoutMs: number;
 }
 
@@ -66,6 +66,8 @@ function sortBy(items: Doc[], input: Doc, byName: string, defaultField = 'Creati
 export class ControlPlane {
   readonly training: TrainingRunner;
   private readonly endpoints = new Map<string, EndpointRuntime>();
+  /** Endpoint changes held by the holdEndpointUpdateMs fault: stopAll wakes them. */
+  private readonly holds = new Set<() => void>();
   readonly ops: Record<string, Op>;
 
   constructor(private readonly ctx: ControlPlaneContext) {
@@ -288,6 +290,7 @@ export class ControlPlane {
     if (!ep) return;
     Object.assign(ep, patch, { LastModifiedTime: nowSeconds() });
     if (patch.FailureReason === undefined && 'FailureReason' in patch) delete ep.FailureReason;
+    if (patch.PendingDeploymentSummary === undefined && 'PendingDeploymentSummary' in patch) delete ep.PendingDeploymentSummary;
     this.ctx.store.save();
     this.ctx.emit({
       kind: 'endpoint-status',
@@ -326,6 +329,20 @@ export class ControlPlane {
     if (allowFault && this.ctx.faults().failEndpointUpdate !== undefined) {
       failLoad = this.ctx.faults().failEndpointUpdate;
       this.ctx.consumeFault('failEndpointUpdate');
+    }
+    const hold = allowFault ? this.ctx.faults().holdEndpointUpdateMs : undefined;
+    if (hold !== undefined) {
+      // The endpoint stays Creating/Updating this long before the new instance starts (ended early by stopAll).
+      this.ctx.consumeFault('holdEndpointUpdateMs');
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.holds.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, hold);
+        this.holds.add(wake);
+      });
     }
     const rt = this.runtime(endpointName);
     rt.generation++;
@@ -436,7 +453,8 @@ export class ControlPlane {
     if (ep.EndpointStatus !== 'InService') throw validation(`Cannot update in-progress endpoint "${String(ep.EndpointArn)}".`);
     if (!this.state.endpointConfigs[configName]) throw validation(`Could not find endpoint configuration "${arn('endpoint-config', configName)}".`);
     const oldConfig = String(ep.EndpointConfigName);
-    this.setEndpoint(endpointName, { EndpointStatus: 'Updating', FailureReason: undefined });
+    // While it updates, SageMaker reports where it is going (DescribeEndpoint's PendingDeploymentSummary).
+    this.setEndpoint(endpointName, { EndpointStatus: 'Updating', FailureReason: undefined, PendingDeploymentSummary: { EndpointConfigName: configName, StartTime: nowSeconds() } });
     const rt = this.runtime(endpointName);
     // Blue/green as SageMaker does it: the new model loads beside the old one, which keeps serving.
     const p = this.load(endpointName, configName, true).then(
@@ -444,12 +462,12 @@ export class ControlPlane {
         if (!this.state.endpoints[endpointName]) return stopServing(proc);
         const old = rt.current;
         this.serve(endpointName, proc);
-        this.setEndpoint(endpointName, { EndpointStatus: 'InService', EndpointConfigName: configName, ProductionVariants: this.variantsFor(configName, 'ok'), FailureReason: undefined });
+        this.setEndpoint(endpointName, { EndpointStatus: 'InService', EndpointConfigName: configName, ProductionVariants: this.variantsFor(configName, 'ok'), FailureReason: undefined, PendingDeploymentSummary: undefined });
         await stopServing(old);
       },
       (err: Error) => {
         // Rollback: back to InService on the OLD config, with the reason.
-        this.setEndpoint(endpointName, { EndpointStatus: 'InService', EndpointConfigName: oldConfig, FailureReason: err.message });
+        this.setEndpoint(endpointName, { EndpointStatus: 'InService', EndpointConfigName: oldConfig, FailureReason: err.message, PendingDeploymentSummary: undefined });
       },
     );
     rt.pending = p.finally(() => (rt.pending = undefined));
@@ -504,7 +522,11 @@ export class ControlPlane {
     for (const [endpointName, ep] of Object.entries(this.state.endpoints)) {
       if (ep.EndpointStatus === 'InService' || ep.EndpointStatus === 'Updating' || ep.EndpointStatus === 'Creating') {
         const wasServing = ep.EndpointStatus !== 'Creating';
-        if (ep.EndpointStatus === 'Updating') ep.EndpointStatus = 'InService';
+        if (ep.EndpointStatus === 'Updating') {
+          // The update died with the server that ran it: the old config serves on.
+          ep.EndpointStatus = 'InService';
+          delete ep.PendingDeploymentSummary;
+        }
         const p = this.load(endpointName, String(ep.EndpointConfigName), false).then(
           (proc) => {
             this.serve(endpointName, proc);
@@ -519,6 +541,7 @@ export class ControlPlane {
   }
 
   async stopAll(): Promise<void> {
+    for (const wake of [...this.holds]) wake();
     await this.training.stopAll();
     const pending = [...this.endpoints.values()].map((rt) => rt.pending).filter(Boolean);
     await Promise.allSettled(pending);

@@ -102,7 +102,7 @@ function parseEnvFaults(): LocalFaults {
   return checkFaults(parsed, 'RELEARN_LOCAL_FAULTS');
 }
 
-const KNOWN_FAULTS: readonly string[] = ['failTraining', 'failEndpointUpdate', 'spotInterruption', 'delayMs', 'throttle'];
+const KNOWN_FAULTS: readonly string[] = ['failTraining', 'failEndpointUpdate', 'spotInterruption', 'holdEndpointUpdateMs', 'delayMs', 'throttle'];
 
 /** Operations the throttle fault leaves alone: set-up calls that are not the pipeline's (see LocalFaults.throttle). */
 const NOT_THROTTLED = new Set(['CreateModelPackageGroup']);
@@ -117,6 +117,9 @@ function checkFaults(f: unknown, where: string): LocalFaults {
     if (o[k] !== undefined && typeof o[k] !== 'string') throw new Error(`${where}.${k} must be a string (the failure reason), but got ${JSON.stringify(o[k])}`);
   }
   if (o.spotInterruption !== undefined && typeof o.spotInterruption !== 'boolean') throw new Error(`${where}.spotInterruption must be true or false, but got ${JSON.stringify(o.spotInterruption)}`);
+  if (o.holdEndpointUpdateMs !== undefined && (typeof o.holdEndpointUpdateMs !== 'number' || !(o.holdEndpointUpdateMs >= 0))) {
+    throw new Error(`${where}.holdEndpointUpdateMs must be a number >= 0, but got ${JSON.stringify(o.holdEndpointUpdateMs)}`);
+  }
   if (o.delayMs !== undefined && (typeof o.delayMs !== 'number' || !(o.delayMs >= 0))) throw new Error(`${where}.delayMs must be a number >= 0, but got ${JSON.stringify(o.delayMs)}`);
   if (o.throttle !== undefined && (typeof o.throttle !== 'number' || !Number.isInteger(o.throttle) || o.throttle < 0)) {
     throw new Error(`${where}.throttle must be a whole number of calls >= 0, but got ${JSON.stringify(o.throttle)}`);

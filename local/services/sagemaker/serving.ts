@@ -72,7 +72,8 @@ export async function startServing(
     if (container.ModelDataUrl) modelDir = await materialize(ctx.s3, String(container.ModelDataUrl), modelDir, 'ModelDataUrl');
     if (submit && !submit.startsWith(`${MODEL_DIR}/`) && submit !== MODEL_DIR) codeDir = await materialize(ctx.s3, submit, join(folder, 'code'), 'SAGEMAKER_SUBMIT_DIRECTORY');
   } catch (err) {
-    throw new Error(`Failed to download model data for production variant ${opts.variantName}: ${(err as Error).message}`);
+    const e = err as Error;
+    throw new Error(`Failed to download model data for production variant ${opts.variantName}: ${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e.message}`);
   }
 
   const childEnv: Record<string, string> = {

@@ -10,6 +10,11 @@ export interface LocalFaults {
    * after they were downloaded again, as SageMaker resumes a spot job. One-shot; left pending for a non-spot job.
    */
   readonly spotInterruption?: boolean;
+  /**
+   * The next endpoint create/update stays Creating/Updating this many milliseconds before its instance starts: an
+   * update in flight that other calls meet (Deploy's and a rollback's refusals). One-shot.
+   */
+  readonly holdEndpointUpdateMs?: number;
   /** Every control-plane answer is delayed by this many milliseconds. Stays until changed. */
   readonly delayMs?: number;
   /**
