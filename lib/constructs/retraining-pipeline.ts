@@ -253,12 +253,15 @@ export class RetrainingPipeline extends Construct {
     const { artifactsBucket: artifacts, encryptionKey: key, config } = props;
     const stack = Stack.of(this);
     // Read: dataset channels; self-contained models (runs/*/model/model.tar.gz: the champion channel, and what
-    // every endpoint instance downloads when it starts, for the model's whole life); spot checkpoints, which a
-    // resumed job downloads (GetObject, and ListBucket on their prefix) before it continues.
-    role.addToPolicy(s3Read(artifacts, ['datasets/*', 'runs/*/model/*', 'runs/*/checkpoints/*']));
-    role.addToPolicy(s3List(artifacts, ['datasets/*', 'runs/*/model/*', 'runs/*/checkpoints/*']));
+    // every endpoint instance downloads when it starts, for the model's whole life).
+    role.addToPolicy(s3Read(artifacts, ['datasets/*', 'runs/*/model/*']));
+    role.addToPolicy(s3List(artifacts, ['datasets/*', 'runs/*/model/*']));
+    // Spot checkpoints: written while the job trains, and read back (ListBucket on the prefix, then GetObject) each
+    // time a job starts, so that a job resumed after a spot interruption continues from them.
+    role.addToPolicy(s3Read(artifacts, [CHECKPOINTS]));
+    role.addToPolicy(s3List(artifacts, [CHECKPOINTS]));
     // Write: the job's own output (model.tar.gz, output.tar.gz) and spot checkpoints.
-    role.addToPolicy(s3Write(artifacts, ['runs/*/training/*', 'runs/*/checkpoints/*']));
+    role.addToPolicy(s3Write(artifacts, ['runs/*/training/*', CHECKPOINTS]));
     // The packaged code, exactly that object: training only (the submit directory, or the code channel of an
     // isolated job). A model never reads it: its code is inside its own archive (PackageModel).
     role.addToPolicy(
@@ -467,6 +470,9 @@ export const STAGE_S3_ACCESS: Readonly<Record<FunctionId, { incoming?: boolean; 
   },
   'restore-champion': { read: [Layout.champion, 'runs/*/model/*'], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
 };
+
+/** Where a spot job's checkpoints live (StartTraining's CheckpointConfig.S3Uri: runs/<exec>/checkpoints/). */
+const CHECKPOINTS = 'runs/*/checkpoints/*';
 
 /** What S3 SSE-KMS, SNS and SageMaker need of the key to encrypt and decrypt data (no wildcards). */
 const KMS_DATA_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'];
