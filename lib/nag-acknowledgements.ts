@@ -27,6 +27,8 @@ export const RESOURCE_STAR_ACTIONS: Readonly<Record<string, string>> = {
   'xray:GetSamplingTargets': 'X-Ray has no resource-level permissions',
   'ecr:GetAuthorizationToken': 'ECR login has no resource-level permission',
   'sagemaker:ListModelPackages': 'SageMaker List* actions have no resource-level permission',
+  'sagemaker:ListEndpointConfigs': 'SageMaker List* actions have no resource-level permission (the endpoint owner filters on the pipeline\'s name prefix)',
+  'sagemaker:ListModels': 'SageMaker List* actions have no resource-level permission (the endpoint owner filters on the pipeline\'s name prefix)',
   'cloudwatch:PutMetricData': 'CloudWatch metrics have no resource-level permission (limited by the cloudwatch:namespace condition)',
   'logs:CreateLogDelivery': 'Step Functions log delivery APIs have no resource-level permissions',
   'logs:GetLogDelivery': 'Step Functions log delivery APIs have no resource-level permissions',
@@ -42,6 +44,7 @@ const STAGE_ROLE = /^Pipeline\/Pipeline\/[A-Za-z]+Role\/DefaultPolicy\/Resource$
 const SAGEMAKER_ROLE = /^Pipeline\/Pipeline\/SageMakerRole\/DefaultPolicy\/Resource$/;
 const STATE_MACHINE_ROLE = /^Pipeline\/Pipeline\/(Retrain|Rollback)\/StateMachine\/Role\/DefaultPolicy\/Resource$/;
 const ABORT_CLEANUP_ROLE = /^Pipeline\/Pipeline\/AbortCleanup\/Role\/DefaultPolicy\/Resource$/;
+const ENDPOINT_OWNER_ROLE = /^Pipeline\/Pipeline\/EndpointOwner\/Role\/DefaultPolicy\/Resource$/;
 /** A bucket ARN as cdk-nag prints it: a token before synth, the data stack's export during it. */
 const bucketArn = (id: string) => `(<${id}[0-9A-F]{8}\\.Arn>|[a-z0-9-]+:ExportsOutputFnGetAtt${id}[0-9A-F]{8}Arn[0-9A-F]{8})`;
 const ARTIFACTS = bucketArn('ArtifactsBucket');
@@ -99,6 +102,26 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
     finding: /^AwsSolutions-L1$/,
     path: /^Pipeline\/Pipeline\/AbortCleanup\/Function\/Resource$/,
     reason: 'The abort cleanup function runs on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
+  },
+  {
+    finding: /^AwsSolutions-IAM5\[Resource::\*\]$/,
+    path: ENDPOINT_OWNER_ROLE,
+    reason: 'The endpoint owner lists endpoint configs and models (no resource-level permission for SageMaker List*) and filters them on the pipeline\'s name prefix before deleting; X-Ray tracing as the stages; checked action by action against RESOURCE_STAR_ACTIONS.',
+  },
+  {
+    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${SAGEMAKER_ARN}(model/[a-z0-9-]+-model-\\*|endpoint-config/[a-z0-9-]+-epc-\\*)\\]$`),
+    path: ENDPOINT_OWNER_ROLE,
+    reason: 'On `cdk destroy` the endpoint owner deletes the models and endpoint configs every run and rollback created: their names derive from execution names (lambdas/shared/names.ts), so only this pipeline\'s prefix can be named, and only Delete is granted.',
+  },
+  {
+    finding: /^AwsSolutions-L1$/,
+    path: /^Pipeline\/Pipeline\/EndpointOwner\/Function\/Resource$/,
+    reason: 'The endpoint owner\'s handler runs on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
+  },
+  {
+    finding: /^AwsSolutions-IAM5\[Resource::<PipelineEndpointOwnerFunction[0-9A-F]{8}\.Arn>:\*\]$/,
+    path: /^Pipeline\/Pipeline\/EndpointOwner\/FrameworkRole\/DefaultPolicy\/Resource$/,
+    reason: 'CDK\'s custom resource provider framework grants its function invoke on the endpoint owner\'s handler and its versions (`<arn>:*`): that one function only.',
   },
   {
     finding: /^AwsSolutions-IAM4\[Policy::arn:<AWS::Partition>:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole\]$/,

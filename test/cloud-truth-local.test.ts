@@ -7,6 +7,7 @@ import {
   DescribeEndpointCommand,
   DescribeTrainingJobCommand,
   DescribeTrainingJobCommandOutput,
+  ListModelsCommand,
   SageMakerClient,
   UpdateEndpointCommand,
 } from '@aws-sdk/client-sagemaker';
@@ -15,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tar from 'tar';
 import { rollBackEndpoint } from '../lambdas/deploy/endpoint';
+import { deleteEndpointAndModels } from '../lambdas/endpoint-owner/core';
 import { parseConfig } from '../lambdas/shared/config';
 import { buildCreateTrainingJobRequest } from '../lambdas/start-training/core';
 import { resolvePipeline, ResolvedPipeline } from '../local/asl/assembly';
@@ -262,3 +264,44 @@ describe('finding 2: every role that rolls an endpoint back may have SageMaker u
     }
   });
 });
+
+describe('cdk destroy: the endpoint owner deletes what the pipeline created, as its own role', () => {
+  const props = { EndpointName: '', ModelPrefix: 'relearn-model-', EndpointConfigPrefix: 'relearn-epc-', Retain: 'false' };
+
+  test('retained: nothing is touched', async () => {
+    const services = await startLocalServices({ stateDir });
+    try {
+      const sm = clientAs(services, 'PipelineEndpointOwnerRole');
+      expect(await deleteEndpointAndModels(sm, { ...props, EndpointName: env.ENDPOINT_NAME, Retain: 'true' })).toEqual({ endpoint: 'retained', endpointConfigs: [], models: [] });
+      sm.destroy();
+      expect((await services.sagemakerClient.send(new DescribeEndpointCommand({ EndpointName: env.ENDPOINT_NAME }))).EndpointStatus).toBe('InService');
+    } finally {
+      await services.stop();
+    }
+  });
+
+  test('deleted: the endpoint and every model and endpoint config with the pipeline’s prefixes; another model stays; a second delete finds nothing left', async () => {
+    const services = await startLocalServices({ stateDir });
+    try {
+      const admin = services.sagemakerClient;
+      await admin.send(
+        new CreateModelCommand({ ModelName: 'someone-elses-model', ExecutionRoleArn: env.SAGEMAKER_ROLE_ARN, PrimaryContainer: { Image: env.TRAINING_IMAGE_URI } }),
+      );
+      const sm = clientAs(services, 'PipelineEndpointOwnerRole');
+      const deleted = await deleteEndpointAndModels(sm, { ...props, EndpointName: env.ENDPOINT_NAME });
+      expect({ ...deleted, endpointConfigs: [...deleted.endpointConfigs].sort(), models: [...deleted.models].sort() }).toEqual({
+        endpoint: 'deleted',
+        endpointConfigs: ['relearn-epc-rb-1', 'relearn-epc-rb-2'],
+        models: ['relearn-model-rb-1', 'relearn-model-rb-2'],
+      });
+      expect(await deleteEndpointAndModels(sm, { ...props, EndpointName: env.ENDPOINT_NAME })).toEqual({ endpoint: 'absent', endpointConfigs: [], models: [] });
+      sm.destroy();
+      const models = (await admin.send(new ListModelsCommand({}))).Models!.map((m) => m.ModelName);
+      expect(models).toEqual(['someone-elses-model']);
+      expect(services.enforcement().iam.denied).toBe(0);
+    } finally {
+      await services.stop();
+    }
+  });
+});
+

@@ -18,6 +18,7 @@ import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, SKLEARN_VERSIONS, sklear
 import { loadCuratedSchemaFile } from '../curated-schema';
 import { packageSourceDir } from '../training-code';
 import { AbortCleanup } from './abort-cleanup';
+import { EndpointOwner } from './endpoint-owner';
 import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
 import { rollbackTimeout, RollbackStateMachine } from './rollback-state-machine';
 import { FUNCTION_IDS, FunctionId, STAGE_SIZING, stageConstructId, StageId } from './stages';
@@ -115,6 +116,8 @@ export class RetrainingPipeline extends Construct {
   /** The training and serving image URI (a token: it depends on the stack's region). */
   public readonly trainingImageUri: string;
   public readonly endpointName: string;
+  /** The custom resource that deletes the endpoint, models and endpoint configs on `cdk destroy`. */
+  public readonly endpointOwner: EndpointOwner;
   private imageRegistry?: CfnMapping;
 
   constructor(scope: Construct, id: string, props: RetrainingPipelineProps) {
@@ -233,7 +236,19 @@ export class RetrainingPipeline extends Construct {
       logRemovalPolicy,
     }).stateMachine;
 
-    // 8. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
+    // 8. The endpoint, and every run's model and endpoint config, belong to the stack: `cdk destroy` deletes them
+    //    (unless deployment.endpointRemovalPolicy is "retain").
+    this.endpointOwner = new EndpointOwner(this, 'EndpointOwner', {
+      endpointName: this.endpointName,
+      pipelineName: config.name,
+      retain: config.deployment.endpointRemovalPolicy === 'retain',
+      encryptionKey: key,
+      bundling: STAGE_BUNDLING,
+      logRetention,
+      logRemovalPolicy,
+    });
+
+    // 9. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
     new AbortCleanup(this, 'AbortCleanup', {
       stateMachine: this.stateMachine, pipelineName: config.name, topic: this.topic, encryptionKey: key,
       environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,

@@ -42,6 +42,12 @@ export const DeploymentConfigSchema = z
      * @default - no alarms: VerifyServing's parity check is the only post-deploy gate
      */
     rollbackAlarms: z.array(z.string().min(1).max(255)).max(10).default([]),
+    /**
+     * What `cdk destroy` does with the endpoint, and the models and endpoint configs of every run and rollback:
+     * `destroy` deletes them (nothing is left billing); `retain` leaves them running. Independent of `removalPolicy`,
+     * which keeps data (buckets, key, registry): an endpoint is compute, not data.
+     */
+    endpointRemovalPolicy: z.enum(['destroy', 'retain']).default('destroy'),
   })
   .strict();
 
