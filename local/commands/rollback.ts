@@ -201,7 +201,7 @@ export async function localRollbackCommand(flags: Flags, io: CommandIO, onEvent?
 }
 
 /** `relearn rollback [--to <...>] [--state-machine-arn <arn>] [--config <file>] [--no-wait] [--json]`, against the deployed stack. */
-export async function cloudRollbackCommand(flags: Flags, io: CommandIO, sfn: SFNClient = new SFNClient({})): Promise<number> {
+export async function cloudRollbackCommand(flags: Flags, io: CommandIO, sfn: SFNClient = new SFNClient({}), pollMs?: number): Promise<number> {
   const { config } = loadConfig({ projectDir: io.cwd, ...(typeof flags.config === 'string' ? { configFile: resolve(io.cwd, flags.config) } : {}) });
   try {
     const outcome = await rollbackCloud({
@@ -210,6 +210,7 @@ export async function cloudRollbackCommand(flags: Flags, io: CommandIO, sfn: SFN
       ...(typeof flags['state-machine-arn'] === 'string' ? { stateMachineArn: flags['state-machine-arn'] } : {}),
       to: toOf(flags),
       noWait: flags['no-wait'] === true,
+      ...(pollMs !== undefined ? { pollMs } : {}),
       onStatus: (s) => (flags.json === true ? undefined : io.stderr.write(`  ${s}\n`)),
     });
     if (flags.json !== true && outcome.status !== 'RUNNING') io.stderr.write(`  ${outcome.executionArn}\n`);
