@@ -149,12 +149,15 @@ async function cleanUp(event: StageEvent, env: LambdaEnv, deps: NotifyDeps): Pro
   const jobName = trainingJobName(env.config.name, executionName);
   // With the start time, a running job of the same name from an earlier execution (a name used again) is left alone.
   const owner = event.executionStartTime ? { executionName, startTime: event.executionStartTime } : undefined;
-  try {
-    const training = await stopTrainingJobIfRunning(deps.sagemaker, jobName, owner);
-    if (training.action !== 'none' || /left alone/.test(training.detail)) done.push(training.detail);
-  } catch (err) {
-    // Throttled even after the SDK's retries: say so rather than fail the notification itself.
-    done.push(`could not check or stop training job ${jobName} (${(err as Error).name}: ${(err as Error).message}); stop it by hand: aws sagemaker stop-training-job --training-job-name ${jobName}`);
+  // A rollback execution never trains: no job of its name to look for.
+  if (!state.rollback) {
+    try {
+      const training = await stopTrainingJobIfRunning(deps.sagemaker, jobName, owner);
+      if (training.action !== 'none' || /left alone/.test(training.detail)) done.push(training.detail);
+    } catch (err) {
+      // Throttled even after the SDK's retries: say so rather than fail the notification itself.
+      done.push(`could not check or stop training job ${jobName} (${(err as Error).name}: ${(err as Error).message}); stop it by hand: aws sagemaker stop-training-job --training-job-name ${jobName}`);
+    }
   }
   // 2. Nothing half-deployed: an endpoint left on this run's unpromoted model goes back to the previous one.
   //    ServingSkew already rolled back; CheckEndpoint's errors mean SageMaker kept or restored the old config.
