@@ -106,7 +106,7 @@ describe('the deployment gate through relearn local run', () => {
     expect({ status: json.status, error: json.error, failed: failedStates(json) }).toEqual({ status: 'SUCCEEDED', error: undefined, failed: [] });
     expect(code).toBe(0);
     const visits = firstVisits(json);
-    expect(visits.slice(visits.indexOf('Evaluate'))).toEqual(['Evaluate', 'Register', 'Blessed?', 'NotPromoted', 'Done']);
+    expect(visits.slice(visits.indexOf('Evaluate'))).toEqual(['Evaluate', 'PackageModel', 'Register', 'Blessed?', 'NotPromoted', 'Done']);
     expect(json.decision).toMatchObject({ deploy: false, promoted: false });
 
     // AND the reasons name the regression of the primary metric against the champion

@@ -65,7 +65,7 @@ describe('StartTraining and CheckTraining on the local SageMaker server', () => 
   async function run(executionName: string, ds: DatasetRef): Promise<TrainingRef> {
     const env = loadEnv();
     const state: PipelineState = { source: { bucket: 'test-data', keys: ['incoming/x.csv'] }, dataset: ds };
-    let training = await startTraining({ executionName, state }, env, { sagemaker: sageMakerClient(), s3: s3Client() });
+    let training = await startTraining({ executionName, executionStartTime: new Date().toISOString(), state }, env, { sagemaker: sageMakerClient(), s3: s3Client() });
     for (let i = 0; i < 600 && !training.done; i++) {
       await new Promise((r) => setTimeout(r, 200));
       training = await checkTraining({ executionName, state: { ...state, training } }, env, { sagemaker: sageMakerClient() });

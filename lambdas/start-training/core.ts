@@ -15,7 +15,8 @@ import { LambdaEnv } from '../shared/env';
 import { InvalidStageInput, TrainingFailed } from '../shared/errors';
 import { isTransient } from '../shared/handler';
 import { logger } from '../shared/logger';
-import { trainingJobName } from '../shared/names';
+import { tagSafe, trainingJobName } from '../shared/names';
+import { executionTags, listTags, ownershipOf } from '../shared/sagemaker';
 import { getJsonIfExists, s3Uri } from '../shared/s3';
 
 /** The id column Ingest adds when `dataset.idColumn` is not configured (docs/architecture.md). */
@@ -30,6 +31,8 @@ export const SCHEMA_CHANNEL = 'schema';
 /** Everything the CreateTrainingJob request is built from: no clients, no environment. */
 export interface TrainingJobInputs {
   readonly executionName: string;
+  /** `$$.Execution.StartTime`: tagged on the job, so a later execution of the same name never takes it for its own. */
+  readonly executionStartTime: string;
   readonly config: RelearnConfig;
   readonly dataset: Pick<DatasetRef, 'datasetId' | 'trainUri' | 'validationUri'>;
   readonly artifactsBucket: string;
@@ -130,8 +133,8 @@ export function buildCreateTrainingJobRequest(inputs: TrainingJobInputs): Create
     EnableInterContainerTrafficEncryption: t.instanceCount > 1,
     Tags: [
       { Key: 'relearn:pipeline', Value: config.name },
-      { Key: 'relearn:execution', Value: executionName },
-      { Key: 'relearn:dataset', Value: inputs.dataset.datasetId },
+      ...executionTags({ executionName, startTime: inputs.executionStartTime }),
+      { Key: 'relearn:dataset', Value: tagSafe(inputs.dataset.datasetId) },
     ],
   };
 }
@@ -161,11 +164,15 @@ export async function readChampionModelDataUri(s3: S3Client, artifactsBucket: st
  * exists). Idempotent: when a previous attempt already created the job, describes and returns it.
  */
 export async function startTraining(event: StageEvent, env: LambdaEnv, deps: StartTrainingDeps = defaultDeps()): Promise<TrainingRef> {
-  const { executionName, state } = event;
+  const { executionName, executionStartTime, state } = event;
   if (!state.dataset) throw new InvalidStageInput('StartTraining: state.dataset is missing: StartTraining runs after Ingest');
+  if (!executionStartTime) {
+    throw new InvalidStageInput('StartTraining: executionStartTime is missing: the task payload must carry $$.Execution.StartTime (docs/architecture.md)');
+  }
   const championModelDataUri = await readChampionModelDataUri(deps.s3, env.artifactsBucket);
   const request = buildCreateTrainingJobRequest({
     executionName,
+    executionStartTime,
     config: env.config,
     dataset: state.dataset,
     artifactsBucket: env.artifactsBucket,
@@ -182,9 +189,18 @@ export async function startTraining(event: StageEvent, env: LambdaEnv, deps: Sta
     await deps.sagemaker.send(new CreateTrainingJobCommand(request));
   } catch (err) {
     if ((err as Error).name === 'ResourceInUse') {
-      // A retried attempt: the job exists under our own name. Report it as it is now.
-      logger.info('StartTraining: the job already exists (an earlier attempt created it)', { jobName });
+      // The name is taken: by an earlier attempt of this execution (a retry), or by an earlier execution of the same
+      // name (Step Functions allows a name again 90 days after). Only the job's tags tell; never adopt another's.
       const existing = await deps.sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: jobName }));
+      const ownership = ownershipOf(await listTags(deps.sagemaker, existing.TrainingJobArn!), { executionName, startTime: executionStartTime });
+      if (ownership.owner === 'other') {
+        throw new TrainingFailed(
+          `training job ${jobName} already exists and is not this execution's: ${ownership.detail} (job created ${existing.CreationTime?.toISOString() ?? 'at an unknown time'}, ` +
+            `${existing.TrainingJobStatus}). Execution names must be unique per run: start this run again under a new name`,
+          { cause: err },
+        );
+      }
+      logger.info('StartTraining: the job already exists (an earlier attempt of this execution created it)', { jobName });
       return trainingRefOf(existing);
     }
     if (isTransient(err)) throw err;

@@ -54,13 +54,15 @@ export async function verifyServing(event: StageEvent, env: LambdaEnv, deps: Ver
   const { config } = env;
   const deployment = state.deployment;
   if (!deployment) throw new InvalidStageInput('VerifyServing: the state has no deployment: it runs after CheckEndpoint');
-  if (!state.dataset) throw new InvalidStageInput('VerifyServing: the state has no dataset');
-  const outputDataUri = state.training?.outputDataUri;
+  // A retrain checks its candidate on its own split; a rollback checks the model it restores on that model's.
+  const validationUri = state.rollback?.target?.validationUri ?? state.dataset?.validationUri;
+  if (!validationUri) throw new InvalidStageInput('VerifyServing: the state has no dataset');
+  const outputDataUri = state.rollback?.target?.outputDataUri ?? state.training?.outputDataUri;
   if (!outputDataUri) throw new InvalidStageInput('VerifyServing: state.training.outputDataUri is missing: no offline predictions to compare with');
 
-  const sample = await sampleValidationRows(deps.s3, state.dataset.validationUri, config, config.deployment.verifySampleRows);
+  const sample = await sampleValidationRows(deps.s3, validationUri, config, config.deployment.verifySampleRows);
   const problemType = config.evaluation.problemType;
-  const classes = await runClasses(deps.s3, state.validation?.schemaUri, config);
+  const classes = await runClasses(deps.s3, state.rollback?.target?.schemaUri ?? state.validation?.schemaUri, config);
   const table = await readPredictionTable(deps.s3, outputDataUri, { problemType, classes: classes ?? undefined });
   const offline = offlineScores(table);
   for (const row of sample) {

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { ProblemType } from './evaluation';
+import { instanceTypeSchema } from './instance-types';
 
 const hyperparameterValue = z.union([z.string(), z.number(), z.boolean()]);
 
@@ -27,7 +28,8 @@ export const TrainingConfigSchema = z
     sourceDir: z.string().min(1).optional(),
     /** Entry point script inside sourceDir; it also defines the serving functions. */
     entryPoint: z.string().min(1).default('train.py'),
-    instanceType: z.string().regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'an instance type such as ml.m5.large').default('ml.m5.large'),
+    /** A training instance type of SageMaker's API model (instance-types.ts): `ml.m5d.xlarge` hosts but cannot train. */
+    instanceType: instanceTypeSchema('training').default('ml.m5.large'),
     instanceCount: z.number().int().min(1).max(100).default(1),
     volumeSizeGb: z.number().int().min(1).max(16384).default(30),
     /**
