@@ -22,9 +22,11 @@ import { packageSourceDir } from '../training-code';
 import { AbortCleanup } from './abort-cleanup';
 import { PipelineAlarms } from './alarms';
 import { PipelineDashboard } from './dashboard';
+import { EndpointOwner } from './endpoint-owner';
 import { PipelineTrigger, TRIGGER_VISIBILITY_TIMEOUT } from './trigger';
 import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
-import { STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
+import { rollbackTimeout, RollbackStateMachine } from './rollback-state-machine';
+import { FUNCTION_IDS, FunctionId, STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
 
 /** Lambda refuses a function whose environment (keys + values) exceeds 4 KB. */
 export const LAMBDA_ENV_LIMIT_BYTES = 4096;
@@ -109,7 +111,9 @@ export interface RetrainingPipelineProps {
  */
 export class RetrainingPipeline extends Construct {
   public readonly stateMachine: sfn.StateMachine;
-  public readonly functions: Readonly<Record<StageId, nodejs.NodejsFunction>>;
+  /** `<name>-rollback`: `relearn rollback` starts it (lib/constructs/rollback-state-machine.ts). */
+  public readonly rollbackStateMachine: sfn.StateMachine;
+  public readonly functions: Readonly<Record<FunctionId, nodejs.NodejsFunction>>;
   public readonly sagemakerRole: iam.Role;
   public readonly topic: sns.Topic;
   public readonly trainingCode: s3assets.Asset;
@@ -122,6 +126,8 @@ export class RetrainingPipeline extends Construct {
   public readonly trigger: PipelineTrigger;
   public readonly alarms: PipelineAlarms;
   public readonly dashboard: PipelineDashboard;
+  /** The custom resource that deletes the endpoint, models and endpoint configs on `cdk destroy`. */
+  public readonly endpointOwner: EndpointOwner;
   private imageRegistry?: CfnMapping;
 
   constructor(scope: Construct, id: string, props: RetrainingPipelineProps) {
@@ -182,8 +188,8 @@ export class RetrainingPipeline extends Construct {
     const schemaVariables: Record<string, string> = this.curatedSchema ? { CURATED_SCHEMA_URI: this.curatedSchema.s3ObjectUrl } : {};
     environment.RELEARN_CONFIG = configForEnvironment(config, { ...environment, ...schemaVariables });
 
-    const functions = {} as Record<StageId, nodejs.NodejsFunction>;
-    for (const stage of STAGE_IDS) {
+    const functions = {} as Record<FunctionId, nodejs.NodejsFunction>;
+    for (const stage of FUNCTION_IDS) {
       const cid = stageConstructId(stage);
       const logGroup = new logs.LogGroup(this, `${cid}Logs`, {
         retention: logRetention,
@@ -208,7 +214,7 @@ export class RetrainingPipeline extends Construct {
         role,
         logGroup,
         tracing: lambda.Tracing.ACTIVE,
-        environment: CURATED_SCHEMA_STAGES.includes(stage) ? { ...environment, ...schemaVariables } : environment,
+        environment: (CURATED_SCHEMA_STAGES as readonly FunctionId[]).includes(stage) ? { ...environment, ...schemaVariables } : environment,
         bundling: STAGE_BUNDLING,
       });
     }
@@ -226,19 +232,43 @@ export class RetrainingPipeline extends Construct {
     });
     this.stateMachine = machine.stateMachine;
 
-    // 7. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
+    // 7. Rollbacks: the previous (or a named) champion back on the endpoint through the same Deploy/CheckEndpoint/
+    //    VerifyServing/Notify functions, with ResolveRollback and RestoreChampion around them.
+    this.rollbackStateMachine = new RollbackStateMachine(this, 'Rollback', {
+      functions,
+      stateMachineName: `${config.name}-rollback`,
+      endpointPollInterval: Duration.seconds(config.deployment.pollIntervalSeconds),
+      timeout: rollbackTimeout(config),
+      encryptionKey: key,
+      logRetention,
+      logRemovalPolicy,
+    }).stateMachine;
+
+    // 8. The endpoint, and every run's model and endpoint config, belong to the stack: `cdk destroy` deletes them
+    //    (unless deployment.endpointRemovalPolicy is "retain").
+    this.endpointOwner = new EndpointOwner(this, 'EndpointOwner', {
+      endpointName: this.endpointName,
+      pipelineName: config.name,
+      retain: config.deployment.endpointRemovalPolicy === 'retain',
+      encryptionKey: key,
+      bundling: STAGE_BUNDLING,
+      logRetention,
+      logRemovalPolicy,
+    });
+
+    // 9. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
     this.abortCleanup = new AbortCleanup(this, 'AbortCleanup', {
       stateMachine: this.stateMachine, pipelineName: config.name, topic: this.topic, encryptionKey: key,
       environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
     });
 
-    // 8. Data landing (and the schedule) start runs, one at a time (lib/constructs/trigger.ts).
+    // 10. Data landing (and the schedule) start runs, one at a time (lib/constructs/trigger.ts).
     this.trigger = new PipelineTrigger(this, 'Trigger', {
       config: config.trigger, pipelineName: config.name, dataBucket, artifactsBucket, encryptionKey: key,
       stateMachine: this.stateMachine, stateMachineName: machine.stateMachineName, environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
     });
 
-    // 9. Alarms (to the outcome topic) and one dashboard (lib/constructs/alarms.ts, dashboard.ts).
+    // 11. Alarms (to the outcome topic) and one dashboard (lib/constructs/alarms.ts, dashboard.ts).
     const deadLetterQueues = { trigger: this.trigger.deadLetterQueue, abortCleanup: this.abortCleanup.deadLetterQueue };
     this.alarms = new PipelineAlarms(this, 'Alarms', {
       pipelineName: config.name, stateMachine: this.stateMachine, topic: this.topic, encryptionKey: key, endpointName: this.endpointName,
@@ -265,12 +295,21 @@ export class RetrainingPipeline extends Construct {
   private grantSageMakerRole(role: iam.Role, props: RetrainingPipelineProps): void {
     const { artifactsBucket: artifacts, encryptionKey: key, config } = props;
     const stack = Stack.of(this);
-    // Read: dataset channels, earlier runs' model.tar.gz (the champion channel and the serving model).
-    role.addToPolicy(s3Read(artifacts, ['datasets/*', 'runs/*/training/*']));
-    role.addToPolicy(s3List(artifacts, ['datasets/*', 'runs/*/training/*']));
+    // Read: dataset channels; self-contained models (runs/*/model/model.tar.gz: the champion channel, and what
+    // every endpoint instance downloads when it starts, for the model's whole life).
+    role.addToPolicy(s3Read(artifacts, ['datasets/*', 'runs/*/model/*']));
+    role.addToPolicy(s3List(artifacts, ['datasets/*', 'runs/*/model/*']));
+    // Spot checkpoints: written while the job trains, and read back (ListBucket on the prefix, then GetObject) each
+    // time a job starts, so that a job resumed after a spot interruption continues from them.
+    role.addToPolicy(s3Read(artifacts, [CHECKPOINTS]));
+    role.addToPolicy(s3List(artifacts, [CHECKPOINTS]));
+    // The `schema` channel: each run's validated schema.json, exactly that key (an S3Prefix channel: SageMaker lists it).
+    role.addToPolicy(s3Read(artifacts, [SCHEMA_CHANNEL_KEY]));
+    role.addToPolicy(s3List(artifacts, [SCHEMA_CHANNEL_KEY]));
     // Write: the job's own output (model.tar.gz, output.tar.gz) and spot checkpoints.
-    role.addToPolicy(s3Write(artifacts, ['runs/*/training/*', 'runs/*/checkpoints/*']));
-    // The packaged code, exactly that object (training's submit directory and the serving model's).
+    role.addToPolicy(s3Write(artifacts, ['runs/*/training/*', CHECKPOINTS]));
+    // The packaged code, exactly that object: training only (the submit directory, or the code channel of an
+    // isolated job). A model never reads it: its code is inside its own archive (PackageModel).
     role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetObject'],
@@ -286,13 +325,16 @@ export class RetrainingPipeline extends Construct {
       }),
     );
     role.addToPolicy(new iam.PolicyStatement({ actions: KMS_DATA_ACTIONS, resources: [key.keyArn] }));
+    // DescribeKey in a statement of its own: kms:GrantIsForAWSResource is only ever present on grant requests, so
+    // under that condition DescribeKey would never be allowed.
     role.addToPolicy(
       new iam.PolicyStatement({
-        actions: ['kms:CreateGrant', 'kms:DescribeKey'],
+        actions: ['kms:CreateGrant'],
         resources: [key.keyArn],
         conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
       }),
     );
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:DescribeKey'], resources: [key.keyArn] }));
     role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
@@ -338,7 +380,7 @@ export class RetrainingPipeline extends Construct {
   }
 
   /** Least privilege per stage: STAGE_S3_ACCESS for S3, SageMaker ARNs built from the names in names.ts. */
-  private grantStages(fns: Record<StageId, nodejs.NodejsFunction>, props: RetrainingPipelineProps): void {
+  private grantStages(fns: Record<FunctionId, nodejs.NodejsFunction>, props: RetrainingPipelineProps): void {
     const { config, dataBucket: data, artifactsBucket: artifacts, encryptionKey: key } = props;
     const stack = Stack.of(this);
     const smArn = (resource: string) => `arn:${stack.partition}:sagemaker:${stack.region}:${stack.account}:${resource}`;
@@ -354,7 +396,7 @@ export class RetrainingPipeline extends Construct {
       f.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
 
     // S3, from the table: every stage uses the key for SSE-KMS.
-    for (const stage of STAGE_IDS) {
+    for (const stage of FUNCTION_IDS) {
       const f = fns[stage];
       const access = STAGE_S3_ACCESS[stage];
       if (access.incoming) {
@@ -370,12 +412,17 @@ export class RetrainingPipeline extends Construct {
     const passRole = (f: lambda.IFunction) =>
       allow(f, ['iam:PassRole'], [this.sagemakerRole.roleArn], { StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' } });
     // SageMaker encrypts volumes and outputs with our key through grants it creates for itself.
-    const keyGrantsForSageMaker = (f: lambda.IFunction) =>
-      allow(f, ['kms:CreateGrant', 'kms:DescribeKey'], [key.keyArn], { Bool: { 'kms:GrantIsForAWSResource': 'true' } });
+    // (DescribeKey apart: kms:GrantIsForAWSResource is only present on grant requests, so it would never match it.)
+    const keyGrantsForSageMaker = (f: lambda.IFunction) => {
+      allow(f, ['kms:CreateGrant'], [key.keyArn], { Bool: { 'kms:GrantIsForAWSResource': 'true' } });
+      allow(f, ['kms:DescribeKey'], [key.keyArn]);
+    };
     // Rolling an endpoint back (CheckEndpoint, VerifyServing, Notify): to the previous config, or delete a first deploy.
+    // Every endpoint config carries the KMS key, so UpdateEndpoint to one needs the same grants as Deploy's.
     const rollBack = (f: lambda.IFunction) => {
       allow(f, ['sagemaker:DescribeEndpoint', 'sagemaker:UpdateEndpoint', 'sagemaker:DeleteEndpoint'], [endpoint]);
       allow(f, ['sagemaker:UpdateEndpoint', 'sagemaker:DescribeEndpointConfig'], [endpointConfigs]);
+      keyGrantsForSageMaker(f);
     };
 
     // Ingest reads the exact version a run manifest pinned (the data bucket is versioned).
@@ -388,10 +435,15 @@ export class RetrainingPipeline extends Construct {
     }
 
     // StartTraining / CheckTraining: the job named from the execution, run as the SageMaker role.
-    allow(fns['start-training'], ['sagemaker:CreateTrainingJob', 'sagemaker:DescribeTrainingJob', 'sagemaker:AddTags'], [trainingJobs]);
+    // ListTags proves a job of this run's name is this execution's (its start-time tag), not an earlier one's.
+    allow(fns['start-training'], ['sagemaker:CreateTrainingJob', 'sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:AddTags'], [trainingJobs]);
     passRole(fns['start-training']);
     keyGrantsForSageMaker(fns['start-training']);
     allow(fns['check-training'], ['sagemaker:DescribeTrainingJob'], [trainingJobs]);
+
+    // PackageModel: the job's code URI (it must be the code asset below), then the repack into runs/*/model/.
+    allow(fns['package-model'], ['sagemaker:DescribeTrainingJob'], [trainingJobs]);
+    allow(fns['package-model'], ['s3:GetObject'], [`arn:${Aws.PARTITION}:s3:::${this.trainingCode.s3BucketName}/${this.trainingCode.s3ObjectKey}`]);
 
     // Register: a model package in the group; it finds its own earlier package by listing the group.
     allow(fns.register, ['sagemaker:CreateModelPackage', 'sagemaker:DescribeModelPackageGroup'], [packageGroup]);
@@ -422,8 +474,15 @@ export class RetrainingPipeline extends Construct {
     // unpromoted deployment).
     allow(fns.notify, ['sns:Publish'], [this.topic.topicArn]);
     allow(fns.notify, KMS_DATA_ACTIONS, [key.keyArn]); // the topic is encrypted with the key
-    allow(fns.notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob'], [trainingJobs]);
+    allow(fns.notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:StopTrainingJob'], [trainingJobs]);
     rollBack(fns.notify);
+
+    // ResolveRollback: reads the endpoint (refuses while it changes), the champion records and the target package.
+    allow(fns['resolve-rollback'], ['sagemaker:DescribeEndpoint'], [endpoint]);
+    allow(fns['resolve-rollback'], ['sagemaker:DescribeModelPackage'], [packages]);
+    allow(fns['resolve-rollback'], ['sagemaker:ListModelPackages'], ['*']);
+    // RestoreChampion: records the rollback on the restored and the replaced package.
+    allow(fns['restore-champion'], ['sagemaker:UpdateModelPackage'], [packages]);
   }
 }
 
@@ -433,7 +492,7 @@ export class RetrainingPipeline extends Construct {
  * lists the exact key first (S3 answers a GET of a missing key with 403 when ListBucket is prefix-scoped).
  * Keep this table in step with the handlers: a missing line is an AccessDenied in the cloud only.
  */
-export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; read?: string[]; list?: string[]; write?: string[] }>> = {
+export const STAGE_S3_ACCESS: Readonly<Record<FunctionId, { incoming?: boolean; read?: string[]; list?: string[]; write?: string[] }>> = {
   ingest: { incoming: true, read: ['datasets/*', 'trigger/manifests/*'], list: ['datasets/*'], write: ['datasets/*'] },
   'shard-statistics': {
     read: ['datasets/*', Layout.champion, 'config/schema.json', 'runs/*/validation/*'],
@@ -452,13 +511,27 @@ export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; rea
     list: ['datasets/*', Layout.champion, 'runs/*/validation/*'],
     write: ['runs/*/evaluation/*', 'runs/*/decision.json'],
   },
+  'package-model': { read: ['runs/*/training/*', 'runs/*/model/*'], list: ['runs/*/model/*'], write: ['runs/*/model/*'] },
   register: {},
   deploy: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/deployment.json'] },
   'check-endpoint': {},
-  'verify-serving': { read: ['datasets/*', 'runs/*/training/*'], list: ['datasets/*'] },
+  // runs/*/validation/*: the run's schema.json, for the order of the class probabilities (multiclass)
+  'verify-serving': { read: ['datasets/*', 'runs/*/training/*', 'runs/*/validation/*'], list: ['datasets/*', 'runs/*/validation/*'] },
   'promote-baseline': { read: [Layout.champion], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
   notify: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/outcome.json'] },
+  // It checks that everything the target is verified and validated against is still there (listing each key).
+  'resolve-rollback': {
+    read: [Layout.champion, 'champion/history/*', 'runs/*/model/*'],
+    list: [Layout.champion, 'champion/history/*', 'runs/*/model/*', 'runs/*/validation/*', 'runs/*/training/*', 'datasets/*'],
+  },
+  'restore-champion': { read: [Layout.champion, 'runs/*/model/*'], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
 };
+
+/** The key pattern of the training job's `schema` channel (ValidateData writes runs/<exec>/validation/schema.json). */
+export const SCHEMA_CHANNEL_KEY = `${Layout.validation('*')}schema.json`;
+
+/** Where a spot job's checkpoints live (StartTraining's CheckpointConfig.S3Uri: runs/<exec>/checkpoints/). */
+const CHECKPOINTS = 'runs/*/checkpoints/*';
 
 /** What S3 SSE-KMS, SNS and SageMaker need of the key to encrypt and decrypt data (no wildcards). */
 const KMS_DATA_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'];

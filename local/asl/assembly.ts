@@ -97,9 +97,16 @@ export interface ResolvedPipeline {
 
 export interface ResolveOptions {
   readonly account?: LocalAccount;
-  /** Logical id (or a prefix of it) of the state machine to run, when the assembly has more than one. */
+  /**
+   * Logical id (or a prefix of it) of the state machine to run.
+   * @default - the only state machine, or, when there are several, relearn's retrain (RETRAIN_STATE_MACHINE)
+   */
   readonly stateMachine?: string;
 }
+
+/** Logical id prefixes of relearn's two state machines (the pipeline stack's `Pipeline/Retrain` and `Pipeline/Rollback`). */
+export const RETRAIN_STATE_MACHINE = 'PipelineRetrainStateMachine';
+export const ROLLBACK_STATE_MACHINE = 'PipelineRollbackStateMachine';
 
 interface ManifestArtifact {
   type: string;
@@ -151,12 +158,13 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
       .filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine')
       .map(([logicalId]) => ({ stack, logicalId })),
   );
-  const wanted = opts.stateMachine ? machines.filter((m) => m.logicalId.startsWith(opts.stateMachine!)) : machines;
+  const choice = opts.stateMachine ?? (machines.length > 1 ? RETRAIN_STATE_MACHINE : undefined);
+  const wanted = choice ? machines.filter((m) => m.logicalId.startsWith(choice)) : machines;
   if (wanted.length !== 1) {
     const list = machines.map((m) => `${m.stack.stackName}/${m.logicalId}`).join(', ') || 'none';
     throw new UnresolvableError(
       wanted.length === 0
-        ? `${outdir}: no AWS::StepFunctions::StateMachine${opts.stateMachine ? ` matching ${opts.stateMachine}` : ''} in the assembly (state machines: ${list})`
+        ? `${outdir}: no AWS::StepFunctions::StateMachine${choice ? ` matching ${choice}` : ''} in the assembly (state machines: ${list})`
         : `${outdir}: more than one state machine (${list}); say which one`,
     );
   }
