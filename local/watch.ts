@@ -2,12 +2,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { join, relative, resolve, sep } from 'node:path';
 import { RunManifest } from '../lambdas/shared/contracts';
 import { resolvePipeline } from './asl/assembly';
-import type { LocalFunction } from './asl/assembly';
 import { writeFileAtomic } from './atomic';
 import { iamModelOf } from './iam/template';
 import { cleanUpInterruptedRun } from './interrupt';
 import { LambdaHost } from './lambda-host';
-import { iamEnforcedByEnv, LocalServices, provision, startLocalServices, uploadData } from './local-env';
+import { functionCredentials, iamEnforcedByEnv, LocalServices, provision, startLocalServices, uploadData } from './local-env';
 import { artifactsBucketOf } from './local-run';
 import { acquireLock } from './lock';
 import { adoptLegacyState, LocalPipeline, openPipeline } from './project';
@@ -114,10 +113,7 @@ export async function startWatch(opts: WatchOptions = {}): Promise<WatchSession>
 
     // Every function (the trigger and the stages) runs as its own role, in one host: one process environment.
     const svc = services;
-    const credentialsFor = (fn: LocalFunction) => {
-      if (!fn.roleArn) throw new Error(`${fn.stackName}/${fn.logicalId} has no Role in the template: local mode cannot tell which policies apply to it`);
-      return svc.authorizer.identities.session(fn.roleArn, fn.name).credentials;
-    };
+    const credentialsFor = functionCredentials(services);
     const env = { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' };
     const host = new LambdaHost({ env, credentialsFor });
 
