@@ -1,5 +1,8 @@
 import { DescribeEndpointCommand } from '@aws-sdk/client-sagemaker';
-import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { DescribeTrainingJobCommand } from '@aws-sdk/client-sagemaker';
+import { GetExecutionHistoryCommand, HistoryEvent, ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { RunCost, runCost, usageFromHistory, usd } from '../lambdas/shared/cost';
+import { trainingJobName } from '../lambdas/shared/names';
 import { ChampionRecord, Layout, RunManifest } from '../lambdas/shared/contracts';
 import { getJsonIfExists, s3Uri } from '../lambdas/shared/s3';
 import { TriggerState } from '../lambdas/trigger/state';
@@ -22,6 +25,8 @@ export interface ExecutionLine {
   readonly objects?: number;
   readonly consoleUrl?: string;
   readonly reportUri: string;
+  /** What it cost at the pinned list prices (lambdas/shared/cost.ts): ended runs only. */
+  readonly cost?: RunCost;
 }
 
 export interface StatusReport {
@@ -71,6 +76,11 @@ export async function collectStatus(t: PipelineTarget, opts: { limit?: number; n
       reportUri: s3Uri(t.artifactsBucket, `${Layout.evaluation(e.name!)}report.html`),
     };
   });
+  await Promise.all(executions.map(async (e, i) => {
+    if (!e.stoppedAt) return;
+    const cost = await costOf(t, list.executions![i].executionArn!, e.name).catch(() => undefined);
+    if (cost) (executions[i] as { cost?: RunCost }).cost = cost;
+  }));
   const pending = trigger?.pending ?? [];
   return {
     pipeline: t.name,
@@ -103,6 +113,41 @@ export async function collectStatus(t: PipelineTarget, opts: { limit?: number; n
   };
 }
 
+/**
+ * A run's cost: orchestration from its history; training from its job (billable seconds: spot bills fewer than it
+ * trains). The endpoint update is not measured yet, so it is listed as unpriced when the run deployed.
+ */
+export async function costOf(t: PipelineTarget, executionArn: string, executionName: string): Promise<RunCost> {
+  const events: HistoryEvent[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await t.sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000, nextToken }));
+    events.push(...(page.events ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  const memory = new Map<string, number | undefined>();
+  for (const e of events) {
+    const arn = e.lambdaFunctionScheduledEventDetails?.resource;
+    if (arn && !memory.has(arn)) memory.set(arn, await t.memoryOf(arn));
+  }
+  const usage = usageFromHistory(events as Parameters<typeof usageFromHistory>[0], (arn) => memory.get(arn));
+  let training: Parameters<typeof runCost>[0]['training'];
+  if (events.some((e) => (e.type === 'TaskStateEntered' && e.stateEnteredEventDetails?.name === 'StartTraining'))) {
+    const job = await t.sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: trainingJobName(t.name, executionName) })).catch(() => undefined);
+    if (job?.ResourceConfig?.InstanceType) {
+      training = {
+        instanceType: job.ResourceConfig.InstanceType,
+        instanceCount: job.ResourceConfig.InstanceCount ?? 1,
+        trainingSeconds: job.TrainingTimeInSeconds ?? 0,
+        billableSeconds: job.BillableTimeInSeconds ?? job.TrainingTimeInSeconds ?? 0,
+      };
+    }
+  }
+  const cost = runCost({ ...usage, ...(training ? { training } : {}) });
+  const deployed = events.some((e) => e.type === 'TaskStateEntered' && e.stateEnteredEventDetails?.name === 'Deploy');
+  return deployed ? { ...cost, unpriced: [...cost.unpriced, 'the endpoint update (not measured yet)'] } : cost;
+}
+
 /** The report in lines, for a terminal. */
 export function formatStatus(r: StatusReport): string {
   const out: string[] = [];
@@ -113,6 +158,11 @@ export function formatStatus(r: StatusReport): string {
     const took = e.durationSeconds !== undefined ? `${e.durationSeconds} s` : 'running';
     const why = e.reason ? `${e.reason}${e.objects !== undefined ? `, ${e.objects} object(s)` : ''}` : 'by hand';
     out.push(`  ${e.status.padEnd(9)} ${e.name}  ${e.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}  ${took}  (${why})`);
+    if (e.cost) {
+      const parts = [`orchestration ${usd(e.cost.orchestrationUsd)} (${e.cost.stateTransitions} transitions, ${e.cost.lambdaGbSeconds.toFixed(1)} Lambda GB-s)`];
+      if (e.cost.trainingUsd !== undefined) parts.push(`training ${usd(e.cost.trainingUsd)}${e.cost.spotSavingsUsd ? ` (spot saved ${usd(e.cost.spotSavingsUsd)})` : ''}`);
+      out.push(`            cost ${usd(e.cost.totalUsd)}: ${parts.join(', ')}${e.cost.unpriced.length ? `; not counted: ${e.cost.unpriced.join(', ')}` : ''} (list prices ${e.cost.region}, ${e.cost.pricesAsOf})`);
+    }
     out.push(`            report ${e.reportUri}${e.consoleUrl ? `\n            console ${e.consoleUrl}` : ''}`);
   }
   out.push('');

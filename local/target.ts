@@ -1,4 +1,5 @@
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -33,6 +34,10 @@ export interface PipelineTarget {
   readonly sfn: SFNClient;
   readonly sqs: SQSClient;
   readonly sagemaker: SageMakerClient;
+  /** The memory of a function (MB), for a run's Lambda GB-seconds (AWS's execution history does not carry it). */
+  memoryOf(functionArn: string): Promise<number | undefined>;
+  /** The training instance type and count the pipeline's config asks for. */
+  readonly training?: { readonly instanceType: string; readonly instanceCount: number };
   /** The console page of an execution (the cloud only). */
   consoleLink(executionArn: string): string | undefined;
   close(): Promise<void>;
@@ -66,6 +71,8 @@ export async function awsTarget(opts: { name?: string; stackName?: string; regio
   if (missing.length) throw new TargetNotFound(`stack ${stackName} has no output ${missing.join(', ')}: is it a relearn pipeline stack of this version?`);
   const region = outputs.StateMachineArn.split(':')[3];
   const clientOpts = { region };
+  const lambdaClient = new LambdaClient(clientOpts);
+  const memory = new Map<string, Promise<number | undefined>>();
   return {
     kind: 'aws',
     name: stackName.replace(/-pipeline$/, ''),
@@ -79,8 +86,15 @@ export async function awsTarget(opts: { name?: string; stackName?: string; regio
     sfn: new SFNClient(clientOpts),
     sqs: new SQSClient(clientOpts),
     sagemaker: new SageMakerClient(clientOpts),
+    memoryOf: async (arn) => {
+      if (!memory.has(arn)) memory.set(arn, lambdaClient.send(new GetFunctionConfigurationCommand({ FunctionName: arn })).then((c) => c.MemorySize).catch(() => undefined));
+      return memory.get(arn);
+    },
     consoleLink: (arn) => `https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${arn}`,
-    close: async () => cfn.destroy(),
+    close: async () => {
+      cfn.destroy();
+      lambdaClient.destroy();
+    },
   };
 }
 
@@ -115,6 +129,8 @@ export async function localTarget(opts: { projectDir: string; configFile?: strin
     sfn,
     sqs,
     sagemaker: services.sagemakerClient,
+    memoryOf: async (arn) => resolved.functions[arn]?.memoryMb,
+    training: { instanceType: pipeline.config.training.instanceType, instanceCount: pipeline.config.training.instanceCount },
     consoleLink: () => undefined,
     services,
     close: async () => {

@@ -70,10 +70,12 @@ export function resolveTrigger(outdir: string): TriggerResources {
       schedule = { expression: resolver.resolveString(stack, p.ScheduleExpression, `${id}.ScheduleExpression`), timezone: p.ScheduleExpressionTimezone ?? 'UTC', input: p.Target.Input ?? '{}' };
     }
   }
-  const machine = stacks.flatMap((stack) => Object.entries(stack.template.Resources ?? {}).filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine').map(([id]) => ({ stack, id })));
-  if (machine.length !== 1) throw new UnresolvableError(`${outdir}: expected one state machine, found ${machine.length}`);
+  // The state machine it starts: the one its STATE_MACHINE_ARN names (the app has others: rollback, monitoring).
+  const local = localFunction(resolver, outdir, fn.stack, fn.id, fnArn);
+  const stateMachineArn = local.environment.STATE_MACHINE_ARN;
+  if (!stateMachineArn) throw new UnresolvableError(`${outdir}: the trigger function has no STATE_MACHINE_ARN`);
   return {
-    function: localFunction(resolver, outdir, fn.stack, fn.id, fnArn),
+    function: local,
     queue: {
       name: queueName,
       visibilityTimeoutSeconds: Number(queue.props.VisibilityTimeout ?? 30),
@@ -89,7 +91,7 @@ export function resolveTrigger(outdir: string): TriggerResources {
     },
     rules,
     ...(schedule ? { schedule } : {}),
-    stateMachineArn: resolver.arn(machine[0].stack, machine[0].id),
+    stateMachineArn,
   };
 }
 

@@ -98,7 +98,16 @@ test('relearn status --local then shows both runs with why they ran, nothing pen
     { name: second.executionName, status: 'SUCCEEDED', reason: 'data', objects: 1 },
     { name: first.executionName, status: 'SUCCEEDED', reason: 'data', objects: 4 },
   ]);
-  for (const e of report.executions) expect(e.durationSeconds).toBeGreaterThan(0);
+  for (const e of report.executions) {
+    expect(e.durationSeconds).toBeGreaterThan(0);
+    // Each run's cost at list prices, counted from its own history (kept by the local Step Functions) and its job
+    expect(e.cost).toMatchObject({ currency: 'USD', pricesAsOf: '2026-12-01' });
+    expect(e.cost!.stateTransitions).toBeGreaterThan(15);
+    expect(e.cost!.lambdaGbSeconds).toBeGreaterThan(0);
+    expect(e.cost!.trainingUsd).toBeGreaterThan(0);
+    expect(e.cost!.orchestrationUsd).toBeLessThan(0.01);
+    expect(e.cost!.totalUsd).toBeCloseTo(e.cost!.orchestrationUsd + e.cost!.trainingUsd!, 12);
+  }
   expect(report.next).toEqual({ pending: { objects: 0, bytes: 0 }, queued: [] });
   expect(report.champion?.metric.name).toBeTruthy();
   expect(report.endpoint.status).toBe('InService');
@@ -107,5 +116,6 @@ test('relearn status --local then shows both runs with why they ran, nothing pen
   expect(await main(['status', '--local'], io)).toBe(0);
   expect(out.join('')).toMatch(/SUCCEEDED +data-\S+ .*\(data, 1 object\(s\)\)/);
   expect(out.join('')).toMatch(/Next run: nothing pending/);
+  expect(out.join('')).toMatch(/cost \$0\.\d{4}: orchestration \$0\.\d{4} \(\d+ transitions, [\d.]+ Lambda GB-s\), training \$/);
   expect(out.join('')).toMatch(/Endpoint: \S+ InService/);
 }, 300_000);

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { startJsonApi } from './json-api';
+import { ApiError } from './sagemaker/api-error';
 
 /**
  * A local Amazon SQS (standard queues) with the semantics the trigger relies on, as SQS documents them:
@@ -58,16 +58,7 @@ export interface ReceivedMessage {
 }
 
 /** An error SQS would answer: the SDK takes `__type`'s last part as the error name. */
-export class SqsError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-    this.name = type;
-  }
-}
+export class SqsError extends ApiError {}
 
 interface Queue {
   readonly spec: Required<Omit<QueueSpec, 'redrive'>> & Pick<QueueSpec, 'redrive'>;
@@ -241,44 +232,8 @@ export const localSqsEnv = (endpoint: string): Record<string, string> => ({ AWS_
 
 /** Starts the JSON 1.0 front of `sqs` on a free 127.0.0.1 port. */
 export async function startLocalSqs(sqs: LocalSqs = new LocalSqs()): Promise<LocalSqsServer> {
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const reply = (status: number, body: unknown) => {
-        const text = JSON.stringify(body);
-        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0', 'content-length': String(Buffer.byteLength(text)), 'x-amzn-requestid': randomUUID() });
-        res.end(text);
-      };
-      try {
-        const target = String(req.headers['x-amz-target'] ?? '');
-        const m = /^AmazonSQS\.(\w+)$/.exec(target);
-        if (req.method !== 'POST' || !m) throw new SqsError('UnknownOperationException', `x-amz-target "${target}" is not an SQS operation (expected AmazonSQS.<Operation>)`);
-        let input: Record<string, unknown>;
-        try {
-          input = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};
-        } catch {
-          throw new SqsError('SerializationException', 'The request body is not valid JSON');
-        }
-        reply(200, call(sqs, m[1], input));
-      } catch (err) {
-        if (err instanceof SqsError) reply(err.status, { __type: `com.amazonaws.sqs#${err.type}`, message: err.message });
-        else reply(500, { __type: 'com.amazonaws.sqs#InternalError', message: (err as Error).message });
-      }
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    sqs,
-    stop: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+  const api = await startJsonApi({ targetPrefix: 'AmazonSQS', errorNamespace: 'com.amazonaws.sqs', internalError: 'InternalError', call: (op, input) => call(sqs, op, input) });
+  return { endpoint: api.endpoint, sqs, stop: () => api.stop() };
 }
 
 function required(input: Record<string, unknown>, name: string): string {

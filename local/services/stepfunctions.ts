@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import type { ExecutionStatus, LambdaInvocation, RunEvent } from '../runner';
+import { startJsonApi } from './json-api';
+import { ApiError } from './sagemaker/api-error';
 
 /**
  * A local AWS Step Functions API (JSON 1.0, `AWSStepFunctions.<Operation>`) over local executions: StartExecution,
@@ -57,16 +57,7 @@ export interface LocalExecution {
 }
 
 /** An error Step Functions would answer; the SDK takes `__type`'s last part as the error name. */
-export class SfnError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-    this.name = type;
-  }
-}
+export class SfnError extends ApiError {}
 
 /** Failures to inject: the next `times` StartExecution calls answer `error` (e.g. ExecutionLimitExceeded). */
 export interface SfnFaults {
@@ -80,7 +71,7 @@ const BAD_NAME = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\u0000-\u001f\u007f-\u009f]/;
 const EXECUTION_ARN = /^arn:[^:]+:states:[^:]+:\d{12}:execution:([^:]+):([^:]+)$/;
 const STATE_MACHINE_ARN = /^arn:[^:]+:states:[^:]+:\d{12}:stateMachine:[^:]+$/;
 
-/** What is kept of an execution between processes (its history stays in memory). */
+/** What is kept of an execution between processes. */
 interface SavedExecution {
   readonly executionArn: string;
   readonly stateMachineArn: string;
@@ -92,6 +83,8 @@ interface SavedExecution {
   readonly output?: string;
   readonly error?: string;
   readonly cause?: string;
+  /** Kept so a later process can read what a run did (relearn status counts its cost from it). */
+  readonly history?: HistoryEvent[];
 }
 
 export class LocalStepFunctions {
@@ -110,14 +103,14 @@ export class LocalStepFunctions {
     const saved = JSON.parse(readFileSync(file, 'utf8')) as SavedExecution[];
     for (const e of saved) {
       const ended = e.status === 'RUNNING' ? { status: 'ABORTED' as const, stopDate: e.startDate, error: 'States.Aborted', cause: 'the local process running it ended' } : {};
-      this.executions.set(e.executionArn, { ...e, ...ended, history: [], done: Promise.resolve(), abort: new AbortController() });
+      this.executions.set(e.executionArn, { ...e, ...ended, history: e.history ?? [], done: Promise.resolve(), abort: new AbortController() });
     }
   }
 
   private save(): void {
     if (!this.file) return;
     mkdirSync(dirname(this.file), { recursive: true });
-    const saved: SavedExecution[] = [...this.executions.values()].map(({ history: _h, done: _d, abort: _a, ...e }) => e);
+    const saved: SavedExecution[] = [...this.executions.values()].map(({ done: _d, abort: _a, ...e }) => e);
     writeFileSync(this.file, JSON.stringify(saved, null, 1));
   }
 
@@ -379,42 +372,6 @@ function call(sfn: LocalStepFunctions, op: string, input: Record<string, unknown
 
 /** Starts the JSON 1.0 front of `sfn` on a free 127.0.0.1 port. */
 export async function startLocalStepFunctions(sfn: LocalStepFunctions = new LocalStepFunctions()): Promise<LocalStepFunctionsServer> {
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const reply = (status: number, body: unknown) => {
-        const text = JSON.stringify(body);
-        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0', 'content-length': String(Buffer.byteLength(text)), 'x-amzn-requestid': randomUUID() });
-        res.end(text);
-      };
-      try {
-        const target = String(req.headers['x-amz-target'] ?? '');
-        const m = /^AWSStepFunctions\.(\w+)$/.exec(target);
-        if (req.method !== 'POST' || !m) throw new SfnError('UnknownOperationException', `x-amz-target "${target}" is not a Step Functions operation (expected AWSStepFunctions.<Operation>)`);
-        let input: Record<string, unknown>;
-        try {
-          input = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>) : {};
-        } catch {
-          throw new SfnError('SerializationException', 'The request body is not valid JSON');
-        }
-        reply(200, call(sfn, m[1], input));
-      } catch (err) {
-        if (err instanceof SfnError) reply(err.status, { __type: `com.amazonaws.swf.service.v2.model#${err.type}`, message: err.message });
-        else reply(500, { __type: 'com.amazonaws.swf.service.v2.model#InternalFailure', message: (err as Error).message });
-      }
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  return {
-    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    sfn,
-    stop: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+  const api = await startJsonApi({ targetPrefix: 'AWSStepFunctions', errorNamespace: 'com.amazonaws.swf.service.v2.model', internalError: 'InternalFailure', call: (op, input) => call(sfn, op, input) });
+  return { endpoint: api.endpoint, sfn, stop: () => api.stop() };
 }

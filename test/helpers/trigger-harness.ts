@@ -162,6 +162,7 @@ export class TriggerHarness {
       sfn: new SFNClient({ ...local, endpoint: this.sfnServer.endpoint }),
       sqs: new SQSClient({ ...local, endpoint: this.sqsServer.endpoint, useQueueUrlAsEndpoint: false }),
       sagemaker: new SageMakerClient({ ...local, endpoint: 'http://127.0.0.1:9' }),
+      memoryOf: async () => undefined,
       consoleLink: () => undefined,
       close: async () => undefined,
     };
