@@ -84,7 +84,7 @@ export function pipelineForCommand(projectDir: string, configFile?: string): Loc
 }
 
 /** Names of the run state inside a pipeline's folder (everything but the synthesized app and the lock). */
-const RUN_STATE = ['s3', 'sagemaker', 'iam', 'reports', 'last-run.json'];
+const RUN_STATE = ['s3', 'sagemaker', 'iam', 'reports', 'last-run.json', 'stepfunctions', 'watch'];
 
 /**
  * Forgets the pipeline's earlier runs: its S3 and SageMaker state (champion, registry, endpoint), reports and
