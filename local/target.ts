@@ -64,7 +64,10 @@ export async function awsTarget(opts: { name?: string; stackName?: string; regio
     outputs = Object.fromEntries((res.Stacks?.[0]?.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
   } catch (err) {
     if ((err as Error).name === 'ValidationError') throw new TargetNotFound(`stack ${stackName} does not exist (deploy it with cdk deploy, or name it with --stack)`);
-    if ((err as Error).name === 'CredentialsProviderError') throw new TargetNotFound(`no AWS credentials to find stack ${stackName} with (${(err as Error).message.split('\n')[0]}); for the local pipeline use --local`);
+    // No answer from AWS at all (no region, no credentials, no network): what to set, in one line.
+    if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === undefined) {
+      throw new TargetNotFound(`cannot ask AWS for stack ${stackName}: ${(err as Error).message.split('\n')[0]} (set AWS credentials and a region: AWS_PROFILE, AWS_REGION or --region; or use --local)`);
+    }
     throw err;
   }
   const missing = OUTPUTS.filter((k) => !outputs[k]);
