@@ -2,12 +2,14 @@ import * as z from 'zod';
 import { DatasetConfigSchema } from './dataset';
 import { DeploymentConfigSchema } from './deployment';
 import { EvaluationConfigSchema } from './evaluation';
+import { MonitoringConfigSchema } from './monitoring';
 import { TrainingConfigSchema } from './training';
 import { ValidationConfigSchema } from './validation';
 
 export * from './dataset';
 export * from './deployment';
 export * from './evaluation';
+export * from './monitoring';
 export * from './training';
 export * from './validation';
 
@@ -24,6 +26,7 @@ export const RelearnConfigSchema = z
     training: TrainingConfigSchema.default(TrainingConfigSchema.parse({})),
     evaluation: EvaluationConfigSchema.default(EvaluationConfigSchema.parse({})),
     deployment: DeploymentConfigSchema.default(DeploymentConfigSchema.parse({})),
+    monitoring: MonitoringConfigSchema.default(MonitoringConfigSchema.parse({})),
     notifications: z
       .object({
         /** E-mail addresses subscribed to the outcome topic (each must confirm). */
