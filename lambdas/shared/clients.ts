@@ -1,3 +1,4 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
@@ -13,6 +14,7 @@ let s3: S3Client | undefined;
 let sagemaker: SageMakerClient | undefined;
 let sagemakerRuntime: SageMakerRuntimeClient | undefined;
 let sns: SNSClient | undefined;
+let cloudwatch: CloudWatchClient | undefined;
 
 const retry = { maxAttempts: 5 };
 
@@ -20,3 +22,4 @@ export const s3Client = (): S3Client => (s3 ??= new S3Client({ ...retry }));
 export const sageMakerClient = (): SageMakerClient => (sagemaker ??= new SageMakerClient({ ...retry }));
 export const sageMakerRuntimeClient = (): SageMakerRuntimeClient => (sagemakerRuntime ??= new SageMakerRuntimeClient({ ...retry }));
 export const snsClient = (): SNSClient => (sns ??= new SNSClient({ ...retry }));
+export const cloudWatchClient = (): CloudWatchClient => (cloudwatch ??= new CloudWatchClient({ ...retry }));

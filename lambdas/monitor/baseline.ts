@@ -1,0 +1,114 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { ChampionRecord, ChampionRecordSchema, Layout } from '../shared/contracts';
+import { readPredictions } from '../shared/predictions';
+import { getJson, getJsonIfExists, isNotFound, parseS3Uri, putJson } from '../shared/s3';
+import { CsvStatsScanner, DatasetSchema, DatasetSchemaSchema, DatasetStatsJson, StatsPlan } from '../shared/stats';
+import { writeCsvRow } from '../shared/tabular';
+import { Baselines, BaselineRef } from './compare';
+import { MonitorPlan, predictionValues } from './window-stats';
+
+/**
+ * The champion's baselines, as they travel with the model (champion/current.json): its schema and dataset
+ * statistics (what ValidateData wrote for its run), and the distribution of its predictions on its own validation
+ * rows (predictions.jsonl in its training output), computed once per champion and kept under
+ * `monitoring/baselines/<champion execution>/predictions.json`. A rollback that restores an earlier champion
+ * record therefore restores its baselines too.
+ */
+
+export const predictionBaselineKey = (championExecution: string): string => `monitoring/baselines/${championExecution}/predictions.json`;
+
+/** champion/current.json, or undefined when there is none (or it is not a champion record). */
+export async function readChampion(s3: S3Client, bucket: string): Promise<ChampionRecord | undefined> {
+  const raw = await getJsonIfExists(s3, bucket, Layout.champion);
+  if (raw === undefined) return undefined;
+  const parsed = ChampionRecordSchema.safeParse(raw);
+  return parsed.success ? parsed.data : undefined;
+}
+
+export async function readSchema(s3: S3Client, uri: string): Promise<DatasetSchema> {
+  const { bucket, key } = parseS3Uri(uri);
+  const parsed = DatasetSchemaSchema.safeParse(await getJson(s3, bucket, key));
+  if (!parsed.success) throw new Error(`${uri} is not a dataset schema: ${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message}`);
+  return parsed.data;
+}
+
+export function baselineRef(champion: ChampionRecord): BaselineRef {
+  return {
+    executionName: champion.executionName,
+    promotedAt: champion.promotedAt,
+    modelPackageArn: champion.modelPackageArn,
+    statsUri: champion.statsUri,
+    schemaUri: champion.schemaUri,
+  };
+}
+
+/**
+ * Where the champion's validation predictions are: its training job's output.tar.gz, next to model.tar.gz in
+ * SageMaker's layout (`.../<job>/output/model.tar.gz` -> `.../<job>/output/output.tar.gz`).
+ */
+export function championOutputUri(champion: ChampionRecord & { outputDataUri?: string }): string | undefined {
+  if (champion.outputDataUri) return champion.outputDataUri;
+  return /\/model\.tar\.gz$/.test(champion.modelDataUri) ? champion.modelDataUri.replace(/\/model\.tar\.gz$/, '/output.tar.gz') : undefined;
+}
+
+interface PredictionBaselineFile {
+  readonly source: string;
+  readonly plan: StatsPlan;
+  readonly threshold: number;
+  readonly rows: number;
+  readonly stats: DatasetStatsJson;
+}
+
+/** The statistics of the champion's validation predictions in the prediction table of `plan` (cached per champion). */
+export async function predictionBaseline(
+  s3: S3Client,
+  bucket: string,
+  champion: ChampionRecord,
+  plan: MonitorPlan,
+  kmsKeyArn?: string,
+): Promise<{ stats: DatasetStatsJson; uri: string } | { note: string }> {
+  const source = championOutputUri(champion);
+  if (!source) return { note: `the champion's model ${champion.modelDataUri} is not in SageMaker's output layout, so its validation predictions cannot be found: the prediction distribution was not compared` };
+  const cacheKey = predictionBaselineKey(champion.executionName);
+  const cached = await getJsonIfExists<PredictionBaselineFile>(s3, bucket, cacheKey);
+  if (cached && cached.source === source && cached.threshold === plan.threshold && JSON.stringify(cached.plan) === JSON.stringify(plan.predictions)) {
+    return { stats: cached.stats, uri: source };
+  }
+  let rows: { candidate: unknown }[];
+  try {
+    rows = await readPredictions(s3, source);
+  } catch (err) {
+    if (isNotFound(err)) return { note: `${source} does not exist: the champion's validation predictions are gone, so the prediction distribution was not compared` };
+    return { note: `the champion's validation predictions (${source}) cannot be read (${(err as Error).message}): the prediction distribution was not compared` };
+  }
+  const scanner = new CsvStatsScanner(plan.predictions, { file: `${source}!predictions.jsonl` });
+  scanner.push(Buffer.from(writeCsvRow(plan.predictions.columns.map((c) => c.name))));
+  const lines: string[] = [];
+  for (const r of rows) {
+    const score = r.candidate as number | number[];
+    lines.push(writeCsvRow(predictionValues(score, plan.problemType, plan.threshold, plan.classes)));
+  }
+  scanner.push(Buffer.from(lines.join('')));
+  const stats = scanner.end().toJSON();
+  const file: PredictionBaselineFile = { source, plan: plan.predictions, threshold: plan.threshold, rows: rows.length, stats };
+  await putJson(s3, bucket, cacheKey, file, { kmsKeyArn });
+  return { stats, uri: source };
+}
+
+/** Everything the comparison needs of the champion named in the plan file. */
+export async function loadBaselines(
+  s3: S3Client,
+  bucket: string,
+  champion: ChampionRecord,
+  schema: DatasetSchema,
+  plan: MonitorPlan,
+  kmsKeyArn?: string,
+): Promise<Baselines> {
+  const { bucket: sb, key } = parseS3Uri(champion.statsUri);
+  const features = await getJson<DatasetStatsJson>(s3, sb, key);
+  const pred = await predictionBaseline(s3, bucket, champion, plan, kmsKeyArn);
+  const ref = baselineRef(champion);
+  return 'stats' in pred
+    ? { ref: { ...ref, predictionsUri: pred.uri }, schema, features, predictions: pred.stats }
+    : { ref, schema, features, predictions: null, predictionsNote: pred.note };
+}
