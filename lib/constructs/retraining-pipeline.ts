@@ -18,6 +18,7 @@ import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, SKLEARN_VERSIONS, sklear
 import { loadCuratedSchemaFile } from '../curated-schema';
 import { packageSourceDir } from '../training-code';
 import { AbortCleanup } from './abort-cleanup';
+import { ProductionMonitoring } from './monitoring';
 import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
 import { STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
 
@@ -112,6 +113,8 @@ export class RetrainingPipeline extends Construct {
   /** The training and serving image URI (a token: it depends on the stack's region). */
   public readonly trainingImageUri: string;
   public readonly endpointName: string;
+  /** Production monitoring: the monitor's state machine, schedule, metrics and alarms (docs/monitoring.md). */
+  public readonly monitoring: ProductionMonitoring;
   private imageRegistry?: CfnMapping;
 
   constructor(scope: Construct, id: string, props: RetrainingPipelineProps) {
@@ -222,6 +225,12 @@ export class RetrainingPipeline extends Construct {
     new AbortCleanup(this, 'AbortCleanup', {
       stateMachine: this.stateMachine, pipelineName: config.name, topic: this.topic, encryptionKey: key,
       environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
+    });
+
+    // 8. Production monitoring: Deploy turns data capture on; the monitor compares the traffic with the champion.
+    this.monitoring = new ProductionMonitoring(this, 'Monitoring', {
+      monitoring: config.monitoring, pipelineName: config.name, artifactsBucket, encryptionKey: key, topic: this.topic,
+      sagemakerRole: this.sagemakerRole, environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
     });
   }
 

@@ -92,7 +92,16 @@ export interface ResolveOptions {
   readonly account?: LocalAccount;
   /** Logical id (or a prefix of it) of the state machine to run, when the assembly has more than one. */
   readonly stateMachine?: string;
+  /**
+   * The value of the state machine's `relearn:purpose` tag (`monitoring` for the monitor). Without it (and without
+   * `stateMachine`), state machines tagged with a purpose are left out: the retraining one is the default.
+   * @default - the state machine without a relearn:purpose tag
+   */
+  readonly purpose?: string;
 }
+
+/** The tag lib/constructs/monitoring.ts puts on the monitoring state machine. */
+export const PURPOSE_TAG = 'relearn:purpose';
 
 interface ManifestArtifact {
   type: string;
@@ -144,12 +153,16 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
       .filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine')
       .map(([logicalId]) => ({ stack, logicalId })),
   );
-  const wanted = opts.stateMachine ? machines.filter((m) => m.logicalId.startsWith(opts.stateMachine!)) : machines;
+  const purposeOf = (m: (typeof machines)[number]) =>
+    ((m.stack.template.Resources?.[m.logicalId]?.Properties?.Tags as { Key?: string; Value?: string }[] | undefined) ?? []).find((t) => t.Key === PURPOSE_TAG)?.Value;
+  const wanted = opts.stateMachine
+    ? machines.filter((m) => m.logicalId.startsWith(opts.stateMachine!))
+    : machines.filter((m) => purposeOf(m) === opts.purpose);
   if (wanted.length !== 1) {
     const list = machines.map((m) => `${m.stack.stackName}/${m.logicalId}`).join(', ') || 'none';
     throw new UnresolvableError(
       wanted.length === 0
-        ? `${outdir}: no AWS::StepFunctions::StateMachine${opts.stateMachine ? ` matching ${opts.stateMachine}` : ''} in the assembly (state machines: ${list})`
+        ? `${outdir}: no AWS::StepFunctions::StateMachine${opts.stateMachine ? ` matching ${opts.stateMachine}` : opts.purpose ? ` tagged ${PURPOSE_TAG}=${opts.purpose}` : ''} in the assembly (state machines: ${list})`
         : `${outdir}: more than one state machine (${list}); say which one`,
     );
   }
