@@ -1,3 +1,4 @@
+import { CloudWatchClient, PutMetricAlarmCommand, PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
 import { CreateModelPackageGroupCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -35,6 +36,8 @@ export interface LocalServices {
   readonly env: Readonly<Record<string, string>>;
   /** A SageMaker client for this server (explicit endpoint and credentials). */
   readonly sagemakerClient: SageMakerClient;
+  /** A CloudWatch client for the local CloudWatch (metrics and alarms, on the SageMaker server's port). */
+  readonly cloudwatchClient: CloudWatchClient;
   stop(): Promise<void>;
 }
 
@@ -73,16 +76,19 @@ export async function startLocalServices(opts: LocalServicesOptions): Promise<Lo
     AWS_DEFAULT_REGION: LOCAL_REGION,
   };
   const sagemakerClient = new SageMakerClient({ endpoint: sagemaker.endpoint, region: LOCAL_REGION, credentials: LOCAL_S3_CREDENTIALS });
+  const cloudwatchClient = new CloudWatchClient({ endpoint: sagemaker.endpoint, region: LOCAL_REGION, credentials: LOCAL_S3_CREDENTIALS });
   let stopped = false;
   return {
     s3,
     sagemaker,
     env,
     sagemakerClient,
+    cloudwatchClient,
     stop: async () => {
       if (stopped) return;
       stopped = true;
       sagemakerClient.destroy();
+      cloudwatchClient.destroy();
       await Promise.allSettled([sagemaker.stop()]);
       await s3.stop();
     },
@@ -92,12 +98,16 @@ export async function startLocalServices(opts: LocalServicesOptions): Promise<Lo
 export interface ProvisionResult {
   readonly buckets: readonly string[];
   readonly modelPackageGroups: readonly string[];
+  /** CloudWatch alarms created or updated. */
+  readonly alarms: readonly string[];
+  /** Alarms the local CloudWatch cannot evaluate (e.g. metric math), with its reason: they exist only in the cloud. */
+  readonly skippedAlarms: readonly string[];
   /** File assets uploaded (those already there with the same size are skipped). */
   readonly publishedAssets: number;
 }
 
 /** Creates what the stacks declare (buckets, model package groups) and publishes file assets, like `cdk deploy`. */
-export async function provision(pipeline: ResolvedPipeline, s3: S3Client, sagemaker: SageMakerClient): Promise<ProvisionResult> {
+export async function provision(pipeline: ResolvedPipeline, s3: S3Client, sagemaker: SageMakerClient, cloudwatch?: CloudWatchClient): Promise<ProvisionResult> {
   const buckets = [...new Set(pipeline.buckets.map((b) => b.name))];
   for (const bucket of buckets) {
     try {
@@ -121,6 +131,18 @@ export async function provision(pipeline: ResolvedPipeline, s3: S3Client, sagema
       if (!/already exists|ResourceInUse|AlreadyExists/i.test(`${e.name} ${e.message}`)) throw err;
     }
   }
+  // Alarms, as CloudFormation creates them (PutMetricAlarm with the template's properties; the name it generates).
+  const alarms: string[] = [];
+  const skippedAlarms: string[] = [];
+  for (const alarm of cloudwatch ? pipeline.alarms : []) {
+    try {
+      await cloudwatch!.send(new PutMetricAlarmCommand({ ...(alarm.properties as unknown as PutMetricAlarmCommandInput), AlarmName: alarm.name }));
+      alarms.push(alarm.name);
+    } catch (err) {
+      if ((err as Error).name !== 'ValidationError') throw err;
+      skippedAlarms.push(`${alarm.name}: ${(err as Error).message}`);
+    }
+  }
   let publishedAssets = 0;
   for (const asset of pipeline.fileAssets) {
     // Lambda code (zip directories) runs in process from cdk.out: nothing to publish for it.
@@ -135,7 +157,7 @@ export async function provision(pipeline: ResolvedPipeline, s3: S3Client, sagema
     await s3.send(new PutObjectCommand({ Bucket: asset.bucket, Key: asset.key, Body: readFileSync(asset.path) }));
     publishedAssets++;
   }
-  return { buckets, modelPackageGroups: pipeline.modelPackageGroups.map((g) => g.name), publishedAssets };
+  return { buckets, modelPackageGroups: pipeline.modelPackageGroups.map((g) => g.name), alarms, skippedAlarms, publishedAssets };
 }
 
 /** The data bucket: where the handlers' DATA_BUCKET points. */

@@ -170,7 +170,7 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
 
   // 3. What `cdk deploy` would have created.
   let t = performance.now();
-  const provisioned = await provision(pipeline, s3, services.sagemakerClient);
+  const provisioned = await provision(pipeline, s3, services.sagemakerClient, services.cloudwatchClient);
   const provisionMs = performance.now() - t;
   ctx.step('provision', provisionMs, `${provisioned.buckets.length} buckets, model package group ${provisioned.modelPackageGroups.join(', ')}, ${provisioned.publishedAssets} assets published`);
 

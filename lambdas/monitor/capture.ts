@@ -37,17 +37,31 @@ export interface CaptureRecord {
 /** The media type without parameters, lower case: `Text/CSV; charset=utf-8` -> `text/csv`. */
 export const mediaType = (contentType: string | undefined): string => (contentType ?? '').split(';')[0].trim().toLowerCase();
 
-/** How SageMaker records a body of this content type (CaptureContentTypeHeader: CSV and JSON types as text). */
-export function encodingFor(contentType: string | undefined): CaptureEncoding {
+/** The endpoint config's CaptureContentTypeHeader: content types recorded as text (CSV, JSON); null: none (all BASE64). */
+export interface CaptureTextTypes {
+  readonly csv: readonly string[];
+  readonly json: readonly string[];
+}
+
+/** What Deploy configures (capture-config.ts). */
+export const RELEARN_TEXT_TYPES: CaptureTextTypes = { csv: CAPTURE_CSV_TYPES, json: CAPTURE_JSON_TYPES };
+
+/**
+ * How SageMaker records a body of this content type: CSV or JSON (as text) for the config's CsvContentTypes and
+ * JsonContentTypes (compared without parameters such as `; charset=utf-8`), BASE64 for the rest and when the config
+ * names none.
+ */
+export function encodingFor(contentType: string | undefined, types: CaptureTextTypes | null = RELEARN_TEXT_TYPES): CaptureEncoding {
+  if (!types) return 'BASE64';
   const media = mediaType(contentType);
-  if ((CAPTURE_CSV_TYPES as readonly string[]).includes(media)) return 'CSV';
-  if ((CAPTURE_JSON_TYPES as readonly string[]).includes(media)) return 'JSON';
+  if (types.csv.some((t) => mediaType(t) === media)) return 'CSV';
+  if (types.json.some((t) => mediaType(t) === media)) return 'JSON';
   return 'BASE64';
 }
 
 /** One side of a capture record, as SageMaker writes it. */
-export function capturePayload(body: Buffer, contentType: string | undefined, mode: CapturePayload['mode']): CapturePayload {
-  const encoding = encodingFor(contentType);
+export function capturePayload(body: Buffer, contentType: string | undefined, mode: CapturePayload['mode'], types: CaptureTextTypes | null = RELEARN_TEXT_TYPES): CapturePayload {
+  const encoding = encodingFor(contentType, types);
   return {
     observedContentType: contentType ?? '',
     mode,
@@ -63,11 +77,14 @@ export function captureRecord(opts: {
   readonly time: Date;
   readonly eventId?: string;
   readonly inferenceId?: string;
+  /** @default RELEARN_TEXT_TYPES */
+  readonly textTypes?: CaptureTextTypes | null;
 }): CaptureRecord {
+  const types = opts.textTypes === undefined ? RELEARN_TEXT_TYPES : opts.textTypes;
   return {
     captureData: {
-      ...(opts.input ? { endpointInput: capturePayload(opts.input.body, opts.input.contentType, 'INPUT') } : {}),
-      ...(opts.output ? { endpointOutput: capturePayload(opts.output.body, opts.output.contentType, 'OUTPUT') } : {}),
+      ...(opts.input ? { endpointInput: capturePayload(opts.input.body, opts.input.contentType, 'INPUT', types) } : {}),
+      ...(opts.output ? { endpointOutput: capturePayload(opts.output.body, opts.output.contentType, 'OUTPUT', types) } : {}),
     },
     eventMetadata: {
       eventId: opts.eventId ?? randomUUID(),

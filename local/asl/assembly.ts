@@ -54,6 +54,14 @@ export interface LocalTopic {
   readonly arn: string;
 }
 
+/** A CloudWatch alarm of the template, its properties resolved to local values (what PutMetricAlarm takes). */
+export interface LocalAlarmResource {
+  readonly stackName: string;
+  readonly logicalId: string;
+  readonly name: string;
+  readonly properties: Readonly<Record<string, unknown>>;
+}
+
 /** A file asset `cdk deploy` would upload (cdk-assets), with its destination resolved to local names. */
 export interface LocalFileAsset {
   readonly id: string;
@@ -83,6 +91,8 @@ export interface ResolvedPipeline {
   readonly buckets: readonly LocalBucket[];
   readonly modelPackageGroups: readonly LocalModelPackageGroup[];
   readonly topics: readonly LocalTopic[];
+  /** CloudWatch alarms (local mode creates them in its CloudWatch, as `cdk deploy` does). */
+  readonly alarms: readonly LocalAlarmResource[];
   readonly fileAssets: readonly LocalFileAsset[];
   /** Stack outputs, resolved where they can be (unresolvable outputs are left out). */
   readonly outputs: Readonly<Record<string, Readonly<Record<string, string>>>>;
@@ -198,8 +208,13 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
   const buckets: LocalBucket[] = [];
   const modelPackageGroups: LocalModelPackageGroup[] = [];
   const topics: LocalTopic[] = [];
+  const alarms: LocalAlarmResource[] = [];
   for (const stack of stacks) {
     for (const [logicalId, r] of Object.entries(stack.template.Resources ?? {})) {
+      if (r.Type === 'AWS::CloudWatch::Alarm') {
+        const properties = resolver.resolve(stack, r.Properties ?? {}, `${logicalId}.Properties`) as Record<string, unknown>;
+        alarms.push({ stackName: stack.stackName, logicalId, name: resolver.physicalName(stack, logicalId), properties });
+      }
       if (r.Type === 'AWS::S3::Bucket') buckets.push({ stackName: stack.stackName, logicalId, name: resolver.physicalName(stack, logicalId) });
       if (r.Type === 'AWS::SNS::Topic') {
         topics.push({ stackName: stack.stackName, logicalId, name: resolver.physicalName(stack, logicalId), arn: resolver.arn(stack, logicalId) });
@@ -247,6 +262,7 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
     buckets,
     modelPackageGroups,
     topics,
+    alarms,
     fileAssets,
     outputs,
   };
