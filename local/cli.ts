@@ -2,6 +2,7 @@ import { ConfigError } from '../lambdas/shared/config';
 import { UnresolvableError } from './asl/cfn-resolver';
 import { CliIO, Command, Flags, PythonMissing, UsageError } from './commands/common';
 import { invokeCommand } from './commands/invoke';
+import { monitorCommand } from './commands/monitor';
 import { resetCommand } from './commands/reset';
 import { runCommand } from './commands/run';
 import { schemaCommand } from './commands/schema';
@@ -60,6 +61,17 @@ Usage:
       run's (or that execution's), without its "source", as a start for a curated schema: edit it and name it
       in the config as validation.schemaFile (docs/validation.md).
 
+  relearn local monitor [--window <duration | start/end>] [--config <file>] [--json] [--verbose]
+      Runs the monitoring state machine once on the local services: reads what the local endpoint captured
+      (data capture, monitoring.capture) in the window, compares it with the champion's baselines (its
+      training statistics and schema, its validation predictions), writes monitoring/<window>/report.json
+      and report.html, puts the drift metrics and publishes the verdict in words. Prints the verdict, the
+      findings, the drift alarm's state, the notification and the report's path. Exit code 0 when the
+      monitor ran (whatever its verdict), 1 when it failed, 2 on bad input (docs/monitoring.md).
+
+      --window <w>        a duration ending now (90m, 6h, 7d) or <start>/<end> in ISO 8601
+                          (2026-11-29T09:00Z/2026-11-29T12:00Z); default: the last monitoring.windowMinutes
+
   relearn local reset
       Deletes .relearn/ entirely: every run's state and the synthesized app.
 
@@ -73,6 +85,7 @@ Environment:
 const COMMANDS: Readonly<Record<string, Command>> = {
   'local run': runCommand,
   'local invoke': invokeCommand,
+  'local monitor': monitorCommand,
   'local schema': schemaCommand,
   'local reset': resetCommand,
 };

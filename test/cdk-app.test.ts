@@ -13,7 +13,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('the synthesized app with real bundles (as cdk synth and local mode see it)', () => {
   let outdir: string;
-  let fns: { id: string; dir: string; env: Record<string, unknown> }[];
+  let fns: { id: string; dir: string; env: Record<string, unknown>; handler: string }[];
   beforeAll(() => {
     // GIVEN the reference config, WHEN synthesized with esbuild bundling and asset metadata (as under the CLI)
     outdir = path.join(tmp, 'cdk.out');
@@ -25,12 +25,12 @@ describe('the synthesized app with real bundles (as cdk synth and local mode see
     };
     fns = Object.entries(template.Resources)
       .filter(([, r]) => r.Type === 'AWS::Lambda::Function')
-      .map(([id, r]) => ({ id, dir: path.join(outdir, r.Metadata!['aws:asset:path']), env: r.Properties.Environment.Variables }));
+      .map(([id, r]) => ({ id, dir: path.join(outdir, r.Metadata!['aws:asset:path']), env: r.Properties.Environment.Variables, handler: r.Properties.Handler }));
   });
 
-  test('every stage (and the abort clean-up) has a minified CommonJS bundle with a handler, no source map, and the SDK clients inside', () => {
-    // 12 stages + the AbortCleanup function
-    expect(fns).toHaveLength(13);
+  test('every stage (and the abort clean-up and the monitor) has a minified CommonJS bundle with a handler, no source map, and the SDK clients inside', () => {
+    // 12 stages + the AbortCleanup function + the monitor's three tasks (one bundle, three exports)
+    expect(fns).toHaveLength(16);
     for (const f of fns) {
       const files = fs.readdirSync(f.dir);
       expect({ id: f.id, files }).toEqual({ id: f.id, files: ['index.js'] });
@@ -43,9 +43,10 @@ describe('the synthesized app with real bundles (as cdk synth and local mode see
     }
   });
 
-  test('each bundle loads and exports a handler function', () => {
+  test('each bundle loads and exports its function\'s handler (index.<export>)', () => {
     for (const f of fns) {
-      const r = spawnSync(process.execPath, ['-e', `const m=require(${JSON.stringify(path.join(f.dir, 'index.js'))});process.exit(typeof m.handler==='function'?0:3)`], {
+      const exportName = f.handler.replace(/^index\./, '');
+      const r = spawnSync(process.execPath, ['-e', `const m=require(${JSON.stringify(path.join(f.dir, 'index.js'))});process.exit(typeof m[${JSON.stringify(exportName)}]==='function'?0:3)`], {
         encoding: 'utf8',
         env: { PATH: process.env.PATH, AWS_REGION: 'us-east-1' },
       });

@@ -169,9 +169,9 @@ describe('relearn templates (reference configuration)', () => {
   });
 
   describe('pipeline stack: functions, topic, state machine', () => {
-    test('twelve stage functions and the abort cleanup: Node.js 22, traced, with their own encrypted log groups and the full environment', () => {
+    test('twelve stage functions, the abort cleanup and the monitor: Node.js 22, traced, with their own encrypted log groups and the full environment', () => {
       const fns = Object.values(pipeline.findResources('AWS::Lambda::Function'));
-      expect(fns).toHaveLength(13); // 12 stages + AbortCleanup (lib/constructs/abort-cleanup.ts)
+      expect(fns).toHaveLength(16); // 12 stages + AbortCleanup (lib/constructs/abort-cleanup.ts) + 3 monitor tasks (lib/constructs/monitoring.ts)
       // Every variable loadEnv requires (CURATED_SCHEMA_URI is optional: only with validation.schemaFile).
       const required = Object.entries(LambdaEnvSchema.shape).filter(([, v]) => !v.safeParse(undefined).success).map(([k]) => k);
       for (const f of fns) {
@@ -215,7 +215,7 @@ describe('relearn templates (reference configuration)', () => {
         TracingConfiguration: { Enabled: true },
       });
       // named under /aws/vendedlogs/, with a per-stack suffix so a redeploy never collides with a retained group
-      const named = Object.values(pipeline.findResources('AWS::Logs::LogGroup')).filter((g) => g.Properties.LogGroupName);
+      const named = Object.values(pipeline.findResources('AWS::Logs::LogGroup')).filter((g) => JSON.stringify(g.Properties.LogGroupName ?? '').includes('relearn-retrain'));
       expect(named).toHaveLength(1);
       expect(JSON.stringify(named[0].Properties.LogGroupName)).toContain('/aws/vendedlogs/states/relearn-retrain-');
       expect(JSON.stringify(named[0].Properties.LogGroupName)).toContain('AWS::StackId');
@@ -324,7 +324,7 @@ describe('abort cleanup (DESIGN principle 6: an aborted execution leaves no trai
 
   test("the state machine's TimeoutSeconds is the configured limit (reference config: 17070 s), so a stuck run ends TIMED_OUT", () => {
     const timeoutOf = (t: Template) => {
-      const [sm] = Object.values(t.findResources('AWS::StepFunctions::StateMachine'));
+      const [sm] = Object.values(t.findResources('AWS::StepFunctions::StateMachine', { Properties: { StateMachineName: 'relearn-retrain' } }));
       const def = sm.Properties.DefinitionString;
       const text = typeof def === 'string' ? def : (def['Fn::Join'][1] as unknown[]).map((p) => (typeof p === 'string' ? p : 'TOKEN')).join('');
       return (JSON.parse(text) as { TimeoutSeconds?: number }).TimeoutSeconds;

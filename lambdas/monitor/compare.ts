@@ -74,7 +74,9 @@ export interface MonitorReport {
   readonly window: { readonly id: string; readonly start: string; readonly end: string };
   readonly createdAt: string;
   readonly verdict: Verdict;
-  /** One sentence, in words (the notification's first line). */
+  /** What was found, in a few words (the report's title). */
+  readonly headline: string;
+  /** One sentence, in words: the window, the champion and what was found (the notification's first line). */
   readonly summary: string;
   /** Every finding in words, most important first. */
   readonly findings: string[];
@@ -116,6 +118,9 @@ export function monitorRuleConfig(config: RelearnConfig): ValidationConfig {
 const pct = (x: number) => `${(100 * x).toFixed(x !== 0 && Math.abs(x) < 0.001 ? 3 : 1)}%`;
 const int = (x: number) => x.toLocaleString('en-US');
 const r6 = (x: number) => Number(x.toPrecision(6));
+/** For what a person reads; bin edges come from a sketch accurate to 1 %, so 3-4 digits say all there is. */
+const r4 = (x: number) => Number(x.toPrecision(4));
+const r3 = (x: number) => Number(x.toPrecision(3));
 
 export function compareWindow(input: CompareInput): MonitorReport {
   const { window, plan, merged, baselines, config } = input;
@@ -142,6 +147,7 @@ export function compareWindow(input: CompareInput): MonitorReport {
       ...base,
       ...empty,
       verdict: 'no_baseline',
+      headline: 'No champion to compare with',
       summary: `no champion: nothing serves from this pipeline yet (or champion/current.json cannot be read), so there is no baseline to compare ${int(counts.rows)} captured rows with`,
       findings: failureFinding,
     };
@@ -151,6 +157,7 @@ export function compareWindow(input: CompareInput): MonitorReport {
       ...base,
       ...empty,
       verdict: 'insufficient_data',
+      headline: `Too few captured rows to judge (${int(Math.max(counts.rows, counts.predictions))} of ${int(m.minRows)})`,
       summary: `too few captured rows to judge: ${int(Math.max(counts.rows, counts.predictions))} in the window, at least ${int(m.minRows)} needed (monitoring.minRows); nothing was compared`,
       findings: [...failureFinding, ...captureHints(counts, config)],
     };
@@ -214,7 +221,7 @@ export function compareWindow(input: CompareInput): MonitorReport {
     ...(counts.rows < m.minRows ? [`only ${int(counts.rows)} request rows were captured (fewer than ${int(m.minRows)}): features were not compared`] : []),
     ...(predictionNote && !predictionsDrifted ? [predictionNote] : []),
   ];
-  const head = `${int(counts.rows)} captured rows from ${window.start.toISOString()} to ${window.end.toISOString()} against the champion ${baselines.ref.executionName}`;
+  const head = `${int(counts.rows)} captured rows from ${windowText(window)} against the champion ${baselines.ref.executionName}`;
   const what: string[] = [];
   if (driftedFeatures.length) what.push(`drift on ${driftedFeatures.length} feature${driftedFeatures.length === 1 ? '' : 's'} (${driftedFeatures.join(', ')})`);
   if (predictionsDrifted) what.push('the prediction distribution shifted');
@@ -224,11 +231,12 @@ export function compareWindow(input: CompareInput): MonitorReport {
   const rest = otherFindings.filter((a) => a.rule !== 'missing_column' && a.rule !== 'new_column').length;
   if (rest) what.push(`${rest} other finding${rest === 1 ? '' : 's'}`);
   if (unreadable) what.push(`${int(unreadable)} unreadable capture item(s)`);
-  const summary = `${head}: ${what.length ? what.join('; ') : 'no drift, no schema or data-quality finding'}`;
+  const found = what.length ? what.join('; ') : 'no drift, no schema or data-quality finding';
   return {
     ...base,
     verdict,
-    summary,
+    headline: found[0].toUpperCase() + found.slice(1),
+    summary: `${head}: ${found}`,
     findings,
     features,
     driftedFeatures,
@@ -247,6 +255,13 @@ function significant(a: Anomaly, rules: ValidationConfig): boolean {
   if (a.rule === 'out_of_range') return ((a.observed as { share?: number } | undefined)?.share ?? 1) > rules.maxOutOfRangeShare;
   if (a.rule === 'unexpected_category') return typeof a.observed !== 'number' || a.observed > rules.maxNewCategoryShare;
   return true;
+}
+
+/** `2026-11-29 09:00 to 10:00 UTC` (the end's date only when it differs). */
+export function windowText(w: { start: Date; end: Date }): string {
+  const [sd, st] = w.start.toISOString().slice(0, 16).split('T');
+  const [ed, et] = w.end.toISOString().slice(0, 16).split('T');
+  return `${sd} ${st} to ${ed === sd ? '' : `${ed} `}${et} UTC`;
 }
 
 function idColumns(config: RelearnConfig, schema: DatasetSchema): string[] {
@@ -291,7 +306,7 @@ function columnReport(c: ColumnStats, b: ColumnStats | undefined, schema: Datase
         measures.push({ name: 'std ratio (either way)', value: r6(ratio >= 1 ? ratio : ratio > 0 ? 1 / ratio : Infinity), threshold: drift.stdRatio });
       }
       histogram = decileHistogram(c, b);
-      const d = (m: ColumnStats) => `mean ${r6(m.moments!.mean)}, std ${r6(m.moments!.std)}, median ${r6(m.sketch!.quantile(0.5) ?? NaN)}`;
+      const d = (m: ColumnStats) => `mean ${r4(m.moments!.mean)}, std ${r4(m.moments!.std)}, median ${r4(m.sketch!.quantile(0.5) ?? NaN)}`;
       summary = { baseline: d(b), live: d(c) };
     } else if (c.kind === 'categorical' && c.freq && b.freq) {
       const d = linf(c.freq.top(), b.freq.top());
@@ -340,7 +355,7 @@ function decileHistogram(c: ColumnStats, b: ColumnStats): HistogramBin[] {
   const lb = masses(b);
   const ll = masses(c);
   return lb.map((x, i) => ({
-    label: i === 0 ? `≤ ${r6(edges[0])}` : i === edges.length ? `> ${r6(edges[edges.length - 1])}` : `${r6(edges[i - 1])} – ${r6(edges[i])}`,
+    label: i === 0 ? `≤ ${r3(edges[0])}` : i === edges.length ? `> ${r3(edges[edges.length - 1])}` : `${r3(edges[i - 1])}–${r3(edges[i])}`,
     baseline: r6(x),
     live: r6(ll[i]),
   }));

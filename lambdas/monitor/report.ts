@@ -1,5 +1,5 @@
 import { CSS, esc } from '../evaluate/report';
-import { ColumnReport, HistogramBin, MonitorReport, PREDICTION_COLUMNS, Verdict } from './compare';
+import { ColumnReport, HistogramBin, MonitorReport, PREDICTION_COLUMNS, Verdict, windowText } from './compare';
 
 /**
  * monitoring/<window>/report.html: one self-contained page (inline CSS and SVG, no script, no external asset), in
@@ -22,21 +22,22 @@ const EXTRA_CSS = `
 `;
 
 const int = (x: number) => x.toLocaleString('en-US');
+/** A column name as the report shows it (an empty header field is a column too). */
+const name = (n: string) => (n === '' ? '<span class="small">(empty name)</span>' : esc(n));
 const num = (x: number | null | undefined, d = 3) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : Number(x.toFixed(d)).toString());
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(1)}%`);
 
 export function renderMonitorReport(r: MonitorReport, links: { readonly reportJson?: string } = {}): string {
   const b = BADGE[r.verdict];
-  const period = `${r.window.start.replace('T', ' ').replace(/:00\.000Z$/, ' UTC')} – ${r.window.end.replace('T', ' ').replace(/:00\.000Z$/, ' UTC')}`;
   const drifted = r.features.filter((f) => f.drifted);
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>relearn monitoring ${esc(r.window.id)}: ${esc(b.text.toLowerCase())}</title>
+<title>relearn monitoring ${esc(r.window.id)}: ${esc(r.headline)}</title>
 <style>${CSS}${EXTRA_CSS}</style></head>
 <body><main>
 <section class="verdict${b.ok ? ' ok' : ''}">
-<h1><span class="badge ${b.cls}">${b.text}</span> ${esc(r.summary)}</h1>
-<div class="meta">Window <b>${esc(period)}</b> · ${int(r.counts.requests)} requests, ${int(r.counts.rows)} rows, ${int(r.counts.predictions)} predictions captured
+<h1><span class="badge ${b.cls}">${b.text}</span> ${esc(r.headline)}</h1>
+<div class="meta">Window <b>${esc(windowText({ start: new Date(r.window.start), end: new Date(r.window.end) }))}</b> · ${int(r.counts.requests)} requests, ${int(r.counts.rows)} rows, ${int(r.counts.predictions)} predictions captured
  · ${r.champion ? `champion <b>${esc(r.champion.executionName)}</b> (promoted ${esc(r.champion.promotedAt)})` : 'no champion'} · ${esc(r.problemType)}</div>
 ${r.findings.length ? `<ul class="reasons">${r.findings.map((f) => `<li>${esc(f)}</li>`).join('')}</ul>` : ''}
 </section>
@@ -55,14 +56,14 @@ Every number is in ${esc(links.reportJson ?? 'report.json')} next to this file. 
 function featureTable(r: MonitorReport): string {
   const rows = [...r.features]
     .sort((x, y) => Number(y.drifted) - Number(x.drifted) || (y.driftScore ?? -1) - (x.driftScore ?? -1))
-    .map((f) => `<tr${f.drifted ? ' class="drift"' : ''}><td>${esc(f.name)}</td><td>${esc(f.kind)}</td>
+    .map((f) => `<tr${f.drifted ? ' class="drift"' : ''}><td>${name(f.name)}</td><td>${esc(f.kind)}</td>
 <td class="num${f.drifted ? ' fail' : ''}">${num(f.driftScore, 2)}</td>
 <td>${f.measures.map((m) => `${esc(m.name)} ${num(m.value)} <span class="ci">(max ${m.threshold})</span>`).join('<br>') || '<span class="small">not measured</span>'}</td>
 <td class="num">${pct(f.presentShare)}</td><td class="num">${pct(f.missingShare)} <span class="ci">(baseline ${pct(f.baselineMissingShare)})</span></td>
 <td>${esc(f.summary.baseline)}<br><b>${esc(f.summary.live)}</b></td><td>${f.rules.map(esc).join(', ')}</td></tr>`)
     .join('');
-  const gone = r.missingFeatures.map((n) => `<tr class="drift"><td>${esc(n)}</td><td colspan="7" class="fail">missing from every captured request</td></tr>`).join('');
-  const added = r.newFeatures.map((n) => `<tr><td>${esc(n)}</td><td colspan="7">new: requests carry it, the champion's schema does not</td></tr>`).join('');
+  const gone = r.missingFeatures.map((n) => `<tr class="drift"><td>${name(n)}</td><td colspan="7" class="fail">missing from every captured request</td></tr>`).join('');
+  const added = r.newFeatures.map((n) => `<tr><td>${name(n)}</td><td colspan="7">new: requests carry it, the champion's schema does not</td></tr>`).join('');
   return `<section><h2>Features</h2>
 <p class="meta">Drift = the largest drift measure relative to its threshold (1 = at the threshold). Present = share of captured rows that carried the column.</p>
 <table><thead><tr><th>feature</th><th>kind</th><th>drift</th><th>measures</th><th>present</th><th>missing</th><th>baseline<br><b>live</b></th><th>rules</th></tr></thead>
@@ -93,8 +94,8 @@ ${c.unreadableRequests + c.unreadableResponses + c.badLines + c.mismatched ? `<l
 }
 
 const HW = 300;
-const HH = 170;
-const HP = { l: 36, r: 8, t: 8, b: 46 };
+const HH = 190;
+const HP = { l: 36, r: 8, t: 8, b: 66 };
 
 /** Paired bars per bin: the baseline's share (grey) and the live share (blue). */
 function histogram(f: Pick<ColumnReport, 'name' | 'histogram' | 'driftScore' | 'kind'>, drifted: boolean): string {
@@ -109,7 +110,7 @@ function histogram(f: Pick<ColumnReport, 'name' | 'histogram' | 'driftScore' | '
   const bars = bins
     .map((b, i) => {
       const x = HP.l + i * slot + 1;
-      const label = b.label.length > 14 ? `${b.label.slice(0, 13)}…` : b.label;
+      const label = b.label.length > 16 ? `${b.label.slice(0, 15)}…` : b.label;
       return `<rect class="base" x="${x.toFixed(1)}" y="${y(b.baseline).toFixed(1)}" width="${bw.toFixed(1)}" height="${(HP.t + ih - y(b.baseline)).toFixed(1)}"><title>${esc(b.label)}: baseline ${pct(b.baseline)}</title></rect>
 <rect class="live" x="${(x + bw).toFixed(1)}" y="${y(b.live).toFixed(1)}" width="${bw.toFixed(1)}" height="${(HP.t + ih - y(b.live)).toFixed(1)}"><title>${esc(b.label)}: live ${pct(b.live)}</title></rect>
 <text x="${(x + bw).toFixed(1)}" y="${HP.t + ih + 8}" font-size="9" fill="#57606a" text-anchor="end" transform="rotate(-40 ${(x + bw).toFixed(1)} ${HP.t + ih + 8})">${esc(label)}</text>`;
@@ -118,5 +119,5 @@ function histogram(f: Pick<ColumnReport, 'name' | 'histogram' | 'driftScore' | '
   const axis = [0, 0.5, 1].map((t) => `<text x="${HP.l - 4}" y="${(y(t * max) + 3).toFixed(1)}" font-size="9" text-anchor="end" fill="#57606a">${pct(t * max)}</text>`).join('');
   return `<figure class="${drifted ? 'drift' : ''}"><svg xmlns="http://www.w3.org/2000/svg" width="${HW}" height="${HH}" viewBox="0 0 ${HW} ${HH}" role="img" aria-label="${esc(f.name)}: baseline vs live">
 <line x1="${HP.l}" y1="${HP.t + ih}" x2="${HP.l + iw}" y2="${HP.t + ih}" stroke="#d0d7de"/>${axis}${bars}</svg>
-<figcaption><b>${esc(f.name)}</b> · drift ${num(f.driftScore, 2)} <span class="legend"><span><i class="sw" style="background:#8c959f"></i>baseline</span><span><i class="sw" style="background:#0969da"></i>live</span></span></figcaption></figure>`;
+<figcaption><b>${name(f.name)}</b> · drift ${num(f.driftScore, 2)} <span class="legend"><span><i class="sw" style="background:#8c959f"></i>baseline</span><span><i class="sw" style="background:#0969da"></i>live</span></span></figcaption></figure>`;
 }

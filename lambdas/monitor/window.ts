@@ -1,5 +1,6 @@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { captureEndpointPrefix, hourFolder } from './capture';
+import { SERVING_VARIANT } from './capture-config';
 
 /**
  * A monitoring window: the captured traffic whose inferenceTime is in [start, end). Its id names its folder,
@@ -73,12 +74,12 @@ export interface CaptureFile {
 
 /**
  * The capture files that may hold records of the window: every hour folder from an hour before its start to an hour
- * after its end (a file's folder is the hour it was started, its records may be a little older or newer), under each
- * variant of the endpoint. Whole days inside that range are listed with one prefix. Sorted by key.
+ * after its end (a file's folder is the hour it was started, its records may be a little older or newer), under the
+ * endpoint's variant (`AllTraffic`: Deploy's only variant). Whole days inside that range are listed with one prefix.
+ * Sorted by key.
  */
-export async function listCaptureFiles(s3: S3Client, bucket: string, prefix: string, endpoint: string, window: MonitorWindow): Promise<CaptureFile[]> {
-  const base = captureEndpointPrefix(prefix, endpoint);
-  const variants = await listVariants(s3, bucket, base);
+export async function listCaptureFiles(s3: S3Client, bucket: string, prefix: string, endpoint: string, window: MonitorWindow, variant = SERVING_VARIANT): Promise<CaptureFile[]> {
+  const base = captureEndpointPrefix(prefix, endpoint, variant);
   const from = Math.floor((window.start.getTime() - HOUR) / HOUR) * HOUR;
   const to = window.end.getTime() + HOUR;
   const prefixes: string[] = [];
@@ -93,27 +94,13 @@ export async function listCaptureFiles(s3: S3Client, bucket: string, prefix: str
     }
   }
   const files: CaptureFile[] = [];
-  for (const variant of variants) {
-    for (const p of prefixes) {
-      let token: string | undefined;
-      do {
-        const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${base}${variant}/${p}`, ContinuationToken: token }));
-        for (const o of page.Contents ?? []) if (o.Key && o.Key.endsWith('.jsonl')) files.push({ key: o.Key, size: o.Size ?? 0 });
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
-    }
+  for (const p of prefixes) {
+    let token: string | undefined;
+    do {
+      const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${base}${p}`, ContinuationToken: token }));
+      for (const o of page.Contents ?? []) if (o.Key && o.Key.endsWith('.jsonl')) files.push({ key: o.Key, size: o.Size ?? 0 });
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
   }
   return files.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-}
-
-/** The variant folders under `<prefix><endpoint>/` (relearn's endpoints have one, AllTraffic). */
-async function listVariants(s3: S3Client, bucket: string, base: string): Promise<string[]> {
-  const variants = new Set<string>();
-  let token: string | undefined;
-  do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: base, Delimiter: '/', ContinuationToken: token }));
-    for (const cp of page.CommonPrefixes ?? []) if (cp.Prefix) variants.add(cp.Prefix.slice(base.length).replace(/\/$/, ''));
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
-  return [...variants].sort();
 }

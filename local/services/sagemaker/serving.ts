@@ -199,7 +199,7 @@ export class CaptureWriter {
     }
     buf.lines.push(JSON.stringify(rec));
     if (buf.lines.length >= (this.opts.maxRecords ?? 1000)) void this.flush();
-    else this.timer ??= setTimeout(() => void this.flush(), this.opts.flushMs ?? 1000);
+    else this.timer ??= setTimeout(() => void this.flush(), this.opts.flushMs ?? 1000).unref();
   }
 
   /** Writes every buffered record now (one file per endpoint and variant); resolves when they are in S3. */
