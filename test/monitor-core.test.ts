@@ -62,8 +62,9 @@ function predictionStats(plan: MonitorPlan, scores: (number | number[])[]): Data
 }
 
 /** Captured JSON requests of `perRequest` rows each (the label left out, numbers as JSON numbers) and their responses. */
-async function traffic(opts: { rows: number; seed: number; variant?: ChurnVariant; perRequest?: number; drop?: string[]; score: (i: number) => number | number[]; csv?: boolean }) {
+async function traffic(opts: { rows: number; seed: number; variant?: ChurnVariant; perRequest?: number; drop?: string[]; score: (i: number) => number | number[]; csv?: boolean; edit?: (row: Value[], columns: string[], i: number) => void }) {
   const { columns, rows } = await table(await csvOf(opts.rows, opts.seed, opts.variant));
+  if (opts.edit) rows.forEach((r, i) => opts.edit!(r, columns, i));
   const keep = columns.map((c, i) => ({ c, i })).filter(({ c }) => c !== 'churned' && !(opts.drop ?? []).includes(c));
   const lines: string[] = [];
   const per = opts.perRequest ?? 10;
@@ -139,6 +140,14 @@ describe('the monitor on captured traffic', () => {
     expect(report.driftedFeatures).toContain('monthly_usage_hours');
     expect(report.driftedFeatures).not.toContain('support_tickets');
     expect(report.features.find((f) => f.name === 'support_tickets')!.measures[0]).toMatchObject({ name: 'Jensen-Shannon divergence', threshold: 0.1 });
+  });
+
+  test('one drifted feature is enough for a drift verdict, and only that feature drifts', async () => {
+    // GIVEN clean traffic in which every other customer's country became "IN"
+    const lines = await traffic({ rows: 2000, seed: 31, score: lowScores(12), edit: (row, columns, i) => i % 2 === 0 && (row[columns.indexOf('country')] = 'IN') });
+    const report = monitor(config, baselines, lines);
+    expect({ verdict: report.verdict, drifted: report.driftedFeatures }).toEqual({ verdict: 'drift', drifted: ['country'] });
+    expect(report.findings[0]).toMatch(/^column "country": category "IN" moved from [\d.]+% to 5\d\.\d% of values/);
   });
 
   test('a feature missing from every request is reported as missing', async () => {
