@@ -12,7 +12,7 @@ import { Value } from '../shared/tabular';
 import { baselineRef, loadBaselines, readChampion, readSchema } from './baseline';
 import { parseCaptureLine, payloadText, requestRows, UnreadableBody } from './capture';
 import { SERVING_VARIANT } from './capture-config';
-import { BaselineRef, compareWindow, MonitorReport, Verdict } from './compare';
+import { BaselineRef, compareWindow, MonitorReport, Verdict, windowText } from './compare';
 import { endpointFailures } from './failures';
 import { monitoringMetricData, putMonitoringMetrics } from './metrics';
 import { renderMonitorReport } from './report';
@@ -321,7 +321,7 @@ export function notificationText(report: MonitorReport, ctx: { pipeline: string;
     `${SUBJECT[report.verdict][0].toUpperCase()}${SUBJECT[report.verdict].slice(1)}: ${report.summary}.`,
     '',
     ...(report.findings.length ? ['What the monitor found:', ...report.findings.map((f) => `  - ${f}`), ''] : []),
-    `Window: ${report.window.start} to ${report.window.end} (${report.counts.requests.toLocaleString('en-US')} requests, ${report.counts.rows.toLocaleString('en-US')} rows captured).`,
+    `Window: ${windowText({ start: new Date(report.window.start), end: new Date(report.window.end) })} (${report.counts.requests.toLocaleString('en-US')} requests, ${report.counts.rows.toLocaleString('en-US')} rows captured).`,
     champion ? `Baseline: the champion ${champion.executionName}, promoted ${champion.promotedAt} (its training statistics and schema, and its validation predictions).` : 'Baseline: none (no champion).',
     ...(ctx.retrain ? [`Retrain: ${ctx.retrain}`] : []),
     ...(ctx.reason ? [`Asked by: ${ctx.reason}`] : []),
