@@ -113,7 +113,7 @@ describe('production monitoring, end to end (local mode)', () => {
     // 2,000 shifted rows, plus VerifyServing's check of the deployed model (clean validation rows)
     expect(json.counts.rows).toBeGreaterThanOrEqual(2000);
     expect(json.predictionsDrifted).toBe(true); // shifted customers churn more: the served scores moved too
-    expect(json.alarm).toMatchObject({ state: 'ALARM', name: expect.stringMatching(/DriftAlarm/) });
+    expect(json.alarm).toMatchObject({ state: 'ALARM', name: 'relearn-monitor-drift' });
     expect(existsSync(json.report.path)).toBe(true);
     const html = readFileSync(json.report.path, 'utf8');
     for (const f of SHIFTED) expect(html).toContain(f);

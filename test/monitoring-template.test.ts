@@ -131,6 +131,7 @@ describe('monitoring in the templates (reference configuration)', () => {
   test('the drift alarm: DriftDetected >= 1 in the schedule\'s period, missing data keeps the state, actions on the outcome topic', () => {
     const [topic] = Object.keys(pipeline.findResources('AWS::SNS::Topic'));
     pipeline.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'relearn-monitor-drift',
       Namespace: MONITORING_NAMESPACE,
       MetricName: 'DriftDetected',
       Dimensions: [{ Name: 'Pipeline', Value: 'relearn' }],
@@ -143,7 +144,7 @@ describe('monitoring in the templates (reference configuration)', () => {
       AlarmActions: [{ Ref: topic }],
       OKActions: [{ Ref: topic }],
     });
-    pipeline.hasResourceProperties('AWS::CloudWatch::Alarm', { Namespace: 'AWS/States', MetricName: 'ExecutionsFailed', AlarmActions: [{ Ref: topic }] });
+    pipeline.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmName: 'relearn-monitor-failed', Namespace: 'AWS/States', MetricName: 'ExecutionsFailed', AlarmActions: [{ Ref: topic }] });
     expect(alarmPeriod('rate(15 minutes)').toSeconds()).toBe(900);
     expect(alarmPeriod('rate(7 days)').toSeconds()).toBe(86400);
     expect(alarmPeriod('cron(0 6 * * ? *)').toSeconds()).toBe(3600);

@@ -235,6 +235,7 @@ export class ProductionMonitoring extends Construct {
       period,
     });
     this.driftAlarm = new cloudwatch.Alarm(this, 'DriftAlarm', {
+      alarmName: `${props.pipelineName}-monitor-drift`,
       alarmDescription: `relearn ${props.pipelineName}: the endpoint's traffic drifted from the champion's baselines (see monitoring/<window>/report.html in the artifacts bucket, docs/monitoring.md)`,
       metric: driftMetric,
       threshold: 1,
@@ -244,6 +245,7 @@ export class ProductionMonitoring extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.IGNORE,
     });
     this.failureAlarm = new cloudwatch.Alarm(this, 'FailureAlarm', {
+      alarmName: `${props.pipelineName}-monitor-failed`,
       alarmDescription: `relearn ${props.pipelineName}: a monitoring execution failed (see the ${stateMachineName} state machine's executions)`,
       metric: this.stateMachine.metricFailed({ period, statistic: cloudwatch.Stats.SUM }),
       threshold: 1,
