@@ -247,6 +247,43 @@ describe('the monitor on captured traffic', () => {
   });
 });
 
+describe('the plan', () => {
+  test("Contract A's schema: roles, classes and the problem type come from the champion's schema; new columns get inferred kinds", () => {
+    const config = parseConfig(SENSITIVE);
+    const schema = {
+      version: 1,
+      source: 'champion',
+      labelColumn: 'topic',
+      problemType: 'multiclass_classification',
+      classes: ['billing', 'bug', 'other'],
+      columns: [
+        { name: 'ticket_id', type: 'categorical', required: true, role: 'id' },
+        { name: 'words', type: 'numeric', required: true },
+        { name: 'channel', type: 'categorical', required: true },
+        { name: 'internal_note', type: 'text', required: true, role: 'ignore' },
+        { name: 'topic', type: 'categorical', required: true, role: 'label' },
+      ],
+    } as unknown as DatasetSchema;
+    const plan = buildPlan(config, schema, { columns: ['words', 'region'], rows: [['3', 'eu'], ['4', 'us'], ['5', 'eu']] }, WINDOW);
+    expect(plan.features.columns).toEqual([
+      { name: 'ticket_id', kind: 'categorical' },
+      { name: 'words', kind: 'numeric' },
+      { name: 'channel', kind: 'categorical' },
+      { name: 'region', kind: 'categorical' },
+    ]);
+    expect(plan).toMatchObject({ problemType: 'multiclass_classification', classes: ['billing', 'bug', 'other'], ignore: ['topic', 'internal_note'] });
+    expect(plan.predictions.columns.map((c) => c.name)).toEqual(['prediction', 'predicted_label']);
+  });
+
+  test('a window that starts before the champion was promoted says so', async () => {
+    const config = parseConfig(SENSITIVE);
+    const base = await championBaselines(config, []);
+    const lines = await traffic({ rows: 300, seed: 40, score: lowScores(1) });
+    const report = monitor(config, { ...base, ref: { ...base.ref, promotedAt: '2026-11-29T06:00:00.000Z' } }, lines);
+    expect(report.findings).toContain("the champion was promoted at 2026-11-29T06:00:00.000Z, after the window's start: traffic before that was served by the previous model");
+  });
+});
+
 describe('predictions of every problem type', () => {
   test('multiclass: K probabilities per row, the predicted class named from the response; a moved class mix is reported', async () => {
     const config = parseConfig({ ...SENSITIVE, evaluation: { problemType: 'binary_classification' } });

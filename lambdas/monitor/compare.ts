@@ -220,6 +220,9 @@ export function compareWindow(input: CompareInput): MonitorReport {
     ...(unreadable > 0 ? [`${int(counts.unreadableRequests)} request(s), ${int(counts.unreadableResponses)} response(s) and ${int(counts.badLines)} capture line(s) could not be read (${counts.examples[0] ?? ''})`] : []),
     ...(counts.rows < m.minRows ? [`only ${int(counts.rows)} request rows were captured (fewer than ${int(m.minRows)}): features were not compared`] : []),
     ...(predictionNote && !predictionsDrifted ? [predictionNote] : []),
+    ...(Date.parse(baselines.ref.promotedAt) > window.start.getTime()
+      ? [`the champion was promoted at ${baselines.ref.promotedAt}, after the window's start: traffic before that was served by the previous model`]
+      : []),
   ];
   const head = `${int(counts.rows)} captured rows from ${windowText(window)} against the champion ${baselines.ref.executionName}`;
   const what: string[] = [];
