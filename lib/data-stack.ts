@@ -54,15 +54,6 @@ export class DataStack extends Stack {
       }),
     );
 
-    // CloudWatch alarms publish to the pipeline's KMS-encrypted topic (the monitoring alarms' actions).
-    this.key.addToResourcePolicy(
-      new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-      }),
-    );
-
     // 2. Server access logs of both buckets (S3 delivers access logs only to SSE-S3 buckets).
     this.accessLogsBucket = new s3.Bucket(this, 'AccessLogsBucket', {
       encryption: s3.BucketEncryption.S3_MANAGED,

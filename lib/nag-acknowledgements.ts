@@ -43,6 +43,7 @@ const STAGE_ROLE = /^Pipeline\/Pipeline\/[A-Za-z]+Role\/DefaultPolicy\/Resource$
 const SAGEMAKER_ROLE = /^Pipeline\/Pipeline\/SageMakerRole\/DefaultPolicy\/Resource$/;
 const STATE_MACHINE_ROLE = /^Pipeline\/Pipeline\/Retrain\/StateMachine\/Role\/DefaultPolicy\/Resource$/;
 const ABORT_CLEANUP_ROLE = /^Pipeline\/Pipeline\/AbortCleanup\/Role\/DefaultPolicy\/Resource$/;
+const TRIGGER_ROLE = /^Pipeline\/Pipeline\/Trigger\/Role\/DefaultPolicy\/Resource$/;
 const MONITOR_ROLE = /^Pipeline\/Pipeline\/Monitoring\/(Plan|Shard|Compare)FunctionRole\/DefaultPolicy\/Resource$/;
 /** The capture prefix is configurable (monitoring.capture.prefix): key characters between slashes, then `/*`. */
 const CAPTURE_PREFIX = "[a-zA-Z0-9!_.'()-]+(/[a-zA-Z0-9!_.'()-]+)*/\\*";
@@ -58,7 +59,7 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
     reason: 'Only actions without resource-level permissions are granted on * (X-Ray tracing, ECR login, CloudWatch metrics, log delivery, listing model packages); checked action by action against RESOURCE_STAR_ACTIONS.',
   },
   {
-    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${ARTIFACTS}/(datasets/\\*|champion/history/\\*|runs/\\*/(validation|training|evaluation|checkpoints)/\\*|runs/\\*/(decision|deployment|outcome)\\.json)\\]$`),
+    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${ARTIFACTS}/(datasets/\\*|trigger/manifests/\\*|champion/history/\\*|runs/\\*/(validation|training|evaluation|checkpoints)/\\*|runs/\\*/(decision|deployment|outcome)\\.json)\\]$`),
     path: new RegExp(`${STAGE_ROLE.source}|${SAGEMAKER_ROLE.source}`),
     reason: 'Object keys carry the dataset id or the execution name, known only at run time; each stage is limited to the prefixes of docs/architecture.md it reads or writes.',
   },
@@ -103,6 +104,26 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
     finding: /^AwsSolutions-L1$/,
     path: /^Pipeline\/Pipeline\/AbortCleanup\/Function\/Resource$/,
     reason: 'The abort cleanup function runs on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
+  },
+  {
+    finding: /^AwsSolutions-IAM5\[Resource::\*\]$/,
+    path: TRIGGER_ROLE,
+    reason: 'The trigger function is traced like the stages: X-Ray has no resource-level permissions; checked action by action against RESOURCE_STAR_ACTIONS.',
+  },
+  {
+    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::(${bucketArn('DataBucket')}/incoming/\\*|${ARTIFACTS}/trigger/manifests/\\*)\\]$`),
+    path: TRIGGER_ROLE,
+    reason: 'The trigger reads what producers land under incoming/ (markers, and HeadObject for the version a run pins) and writes one manifest per run under trigger/manifests/, named by the execution; nothing else of either bucket.',
+  },
+  {
+    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:[a-z0-9-]+-retrain:\\*\\]$`),
+    path: TRIGGER_ROLE,
+    reason: 'The trigger asks DescribeExecution about the run it started; execution names derive from run manifests (lambdas/trigger/state.ts), so the wildcard covers only executions of this pipeline\'s state machine.',
+  },
+  {
+    finding: /^AwsSolutions-L1$/,
+    path: /^Pipeline\/Pipeline\/Trigger\/Function\/Resource$/,
+    reason: 'The trigger function runs on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
   },
   {
     finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${ARTIFACTS}/(${CAPTURE_PREFIX}|monitoring/\\*|runs/\\*/(validation|training)/\\*)\\]$`),

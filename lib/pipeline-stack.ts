@@ -37,5 +37,10 @@ export class PipelineStack extends Stack {
     new CfnOutput(this, 'TopicArn', { value: this.pipeline.topic.topicArn });
     new CfnOutput(this, 'DataBucketName', { value: props.dataBucket.bucketName });
     new CfnOutput(this, 'ArtifactsBucketName', { value: props.artifactsBucket.bucketName });
+    // What `relearn start` and `relearn status` find the deployed pipeline by (local/target.ts).
+    const trigger = this.pipeline.trigger;
+    new CfnOutput(this, 'TriggerQueueUrl', { value: trigger.queue.queueUrl, description: 'relearn start sends here' });
+    new CfnOutput(this, 'TriggerDeadLetterQueueUrl', { value: trigger.deadLetterQueue.queueUrl, description: 'Trigger messages that kept failing' });
+    new CfnOutput(this, 'KmsKeyArn', { value: props.encryptionKey.keyArn });
   }
 }

@@ -74,6 +74,8 @@ export async function startLocalServices(opts: LocalServicesOptions): Promise<Lo
     ...localSageMakerEnv(sagemaker.endpoint),
     AWS_REGION: LOCAL_REGION,
     AWS_DEFAULT_REGION: LOCAL_REGION,
+    // Powertools metrics are EMF lines on stdout, which the CLI's own output (and --json) must not carry.
+    POWERTOOLS_METRICS_DISABLED: 'true',
   };
   const sagemakerClient = new SageMakerClient({ endpoint: sagemaker.endpoint, region: LOCAL_REGION, credentials: LOCAL_S3_CREDENTIALS });
   const cloudwatchClient = new CloudWatchClient({ endpoint: sagemaker.endpoint, region: LOCAL_REGION, credentials: LOCAL_S3_CREDENTIALS });

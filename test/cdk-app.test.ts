@@ -28,9 +28,9 @@ describe('the synthesized app with real bundles (as cdk synth and local mode see
       .map(([id, r]) => ({ id, dir: path.join(outdir, r.Metadata!['aws:asset:path']), env: r.Properties.Environment.Variables, handler: r.Properties.Handler }));
   });
 
-  test('every stage (and the abort clean-up and the monitor) has a minified CommonJS bundle with a handler, no source map, and the SDK clients inside', () => {
-    // 12 stages + the AbortCleanup function + the monitor's three tasks (one bundle, three exports)
-    expect(fns).toHaveLength(16);
+  test('every stage (and the abort clean-up, the trigger and the monitor) has a minified CommonJS bundle with a handler, no source map, and the SDK clients inside', () => {
+    // 12 stages + the AbortCleanup function + the Trigger function + the monitor's three tasks (one bundle, three exports)
+    expect(fns).toHaveLength(17);
     for (const f of fns) {
       const files = fs.readdirSync(f.dir);
       expect({ id: f.id, files }).toEqual({ id: f.id, files: ['index.js'] });

@@ -25,7 +25,7 @@ describe('RetrainingPipeline in a stack of your own', () => {
   test('GIVEN existing buckets and key WHEN added THEN the stages, roles and state machine use them', () => {
     const { stack, pipeline } = stackWith();
     const t = Template.fromStack(stack);
-    expect(Object.keys(t.findResources('AWS::Lambda::Function'))).toHaveLength(16); // 12 stages + the abort clean-up + 3 monitor tasks
+    expect(Object.keys(t.findResources('AWS::Lambda::Function'))).toHaveLength(17); // 12 stages + the abort clean-up + the trigger + 3 monitor tasks
     t.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'team-retrain' });
     const env = Object.values(t.findResources('AWS::Lambda::Function'))[0].Properties.Environment.Variables;
     expect(env).toMatchObject({ DATA_BUCKET: 'team-landing', ARTIFACTS_BUCKET: 'team-artifacts', MODEL_PACKAGE_GROUP: 'team-models', ENDPOINT_NAME: 'team-endpoint' });

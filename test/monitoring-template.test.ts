@@ -9,8 +9,8 @@ import { RESOURCE_STAR_ACTIONS } from '../lib/nag-acknowledgements';
 
 /**
  * Production monitoring in the templates: the schedule, the monitor's state machine and least-privilege roles, the
- * metrics permission, the drift alarm on the outcome topic, the SageMaker role's right to write captures and the
- * key policy that lets CloudWatch publish to the encrypted topic. (cdk-nag over the whole app: test/nag.test.ts.)
+ * metrics permission, the drift alarm on the outcome topic and the dashboard, the SageMaker role's right to write
+ * captures. (cdk-nag over the whole app: test/nag.test.ts.)
  * Data capture itself is set by Deploy on each endpoint config at run time: its shape is checked here, and a real
  * endpoint config carries it in test/monitoring-local.test.ts.
  */
@@ -65,10 +65,25 @@ describe('monitoring in the templates (reference configuration)', () => {
     expect(list(capture[0].Action)).toEqual(['s3:PutObject']);
   });
 
-  test('CloudWatch may use the key, so alarms can publish to the encrypted topic', () => {
-    data.hasResourceProperties('AWS::KMS::Key', {
-      KeyPolicy: { Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] })]) },
+  test("the alarms are named <name>-monitor-*: the topic and key policies let CloudWatch publish for the pipeline's alarms (<name>-*)", () => {
+    const names = Object.values(pipeline.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties.AlarmName as string);
+    expect(names).toEqual(expect.arrayContaining(['relearn-monitor-drift', 'relearn-monitor-failed']));
+    pipeline.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: 'sns:Publish', Condition: Match.objectLike({ ArnLike: { 'aws:SourceArn': Match.anyValue() } }) }),
+        ]),
+      },
     });
+    expect(JSON.stringify(pipeline.findResources('AWS::SNS::TopicPolicy'))).toContain(':alarm:relearn-*');
+  });
+
+  test('the dashboard has the monitoring row (drift per feature by a SEARCH, the verdict, captured rows) and both alarms', () => {
+    const [dashboard] = Object.values(pipeline.findResources('AWS::CloudWatch::Dashboard'));
+    const body = JSON.stringify(dashboard.Properties.DashboardBody);
+    expect(body).toContain('Monitoring: drift per feature');
+    expect(body).toContain(`SEARCH('{${MONITORING_NAMESPACE},Feature,Pipeline} MetricName=\\\"FeatureDrift\\\" Pipeline=\\\"relearn\\\"'`);
+    expect(body).toContain('DriftAlarm');
   });
 
   test('a schedule starts the monitor state machine (EventBridge Scheduler) with the reason in its input', () => {

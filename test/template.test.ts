@@ -169,9 +169,9 @@ describe('relearn templates (reference configuration)', () => {
   });
 
   describe('pipeline stack: functions, topic, state machine', () => {
-    test('twelve stage functions, the abort cleanup and the monitor: Node.js 22, traced, with their own encrypted log groups and the full environment', () => {
+    test('twelve stage functions, the abort cleanup, the trigger and the monitor: Node.js 22, traced, with their own encrypted log groups and the full environment', () => {
       const fns = Object.values(pipeline.findResources('AWS::Lambda::Function'));
-      expect(fns).toHaveLength(16); // 12 stages + AbortCleanup (lib/constructs/abort-cleanup.ts) + 3 monitor tasks (lib/constructs/monitoring.ts)
+      expect(fns).toHaveLength(17); // 12 stages + AbortCleanup + Trigger (lib/constructs/trigger.ts) + 3 monitor tasks (lib/constructs/monitoring.ts)
       // Every variable loadEnv requires (CURATED_SCHEMA_URI is optional: only with validation.schemaFile).
       const required = Object.entries(LambdaEnvSchema.shape).filter(([, v]) => !v.safeParse(undefined).success).map(([k]) => k);
       for (const f of fns) {
@@ -245,7 +245,7 @@ describe('abort cleanup (DESIGN principle 6: an aborted execution leaves no trai
 
   test("the rule matches only this state machine's ABORTED, TIMED_OUT and FAILED executions", () => {
     const stateMachine = idOf('AWS::StepFunctions::StateMachine', 'PipelineRetrainStateMachine');
-    const rules = Object.values(pipeline.findResources('AWS::Events::Rule'));
+    const rules = Object.entries(pipeline.findResources('AWS::Events::Rule')).filter(([id]) => id.startsWith('PipelineAbortCleanup')).map(([, r]) => r);
     expect(rules).toHaveLength(1);
     expect(rules[0].Properties.EventPattern).toEqual({
       source: ['aws.states'],
@@ -322,16 +322,16 @@ describe('abort cleanup (DESIGN principle 6: an aborted execution leaves no trai
     }
   });
 
-  test("the state machine's TimeoutSeconds is the configured limit (reference config: 17070 s), so a stuck run ends TIMED_OUT", () => {
+  test("the state machine's TimeoutSeconds is the configured limit (reference config: 17700 s), so a stuck run ends TIMED_OUT", () => {
     const timeoutOf = (t: Template) => {
       const [sm] = Object.values(t.findResources('AWS::StepFunctions::StateMachine', { Properties: { StateMachineName: 'relearn-retrain' } }));
       const def = sm.Properties.DefinitionString;
       const text = typeof def === 'string' ? def : (def['Fn::Join'][1] as unknown[]).map((p) => (typeof p === 'string' ? p : 'TOKEN')).join('');
       return (JSON.parse(text) as { TimeoutSeconds?: number }).TimeoutSeconds;
     };
-    expect(timeoutOf(pipeline)).toBe(17070);
+    expect(timeoutOf(pipeline)).toBe(17700);
     // GIVEN spot training with its default MaxWait (twice a 2 h runtime) THEN the limit grows by the extra 3 h of training
-    expect(timeoutOf(synth({ training: { maxRuntimeSeconds: 7200, spot: { enabled: true } } }).pipeline)).toBe(17070 - 3600 + 14400);
+    expect(timeoutOf(synth({ training: { maxRuntimeSeconds: 7200, spot: { enabled: true } } }).pipeline)).toBe(17700 - 3600 + 14400);
   });
 });
 

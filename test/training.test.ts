@@ -298,7 +298,8 @@ describe('StartTraining and CheckTraining handlers', () => {
     expect(req.InputDataConfig?.map((c) => c.ChannelName)).toEqual(['train', 'validation']);
     expect(req.HyperParameters?.['id-column']).toBe('"customer_id"');
     expect(req.HyperParameters?.sagemaker_region).toBe('"us-east-1"');
-    expect(ref).toEqual({ jobName: req.TrainingJobName, status: 'InProgress', done: false });
+    // (with the first WaitForTraining's seconds: training.pollIntervalSeconds)
+    expect(ref).toEqual({ jobName: req.TrainingJobName, status: 'InProgress', done: false, nextWaitSeconds: 60 });
   });
 
   test('with a champion: its model is a channel and the result names it', async () => {
@@ -332,7 +333,7 @@ describe('StartTraining and CheckTraining handlers', () => {
     // WHEN StartTraining runs again
     const ref = await startHandler({ executionName: EXEC, state: pipelineState() });
     // THEN it reports that job instead of failing
-    expect(ref).toEqual({ jobName: name, status: 'InProgress', secondaryStatus: 'Training', done: false });
+    expect(ref).toEqual({ jobName: name, status: 'InProgress', secondaryStatus: 'Training', done: false, nextWaitSeconds: 60 });
   });
 
   test('SageMaker refusing the request is TrainingFailed with its message; throttling is transient', async () => {
@@ -357,7 +358,8 @@ describe('StartTraining and CheckTraining handlers', () => {
     const name = trainingJobName('relearn', EXEC);
     const started = { jobName: name, status: 'InProgress', done: false, championModelDataUri: CHAMPION_MODEL };
     sm.on(DescribeTrainingJobCommand).resolvesOnce({ TrainingJobName: name, TrainingJobStatus: 'InProgress', SecondaryStatus: 'Downloading' });
-    expect(await checkHandler({ executionName: EXEC, state: pipelineState(started) })).toEqual({ ...started, secondaryStatus: 'Downloading' });
+    // (no CreationTime from SageMaker: age 0, so the first interval)
+    expect(await checkHandler({ executionName: EXEC, state: pipelineState(started) })).toEqual({ ...started, secondaryStatus: 'Downloading', nextWaitSeconds: 60 });
 
     const output = `s3://${ARTIFACTS_BUCKET}/runs/${EXEC}/training/`;
     sm.on(DescribeTrainingJobCommand).resolves({

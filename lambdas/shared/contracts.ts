@@ -8,15 +8,49 @@ import * as z from 'zod';
 
 const s3Uri = z.string().regex(/^s3:\/\/[^/]+\/.*/, 'an s3:// URI');
 
-/** Execution input: what arrived. Either explicit keys, or a prefix to list. */
+/**
+ * Execution input: what arrived. A run manifest (what the trigger starts: exactly the objects it lists), explicit
+ * keys, or a prefix to list (a start by hand).
+ */
 export const SourceSchema = z
   .object({
     bucket: z.string().min(1),
     keys: z.array(z.string().min(1)).optional(),
     prefix: z.string().optional(),
+    /** s3:// URI of a RunManifest (trigger/manifests/<executionName>.json in the artifacts bucket). */
+    manifest: s3Uri.optional(),
   })
-  .refine((s) => (s.keys && s.keys.length > 0) || s.prefix !== undefined, 'source needs keys or a prefix');
+  .refine((s) => (s.keys && s.keys.length > 0) || s.prefix !== undefined || s.manifest !== undefined, 'source needs a manifest, keys or a prefix');
 export type Source = z.infer<typeof SourceSchema>;
+
+/** One object a run takes, pinned to the version the trigger saw. */
+export const ManifestObjectSchema = z
+  .object({
+    key: z.string().min(1),
+    /** Absent when the bucket is not versioned (local mode's S3). */
+    versionId: z.string().min(1).optional(),
+    size: z.number().int().min(0),
+    etag: z.string().min(1),
+  })
+  .strict();
+export type ManifestObject = z.infer<typeof ManifestObjectSchema>;
+
+/**
+ * What one run consumes (trigger/manifests/<executionName>.json): exactly these objects, each once. The trigger
+ * writes it before it starts the execution; the execution's name derives from its content.
+ */
+export const RunManifestSchema = z
+  .object({
+    version: z.literal(1),
+    executionName: z.string().min(1).max(80),
+    /** Why the run started: data went quiet, a marker, the schedule, or `relearn start`. */
+    reason: z.enum(['data', 'marker', 'schedule', 'start']),
+    createdAt: z.string(),
+    bucket: z.string().min(1),
+    objects: z.array(ManifestObjectSchema).min(1),
+  })
+  .strict();
+export type RunManifest = z.infer<typeof RunManifestSchema>;
 
 /** Ingest -> `$.dataset` */
 export const DatasetRefSchema = z.object({
@@ -62,6 +96,8 @@ export const TrainingRefSchema = z.object({
   championModelDataUri: s3Uri.optional(),
   finalMetrics: z.record(z.string(), z.number()).optional(),
   trainingSeconds: z.number().optional(),
+  /** Seconds WaitForTraining waits before the next CheckTraining (its SecondsPath; lambdas/shared/polling.ts). */
+  nextWaitSeconds: z.number().int().min(0).optional(),
 });
 export type TrainingRef = z.infer<typeof TrainingRefSchema>;
 
@@ -99,6 +135,10 @@ export const DeploymentRefSchema = z.object({
   previousEndpointConfigName: z.string().optional(),
   status: z.string(),
   done: z.boolean(),
+  /** Seconds WaitForEndpoint waits before the next CheckEndpoint (its SecondsPath; lambdas/shared/polling.ts). */
+  nextWaitSeconds: z.number().int().min(0).optional(),
+  /** When CheckEndpoint's polling began (ISO time): the update's age sets the next wait. */
+  pollingSince: z.string().optional(),
 });
 export type DeploymentRef = z.infer<typeof DeploymentRefSchema>;
 
@@ -132,6 +172,8 @@ export type PipelineState = z.infer<typeof PipelineStateSchema>;
 /** The payload every Lambda task receives. */
 export const StageEventSchema = z.object({
   executionName: z.string().min(1),
+  /** `$$.Execution.Id`: Notify reads the execution's history for its cost. Absent when a handler is called by hand. */
+  executionArn: z.string().optional(),
   state: PipelineStateSchema,
   /** Inside a Map iteration: the item (e.g. the dataset part a statistics shard reads). */
   item: z.string().optional(),
@@ -169,4 +211,8 @@ export const Layout = {
   decision: (executionName: string) => `runs/${executionName}/decision.json`,
   champion: 'champion/current.json',
   code: 'code/',
+  /** The trigger's single-flight state (lambdas/trigger). */
+  triggerState: 'trigger/state.json',
+  /** The manifest a run consumes. */
+  runManifest: (executionName: string) => `trigger/manifests/${executionName}.json`,
 } as const;

@@ -8,6 +8,7 @@ import { Anomaly, applyRules, DatasetSchema, DatasetStats, describe, inferSchema
 import { ROW_ID_COLUMN } from '../ingest/core';
 import { computeShard, ShardFile } from '../shard-statistics/core';
 import { championStats, resolveContext, shardStatsKey } from '../shard-statistics/plan';
+import { countAnomalies } from '../shared/telemetry';
 
 export interface ValidateDeps {
   readonly s3: S3Client;
@@ -60,6 +61,7 @@ export async function validateData(event: StageEvent, deps: ValidateDeps): Promi
     idColumns,
   });
   const { summary, blocking } = describe(anomalies, stats.rows, stats.columns.length, schema.source);
+  countAnomalies(anomalies); // the dashboard's "validation anomalies by rule"
 
   // 4. Outputs. The schema written is the one that travels with the model if this run is promoted.
   const prefix = Layout.validation(event.executionName);

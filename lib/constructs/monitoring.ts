@@ -257,8 +257,52 @@ export class ProductionMonitoring extends Construct {
       alarm.addAlarmAction(new cwActions.SnsAction(props.topic));
       alarm.addOkAction(new cwActions.SnsAction(props.topic));
     }
-    // (CloudWatch publishes to the KMS-encrypted topic through the key policy of the data stack.)
+    // CloudWatch publishes to the KMS-encrypted topic as itself: PipelineAlarms' topic and key policies allow alarms
+    // named `<name>-*` (lib/constructs/alarms.ts), which these are.
+    this.metric = (metricName, statistic = cloudwatch.Stats.MAXIMUM, label) =>
+      new cloudwatch.Metric({ namespace: MONITORING_NAMESPACE, metricName, dimensionsMap: { Pipeline: props.pipelineName }, statistic, period, ...(label ? { label } : {}) });
+    this.pipelineName = props.pipelineName;
+    this.period = period;
   }
+
+  private readonly metric: (metricName: string, statistic?: string, label?: string) => cloudwatch.Metric;
+  private readonly pipelineName: string;
+  private readonly period: Duration;
+
+  /** A row of the pipeline's dashboard: drift per feature, the verdict's measures, captured rows and failed requests. */
+  addToDashboard(dashboard: ProductionMonitoringDashboard): void {
+    const m = MONITORING_METRICS;
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Monitoring: drift per feature (1 = at the threshold)',
+        width: 12,
+        left: [
+          new cloudwatch.MathExpression({
+            expression: `SEARCH('{${MONITORING_NAMESPACE},Feature,Pipeline} MetricName="${m.featureDrift}" Pipeline="${this.pipelineName}"', 'Maximum', ${this.period.toSeconds()})`,
+            label: '',
+            period: this.period,
+          }),
+        ],
+        leftAnnotations: [{ value: 1, label: 'threshold', color: '#cf222e' }],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Monitoring: verdict',
+        width: 6,
+        left: [this.metric(m.driftedFeatures, cloudwatch.Stats.MAXIMUM, 'drifted features'), this.metric(m.driftDetected, cloudwatch.Stats.MAXIMUM, 'drift (0/1)')],
+        right: [this.metric(m.predictionDrift, cloudwatch.Stats.MAXIMUM, 'prediction drift')],
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Monitoring: captured rows, failed requests',
+        width: 6,
+        left: [this.metric(m.capturedRows, cloudwatch.Stats.MAXIMUM, 'captured rows per window')],
+        right: [this.metric(m.failedRequestShare, cloudwatch.Stats.MAXIMUM, 'failed request share')],
+      }),
+    );
+  }
+}
+
+export interface ProductionMonitoringDashboard {
+  addWidgets(...widgets: cloudwatch.IWidget[]): void;
 }
 
 /** The alarm's period: the schedule's rate (1 minute to 1 day), else one hour. */

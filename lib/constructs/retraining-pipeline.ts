@@ -18,7 +18,10 @@ import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, SKLEARN_VERSIONS, sklear
 import { loadCuratedSchemaFile } from '../curated-schema';
 import { packageSourceDir } from '../training-code';
 import { AbortCleanup } from './abort-cleanup';
+import { PipelineAlarms } from './alarms';
+import { PipelineDashboard } from './dashboard';
 import { ProductionMonitoring } from './monitoring';
+import { PipelineTrigger, TRIGGER_VISIBILITY_TIMEOUT } from './trigger';
 import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
 import { STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
 
@@ -113,6 +116,10 @@ export class RetrainingPipeline extends Construct {
   /** The training and serving image URI (a token: it depends on the stack's region). */
   public readonly trainingImageUri: string;
   public readonly endpointName: string;
+  public readonly abortCleanup: AbortCleanup;
+  public readonly trigger: PipelineTrigger;
+  public readonly alarms: PipelineAlarms;
+  public readonly dashboard: PipelineDashboard;
   /** Production monitoring: the monitor's state machine, schedule, metrics and alarms (docs/monitoring.md). */
   public readonly monitoring: ProductionMonitoring;
   private imageRegistry?: CfnMapping;
@@ -212,8 +219,6 @@ export class RetrainingPipeline extends Construct {
     const machine = new RetrainingStateMachine(this, 'Retrain', {
       functions,
       stateMachineName: `${config.name}-retrain`,
-      trainingPollInterval: Duration.seconds(config.training.pollIntervalSeconds),
-      endpointPollInterval: Duration.seconds(config.deployment.pollIntervalSeconds),
       timeout: executionTimeout(config),
       encryptionKey: key,
       logRetention,
@@ -222,16 +227,37 @@ export class RetrainingPipeline extends Construct {
     this.stateMachine = machine.stateMachine;
 
     // 7. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
-    new AbortCleanup(this, 'AbortCleanup', {
+    this.abortCleanup = new AbortCleanup(this, 'AbortCleanup', {
       stateMachine: this.stateMachine, pipelineName: config.name, topic: this.topic, encryptionKey: key,
       environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
     });
 
-    // 8. Production monitoring: Deploy turns data capture on; the monitor compares the traffic with the champion.
+    // 8. Data landing (and the schedule) start runs, one at a time (lib/constructs/trigger.ts).
+    this.trigger = new PipelineTrigger(this, 'Trigger', {
+      config: config.trigger, pipelineName: config.name, dataBucket, artifactsBucket, encryptionKey: key,
+      stateMachine: this.stateMachine, stateMachineName: machine.stateMachineName, environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
+    });
+
+    // 9. Production monitoring: Deploy turns data capture on; the monitor compares the traffic with the champion.
     this.monitoring = new ProductionMonitoring(this, 'Monitoring', {
       monitoring: config.monitoring, pipelineName: config.name, artifactsBucket, encryptionKey: key, topic: this.topic,
       sagemakerRole: this.sagemakerRole, environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
     });
+
+    // 10. Alarms (to the outcome topic) and one dashboard (lib/constructs/alarms.ts, dashboard.ts).
+    const deadLetterQueues = { trigger: this.trigger.deadLetterQueue, abortCleanup: this.abortCleanup.deadLetterQueue };
+    this.alarms = new PipelineAlarms(this, 'Alarms', {
+      pipelineName: config.name, stateMachine: this.stateMachine, topic: this.topic, encryptionKey: key, endpointName: this.endpointName,
+      triggerQueue: this.trigger.queue, // Three receives that each waited out the visibility timeout: the message keeps failing.
+      triggerQueueMaxAge: Duration.seconds(TRIGGER_VISIBILITY_TIMEOUT.toSeconds() * 3),
+      deadLetterQueues,
+    });
+    this.dashboard = new PipelineDashboard(this, 'Dashboard', {
+      pipelineName: config.name, serviceName: environment.POWERTOOLS_SERVICE_NAME, stateMachine: this.stateMachine,
+      stageNames: [...STAGE_IDS.map(stageConstructId), 'Trigger'], endpointName: this.endpointName, triggerQueue: this.trigger.queue,
+      deadLetterQueues, alarms: [...this.alarms.alarms, this.monitoring.driftAlarm, this.monitoring.failureAlarm],
+    });
+    this.monitoring.addToDashboard(this.dashboard.dashboard);
   }
 
   /** `<account>.dkr.ecr.<region>.<suffix>/sagemaker-scikit-learn:<version>-cpu-py3`, resolved per region at deploy. */
@@ -359,6 +385,9 @@ export class RetrainingPipeline extends Construct {
       allow(f, ['sagemaker:UpdateEndpoint', 'sagemaker:DescribeEndpointConfig'], [endpointConfigs]);
     };
 
+    // Ingest reads the exact version a run manifest pinned (the data bucket is versioned).
+    allow(fns.ingest, ['s3:GetObjectVersion'], [data.arnForObjects(`${Layout.incomingPrefix}*`)]);
+
     // ShardStatistics / ValidateData: the curated schema asset, exactly that object.
     if (this.curatedSchema) {
       const schemaObject = `arn:${Aws.PARTITION}:s3:::${this.curatedSchema.s3BucketName}/${this.curatedSchema.s3ObjectKey}`;
@@ -412,7 +441,7 @@ export class RetrainingPipeline extends Construct {
  * Keep this table in step with the handlers: a missing line is an AccessDenied in the cloud only.
  */
 export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; read?: string[]; list?: string[]; write?: string[] }>> = {
-  ingest: { incoming: true, read: ['datasets/*'], list: ['datasets/*'], write: ['datasets/*'] },
+  ingest: { incoming: true, read: ['datasets/*', 'trigger/manifests/*'], list: ['datasets/*'], write: ['datasets/*'] },
   'shard-statistics': {
     read: ['datasets/*', Layout.champion, 'config/schema.json', 'runs/*/validation/*'],
     list: [Layout.champion, 'config/schema.json', 'runs/*/validation/*'],

@@ -1,6 +1,7 @@
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { conditionalRequests } from './s3-conditional';
 
 // s3rver ships no type declarations.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -27,6 +28,8 @@ export interface LocalS3 {
 export async function startLocalS3(opts: { directory: string; buckets?: string[]; port?: number }): Promise<LocalS3> {
   mkdirSync(opts.directory, { recursive: true });
   const server = new S3rver({ address: '127.0.0.1', port: opts.port ?? 0, directory: opts.directory, silent: true });
+  // Conditional writes and reads (If-Match / If-None-Match), which the trigger's state relies on, answered as S3 does.
+  server.middleware.unshift(conditionalRequests(server.store));
   const address = (await server.run()) as AddressInfo;
   const endpoint = `http://127.0.0.1:${address.port}`;
   const client = new S3Client({ endpoint, region: 'us-east-1', credentials: LOCAL_S3_CREDENTIALS, forcePathStyle: true });

@@ -4,13 +4,16 @@ import { DeploymentConfigSchema } from './deployment';
 import { EvaluationConfigSchema } from './evaluation';
 import { MonitoringConfigSchema } from './monitoring';
 import { TrainingConfigSchema } from './training';
+import { TriggerConfigSchema } from './trigger';
 import { ValidationConfigSchema } from './validation';
+import { pollingProblems } from '../polling';
 
 export * from './dataset';
 export * from './deployment';
 export * from './evaluation';
 export * from './monitoring';
 export * from './training';
+export * from './trigger';
 export * from './validation';
 
 /**
@@ -26,6 +29,7 @@ export const RelearnConfigSchema = z
     training: TrainingConfigSchema.default(TrainingConfigSchema.parse({})),
     evaluation: EvaluationConfigSchema.default(EvaluationConfigSchema.parse({})),
     deployment: DeploymentConfigSchema.default(DeploymentConfigSchema.parse({})),
+    trigger: TriggerConfigSchema.default(TriggerConfigSchema.parse({})),
     monitoring: MonitoringConfigSchema.default(MonitoringConfigSchema.parse({})),
     notifications: z
       .object({
@@ -37,7 +41,9 @@ export const RelearnConfigSchema = z
     /** `retain` keeps buckets, key and registry on `cdk destroy`; `destroy` is for throw-away dev stacks. */
     removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
   })
-  .strict();
+  .strict()
+  // The polling of the longest legal run must stay well inside Step Functions' history limit (lambdas/shared/polling.ts).
+  .superRefine((c, ctx) => pollingProblems(c).forEach((p) => ctx.addIssue({ code: 'custom', path: p.path, message: p.message })));
 
 export type RelearnConfig = z.infer<typeof RelearnConfigSchema>;
 export type RelearnConfigInput = z.input<typeof RelearnConfigSchema>;
