@@ -1,6 +1,7 @@
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import * as z from 'zod';
 import { RelearnConfig } from '../shared/config';
 import { ChampionRecord } from '../shared/contracts';
@@ -16,6 +17,7 @@ import { BaselineRef, compareWindow, MonitorReport, Verdict, windowText } from '
 import { endpointFailures } from './failures';
 import { monitoringMetricData, putMonitoringMetrics } from './metrics';
 import { renderMonitorReport } from './report';
+import { requestRetrain, retrainReason } from './retrain';
 import { listCaptureFiles, MonitorWindow, parseWindow, scheduledWindow, windowOf, WindowError } from './window';
 import { mergeShards, MonitorPlan, predictionPlan, WindowShardJson, WindowStatsBuilder } from './window-stats';
 
@@ -92,6 +94,8 @@ export interface CompareDeps extends MonitorDeps {
   readonly cloudwatch: CloudWatchClient;
   readonly sns: SNSClient;
   readonly topicArn: string;
+  /** Where a drift retrain is asked for (the trigger queue): required when monitoring.retrainOnDrift is on. */
+  readonly retrain?: { readonly sqs: SQSClient; readonly queueUrl: string };
   /** @default - the current time */
   readonly now?: () => Date;
 }
@@ -238,6 +242,8 @@ export interface LatestVerdict {
   readonly createdAt: string;
   readonly executionName: string;
   readonly champion: string | null;
+  /** This window's drift asked the trigger for a retrain. */
+  readonly retrainRequested?: boolean;
 }
 
 /** CompareWithBaseline's result, at `$.result`. */
@@ -249,6 +255,8 @@ export interface MonitorResult {
   readonly reportUri: string;
   readonly htmlUri: string;
   readonly notified: boolean;
+  /** A drift retrain was asked of the trigger (monitoring.retrainOnDrift). */
+  readonly retrainRequested: boolean;
 }
 
 export async function compareMonitor(event: z.infer<typeof CompareEventSchema>, deps: CompareDeps): Promise<MonitorResult> {
@@ -289,15 +297,23 @@ export async function compareMonitor(event: z.infer<typeof CompareEventSchema>, 
     executionName: event.executionName,
     champion: baselines?.ref.executionName ?? null,
   };
+  // Retrain on drift: through the trigger's single-flight path (lambdas/monitor/retrain.ts).
+  const because = retrainReason(report, config.monitoring.retrainOnDrift, htmlUri);
+  let retrain: string | undefined;
+  if (because) {
+    if (!deps.retrain) throw new Error('monitoring.retrainOnDrift is on, but the monitor has no trigger queue (TRIGGER_QUEUE_URL) to ask');
+    await requestRetrain(deps.retrain.sqs, deps.retrain.queueUrl, because);
+    retrain = 'asked the trigger to start a run now with what has landed since the last one (nothing starts when nothing new has landed; a run in flight is never doubled)';
+  }
   // A re-run of an older window does not hide a newer window's verdict.
-  if (!previous || previous.end <= latest.end) await putJson(s3, bucket, MonitorLayout.latest, latest, put);
+  if (!previous || previous.end <= latest.end) await putJson(s3, bucket, MonitorLayout.latest, { ...latest, ...(retrain ? { retrainRequested: true } : {}) }, put);
   const notify = shouldNotify(report.verdict, previous?.verdict);
   if (notify) {
-    const { subject, message } = notificationText(report, { pipeline: config.name, htmlUri, reportUri, reason: planFile.reason });
+    const { subject, message } = notificationText(report, { pipeline: config.name, htmlUri, reportUri, reason: planFile.reason, ...(retrain ? { retrain } : {}) });
     await deps.sns.send(new PublishCommand({ TopicArn: deps.topicArn, Subject: subject, Message: message, MessageAttributes: { kind: { DataType: 'String', StringValue: 'monitoring' }, verdict: { DataType: 'String', StringValue: report.verdict } } }));
   }
-  logger.info('monitoring verdict', { window: window.id, verdict: report.verdict, drifted: report.driftedFeatures, notified: notify });
-  return { windowId: window.id, verdict: report.verdict, summary: report.summary.slice(0, 1000), driftedFeatures: report.driftedFeatures.slice(0, 50), reportUri, htmlUri, notified: notify };
+  logger.info('monitoring verdict', { window: window.id, verdict: report.verdict, drifted: report.driftedFeatures, notified: notify, retrainRequested: !!retrain });
+  return { windowId: window.id, verdict: report.verdict, summary: report.summary.slice(0, 1000), driftedFeatures: report.driftedFeatures.slice(0, 50), reportUri, htmlUri, notified: notify, retrainRequested: !!retrain };
 }
 
 /** Drift and findings are told every time; any other verdict only when it changed (no hourly "all is well"). */

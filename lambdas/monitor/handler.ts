@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { cloudWatchClient, s3Client, snsClient } from '../shared/clients';
+import { cloudWatchClient, s3Client, snsClient, sqsClient } from '../shared/clients';
 import { loadEnv, LambdaEnv } from '../shared/env';
 import { InvalidStageInput } from '../shared/errors';
 import { mapError } from '../shared/handler';
@@ -39,5 +39,12 @@ const deps = (env: LambdaEnv): MonitorDeps => ({
 export const plan = monitorHandler('PlanWindow', PlanEventSchema, (event, env) => planMonitor(event, deps(env)));
 export const shard = monitorHandler('MonitorShard', ShardEventSchema, (event, env) => shardMonitor(event, deps(env)));
 export const compare = monitorHandler('CompareWithBaseline', CompareEventSchema, (event, env) =>
-  compareMonitor(event, { ...deps(env), cloudwatch: cloudWatchClient(), sns: snsClient(), topicArn: env.topicArn }),
+  compareMonitor(event, {
+    ...deps(env),
+    cloudwatch: cloudWatchClient(),
+    sns: snsClient(),
+    topicArn: env.topicArn,
+    // The trigger queue (lib/constructs/monitoring.ts passes it): a drift retrain goes through the single-flight trigger.
+    ...(process.env.TRIGGER_QUEUE_URL ? { retrain: { sqs: sqsClient(), queueUrl: process.env.TRIGGER_QUEUE_URL } } : {}),
+  }),
 );

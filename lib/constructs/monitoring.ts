@@ -11,6 +11,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -64,6 +65,12 @@ export interface ProductionMonitoringProps {
   /** How the handlers are bundled: the stages' options (STAGE_BUNDLING). */
   readonly bundling: nodejs.BundlingOptions;
   /**
+   * The trigger queue (lib/constructs/trigger.ts): with `monitoring.retrainOnDrift`, CompareWithBaseline asks for a
+   * retrain there, so it goes through the single-flight trigger like new data.
+   * @default - no retrain on drift (the config may not ask for one)
+   */
+  readonly triggerQueue?: sqs.IQueue;
+  /**
    * Retention of the log groups.
    * @default logs.RetentionDays.THREE_MONTHS
    */
@@ -100,7 +107,10 @@ export class ProductionMonitoring extends Construct {
     props.sagemakerRole.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [bucket.arnForObjects(`${m.capture.prefix}*`)] }));
 
     // 2. Three functions from one bundle (lambdas/monitor/handler.ts), each with its own role and log group.
-    const fn = (task: MonitorTask, exportName: string, cid: string): nodejs.NodejsFunction => {
+    if (m.retrainOnDrift.enabled && !props.triggerQueue) {
+      throw new Error('monitoring.retrainOnDrift.enabled needs the trigger queue (triggerQueue), but got none: a drift retrain goes through the single-flight trigger');
+    }
+    const fn = (task: MonitorTask, exportName: string, cid: string, extraEnvironment: Record<string, string> = {}): nodejs.NodejsFunction => {
       const logGroup = new logs.LogGroup(this, `${cid}Logs`, { retention: logRetention, encryptionKey: key, removalPolicy: logRemovalPolicy });
       const role = new iam.Role(this, `${cid}Role`, {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -119,13 +129,13 @@ export class ProductionMonitoring extends Construct {
         role,
         logGroup,
         tracing: lambda.Tracing.ACTIVE,
-        environment: { ...props.environment },
+        environment: { ...props.environment, ...extraEnvironment },
         bundling: props.bundling,
       });
     };
     const plan = fn('plan', 'plan', 'PlanFunction');
     const shard = fn('shard', 'shard', 'ShardFunction');
-    const compare = fn('compare', 'compare', 'CompareFunction');
+    const compare = fn('compare', 'compare', 'CompareFunction', m.retrainOnDrift.enabled && props.triggerQueue ? { TRIGGER_QUEUE_URL: props.triggerQueue.queueUrl } : {});
     this.functions = { plan, shard, compare };
 
     // 3. Least privilege: each task its own keys (S3 layout of docs/monitoring.md).
@@ -148,6 +158,8 @@ export class ProductionMonitoring extends Construct {
     // The endpoint's Invocations and Invocation4XX/5XXErrors (GetMetricData has no resource-level permission).
     compare.addToRolePolicy(new iam.PolicyStatement({ actions: ['cloudwatch:GetMetricData'], resources: ['*'] }));
     compare.addToRolePolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [props.topic.topicArn] }));
+    // Retrain on drift: one message to the trigger queue (encrypted with the key, which compare may already use).
+    if (m.retrainOnDrift.enabled && props.triggerQueue) compare.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [props.triggerQueue.queueArn] }));
 
     // 4. The state machine: plan, statistics per shard in parallel, compare.
     const task = (name: string, f: lambda.IFunction, sizing: MonitorTask, payload: sfn.TaskInput | undefined, resultPath: string) => {

@@ -241,7 +241,7 @@ export class RetrainingPipeline extends Construct {
     // 9. Production monitoring: Deploy turns data capture on; the monitor compares the traffic with the champion.
     this.monitoring = new ProductionMonitoring(this, 'Monitoring', {
       monitoring: config.monitoring, pipelineName: config.name, artifactsBucket, encryptionKey: key, topic: this.topic,
-      sagemakerRole: this.sagemakerRole, environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
+      sagemakerRole: this.sagemakerRole, environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy, triggerQueue: this.trigger.queue,
     });
 
     // 10. Alarms (to the outcome topic) and one dashboard (lib/constructs/alarms.ts, dashboard.ts).
