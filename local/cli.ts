@@ -26,7 +26,7 @@ Usage:
   relearn local run [--data <file|dir>] [--config <file>] [--json] [--fresh]
                     [--fault-training <reason>] [--fault-endpoint-update <reason>] [--slow <ms>]
                     [--fault-throttle <n>]
-                    [--max-wait <seconds>] [--verbose]
+                    [--max-wait <seconds>] [--verbose] [--no-iam]
       Synthesizes the CDK app (into .relearn/cdk.out), starts local S3 and SageMaker servers on 127.0.0.1
       (state in .relearn/s3 and .relearn/sagemaker), creates the buckets and model package group, publishes
       the training code, uploads the data to the data bucket under incoming/<timestamp>/, and runs one
@@ -49,6 +49,8 @@ Usage:
       --max-wait <s>      Wait states longer than this wait this long locally (default 1; the cloud waits
                           the definition's full time)
       --verbose           show the Lambda handlers' INFO logs
+      --no-iam            debugging only: do not enforce the synthesized IAM policies (what would be denied
+                          is logged to .relearn/iam/decisions.jsonl); also RELEARN_NO_IAM=1. Enforced by default
 
   relearn local invoke --body '<json or csv>' [--content-type <type>] [--endpoint <name>]
       Starts the local services from .relearn/ and sends one request to the local endpoint through the

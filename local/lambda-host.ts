@@ -42,8 +42,15 @@ export function parseCause(cause: unknown): { errorType?: string; errorMessage: 
 }
 
 export interface LambdaHostOptions {
-  /** Variables every function gets on top of its own (local endpoints and credentials). */
+  /** Variables every function gets on top of its own (local endpoints, region, checksum settings). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * The credentials a function runs with, as Lambda gives it its execution role's temporary credentials
+   * (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN). Local mode hands out one session per function
+   * role (local/iam/identities.ts), so the local servers apply that role's policies.
+   * @default - whatever `env` and the process carry
+   */
+  readonly credentialsFor?: (fn: LocalFunction) => { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
 }
 
 export class LambdaHost {
@@ -109,9 +116,13 @@ export class LambdaHost {
   }
 
   private envFor(fn: LocalFunction): Record<string, string> {
+    const creds = this.opts.credentialsFor?.(fn);
     return {
       ...fn.environment,
       ...(this.opts.env ?? {}),
+      ...(creds
+        ? { AWS_ACCESS_KEY_ID: creds.accessKeyId, AWS_SECRET_ACCESS_KEY: creds.secretAccessKey, ...(creds.sessionToken ? { AWS_SESSION_TOKEN: creds.sessionToken } : {}) }
+        : {}),
       AWS_LAMBDA_FUNCTION_NAME: fn.name,
       AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
       AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMb),

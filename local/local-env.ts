@@ -4,9 +4,13 @@ import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { LOCAL_S3_CREDENTIALS, LocalS3, localS3Env, startLocalS3 } from './services/s3-server';
+import { appendFileSync } from 'node:fs';
+import { Authorizer } from './iam/authorizer';
+import { LOCAL_ADMIN_CREDENTIALS } from './iam/identities';
+import { IamModel, iamModelOf } from './iam/template';
+import { LocalS3, localS3Env, startLocalS3 } from './services/s3-server';
 import type { ResolvedPipeline } from './asl/assembly';
-import { LocalFaults, LocalSageMaker, LocalSageMakerEvent, localSageMakerEnv, startLocalSageMaker } from './services/sagemaker';
+import { ApiModelCounts, LocalFaults, LocalSageMaker, LocalSageMakerEvent, localSageMakerEnv, startLocalSageMaker } from './services/sagemaker';
 
 /**
  * The local "account": S3 (s3rver) and SageMaker (+ runtime + SNS) servers on 127.0.0.1, each on a free port,
@@ -27,6 +31,31 @@ export interface LocalServicesOptions {
   readonly python?: string;
   readonly faults?: LocalFaults;
   readonly onSageMakerEvent?: (e: SageMakerEvent) => void;
+  /**
+   * The synthesized template's IAM (local/iam/template.ts): roles, their policies, bucket/topic/key policies.
+   * Without it only the operator's credentials exist (an inspection of the state, a unit test's bare servers).
+   */
+  readonly iam?: IamModel;
+  /**
+   * Enforce the policies (deny what AWS would deny). `false` only evaluates and logs: `--no-iam` /
+   * RELEARN_NO_IAM=1, for debugging; never in tests. @default true
+   */
+  readonly enforceIam?: boolean;
+  /**
+   * The servers as they were before enforcement (HTTP, no signatures, no IAM, no API model), every caller the
+   * operator: bench/enforcement.ts's baseline only, never local mode or tests. @default false
+   */
+  readonly bare?: boolean;
+}
+
+/** `RELEARN_NO_IAM=1` (or `true`) turns enforcement off for debugging, like `relearn local run --no-iam`. */
+export const iamEnforcedByEnv = (): boolean => !/^(1|true|yes)$/i.test(process.env.RELEARN_NO_IAM ?? '');
+
+/** What the local servers checked while they ran (appended to RELEARN_ENFORCEMENT_LOG, one JSON line per stop). */
+export interface EnforcementSummary {
+  readonly enforced: boolean;
+  readonly iam: { allowed: number; denied: number; byService: Record<string, { allowed: number; denied: number }> };
+  readonly apiModel: ApiModelCounts;
 }
 
 export interface LocalServices {
@@ -34,10 +63,14 @@ export interface LocalServices {
   readonly sagemaker: LocalSageMaker;
   /** What every handler gets: the SDK's endpoint variables pointing here, credentials, region, checksum settings. */
   readonly env: Readonly<Record<string, string>>;
-  /** A SageMaker client for this server (explicit endpoint and credentials). */
+  /** A SageMaker client for this server as the operator (explicit endpoint and credentials). */
   readonly sagemakerClient: SageMakerClient;
   /** A CloudWatch client for the local CloudWatch (metrics and alarms, on the SageMaker server's port). */
   readonly cloudwatchClient: CloudWatchClient;
+  /** The one authorizer of these servers: credentials, the template's policies, the decision log. */
+  readonly authorizer: Authorizer;
+  /** What was checked so far (IAM decisions, requests validated against the service models). */
+  enforcement(): EnforcementSummary;
   stop(): Promise<void>;
 }
 
@@ -54,12 +87,22 @@ export const PROCESS_ENV = {
 
 export async function startLocalServices(opts: LocalServicesOptions): Promise<LocalServices> {
   Object.assign(process.env, PROCESS_ENV);
-  const s3 = await startLocalS3({ directory: join(opts.stateDir, 's3') });
+  // An inspection of an existing project (`relearn local invoke`, tests) enforces its last synthesized template too.
+  const assembly = join(opts.stateDir, 'cdk.out');
+  const iam = opts.iam ?? (existsSync(join(assembly, 'manifest.json')) ? iamModelOf(assembly) : undefined);
+  const authorizer = new Authorizer({
+    ...(iam ? { model: iam } : {}),
+    enforce: opts.enforceIam ?? iamEnforcedByEnv(),
+    logFile: join(opts.stateDir, 'iam', 'decisions.jsonl'),
+  });
+  const s3 = await startLocalS3({ directory: join(opts.stateDir, 's3'), authorizer, ...(opts.bare ? { bare: true } : {}) });
   let sagemaker: LocalSageMaker;
   try {
     sagemaker = await startLocalSageMaker({
       directory: join(opts.stateDir, 'sagemaker'),
       s3Endpoint: s3.endpoint,
+      authorizer,
+      ...(opts.bare ? { bare: true } : {}),
       ...(opts.python ? { python: opts.python } : {}),
       ...(opts.faults ? { faults: opts.faults } : {}),
       ...(opts.onSageMakerEvent ? { onEvent: opts.onSageMakerEvent } : {}),
@@ -77,8 +120,13 @@ export async function startLocalServices(opts: LocalServicesOptions): Promise<Lo
     // Powertools metrics are EMF lines on stdout, which the CLI's own output (and --json) must not carry.
     POWERTOOLS_METRICS_DISABLED: 'true',
   };
-  const sagemakerClient = new SageMakerClient({ endpoint: sagemaker.endpoint, region: LOCAL_REGION, credentials: LOCAL_S3_CREDENTIALS });
-  const cloudwatchClient = new CloudWatchClient({ endpoint: sagemaker.endpoint, region: LOCAL_REGION, credentials: LOCAL_S3_CREDENTIALS });
+  const sagemakerClient = new SageMakerClient({ endpoint: sagemaker.endpoint, region: LOCAL_REGION, credentials: LOCAL_ADMIN_CREDENTIALS });
+  const cloudwatchClient = new CloudWatchClient({ endpoint: sagemaker.endpoint, region: LOCAL_REGION, credentials: LOCAL_ADMIN_CREDENTIALS });
+  const enforcement = (): EnforcementSummary => ({
+    enforced: authorizer.enforce,
+    iam: JSON.parse(JSON.stringify(authorizer.counts)) as EnforcementSummary['iam'],
+    apiModel: JSON.parse(JSON.stringify(sagemaker.apiModel)) as ApiModelCounts,
+  });
   let stopped = false;
   return {
     s3,
@@ -86,6 +134,8 @@ export async function startLocalServices(opts: LocalServicesOptions): Promise<Lo
     env,
     sagemakerClient,
     cloudwatchClient,
+    authorizer,
+    enforcement,
     stop: async () => {
       if (stopped) return;
       stopped = true;
@@ -93,6 +143,10 @@ export async function startLocalServices(opts: LocalServicesOptions): Promise<Lo
       cloudwatchClient.destroy();
       await Promise.allSettled([sagemaker.stop()]);
       await s3.stop();
+      authorizer.flush();
+      // Suite-wide counts (bench/enforcement.ts): every set of services appends what it checked.
+      const log = process.env.RELEARN_ENFORCEMENT_LOG;
+      if (log) appendFileSync(log, JSON.stringify({ stateDir: opts.stateDir, ...enforcement() }) + '\n');
     },
   };
 }

@@ -4,7 +4,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parseConfig, RelearnConfig } from '../lambdas/shared/config';
 import { Layout } from '../lambdas/shared/contracts';
 import { resolvePipeline, ResolvedPipeline } from './asl/assembly';
-import { dataBucketOf, landingPrefix, LocalFaults, LocalServices, provision, SageMakerEvent, startLocalServices, uploadData } from './local-env';
+import { iamModelOf } from './iam/template';
+import { dataBucketOf, EnforcementSummary, iamEnforcedByEnv, landingPrefix, LocalFaults, LocalServices, provision, SageMakerEvent, startLocalServices, uploadData } from './local-env';
 import { defaultExecutionName, LocalExecutionResult, RunEvent, runLocalExecution, StateVisit } from './runner';
 import { REPO_ROOT, synthesize } from './synth';
 
@@ -30,6 +31,13 @@ export interface LocalRunOptions {
   readonly fresh?: boolean;
   readonly faults?: LocalFaults;
   readonly python?: string;
+  /**
+   * Enforce the synthesized IAM policies in the local servers. `false` (`--no-iam`, RELEARN_NO_IAM=1) only logs
+   * what would be denied: for debugging, never in tests. @default true
+   */
+  readonly enforceIam?: boolean;
+  /** Local servers without TLS, authentication, IAM or API-model checks: bench/enforcement.ts's baseline only. @default false */
+  readonly bareServices?: boolean;
   readonly executionName?: string;
   /** @default 1 */
   readonly maxWaitSeconds?: number;
@@ -70,6 +78,8 @@ export interface LocalRunReport {
   };
   readonly stateDir: string;
   readonly output?: unknown;
+  /** What the local servers checked during the run: IAM decisions and service-model validations. */
+  readonly enforcement?: EnforcementSummary;
 }
 
 export function stateDirOf(projectDir: string): string {
@@ -142,9 +152,21 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunRepo
     opts.onSageMakerEvent?.(e);
   };
   let t = performance.now();
-  const services = await startLocalServices({ stateDir, python: opts.python, faults: opts.faults, onSageMakerEvent });
+  const iam = iamModelOf(synth.outdir);
+  const enforceIam = opts.enforceIam ?? iamEnforcedByEnv();
+  const services = await startLocalServices({ stateDir, python: opts.python, faults: opts.faults, onSageMakerEvent, iam, enforceIam, ...(opts.bareServices ? { bare: true } : {}) });
   const servicesMs = performance.now() - t;
   step('services', servicesMs, `S3 ${services.s3.endpoint}, SageMaker ${services.sagemaker.endpoint}`);
+  const policies = [...iam.resourcePolicies.keys()];
+  step(
+    'iam',
+    0,
+    opts.bareServices
+      ? 'OFF: bare servers (HTTP, no signatures, no IAM, no API model): a benchmark baseline'
+      : enforceIam
+      ? `enforced: ${iam.roles.size} roles, ${policies.filter((a) => a.startsWith('arn:aws:s3')).length} bucket, ${policies.filter((a) => a.includes(':sns:')).length} topic and ${policies.filter((a) => a.includes(':kms:')).length} key policies; SageMaker requests checked against its API model`
+      : 'NOT enforced (--no-iam): what would be denied is only logged to .relearn/iam/decisions.jsonl',
+  );
   try {
     return await runWithServices(opts, { config, pipeline, services, stateDir, data, synth, servicesMs, training, step });
   } finally {
@@ -190,6 +212,12 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
     input: { source: { bucket, prefix } },
     executionName,
     env: { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' },
+    // Each function runs as its own role, with that role's temporary credentials.
+    credentialsFor: (fn) => {
+      if (opts.bareServices) return undefined; // bare s3rver knows only the operator's key
+      if (!fn.roleArn) throw new Error(`${fn.stackName}/${fn.logicalId} has no Role in the template: local mode cannot tell which policies apply to it`);
+      return services.authorizer.identities.session(fn.roleArn, fn.name).credentials;
+    },
     maxWaitSeconds: opts.maxWaitSeconds ?? 1,
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
@@ -230,6 +258,7 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
     },
     stateDir,
     ...(result.output !== undefined ? { output: result.output } : {}),
+    enforcement: services.enforcement(),
   };
   writeFileSync(join(stateDir, 'last-run.json'), JSON.stringify({ ...runReport, output: undefined }, null, 2));
   return runReport;

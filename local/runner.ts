@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ResolvedPipeline } from './asl/assembly';
 import { AslDefinition, eachState, waitOverrides, waitPathProblem, withTaskTimeouts } from './asl/definition';
-import { LambdaHost } from './lambda-host';
+import { LambdaHost, LambdaHostOptions } from './lambda-host';
 
 // aws-local-stepfunctions 3 targets Node >= 22; on Node 20 it needs Promise.withResolvers.
 const P = Promise as unknown as { withResolvers?: () => unknown };
@@ -56,6 +56,8 @@ export interface LocalExecutionOptions {
   readonly executionName?: string;
   /** Variables every Lambda gets on top of its own environment: local endpoints, credentials, log level. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Each function's own credentials (its role's session): see LambdaHostOptions.credentialsFor. */
+  readonly credentialsFor?: LambdaHostOptions['credentialsFor'];
   /** Wait states longer than this wait this long instead. @default 1 */
   readonly maxWaitSeconds?: number;
   /**
@@ -99,7 +101,7 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
     return arn ? pipeline.functions[arn]?.timeoutSeconds : undefined;
   });
 
-  const host = new LambdaHost({ env: opts.env });
+  const host = new LambdaHost({ env: opts.env, ...(opts.credentialsFor ? { credentialsFor: opts.credentialsFor } : {}) });
   const handlerMs: Record<string, number> = {};
   const taskHandlers: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [stateName, arn] of Object.entries(pipeline.tasks)) {

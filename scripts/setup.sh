@@ -19,7 +19,8 @@ fi
 want_tests=0
 [ "${1:-}" = "--test" ] && want_tests=1
 
-packages=(python3-sklearn python3-pandas)
+# openssl: local mode serves HTTPS with a certificate it creates on first use (local/services/tls.ts).
+packages=(python3-sklearn python3-pandas openssl)
 [ "$want_tests" = 1 ] && packages+=(python3-pytest chromium)
 
 missing=()

@@ -27,6 +27,8 @@ import { join } from 'node:path';
 import * as tar from 'tar';
 import { findPython, LocalSageMaker, LocalSageMakerEvent, localSageMakerEnv, startLocalSageMaker } from '../local/services/sagemaker';
 import { isTransient } from '../lambdas/shared/handler';
+import { LOCAL_ADMIN_CREDENTIALS } from '../local/iam/identities';
+import { signRequest } from '../local/iam/sigv4';
 import { ARTIFACTS_BUCKET, startTestS3 } from './helpers/local-s3';
 
 const PYTHON = '/usr/bin/python3';
@@ -565,7 +567,10 @@ describe('local SageMaker server, through the real SDK clients', () => {
   });
 
   test('an unknown operation is a clear 400 naming it', async () => {
-    const res = await fetch(server.endpoint, { method: 'POST', headers: { 'x-amz-target': 'SageMaker.CreateProcessingJob', 'content-type': 'application/x-amz-json-1.1' }, body: '{}' });
+    // Signed as the operator: an unsigned request is refused first (MissingAuthenticationTokenException), as in AWS.
+    const headers = signRequest({ method: 'POST', url: `${server.endpoint}/`, headers: { 'x-amz-target': 'SageMaker.CreateProcessingJob', 'content-type': 'application/x-amz-json-1.1' }, body: '{}', service: 'sagemaker', credentials: LOCAL_ADMIN_CREDENTIALS });
+    const { host: _host, ...sent } = headers;
+    const res = await fetch(`${server.endpoint}/`, { method: 'POST', headers: sent, body: '{}' });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ __type: expect.stringContaining('UnknownOperationException'), message: expect.stringContaining('CreateProcessingJob') });
   });

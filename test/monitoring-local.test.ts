@@ -30,6 +30,7 @@ jest.setTimeout(300000);
 const KMS = 'arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000';
 const CONFIG = { dataset: { labelColumn: 'churned', idColumn: 'customer_id' }, monitoring: { minRows: 200, filesPerShard: 2, capture: { samplingPercentage: 100 }, drift: { numericJs: 0.03 } } };
 const ENDPOINT = 'relearn-endpoint';
+const ROLE = 'arn:aws:iam::000000000000:role/relearn-sagemaker';
 
 let s3: Awaited<ReturnType<typeof startTestS3>>;
 let sm: LocalSageMaker;
@@ -83,10 +84,10 @@ describe('data capture on the local endpoint', () => {
     // GIVEN an endpoint config with DataCaptureConfig as Deploy builds it (requests only, 50%), and a seeded draw
     const config = { DataCaptureConfig: dataCaptureConfig(parseConfig({ monitoring: { capture: { samplingPercentage: 50, response: false, prefix: 'cap-test/' } } }).monitoring.capture, ARTIFACTS_BUCKET, KMS) };
     const draws = [0.1, 0.9, 0.3, 0.7];
-    const writer = new CaptureWriter(s3.client, () => undefined, { random: () => draws.shift()! });
+    const writer = new CaptureWriter(() => s3.client, () => undefined, { random: () => draws.shift()! });
     const t = new Date('2026-11-29T09:32:24.517Z');
     // WHEN four invocations are answered
-    for (let i = 0; i < 4; i++) writer.record(ENDPOINT, 'AllTraffic', config, { body: Buffer.from(`a,b\n${i},x\n`), contentType: 'text/csv' }, { body: Buffer.from('{"predictions":[0.5]}'), contentType: 'application/json' }, t);
+    for (let i = 0; i < 4; i++) writer.record(ENDPOINT, 'AllTraffic', config, ROLE, { body: Buffer.from(`a,b\n${i},x\n`), contentType: 'text/csv' }, { body: Buffer.from('{"predictions":[0.5]}'), contentType: 'application/json' }, t);
     await writer.flush();
     // THEN one file for the flush, under <prefix><endpoint>/<variant>/yyyy/mm/dd/hh/, with the two sampled requests
     const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: ARTIFACTS_BUCKET, Prefix: 'cap-test/' }));
@@ -146,7 +147,7 @@ describe('the monitor handlers on captured traffic', () => {
   test('PlanWindow, MonitorShard per shard and CompareWithBaseline find the shifted features, write the report, the metrics, the verdict and one message', async () => {
     // GIVEN 2,400 shifted rows captured by the local endpoint's writer in 6 files (JSON requests of 40 rows)
     const config = { DataCaptureConfig: dataCaptureConfig(parseConfig(CONFIG).monitoring.capture, ARTIFACTS_BUCKET, KMS) };
-    const writer = new CaptureWriter(s3.client, () => undefined);
+    const writer = new CaptureWriter(() => s3.client, () => undefined);
     const { columns, rows } = await csvRows(2400, 31, 'shift');
     const keep = columns.filter((c) => c !== 'churned');
     for (let f = 0; f < 6; f++) {
@@ -154,7 +155,7 @@ describe('the monitor handlers on captured traffic', () => {
         const batch = rows.slice(r, r + 40);
         const body = writeCsvRow(keep) + batch.map((row) => writeCsvRow(keep.map((k) => row[columns.indexOf(k)]))).join('');
         const scores = batch.map((_, i) => 0.05 + ((r + i) % 30) / 100);
-        writer.record(ENDPOINT, 'AllTraffic', config, { body: Buffer.from(body), contentType: 'text/csv' }, { body: Buffer.from(JSON.stringify({ predictions: scores })), contentType: 'application/json' }, new Date(Date.UTC(2026, 10, 29, 9, 10 * f, 0)));
+        writer.record(ENDPOINT, 'AllTraffic', config, ROLE, { body: Buffer.from(body), contentType: 'text/csv' }, { body: Buffer.from(JSON.stringify({ predictions: scores })), contentType: 'application/json' }, new Date(Date.UTC(2026, 10, 29, 9, 10 * f, 0)));
       }
       await writer.flush();
     }

@@ -30,6 +30,8 @@ export interface LocalFunction {
   readonly environment: Readonly<Record<string, string>>;
   readonly timeoutSeconds: number;
   readonly memoryMb: number;
+  /** The function's execution role (its `Role`), whose credentials it runs with locally. */
+  readonly roleArn?: string;
 }
 
 export interface LocalBucket {
@@ -361,6 +363,7 @@ function localFunction(resolver: CfnResolver, outdir: string, stack: StackTempla
     environment,
     timeoutSeconds: Number(props.Timeout ?? 3),
     memoryMb: Number(props.MemorySize ?? 128),
+    ...(props.Role !== undefined ? { roleArn: resolver.resolveString(stack, props.Role, `${logicalId}.Role`) } : {}),
   };
 }
 

@@ -82,6 +82,11 @@ export async function monitorLocal(opts: LocalMonitorOptions): Promise<LocalMoni
       input: { ...(opts.window ? { window: opts.window } : {}), reason: 'relearn local monitor' },
       executionName,
       env: { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' },
+      // Each monitor function runs as its own role (local mode enforces the template's IAM, as for a run).
+      credentialsFor: (fn) => {
+        if (!fn.roleArn) throw new Error(`${fn.stackName}/${fn.logicalId} has no Role in the template: local mode cannot tell which policies apply to it`);
+        return services.authorizer.identities.session(fn.roleArn, fn.name).credentials;
+      },
       maxWaitSeconds: 1,
       ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     });

@@ -61,6 +61,7 @@ async function run(flags: Flags, io: CliIO): Promise<number> {
       ...(typeof flags.config === 'string' ? { configFile: resolve(io.cwd, flags.config) } : {}),
       fresh: flags.fresh === true,
       faults: faultsOf(flags),
+      ...(flags['no-iam'] === true ? { enforceIam: false } : {}),
       python,
       ...(typeof flags['execution-name'] === 'string' ? { executionName: flags['execution-name'] } : {}),
       ...(maxWaitSeconds !== undefined ? { maxWaitSeconds } : {}),
@@ -104,12 +105,13 @@ export function jsonReport(report: LocalRunReport, printer?: Printer) {
       executionMs: Math.round(report.timings.executionMs),
       ...(report.timings.trainingScriptMs !== undefined ? { trainingScriptMs: Math.round(report.timings.trainingScriptMs) } : {}),
     },
+    ...(report.enforcement ? { enforcement: report.enforcement } : {}),
   };
 }
 
 
 export const runCommand: Command = {
   valueFlags: ['data', 'config', 'fault-training', 'fault-endpoint-update', 'fault-throttle', 'slow', 'max-wait', 'execution-name'],
-  booleanFlags: ['json', 'fresh', 'verbose'],
+  booleanFlags: ['json', 'fresh', 'verbose', 'no-iam'],
   run,
 };

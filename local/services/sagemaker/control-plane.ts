@@ -14,7 +14,8 @@ type Op = (input: Doc) => Promise<Doc> | Doc;
 
 export interface ControlPlaneContext {
   readonly store: Store;
-  readonly s3: S3Client;
+  /** An S3 client acting as `roleArn` (the execution role a job or model was given), as SageMaker does. */
+  readonly s3ForRole: (roleArn: string) => S3Client;
   readonly python: string;
   readonly directory: string;
   readonly emit: Emit;
@@ -68,7 +69,7 @@ export class ControlPlane {
   readonly ops: Record<string, Op>;
 
   constructor(private readonly ctx: ControlPlaneContext) {
-    this.training = new TrainingRunner({ store: ctx.store, s3: ctx.s3, python: ctx.python, directory: ctx.directory, emit: ctx.emit, stopGraceMs: 3000 });
+    this.training = new TrainingRunner({ store: ctx.store, s3ForRole: ctx.s3ForRole, python: ctx.python, directory: ctx.directory, emit: ctx.emit, stopGraceMs: 3000 });
     this.ops = {
       CreateTrainingJob: (i) => this.createTrainingJob(i),
       DescribeTrainingJob: (i) => this.describeTrainingJob(i),
@@ -324,7 +325,7 @@ export class ControlPlane {
     const rt = this.runtime(endpointName);
     rt.generation++;
     return startServing(
-      { s3: this.ctx.s3, python: this.ctx.python, emit: this.ctx.emit, startTimeoutMs: this.ctx.servingStartTimeoutMs },
+      { s3: this.ctx.s3ForRole(String(model.ExecutionRoleArn ?? '')), python: this.ctx.python, emit: this.ctx.emit, startTimeoutMs: this.ctx.servingStartTimeoutMs },
       {
         endpoint: endpointName,
         endpointConfigName: configName,

@@ -168,18 +168,19 @@ export function invoke(
  * is reported on the event stream and never fails the invocation.
  */
 export class CaptureWriter {
-  private readonly buffers = new Map<string, { destination: string; endpoint: string; variant: string; kms?: string; lines: string[]; first: Date }>();
+  private readonly buffers = new Map<string, { destination: string; endpoint: string; variant: string; role: string; kms?: string; lines: string[]; first: Date }>();
   private timer?: NodeJS.Timeout;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly s3: S3Client,
+    /** SageMaker writes captures as the model's execution role: the S3 client acting as that role. */
+    private readonly s3ForRole: (roleArn: string) => S3Client,
     private readonly emit: Emit,
     private readonly opts: { readonly flushMs?: number; readonly maxRecords?: number; readonly random?: () => number } = {},
   ) {}
 
-  /** Records one answered invocation when the endpoint config captures (and the sample draws it). */
-  record(endpoint: string, variant: string, config: Doc | undefined, input: { body: Buffer; contentType?: string }, output: { body: Buffer; contentType?: string }, time: Date, inferenceId?: string): void {
+  /** Records one answered invocation when the endpoint config captures (and the sample draws it); `role` is the model's execution role. */
+  record(endpoint: string, variant: string, config: Doc | undefined, role: string, input: { body: Buffer; contentType?: string }, output: { body: Buffer; contentType?: string }, time: Date, inferenceId?: string): void {
     const dc = config?.DataCaptureConfig as Doc | undefined;
     if (!dc || dc.EnableCapture === false) return;
     const percent = Number(dc.InitialSamplingPercentage ?? 0);
@@ -191,10 +192,10 @@ export class CaptureWriter {
     const types = header ? { csv: header.CsvContentTypes ?? [], json: header.JsonContentTypes ?? [] } : null;
     const rec = captureRecord({ ...(withInput ? { input } : {}), ...(withOutput ? { output } : {}), time, inferenceId, textTypes: types });
     const destination = String(dc.DestinationS3Uri);
-    const key = `${destination}|${endpoint}|${variant}`;
+    const key = `${destination}|${endpoint}|${variant}|${role}`;
     let buf = this.buffers.get(key);
     if (!buf) {
-      buf = { destination, endpoint, variant, ...(dc.KmsKeyId ? { kms: String(dc.KmsKeyId) } : {}), lines: [], first: time };
+      buf = { destination, endpoint, variant, role, ...(dc.KmsKeyId ? { kms: String(dc.KmsKeyId) } : {}), lines: [], first: time };
       this.buffers.set(key, buf);
     }
     buf.lines.push(JSON.stringify(rec));
@@ -213,7 +214,7 @@ export class CaptureWriter {
         const { bucket, key: prefix } = parseS3Uri(b.destination, 'DataCaptureConfig.DestinationS3Uri');
         const key = captureKey(prefix ? `${prefix.replace(/\/+$/, '')}/` : '', b.endpoint, b.variant, b.first);
         try {
-          await this.s3.send(
+          await this.s3ForRole(b.role).send(
             new PutObjectCommand({
               Bucket: bucket,
               Key: key,

@@ -13,7 +13,8 @@ export const TRAIN_HARNESS = join(__dirname, '..', '..', 'python', 'train_harnes
 
 export interface TrainingContext {
   readonly store: Store;
-  readonly s3: S3Client;
+  /** An S3 client acting as the job's execution role (RoleArn): channels, code and outputs go through its policies. */
+  readonly s3ForRole: (roleArn: string) => S3Client;
   readonly python: string;
   readonly directory: string;
   readonly emit: Emit;
@@ -105,8 +106,9 @@ export class TrainingRunner {
   }
 
   private async run(name: string, run: Running): Promise<void> {
-    const { store, s3, directory } = this.ctx;
+    const { store, directory } = this.ctx;
     const job = store.state.trainingJobs[name];
+    const s3 = this.ctx.s3ForRole(String(job.RoleArn));
     const root = join(directory, 'training-jobs', name);
     rmSync(root, { recursive: true, force: true });
     for (const d of ['input/config', 'input/data', 'model', 'output/data', 'code']) mkdirSync(join(root, d), { recursive: true });
