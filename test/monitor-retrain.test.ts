@@ -1,14 +1,13 @@
-import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { MonitorReport } from '../lambdas/monitor/compare';
 import { retrainReason } from '../lambdas/monitor/retrain';
-import { parseConfig, RelearnConfigInput } from '../lambdas/shared/config';
+import { parseConfig } from '../lambdas/shared/config';
 import { PipelineStateSchema } from '../lambdas/shared/contracts';
 import { executionInput } from '../lambdas/trigger/batch';
 import { decide, Observed, TriggerSettings } from '../lambdas/trigger/core';
 import { parseMessage } from '../lambdas/trigger/messages';
 import { emptyState, PendingObject, TriggerState } from '../lambdas/trigger/state';
-import { buildRelearnApp } from '../lib/app';
+import { statementsOf, synth } from './helpers/templates';
 
 /**
  * Retrain on drift: the monitor's side (when a verdict asks for a retrain, in words) and the trigger's (a drift start
@@ -98,22 +97,15 @@ describe('the trigger on a drift start', () => {
 });
 
 describe('the template with retrain on drift', () => {
-  const synth = (input: RelearnConfigInput) => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    return Template.fromStack(buildRelearnApp(app, parseConfig(input), { nag: false }).pipeline);
-  };
   const compareOf = (t: Template) => Object.entries(t.findResources('AWS::Lambda::Function')).find(([id]) => id.startsWith('PipelineMonitoringCompareFunction'))![1];
-  const compareStatements = (t: Template) =>
-    Object.values(t.findResources('AWS::IAM::Policy'))
-      .filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref.startsWith('PipelineMonitoringCompareFunctionRole')))
-      .flatMap((p) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[]);
+  const compareStatements = (t: Template) => statementsOf(t, 'PipelineMonitoringCompareFunctionRole');
 
   test('on: CompareWithBaseline may send to the trigger queue, and knows its URL; off: neither', () => {
-    const on = synth({ monitoring: { retrainOnDrift: { enabled: true } } });
+    const on = synth({ monitoring: { retrainOnDrift: { enabled: true } } }).pipeline;
     expect(compareOf(on).Properties.Environment.Variables.TRIGGER_QUEUE_URL).toEqual({ Ref: expect.stringMatching(/^PipelineTriggerQueue/) });
     const send = compareStatements(on).filter((s) => ([] as string[]).concat(s.Action).includes('sqs:SendMessage'));
     expect(send.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [expect.stringMatching(/^PipelineTriggerQueue/), 'Arn'] }]);
-    const off = synth({});
+    const off = synth({}).pipeline;
     expect(compareOf(off).Properties.Environment.Variables.TRIGGER_QUEUE_URL).toBeUndefined();
     expect(compareStatements(off).some((s) => ([] as string[]).concat(s.Action).includes('sqs:SendMessage'))).toBe(false);
   });

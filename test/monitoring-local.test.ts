@@ -17,6 +17,7 @@ import { inferSchema, planFor, statsOfCsv } from '../lambdas/shared/stats';
 import { openTable, Value, writeCsvRow } from '../lambdas/shared/tabular';
 import { LocalSageMaker, localSageMakerEnv, startLocalSageMaker } from '../local/services/sagemaker';
 import { CaptureWriter } from '../local/services/sagemaker/serving';
+import { LOCAL_ADMIN_CREDENTIALS } from '../local/iam/identities';
 import { ARTIFACTS_BUCKET, putChampionOf, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
 /**
@@ -50,9 +51,9 @@ beforeAll(async () => {
   s3 = await startTestS3();
   dir = mkdtempSync(join(tmpdir(), 'relearn-monitor-'));
   sm = await startLocalSageMaker({ directory: join(dir, 'sagemaker'), s3Endpoint: s3.endpoint });
-  Object.assign(process.env, localSageMakerEnv(sm.endpoint), { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER' });
+  Object.assign(process.env, localSageMakerEnv(sm.endpoint));
   setLambdaEnv(CONFIG);
-  cloudwatch = new CloudWatchClient({ endpoint: sm.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  cloudwatch = new CloudWatchClient({ endpoint: sm.endpoint, region: 'us-east-1', credentials: LOCAL_ADMIN_CREDENTIALS });
 
   // The champion: ValidateData's statistics and schema of its dataset, and its validation predictions.
   const exec = 'champion-run';

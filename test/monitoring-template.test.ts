@@ -1,11 +1,10 @@
-import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { parseConfig, RelearnConfigInput } from '../lambdas/shared/config';
+import { parseConfig } from '../lambdas/shared/config';
 import { dataCaptureConfig } from '../lambdas/monitor/capture-config';
 import { MONITORING_NAMESPACE } from '../lambdas/monitor/metrics';
-import { buildRelearnApp } from '../lib/app';
 import { alarmPeriod, MONITOR_STATE_NAMES } from '../lib/constructs/monitoring';
 import { RESOURCE_STAR_ACTIONS } from '../lib/nag-acknowledgements';
+import { list, Statement, statementsOf, synth } from './helpers/templates';
 
 /**
  * Production monitoring in the templates: the schedule, the monitor's state machine and least-privilege roles, the
@@ -14,21 +13,6 @@ import { RESOURCE_STAR_ACTIONS } from '../lib/nag-acknowledgements';
  * Data capture itself is set by Deploy on each endpoint config at run time: its shape is checked here, and a real
  * endpoint config carries it in test/monitoring-local.test.ts.
  */
-function synth(input: RelearnConfigInput = {}) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const { data, pipeline } = buildRelearnApp(app, parseConfig(input), { nag: false });
-  return { data: Template.fromStack(data), pipeline: Template.fromStack(pipeline) };
-}
-
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
-const list = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
-function statementsOf(t: Template, rolePrefix: string): Statement[] {
-  const out: Statement[] = [];
-  for (const p of Object.values(t.findResources('AWS::IAM::Policy'))) {
-    if (list(p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref.startsWith(rolePrefix))) out.push(...(p.Properties.PolicyDocument.Statement as Statement[]));
-  }
-  return out;
-}
 const actionsOn = (statements: Statement[], pattern: RegExp) =>
   statements.filter((s) => pattern.test(JSON.stringify(s.Resource))).flatMap((s) => list(s.Action)).sort();
 

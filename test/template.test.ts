@@ -2,39 +2,20 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
 import { buildSync } from 'esbuild';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { parseConfig, RelearnConfigInput } from '../lambdas/shared/config';
 import { LambdaEnvSchema } from '../lambdas/shared/env';
-import { buildRelearnApp } from '../lib/app';
 import { RESOURCE_STAR_ACTIONS } from '../lib/nag-acknowledgements';
 import { SDK_CREDENTIAL_FALLBACKS, STAGE_BUNDLING } from '../lib/constructs/retraining-pipeline';
+
+import { list, Statement, statementsOf, synth } from './helpers/templates';
 
 /**
  * Template assertions for what matters (encryption, versioning, public access, TLS, key rotation, IAM scope,
  * the Lambdas and the state machine's settings). One synth per configuration, shared by the tests; asset
  * bundling is skipped here (context `aws:cdk:bundling-stacks: []`): bundles are checked in cdk-app.test.ts.
  */
-function synth(input: RelearnConfigInput = {}) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const { data, pipeline } = buildRelearnApp(app, parseConfig(input), { nag: false });
-  return { data: Template.fromStack(data), pipeline: Template.fromStack(pipeline) };
-}
-
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
-const list = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
-
-/** Every statement of every IAM policy attached to the role with this logical id prefix. */
-function statementsOf(t: Template, rolePrefix: string): Statement[] {
-  const out: Statement[] = [];
-  for (const p of Object.values(t.findResources('AWS::IAM::Policy'))) {
-    const roles = list(p.Properties.Roles as { Ref: string }[]).map((r) => r.Ref);
-    if (roles.some((r) => r.startsWith(rolePrefix))) out.push(...(p.Properties.PolicyDocument.Statement as Statement[]));
-  }
-  return out;
-}
-
 describe('relearn templates (reference configuration)', () => {
   let data: Template;
   let pipeline: Template;

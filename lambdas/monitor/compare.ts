@@ -1,5 +1,5 @@
-import { RelearnConfig, RULE_IDS, RuleId, Severity, ValidationConfig } from '../shared/config';
-import { MONITOR_RULE_IDS } from '../shared/config/monitoring';
+import { RelearnConfig, RuleId, Severity, ValidationConfig } from '../shared/config';
+import { NOT_MONITORED_RULES } from '../shared/config/monitoring';
 import { Anomaly, applyRules, ColumnStats, DatasetSchema, DatasetStats, DatasetStatsJson, jensenShannon, linf } from '../shared/stats';
 import { MonitorWindow } from './window';
 import { MonitorPlan, PREDICTED_LABEL_COLUMN, PREDICTION_COLUMN, WindowCounts, WindowShardJson } from './window-stats';
@@ -110,7 +110,7 @@ export interface CompareInput {
 export function monitorRuleConfig(config: RelearnConfig): ValidationConfig {
   const v = config.validation;
   const m = config.monitoring;
-  const off = Object.fromEntries(RULE_IDS.filter((r) => !(MONITOR_RULE_IDS as readonly string[]).includes(r)).map((r) => [r, 'off' as Severity]));
+  const off = Object.fromEntries(NOT_MONITORED_RULES.map((r) => [r, 'off' as Severity]));
   const drift = { ...v.drift, ...Object.fromEntries(Object.entries(m.drift).filter(([, x]) => x !== undefined)) };
   return { ...v, drift, rules: { ...v.rules, ...off, ...m.rules } };
 }

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { SeveritySchema } from './validation';
+import { RULE_IDS, RuleId, SeveritySchema } from './validation';
 
 /**
  * What the endpoint records of its traffic (SageMaker DataCaptureConfig, set by Deploy on every endpoint config).
@@ -35,20 +35,10 @@ const DriftOverridesSchema = z
   })
   .strict();
 
-/** Rules of validation that a monitoring window is checked with (docs/monitoring.md): the others do not apply to traffic. */
-export const MONITOR_RULE_IDS = [
-  'missing_column',
-  'new_column',
-  'wrong_type',
-  'out_of_range',
-  'non_finite',
-  'unexpected_category',
-  'missing_share',
-  'empty_text',
-  'drift_categorical',
-  'drift_numeric',
-  'distribution_shift',
-] as const;
+/** Rules of validation that make no sense for traffic: row counts, duplicates, the label's rules, leakage. */
+export const NOT_MONITORED_RULES: readonly RuleId[] = ['too_few_rows', 'row_count_change', 'label_missing', 'single_class', 'class_imbalance', 'label_leakage', 'duplicate_rows'];
+/** Rules of validation that a monitoring window is checked with (docs/monitoring.md). */
+export const MONITOR_RULE_IDS = RULE_IDS.filter((r) => !NOT_MONITORED_RULES.includes(r)) as unknown as readonly [RuleId, ...RuleId[]];
 export type MonitorRuleId = (typeof MONITOR_RULE_IDS)[number];
 
 /**
