@@ -194,7 +194,12 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
   let t = performance.now();
   const provisioned = await provision(pipeline, s3, services.sagemakerClient, services.cloudwatchClient);
   const provisionMs = performance.now() - t;
-  ctx.step('provision', provisionMs, `${provisioned.buckets.length} buckets, model package group ${provisioned.modelPackageGroups.join(', ')}, ${provisioned.publishedAssets} assets published`);
+  ctx.step(
+    'provision',
+    provisionMs,
+    `${provisioned.buckets.length} buckets, model package group ${provisioned.modelPackageGroups.join(', ')}, ${provisioned.alarms.length} alarms` +
+      `${provisioned.skippedAlarms.length ? ` (${provisioned.skippedAlarms.length} with metric math exist in the cloud only)` : ''}, ${provisioned.publishedAssets} assets published`,
+  );
 
   // 4. The data lands.
   t = performance.now();

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { ChurnVariant, generateChurn } from '../examples/churn/generate';
 import { Baselines, compareWindow, CompareInput } from '../lambdas/monitor/compare';
 import { buildPlan } from '../lambdas/monitor/core';
+import { monitoringStatusLine } from '../lambdas/monitor/status';
 import { captureRecord, parseCaptureLine, payloadBody, payloadText, requestRows, responsePredictions, UnreadableBody } from '../lambdas/monitor/capture';
 import { MonitorWindow, parseWindow, scheduledWindow, windowOf } from '../lambdas/monitor/window';
 import { mergeShards, MonitorPlan, predictionPlan, predictionValues, WindowStatsBuilder } from '../lambdas/monitor/window-stats';
@@ -370,6 +371,23 @@ describe("SageMaker's capture format", () => {
     expect(predictionValues(0.3, 'binary_classification', 0.5, ['no', 'yes'])).toEqual(['0.3', 'no']);
     expect(predictionValues([0.1, 0.7, 0.2], 'multiclass_classification', 0.5, ['a', 'b', 'c'])).toEqual(['0.7', 'b']);
     expect(predictionValues(12.5, 'regression', 0.5, undefined)).toEqual(['12.5']);
+  });
+});
+
+describe('relearn status', () => {
+  test("the newest window's verdict in one line, with its age and report; or that there is none yet", () => {
+    const latest = {
+      windowId: '20261129T0900Z-20261129T1000Z', start: '2026-11-29T09:00:00.000Z', end: '2026-11-29T10:00:00.000Z', verdict: 'drift' as const,
+      summary: 's', driftedFeatures: ['plan', 'tenure_months'], reportUri: 's3://a/monitoring/w/report.json', htmlUri: 's3://a/monitoring/w/report.html',
+      createdAt: '2026-11-29T10:05:00.000Z', executionName: 'monitor-1', champion: 'run-1', retrainRequested: true,
+    };
+    expect(monitoringStatusLine(latest, new Date('2026-11-29T12:05:00Z'))).toBe(
+      'Monitoring: DRIFT on 2 features (plan, tenure_months) in 2026-11-29 09:00 to 10:00 UTC, 2 h ago; a retrain was asked of the trigger; report s3://a/monitoring/w/report.html',
+    );
+    expect(monitoringStatusLine({ ...latest, verdict: 'ok', driftedFeatures: [], retrainRequested: false }, new Date('2026-11-29T10:25:00Z'))).toBe(
+      'Monitoring: no drift in 2026-11-29 09:00 to 10:00 UTC, 20 min ago; report s3://a/monitoring/w/report.html',
+    );
+    expect(monitoringStatusLine(undefined)).toMatch(/^Monitoring: no verdict yet/);
   });
 });
 

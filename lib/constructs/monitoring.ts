@@ -265,10 +265,9 @@ export class ProductionMonitoring extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    for (const alarm of [this.driftAlarm, this.failureAlarm]) {
-      alarm.addAlarmAction(new cwActions.SnsAction(props.topic));
-      alarm.addOkAction(new cwActions.SnsAction(props.topic));
-    }
+    for (const alarm of [this.driftAlarm, this.failureAlarm]) alarm.addAlarmAction(new cwActions.SnsAction(props.topic));
+    // Drift that went away is news too; a failure alarm going OK on every quiet period is not.
+    this.driftAlarm.addOkAction(new cwActions.SnsAction(props.topic));
     // CloudWatch publishes to the KMS-encrypted topic as itself: PipelineAlarms' topic and key policies allow alarms
     // named `<name>-*` (lib/constructs/alarms.ts), which these are.
     this.metric = (metricName, statistic = cloudwatch.Stats.MAXIMUM, label) =>
