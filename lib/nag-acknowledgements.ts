@@ -27,6 +27,8 @@ export const RESOURCE_STAR_ACTIONS: Readonly<Record<string, string>> = {
   'xray:GetSamplingTargets': 'X-Ray has no resource-level permissions',
   'ecr:GetAuthorizationToken': 'ECR login has no resource-level permission',
   'sagemaker:ListModelPackages': 'SageMaker List* actions have no resource-level permission',
+  'sagemaker:ListEndpointConfigs': 'SageMaker List* actions have no resource-level permission (the endpoint owner filters on the pipeline\'s name prefix)',
+  'sagemaker:ListModels': 'SageMaker List* actions have no resource-level permission (the endpoint owner filters on the pipeline\'s name prefix)',
   'cloudwatch:PutMetricData': 'CloudWatch metrics have no resource-level permission (limited by the cloudwatch:namespace condition)',
   'cloudwatch:GetMetricData': 'CloudWatch GetMetricData has no resource-level permission (the monitor reads the endpoint\'s invocation metrics)',
   'logs:CreateLogDelivery': 'Step Functions log delivery APIs have no resource-level permissions',
@@ -41,12 +43,13 @@ export const RESOURCE_STAR_ACTIONS: Readonly<Record<string, string>> = {
 
 const STAGE_ROLE = /^Pipeline\/Pipeline\/[A-Za-z]+Role\/DefaultPolicy\/Resource$/;
 const SAGEMAKER_ROLE = /^Pipeline\/Pipeline\/SageMakerRole\/DefaultPolicy\/Resource$/;
-const STATE_MACHINE_ROLE = /^Pipeline\/Pipeline\/Retrain\/StateMachine\/Role\/DefaultPolicy\/Resource$/;
+const STATE_MACHINE_ROLE = /^Pipeline\/Pipeline\/(Retrain|Rollback)\/StateMachine\/Role\/DefaultPolicy\/Resource$/;
 const ABORT_CLEANUP_ROLE = /^Pipeline\/Pipeline\/AbortCleanup\/Role\/DefaultPolicy\/Resource$/;
 const TRIGGER_ROLE = /^Pipeline\/Pipeline\/Trigger\/Role\/DefaultPolicy\/Resource$/;
 const MONITOR_ROLE = /^Pipeline\/Pipeline\/Monitoring\/(Plan|Shard|Compare)FunctionRole\/DefaultPolicy\/Resource$/;
 /** The capture prefix is configurable (monitoring.capture.prefix): key characters between slashes, then `/*`. */
 const CAPTURE_PREFIX = "[a-zA-Z0-9!_.'()-]+(/[a-zA-Z0-9!_.'()-]+)*/\\*";
+const ENDPOINT_OWNER_ROLE = /^Pipeline\/Pipeline\/EndpointOwner\/Role\/DefaultPolicy\/Resource$/;
 /** A bucket ARN as cdk-nag prints it: a token before synth, the data stack's export during it. */
 const bucketArn = (id: string) => `(<${id}[0-9A-F]{8}\\.Arn>|[a-z0-9-]+:ExportsOutputFnGetAtt${id}[0-9A-F]{8}Arn[0-9A-F]{8})`;
 const ARTIFACTS = bucketArn('ArtifactsBucket');
@@ -55,13 +58,13 @@ const SAGEMAKER_ARN = 'arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::Accoun
 export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
   {
     finding: /^AwsSolutions-IAM5\[Resource::\*\]$/,
-    path: /^Pipeline\/Pipeline\/([A-Za-z]+Role|(Retrain|Monitoring)\/StateMachine\/Role)\/DefaultPolicy\/Resource$/,
+    path: /^Pipeline\/Pipeline\/([A-Za-z]+Role|(Retrain|Rollback|Monitoring)\/StateMachine\/Role)\/DefaultPolicy\/Resource$/,
     reason: 'Only actions without resource-level permissions are granted on * (X-Ray tracing, ECR login, CloudWatch metrics, log delivery, listing model packages); checked action by action against RESOURCE_STAR_ACTIONS.',
   },
   {
-    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${ARTIFACTS}/(datasets/\\*|trigger/manifests/\\*|champion/history/\\*|runs/\\*/(validation|training|evaluation|checkpoints)/\\*|runs/\\*/(decision|deployment|outcome)\\.json)\\]$`),
+    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${ARTIFACTS}/(datasets/\\*|trigger/manifests/\\*|champion/history/\\*|runs/\\*/(validation|training|evaluation|checkpoints|model)/\\*|runs/\\*/(decision|deployment|outcome)\\.json|runs/\\*/validation/schema\\.json)\\]$`),
     path: new RegExp(`${STAGE_ROLE.source}|${SAGEMAKER_ROLE.source}`),
-    reason: 'Object keys carry the dataset id or the execution name, known only at run time; each stage is limited to the prefixes of docs/architecture.md it reads or writes.',
+    reason: 'Object keys carry the dataset id or the execution name, known only at run time; each stage is limited to the prefixes of docs/architecture.md it reads or writes (the SageMaker role reads each run\'s schema.json, its training job\'s schema channel, and no other validation output).',
   },
   {
     finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${bucketArn('DataBucket')}/incoming/\\*\\]$`),
@@ -83,7 +86,7 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
   {
     finding: /^AwsSolutions-IAM5\[Resource::<Pipeline[A-Za-z]+[0-9A-F]{8}\.Arn>:\*\]$/,
     path: STATE_MACHINE_ROLE,
-    reason: 'CDK grants invoke on each stage function and its versions/aliases (`<arn>:*`); only our twelve functions are listed.',
+    reason: 'CDK grants invoke on each stage function and its versions/aliases (`<arn>:*`); only the functions the state machine\'s own tasks run are listed.',
   },
   {
     finding: /^AwsSolutions-L1$/,
@@ -149,6 +152,26 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
     finding: /^AwsSolutions-L1$/,
     path: /^Pipeline\/Pipeline\/Monitoring\/(Plan|Shard|Compare)Function\/Resource$/,
     reason: 'The monitor functions run on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
+  },
+  {
+    finding: /^AwsSolutions-IAM5\[Resource::\*\]$/,
+    path: ENDPOINT_OWNER_ROLE,
+    reason: 'The endpoint owner lists endpoint configs and models (no resource-level permission for SageMaker List*) and filters them on the pipeline\'s name prefix before deleting; X-Ray tracing as the stages; checked action by action against RESOURCE_STAR_ACTIONS.',
+  },
+  {
+    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${SAGEMAKER_ARN}(model/[a-z0-9-]+-model-\\*|endpoint-config/[a-z0-9-]+-epc-\\*)\\]$`),
+    path: ENDPOINT_OWNER_ROLE,
+    reason: 'On `cdk destroy` the endpoint owner deletes the models and endpoint configs every run and rollback created: their names derive from execution names (lambdas/shared/names.ts), so only this pipeline\'s prefix can be named, and only Delete is granted.',
+  },
+  {
+    finding: /^AwsSolutions-L1$/,
+    path: /^Pipeline\/Pipeline\/EndpointOwner\/Function\/Resource$/,
+    reason: 'The endpoint owner\'s handler runs on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
+  },
+  {
+    finding: /^AwsSolutions-IAM5\[Resource::<PipelineEndpointOwnerFunction[0-9A-F]{8}\.Arn>:\*\]$/,
+    path: /^Pipeline\/Pipeline\/EndpointOwner\/FrameworkRole\/DefaultPolicy\/Resource$/,
+    reason: 'CDK\'s custom resource provider framework grants its function invoke on the endpoint owner\'s handler and its versions (`<arn>:*`): that one function only.',
   },
   {
     finding: /^AwsSolutions-IAM4\[Policy::arn:<AWS::Partition>:iam::aws:policy\/service-role\/AWSLambdaBasicExecutionRole\]$/,

@@ -32,6 +32,7 @@ export class PipelineStack extends Stack {
       value: `https://${Aws.REGION}.console.aws.amazon.com/states/home?region=${Aws.REGION}#/statemachines/view/${sm.stateMachineArn}`,
       description: 'Watch executions here',
     });
+    new CfnOutput(this, 'RollbackStateMachineArn', { value: this.pipeline.rollbackStateMachine.stateMachineArn, description: 'relearn rollback starts it' });
     new CfnOutput(this, 'MonitorStateMachineArn', { value: this.pipeline.monitoring.stateMachine.stateMachineArn, description: 'Start it to check the endpoint\'s traffic now (docs/monitoring.md)' });
     new CfnOutput(this, 'EndpointName', { value: this.pipeline.endpointName, description: 'The endpoint a promoted model is served from' });
     new CfnOutput(this, 'TopicArn', { value: this.pipeline.topic.topicArn });

@@ -1,11 +1,16 @@
 import { ConfigError } from '../lambdas/shared/config';
+import { ConfigFileError } from '../lib/config-file';
 import { UnresolvableError } from './asl/cfn-resolver';
 import { CliIO, Command, Flags, PythonMissing, UsageError } from './commands/common';
 import { invokeCommand } from './commands/invoke';
 import { monitorCommand } from './commands/monitor';
+import { replaceInstanceCommand } from './commands/replace-instance';
 import { resetCommand } from './commands/reset';
+import { localRollbackCommand, rollbackCommand } from './commands/rollback';
 import { runCommand } from './commands/run';
 import { schemaCommand } from './commands/schema';
+import { DataPathError } from './local-env';
+import { PipelineBusy } from './lock';
 
 export type { CliIO } from './commands/common';
 export { findPythonWithSklearn } from './commands/common';
@@ -27,19 +32,23 @@ Usage:
                     [--fault-training <reason>] [--fault-endpoint-update <reason>] [--slow <ms>]
                     [--fault-throttle <n>]
                     [--max-wait <seconds>] [--verbose] [--no-iam]
-      Synthesizes the CDK app (into .relearn/cdk.out), starts local S3 and SageMaker servers on 127.0.0.1
-      (state in .relearn/s3 and .relearn/sagemaker), creates the buckets and model package group, publishes
-      the training code, uploads the data to the data bucket under incoming/<timestamp>/, and runs one
-      execution of the synthesized state machine to its end. Prints each state with its duration and
+      Synthesizes the CDK app, starts local S3 and SageMaker servers on 127.0.0.1, creates the buckets and model
+      package group, publishes the training code, uploads the data to the data bucket under incoming/<timestamp>/,
+      and runs one execution of the synthesized state machine to its end. Prints each state with its duration and
       retries, then the decision and its reasons, the report's path and how to call the endpoint.
-      Exit code 0 when the execution succeeded (promoted or not), 1 when it failed, 2 on bad input.
+      Each pipeline (the config's "name") keeps its own state in .relearn/pipelines/<name>/ of the folder you run
+      in; one run at a time per pipeline (a second one is refused, naming the running execution).
+      Exit code 0 when the execution succeeded (promoted or not), 1 when it failed, 2 on bad input (usage,
+      config, a path, data, a busy pipeline), 130 when interrupted (Ctrl-C or SIGTERM: the run stops and the
+      pipeline is left as it was before it, or as a cleanly failed run; Ctrl-C again quits at once).
 
       --data <file|dir>   CSV/JSONL file or folder to ingest (default: examples/churn/data/churn-clean.csv)
-      --config <file>     relearn config, JSON (default: ./relearn.config.json if present, else the defaults)
+      --config <file>     relearn config, JSON (default: ./relearn.config.json if present, else the defaults);
+                          relative paths in it are relative to the config file's folder
       --json              print one JSON object at the end on stdout (progress goes to stderr)
-      --fresh             forget earlier runs first (champion, endpoint, registry, reports); otherwise a run
-                          sees the previous run's champion and endpoint. The synthesized app is kept (it is
-                          rebuilt whenever the config, lib/, lambdas/ or the training code changed)
+      --fresh             forget this pipeline's earlier runs first (champion, endpoint, registry, reports);
+                          otherwise a run sees the previous run's champion and endpoint. The synthesized app
+                          is kept (it is rebuilt whenever the config, lib/, lambdas/ or the training code changed)
       --fault-training <reason>         the next training job fails with this FailureReason
       --fault-endpoint-update <reason>  the next endpoint create/update fails to load its model
       --slow <ms>         delay every SageMaker control-plane answer by <ms>
@@ -50,15 +59,18 @@ Usage:
                           the definition's full time)
       --verbose           show the Lambda handlers' INFO logs
       --no-iam            debugging only: do not enforce the synthesized IAM policies (what would be denied
-                          is logged to .relearn/iam/decisions.jsonl); also RELEARN_NO_IAM=1. Enforced by default
+                          is logged to the pipeline's iam/decisions.jsonl); also RELEARN_NO_IAM=1. Enforced by default
 
-  relearn local invoke --body '<json or csv>' [--content-type <type>] [--endpoint <name>]
-      Starts the local services from .relearn/ and sends one request to the local endpoint through the
-      SDK's SageMaker runtime client (InvokeEndpoint); prints the model's answer. The content type is
-      application/json when the body starts with { or [, else text/csv (a header row, then rows).
+  relearn local invoke (--body '<json or csv>' | --body - | --body-file <path>) [--content-type <type>]
+                       [--endpoint <name>] [--config <file>]
+      Starts the pipeline's local services and sends one request to its local endpoint through the SDK's
+      SageMaker runtime client (InvokeEndpoint); prints the model's answer. --body - reads the body from
+      standard input, --body-file from a file (its bytes as they are). The content type is application/json
+      when the body starts with { or [ (or the file ends in .json), else text/csv (a header row, then rows).
+      Like SageMaker, the endpoint refuses a body over 6 MB (HTTP 413).
       Example: relearn local invoke --body '{"company_size": 12, "plan": "pro", ...}'
 
-  relearn local schema [--out <file>] [--execution-name <name>]
+  relearn local schema [--out <file>] [--execution-name <name>] [--config <file>]
       Prints (or writes to <file>) the schema a local run validated against: the champion's, else the last
       run's (or that execution's), without its "source", as a start for a curated schema: edit it and name it
       in the config as validation.schemaFile (docs/validation.md).
@@ -74,8 +86,29 @@ Usage:
       --window <w>        a duration ending now (90m, 6h, 7d) or <start>/<end> in ISO 8601
                           (2026-11-29T09:00Z/2026-11-29T12:00Z); default: the last monitoring.windowMinutes
 
-  relearn local reset
-      Deletes .relearn/ entirely: every run's state and the synthesized app.
+  relearn local reset [--config <file>] [--all]
+      Deletes the pipeline's local state (every run's state and its synthesized app); --all deletes .relearn/
+      entirely (every pipeline).
+
+  relearn local rollback [--to <execution name | model package ARN>] [--config <file>] [--json]
+      Puts the previous champion (or the named one) back on the pipeline's local endpoint through the rollback state
+      machine of its locally deployed app (.relearn/pipelines/<name>/cdk.out): the same guarded blue/green update,
+      wait and serving check as a retrain's deploy; then its champion record and its statistics and schema
+      baselines are current again, the model registry and champion/history record the rollback, and it is
+      notified. Refused (exit 1, one line) while an endpoint update is in flight, or when the target is not an
+      approved, self-contained model.
+
+  relearn local replace-instance [--endpoint <name>] [--config <file>]
+      Replaces the local endpoint's instance as SageMaker replaces an unhealthy one: the model server is killed
+      and a new one starts from scratch, downloading the model again. Exit 1 (with the reason) if it cannot start.
+
+  relearn rollback [--to <execution name | model package ARN>] [--state-machine-arn <arn>] [--config <file>]
+                   [--no-wait] [--json]
+      The same against the deployed stack (AWS credentials of your shell): starts <name>-rollback (found by name,
+      or the pipeline stack's RollbackStateMachineArn output) and waits for its end.
+
+  invoke, schema, monitor, reset, rollback and replace-instance work on the pipeline of --config, else of
+  ./relearn.config.json, else on the only pipeline with local state.
 
   relearn --help
 
@@ -90,6 +123,9 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   'local monitor': monitorCommand,
   'local schema': schemaCommand,
   'local reset': resetCommand,
+  'local rollback': localRollbackCommand,
+  'local replace-instance': replaceInstanceCommand,
+  rollback: rollbackCommand,
 };
 
 interface Parsed {
@@ -177,16 +213,15 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
   }
 }
 
+/** Bad input (usage, config, a path, data, no Python, a busy pipeline): exit 2 with one line. Anything else: 1. */
+const BAD_INPUT = [UsageError, ConfigError, ConfigFileError, DataPathError, PipelineBusy, UnresolvableError, PythonMissing];
+
 function reportError(err: unknown, io: CliIO): number {
-  if (err instanceof UsageError || err instanceof ConfigError || err instanceof UnresolvableError || err instanceof PythonMissing) {
+  if (BAD_INPUT.some((type) => err instanceof type)) {
     io.stderr.write(`relearn: ${(err as Error).message}\n`);
     return 2;
   }
   const e = err as Error;
-  if (/^(data not found|data directory is empty|config file not found)|not valid JSON/.test(e?.message ?? '')) {
-    io.stderr.write(`relearn: ${e.message}\n`);
-    return 2;
-  }
   io.stderr.write(`relearn: ${e?.stack ?? String(err)}\n`);
   return 1;
 }

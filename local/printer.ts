@@ -1,8 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { relative } from 'node:path';
 import { parseCause } from './lambda-host';
 import type { SageMakerEvent } from './local-env';
 import type { LocalRunReport } from './local-run';
+import { configArgFor, shellQuote } from './project';
 import type { RunEvent } from './runner';
 
 /**
@@ -112,10 +113,35 @@ export class Printer {
     }
   }
 
-  /** The one-line command that calls the endpoint, with a row of the run's own data as the example. */
-  invokeHint(report: LocalRunReport): string {
-    this.sampleBody ??= sampleRow(report);
-    return `npx relearn local invoke --body '${(this.sampleBody ?? '{}').replace(/'/g, `'\\''`)}'`;
+  /** Upload progress of big files: a progress line on a terminal, else a line at each quarter. */
+  uploadProgress(p: { loaded: number; total: number }): void {
+    if (p.total < 64 * 1024 * 1024) return;
+    const pct = Math.floor((100 * p.loaded) / p.total);
+    const text = `  upload     ${String(pct).padStart(3)}%  ${mb(p.loaded)} of ${mb(p.total)}`;
+    if (this.out.isTTY) {
+      if (p.loaded < p.total) this.setProgress(text);
+      else this.clearProgress();
+      return;
+    }
+    const quarter = Math.floor(pct / 25);
+    if (quarter > this.uploadQuarter && p.loaded < p.total) {
+      this.uploadQuarter = quarter;
+      this.line(text);
+    }
+  }
+
+  private uploadQuarter = 0;
+
+  /**
+   * The one-line command that calls the endpoint, with a row of the run's own data as the example, runnable as
+   * printed from where the user is (with the --config that reaches this pipeline). Undefined when the endpoint
+   * does not serve (a run that stopped before any model existed) or no example row could be read.
+   */
+  invokeHint(report: LocalRunReport): string | undefined {
+    if (!report.endpointInService) return undefined;
+    this.sampleBody ??= sampleRow(report) ?? '';
+    if (!this.sampleBody) return undefined;
+    return `npx relearn local invoke${report.pipeline ? configArgFor(report.pipeline, this.cwd) : ''} --body ${shellQuote(this.sampleBody)}`;
   }
 
   summary(report: LocalRunReport): void {
@@ -126,6 +152,10 @@ export class Printer {
     if (report.status === 'SUCCEEDED') {
       const promoted = report.decision?.promoted;
       lines.push(`Outcome: SUCCEEDED — ${promoted ? `promoted and serving on ${report.endpointName}` : 'not promoted (the serving model is unchanged)'}`);
+    } else if (report.interrupted) {
+      const where = report.interrupted.in.length ? ` during ${report.interrupted.in.join(', ')}` : '';
+      lines.push(`Outcome: ABORTED — interrupted${where}; the execution was stopped and cleaned up:`);
+      for (const c of report.interrupted.cleanup) lines.push(`  - ${c}`);
     } else {
       const failedAt = report.states.find((s) => s.error && s.mapIndex === undefined && s.type !== 'Fail');
       const cause = report.error ? parseCause(report.error.Cause).errorMessage : '';
@@ -136,18 +166,34 @@ export class Printer {
       for (const r of report.decision.reasons) lines.push(`  - ${r}`);
     }
     if (report.report) lines.push(`Report: ${report.report.path}`);
-    if (report.champion) {
-      lines.push(`Endpoint: ${report.endpointName} (serving the model of ${report.champion.executionName})`);
-      lines.push(`  ${this.invokeHint(report)}`);
+    const hint = this.invokeHint(report);
+    if (report.endpointInService) {
+      lines.push(`Endpoint: ${report.endpointName} (serving${report.champion ? ` the model of ${report.champion.executionName}` : ''})`);
+      if (hint) lines.push(`  ${hint}`);
+    } else if (report.champion) {
+      lines.push(`Endpoint: ${report.endpointName} is not in service (the champion is ${report.champion.executionName}): the next run brings it back`);
     } else {
       lines.push(`Endpoint: ${report.endpointName} (nothing deployed yet)`);
     }
     const t = report.timings;
     lines.push(
-      `Timings: synth ${fmt(t.synthMs)}${t.synthCached ? ' (reused)' : ''} · services ${fmt(t.servicesMs)} · execution ${fmt(t.executionMs)}` +
+      `Timings: synth ${fmt(t.synthMs)}${t.synthCached ? ' (reused)' : t.reusedBundles ? ` (${t.reusedBundles} bundles reused)` : ''} · services ${fmt(t.servicesMs)} · execution ${fmt(t.executionMs)}` +
         (t.trainingScriptMs !== undefined ? ` (training script ${fmt(t.trainingScriptMs)})` : ''),
     );
     this.out.write(lines.join('\n') + '\n');
+  }
+}
+
+const mb = (bytes: number) => (bytes >= 1 << 30 ? `${(bytes / (1 << 30)).toFixed(1)} GB` : `${Math.round(bytes / (1 << 20))} MB`);
+
+/** The first bytes of a file (a sample row needs no more; the file may be gigabytes). */
+function head(file: string, bytes: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(bytes);
+    return buf.subarray(0, readSync(fd, buf, 0, bytes, 0));
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -155,16 +201,22 @@ export class Printer {
 function sampleRow(report: LocalRunReport): string | undefined {
   const file = report.dataFiles[0];
   if (!file || !existsSync(file) || /\.gz$/.test(file)) return undefined;
-  const text = readFileSync(file, 'utf8').slice(0, 64 * 1024);
+  let text = head(file, 64 * 1024).toString('utf8');
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const lines = text.split(/\r?\n/).filter((l) => l.trim());
   if (lines.length < 2) return undefined;
-  if (lines[0].trim().startsWith('{')) {
-    const row = JSON.parse(lines[0]) as Record<string, unknown>;
-    delete row[report.labelColumn];
-    return JSON.stringify(row);
+  try {
+    if (lines[0].trim().startsWith('{')) {
+      const row = JSON.parse(lines[0]) as Record<string, unknown>;
+      delete row[report.labelColumn];
+      return JSON.stringify(row);
+    }
+  } catch {
+    return undefined;
   }
   const header = splitCsv(lines[0]);
   const values = splitCsv(lines[1]);
+  if (values.length !== header.length) return undefined;
   const row: Record<string, unknown> = {};
   header.forEach((h, i) => {
     if (h === report.labelColumn) return;

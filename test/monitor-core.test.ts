@@ -43,7 +43,7 @@ async function table(csv: string): Promise<{ columns: string[]; rows: Value[][] 
 async function championBaselines(config: RelearnConfig, predictions: (number | number[])[], plan?: MonitorPlan): Promise<Baselines> {
   const csv = await csvOf(5000, 1);
   const { columns, rows } = await table(csv);
-  const statsPlan = planFor(columns, rows.slice(0, 2000), 'churned');
+  const statsPlan = planFor(columns, rows.slice(0, 2000), { labelColumn: 'churned' });
   const stats = await statsOfCsv(Readable.from([Buffer.from(csv)]), statsPlan, { file: 'champion.csv' });
   const schema: DatasetSchema = { ...inferSchema(stats, 'churned'), source: 'champion' };
   const p = plan ?? buildPlan(config, schema, { columns: [], rows: [] }, WINDOW);

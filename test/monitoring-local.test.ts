@@ -58,7 +58,7 @@ beforeAll(async () => {
   // The champion: ValidateData's statistics and schema of its dataset, and its validation predictions.
   const exec = 'champion-run';
   const data = await csvRows(4000, 1, 'clean');
-  const stats = await statsOfCsv(Readable.from([Buffer.from(data.csv)]), planFor(data.columns, data.rows.slice(0, 2000), 'churned'), { file: 'd.csv' });
+  const stats = await statsOfCsv(Readable.from([Buffer.from(data.csv)]), planFor(data.columns, data.rows.slice(0, 2000), { labelColumn: 'churned' }), { file: 'd.csv' });
   const put = (key: string, body: string | Buffer) => s3.client.send(new PutObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: key, Body: body }));
   await put(`runs/${exec}/validation/stats.json`, JSON.stringify(stats.toJSON()));
   await put(`runs/${exec}/validation/schema.json`, JSON.stringify(inferSchema(stats, 'churned')));

@@ -177,7 +177,7 @@ export function compareWindow(input: CompareInput): MonitorReport {
   };
   const baselineStats = DatasetStats.fromJSON(baselines.features);
   const featureAnomalies = counts.rows >= m.minRows
-    ? applyRules({ stats: live, schema, baseline: baselineStats, config: rules, labelColumn: plan.ignore[0] ?? '', classification: false, idColumns: ids }).filter((a) => significant(a, rules))
+    ? applyRules({ stats: live, schema, baseline: baselineStats, config: rules, labelColumn: plan.ignore[0] ?? '', idColumns: ids, ignoredColumns: plan.ignore }).filter((a) => significant(a, rules))
     : [];
   const features = live.columns
     .filter((c) => !ids.includes(c.name))
@@ -194,7 +194,7 @@ export function compareWindow(input: CompareInput): MonitorReport {
     const livePred = DatasetStats.fromJSON(merged.predictions);
     const basePred = DatasetStats.fromJSON(baselines.predictions);
     const predSchema: DatasetSchema = { version: 1, source: 'champion', columns: plan.predictions.columns.map((c) => ({ name: c.name, type: c.kind, required: true })) };
-    predictionAnomalies = applyRules({ stats: livePred, schema: predSchema, baseline: basePred, config: rules, labelColumn: '', classification: false }).filter((a) => DRIFT_RULES.has(a.rule));
+    predictionAnomalies = applyRules({ stats: livePred, schema: predSchema, baseline: basePred, config: rules, labelColumn: '' }).filter((a) => DRIFT_RULES.has(a.rule));
     predictionColumns = livePred.columns.map((c) => columnReport(c, basePred.column(c.name), predSchema, predictionAnomalies, rules.drift, 1));
   } else if (!baselines.predictions) {
     predictionNote ??= 'no prediction baseline';

@@ -11,6 +11,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { DEPS_LOCK_FILE, INSTALL_ROOT } from '../package-root';
 import { CLEANED_UP_STATUSES } from '../../lambdas/cleanup-aborted/statuses';
 
 /** The repository root (lambdas/ and package-lock.json). */
@@ -80,8 +81,8 @@ export class AbortCleanup extends Construct {
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: path.join(PROJECT_ROOT, 'lambdas', 'cleanup-aborted', 'handler.ts'),
       handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      projectRoot: INSTALL_ROOT,
+      depsLockFilePath: DEPS_LOCK_FILE,
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
@@ -98,7 +99,8 @@ export class AbortCleanup extends Construct {
 
     // 3. Least privilege: this pipeline's training jobs, the topic (and its key).
     const trainingJobs = `arn:${stack.partition}:sagemaker:${stack.region}:${stack.account}:training-job/${props.pipelineName}-train-*`;
-    role.addToPolicy(new iam.PolicyStatement({ actions: ['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob'], resources: [trainingJobs] }));
+    // ListTags: a running job of the execution's name is stopped only when its tags show this execution made it.
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:StopTrainingJob'], resources: [trainingJobs] }));
     role.addToPolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [props.topic.topicArn] }));
     role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [props.encryptionKey.keyArn] }));
 

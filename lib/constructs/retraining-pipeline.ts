@@ -12,9 +12,11 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { DEPS_LOCK_FILE, INSTALL_ROOT } from '../package-root';
 import { endpointNameOf, parseConfig, RelearnConfig } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
 import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, SKLEARN_VERSIONS, sklearnImageTag } from '../sklearn-images';
+import { trainingSourceDirOf } from '../config-file';
 import { loadCuratedSchemaFile } from '../curated-schema';
 import { packageSourceDir } from '../training-code';
 import { AbortCleanup } from './abort-cleanup';
@@ -22,8 +24,10 @@ import { PipelineAlarms } from './alarms';
 import { PipelineDashboard } from './dashboard';
 import { ProductionMonitoring } from './monitoring';
 import { PipelineTrigger, TRIGGER_VISIBILITY_TIMEOUT } from './trigger';
+import { EndpointOwner } from './endpoint-owner';
 import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
-import { STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
+import { rollbackTimeout, RollbackStateMachine } from './rollback-state-machine';
+import { FUNCTION_IDS, FunctionId, STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
 
 /** Lambda refuses a function whose environment (keys + values) exceeds 4 KB. */
 export const LAMBDA_ENV_LIMIT_BYTES = 4096;
@@ -84,7 +88,8 @@ export interface RetrainingPipelineProps {
   /** Name of the SageMaker model package group that Register writes to. */
   readonly modelPackageGroupName: string;
   /**
-   * Directory that `config.training.sourceDir` and `config.validation.schemaFile` are relative to.
+   * Directory that `config.training.sourceDir` and `config.validation.schemaFile` are relative to: the config
+   * file's folder. An absent `training.sourceDir` is relearn's built-in script, whatever this is.
    * @default - the relearn repository root
    */
   readonly appRoot?: string;
@@ -107,7 +112,9 @@ export interface RetrainingPipelineProps {
  */
 export class RetrainingPipeline extends Construct {
   public readonly stateMachine: sfn.StateMachine;
-  public readonly functions: Readonly<Record<StageId, nodejs.NodejsFunction>>;
+  /** `<name>-rollback`: `relearn rollback` starts it (lib/constructs/rollback-state-machine.ts). */
+  public readonly rollbackStateMachine: sfn.StateMachine;
+  public readonly functions: Readonly<Record<FunctionId, nodejs.NodejsFunction>>;
   public readonly sagemakerRole: iam.Role;
   public readonly topic: sns.Topic;
   public readonly trainingCode: s3assets.Asset;
@@ -122,6 +129,8 @@ export class RetrainingPipeline extends Construct {
   public readonly dashboard: PipelineDashboard;
   /** Production monitoring: the monitor's state machine, schedule, metrics and alarms (docs/monitoring.md). */
   public readonly monitoring: ProductionMonitoring;
+  /** The custom resource that deletes the endpoint, models and endpoint configs on `cdk destroy`. */
+  public readonly endpointOwner: EndpointOwner;
   private imageRegistry?: CfnMapping;
 
   constructor(scope: Construct, id: string, props: RetrainingPipelineProps) {
@@ -135,7 +144,7 @@ export class RetrainingPipeline extends Construct {
 
     // 1. Training code: a deterministic sourcedir.tar.gz, shipped as an S3 asset (and the curated schema).
     this.trainingCode = new s3assets.Asset(this, 'TrainingCode', {
-      path: packageSourceDir(path.resolve(appRoot, config.training.sourceDir)),
+      path: packageSourceDir(trainingSourceDirOf(config, appRoot)),
     });
     const trainingCodeUri = this.trainingCode.s3ObjectUrl;
     // The curated schema: checked now (a bad file fails the synth naming the field), shipped as it is.
@@ -182,8 +191,8 @@ export class RetrainingPipeline extends Construct {
     const schemaVariables: Record<string, string> = this.curatedSchema ? { CURATED_SCHEMA_URI: this.curatedSchema.s3ObjectUrl } : {};
     environment.RELEARN_CONFIG = configForEnvironment(config, { ...environment, ...schemaVariables });
 
-    const functions = {} as Record<StageId, nodejs.NodejsFunction>;
-    for (const stage of STAGE_IDS) {
+    const functions = {} as Record<FunctionId, nodejs.NodejsFunction>;
+    for (const stage of FUNCTION_IDS) {
       const cid = stageConstructId(stage);
       const logGroup = new logs.LogGroup(this, `${cid}Logs`, {
         retention: logRetention,
@@ -198,8 +207,8 @@ export class RetrainingPipeline extends Construct {
       functions[stage] = new nodejs.NodejsFunction(this, cid, {
         entry: path.join(PROJECT_ROOT, 'lambdas', stage, 'handler.ts'),
         handler: 'handler',
-        projectRoot: PROJECT_ROOT,
-        depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+        projectRoot: INSTALL_ROOT,
+        depsLockFilePath: DEPS_LOCK_FILE,
         runtime: lambda.Runtime.NODEJS_22_X,
         // Pure JavaScript handlers: Graviton is cheaper per GB-second at the same speed.
         architecture: lambda.Architecture.ARM_64,
@@ -208,7 +217,7 @@ export class RetrainingPipeline extends Construct {
         role,
         logGroup,
         tracing: lambda.Tracing.ACTIVE,
-        environment: CURATED_SCHEMA_STAGES.includes(stage) ? { ...environment, ...schemaVariables } : environment,
+        environment: (CURATED_SCHEMA_STAGES as readonly FunctionId[]).includes(stage) ? { ...environment, ...schemaVariables } : environment,
         bundling: STAGE_BUNDLING,
       });
     }
@@ -226,25 +235,49 @@ export class RetrainingPipeline extends Construct {
     });
     this.stateMachine = machine.stateMachine;
 
-    // 7. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
+    // 7. Rollbacks: the previous (or a named) champion back on the endpoint through the same Deploy/CheckEndpoint/
+    //    VerifyServing/Notify functions, with ResolveRollback and RestoreChampion around them.
+    this.rollbackStateMachine = new RollbackStateMachine(this, 'Rollback', {
+      functions,
+      stateMachineName: `${config.name}-rollback`,
+      endpointPollInterval: Duration.seconds(config.deployment.pollIntervalSeconds),
+      timeout: rollbackTimeout(config),
+      encryptionKey: key,
+      logRetention,
+      logRemovalPolicy,
+    }).stateMachine;
+
+    // 8. The endpoint, and every run's model and endpoint config, belong to the stack: `cdk destroy` deletes them
+    //    (unless deployment.endpointRemovalPolicy is "retain").
+    this.endpointOwner = new EndpointOwner(this, 'EndpointOwner', {
+      endpointName: this.endpointName,
+      pipelineName: config.name,
+      retain: config.deployment.endpointRemovalPolicy === 'retain',
+      encryptionKey: key,
+      bundling: STAGE_BUNDLING,
+      logRetention,
+      logRemovalPolicy,
+    });
+
+    // 9. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
     this.abortCleanup = new AbortCleanup(this, 'AbortCleanup', {
       stateMachine: this.stateMachine, pipelineName: config.name, topic: this.topic, encryptionKey: key,
       environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
     });
 
-    // 8. Data landing (and the schedule) start runs, one at a time (lib/constructs/trigger.ts).
+    // 10. Data landing (and the schedule) start runs, one at a time (lib/constructs/trigger.ts).
     this.trigger = new PipelineTrigger(this, 'Trigger', {
       config: config.trigger, pipelineName: config.name, dataBucket, artifactsBucket, encryptionKey: key,
       stateMachine: this.stateMachine, stateMachineName: machine.stateMachineName, environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
     });
 
-    // 9. Production monitoring: Deploy turns data capture on; the monitor compares the traffic with the champion.
+    // 11. Production monitoring: Deploy turns data capture on; the monitor compares the traffic with the champion.
     this.monitoring = new ProductionMonitoring(this, 'Monitoring', {
       monitoring: config.monitoring, pipelineName: config.name, artifactsBucket, encryptionKey: key, topic: this.topic,
       sagemakerRole: this.sagemakerRole, environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy, triggerQueue: this.trigger.queue,
     });
 
-    // 10. Alarms (to the outcome topic) and one dashboard (lib/constructs/alarms.ts, dashboard.ts).
+    // 12. Alarms (to the outcome topic) and one dashboard (lib/constructs/alarms.ts, dashboard.ts).
     const deadLetterQueues = { trigger: this.trigger.deadLetterQueue, abortCleanup: this.abortCleanup.deadLetterQueue };
     this.alarms = new PipelineAlarms(this, 'Alarms', {
       pipelineName: config.name, stateMachine: this.stateMachine, topic: this.topic, encryptionKey: key, endpointName: this.endpointName,
@@ -272,12 +305,21 @@ export class RetrainingPipeline extends Construct {
   private grantSageMakerRole(role: iam.Role, props: RetrainingPipelineProps): void {
     const { artifactsBucket: artifacts, encryptionKey: key, config } = props;
     const stack = Stack.of(this);
-    // Read: dataset channels, earlier runs' model.tar.gz (the champion channel and the serving model).
-    role.addToPolicy(s3Read(artifacts, ['datasets/*', 'runs/*/training/*']));
-    role.addToPolicy(s3List(artifacts, ['datasets/*', 'runs/*/training/*']));
+    // Read: dataset channels; self-contained models (runs/*/model/model.tar.gz: the champion channel, and what
+    // every endpoint instance downloads when it starts, for the model's whole life).
+    role.addToPolicy(s3Read(artifacts, ['datasets/*', 'runs/*/model/*']));
+    role.addToPolicy(s3List(artifacts, ['datasets/*', 'runs/*/model/*']));
+    // Spot checkpoints: written while the job trains, and read back (ListBucket on the prefix, then GetObject) each
+    // time a job starts, so that a job resumed after a spot interruption continues from them.
+    role.addToPolicy(s3Read(artifacts, [CHECKPOINTS]));
+    role.addToPolicy(s3List(artifacts, [CHECKPOINTS]));
+    // The `schema` channel: each run's validated schema.json, exactly that key (an S3Prefix channel: SageMaker lists it).
+    role.addToPolicy(s3Read(artifacts, [SCHEMA_CHANNEL_KEY]));
+    role.addToPolicy(s3List(artifacts, [SCHEMA_CHANNEL_KEY]));
     // Write: the job's own output (model.tar.gz, output.tar.gz) and spot checkpoints.
-    role.addToPolicy(s3Write(artifacts, ['runs/*/training/*', 'runs/*/checkpoints/*']));
-    // The packaged code, exactly that object (training's submit directory and the serving model's).
+    role.addToPolicy(s3Write(artifacts, ['runs/*/training/*', CHECKPOINTS]));
+    // The packaged code, exactly that object: training only (the submit directory, or the code channel of an
+    // isolated job). A model never reads it: its code is inside its own archive (PackageModel).
     role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetObject'],
@@ -345,7 +387,7 @@ export class RetrainingPipeline extends Construct {
   }
 
   /** Least privilege per stage: STAGE_S3_ACCESS for S3, SageMaker ARNs built from the names in names.ts. */
-  private grantStages(fns: Record<StageId, nodejs.NodejsFunction>, props: RetrainingPipelineProps): void {
+  private grantStages(fns: Record<FunctionId, nodejs.NodejsFunction>, props: RetrainingPipelineProps): void {
     const { config, dataBucket: data, artifactsBucket: artifacts, encryptionKey: key } = props;
     const stack = Stack.of(this);
     const smArn = (resource: string) => `arn:${stack.partition}:sagemaker:${stack.region}:${stack.account}:${resource}`;
@@ -361,7 +403,7 @@ export class RetrainingPipeline extends Construct {
       f.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
 
     // S3, from the table: every stage uses the key for SSE-KMS.
-    for (const stage of STAGE_IDS) {
+    for (const stage of FUNCTION_IDS) {
       const f = fns[stage];
       const access = STAGE_S3_ACCESS[stage];
       if (access.incoming) {
@@ -380,9 +422,11 @@ export class RetrainingPipeline extends Construct {
     const keyGrantsForSageMaker = (f: lambda.IFunction) =>
       allow(f, ['kms:CreateGrant', 'kms:DescribeKey'], [key.keyArn], { Bool: { 'kms:GrantIsForAWSResource': 'true' } });
     // Rolling an endpoint back (CheckEndpoint, VerifyServing, Notify): to the previous config, or delete a first deploy.
+    // Every endpoint config carries the KMS key, so UpdateEndpoint to one needs the same grants as Deploy's.
     const rollBack = (f: lambda.IFunction) => {
       allow(f, ['sagemaker:DescribeEndpoint', 'sagemaker:UpdateEndpoint', 'sagemaker:DeleteEndpoint'], [endpoint]);
       allow(f, ['sagemaker:UpdateEndpoint', 'sagemaker:DescribeEndpointConfig'], [endpointConfigs]);
+      keyGrantsForSageMaker(f);
     };
 
     // Ingest reads the exact version a run manifest pinned (the data bucket is versioned).
@@ -395,10 +439,15 @@ export class RetrainingPipeline extends Construct {
     }
 
     // StartTraining / CheckTraining: the job named from the execution, run as the SageMaker role.
-    allow(fns['start-training'], ['sagemaker:CreateTrainingJob', 'sagemaker:DescribeTrainingJob', 'sagemaker:AddTags'], [trainingJobs]);
+    // ListTags proves a job of this run's name is this execution's (its start-time tag), not an earlier one's.
+    allow(fns['start-training'], ['sagemaker:CreateTrainingJob', 'sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:AddTags'], [trainingJobs]);
     passRole(fns['start-training']);
     keyGrantsForSageMaker(fns['start-training']);
     allow(fns['check-training'], ['sagemaker:DescribeTrainingJob'], [trainingJobs]);
+
+    // PackageModel: the job's code URI (it must be the code asset below), then the repack into runs/*/model/.
+    allow(fns['package-model'], ['sagemaker:DescribeTrainingJob'], [trainingJobs]);
+    allow(fns['package-model'], ['s3:GetObject'], [`arn:${Aws.PARTITION}:s3:::${this.trainingCode.s3BucketName}/${this.trainingCode.s3ObjectKey}`]);
 
     // Register: a model package in the group; it finds its own earlier package by listing the group.
     allow(fns.register, ['sagemaker:CreateModelPackage', 'sagemaker:DescribeModelPackageGroup'], [packageGroup]);
@@ -429,8 +478,15 @@ export class RetrainingPipeline extends Construct {
     // unpromoted deployment).
     allow(fns.notify, ['sns:Publish'], [this.topic.topicArn]);
     allow(fns.notify, KMS_DATA_ACTIONS, [key.keyArn]); // the topic is encrypted with the key
-    allow(fns.notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob'], [trainingJobs]);
+    allow(fns.notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:StopTrainingJob'], [trainingJobs]);
     rollBack(fns.notify);
+
+    // ResolveRollback: reads the endpoint (refuses while it changes), the champion records and the target package.
+    allow(fns['resolve-rollback'], ['sagemaker:DescribeEndpoint'], [endpoint]);
+    allow(fns['resolve-rollback'], ['sagemaker:DescribeModelPackage'], [packages]);
+    allow(fns['resolve-rollback'], ['sagemaker:ListModelPackages'], ['*']);
+    // RestoreChampion: records the rollback on the restored and the replaced package.
+    allow(fns['restore-champion'], ['sagemaker:UpdateModelPackage'], [packages]);
   }
 }
 
@@ -440,7 +496,7 @@ export class RetrainingPipeline extends Construct {
  * lists the exact key first (S3 answers a GET of a missing key with 403 when ListBucket is prefix-scoped).
  * Keep this table in step with the handlers: a missing line is an AccessDenied in the cloud only.
  */
-export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; read?: string[]; list?: string[]; write?: string[] }>> = {
+export const STAGE_S3_ACCESS: Readonly<Record<FunctionId, { incoming?: boolean; read?: string[]; list?: string[]; write?: string[] }>> = {
   ingest: { incoming: true, read: ['datasets/*', 'trigger/manifests/*'], list: ['datasets/*'], write: ['datasets/*'] },
   'shard-statistics': {
     read: ['datasets/*', Layout.champion, 'config/schema.json', 'runs/*/validation/*'],
@@ -459,13 +515,27 @@ export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; rea
     list: ['datasets/*', Layout.champion, 'runs/*/validation/*'],
     write: ['runs/*/evaluation/*', 'runs/*/decision.json'],
   },
+  'package-model': { read: ['runs/*/training/*', 'runs/*/model/*'], list: ['runs/*/model/*'], write: ['runs/*/model/*'] },
   register: {},
   deploy: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/deployment.json'] },
   'check-endpoint': {},
-  'verify-serving': { read: ['datasets/*', 'runs/*/training/*'], list: ['datasets/*'] },
+  // runs/*/validation/*: the run's schema.json, for the order of the class probabilities (multiclass)
+  'verify-serving': { read: ['datasets/*', 'runs/*/training/*', 'runs/*/validation/*'], list: ['datasets/*', 'runs/*/validation/*'] },
   'promote-baseline': { read: [Layout.champion], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
   notify: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/outcome.json'] },
+  // It checks that everything the target is verified and validated against is still there (listing each key).
+  'resolve-rollback': {
+    read: [Layout.champion, 'champion/history/*', 'runs/*/model/*'],
+    list: [Layout.champion, 'champion/history/*', 'runs/*/model/*', 'runs/*/validation/*', 'runs/*/training/*', 'datasets/*'],
+  },
+  'restore-champion': { read: [Layout.champion, 'runs/*/model/*'], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
 };
+
+/** The key pattern of the training job's `schema` channel (ValidateData writes runs/<exec>/validation/schema.json). */
+export const SCHEMA_CHANNEL_KEY = `${Layout.validation('*')}schema.json`;
+
+/** Where a spot job's checkpoints live (StartTraining's CheckpointConfig.S3Uri: runs/<exec>/checkpoints/). */
+const CHECKPOINTS = 'runs/*/checkpoints/*';
 
 /** What S3 SSE-KMS, SNS and SageMaker need of the key to encrypt and decrypt data (no wildcards). */
 const KMS_DATA_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'];
@@ -568,9 +638,9 @@ function validateProps(props: RetrainingPipelineProps, appRoot: string): void {
       `training.frameworkVersion must be one of ${SKLEARN_VERSIONS.join(', ')} (or set training.imageUri), but got '${config.training.frameworkVersion}'`,
     );
   }
-  const sourceDir = path.resolve(appRoot, config.training.sourceDir);
+  const sourceDir = trainingSourceDirOf(config, appRoot);
   if (!fs.existsSync(sourceDir) || !fs.statSync(sourceDir).isDirectory()) {
-    throw new Error(`training.sourceDir must be a directory (relative to ${appRoot}), but got '${config.training.sourceDir}' (${sourceDir} does not exist)`);
+    throw new Error(`training.sourceDir must be a directory (relative to ${appRoot}), but got '${config.training.sourceDir ?? '(the built-in script)'}' (${sourceDir} does not exist)`);
   }
   if (!fs.existsSync(path.join(sourceDir, config.training.entryPoint))) {
     throw new Error(

@@ -90,6 +90,11 @@ export interface ResolvedPipeline {
   readonly functions: Readonly<Record<string, LocalFunction>>;
   /** Task state name -> the ARN of the function it invokes. */
   readonly tasks: Readonly<Record<string, string>>;
+  /**
+   * Functions an EventBridge rule invokes when an execution of this state machine ends ("Step Functions Execution
+   * Status Change", e.g. the abort cleanup), with the statuses the rule matches. Their functions are in `functions`.
+   */
+  readonly statusChangeTargets: readonly { readonly arn: string; readonly statuses: readonly string[] }[];
   readonly buckets: readonly LocalBucket[];
   readonly modelPackageGroups: readonly LocalModelPackageGroup[];
   readonly topics: readonly LocalTopic[];
@@ -102,7 +107,11 @@ export interface ResolvedPipeline {
 
 export interface ResolveOptions {
   readonly account?: LocalAccount;
-  /** Logical id (or a prefix of it) of the state machine to run, when the assembly has more than one. */
+  /**
+   * Logical id (or a prefix of it) of the state machine to run.
+   * @default - among the state machines of `purpose` (none: the untagged ones), the only one, or relearn's retrain
+   * (RETRAIN_STATE_MACHINE) when there are several
+   */
   readonly stateMachine?: string;
   /**
    * The value of the state machine's `relearn:purpose` tag (`monitoring` for the monitor). Without it (and without
@@ -114,6 +123,10 @@ export interface ResolveOptions {
 
 /** The tag lib/constructs/monitoring.ts puts on the monitoring state machine. */
 export const PURPOSE_TAG = 'relearn:purpose';
+
+/** Logical id prefixes of relearn's untagged state machines (the pipeline stack's `Pipeline/Retrain` and `Pipeline/Rollback`). */
+export const RETRAIN_STATE_MACHINE = 'PipelineRetrainStateMachine';
+export const ROLLBACK_STATE_MACHINE = 'PipelineRollbackStateMachine';
 
 interface ManifestArtifact {
   type: string;
@@ -167,14 +180,15 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
   );
   const purposeOf = (m: (typeof machines)[number]) =>
     ((m.stack.template.Resources?.[m.logicalId]?.Properties?.Tags as { Key?: string; Value?: string }[] | undefined) ?? []).find((t) => t.Key === PURPOSE_TAG)?.Value;
-  const wanted = opts.stateMachine
-    ? machines.filter((m) => m.logicalId.startsWith(opts.stateMachine!))
-    : machines.filter((m) => purposeOf(m) === opts.purpose);
+  // A purpose (or none: the untagged retrain and rollback machines) narrows the list first; among several, the retrain.
+  const candidates = opts.stateMachine ? machines : machines.filter((m) => purposeOf(m) === opts.purpose);
+  const choice = opts.stateMachine ?? (candidates.length > 1 ? RETRAIN_STATE_MACHINE : undefined);
+  const wanted = choice ? candidates.filter((m) => m.logicalId.startsWith(choice)) : candidates;
   if (wanted.length !== 1) {
     const list = machines.map((m) => `${m.stack.stackName}/${m.logicalId}`).join(', ') || 'none';
     throw new UnresolvableError(
       wanted.length === 0
-        ? `${outdir}: no AWS::StepFunctions::StateMachine${opts.stateMachine ? ` matching ${opts.stateMachine}` : opts.purpose ? ` tagged ${PURPOSE_TAG}=${opts.purpose}` : ''} in the assembly (state machines: ${list})`
+        ? `${outdir}: no AWS::StepFunctions::StateMachine${choice ? ` matching ${choice}` : ''}${!opts.stateMachine && opts.purpose ? ` tagged ${PURPOSE_TAG}=${opts.purpose}` : ''} in the assembly (state machines: ${list})`
         : `${outdir}: more than one state machine (${list}); say which one`,
     );
   }
@@ -204,6 +218,29 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
     }
     tasks[name] = arn;
     functions[arn] ??= localFunction(resolver, outdir, fn.stack, fn.logicalId, arn);
+  }
+
+  // 2b. Functions run by EventBridge when an execution of this state machine ends (local mode runs them itself).
+  const smArn = resolver.arn(smStack, smId);
+  const statusChangeTargets: { arn: string; statuses: string[] }[] = [];
+  for (const stack of stacks) {
+    for (const [logicalId, r] of Object.entries(stack.template.Resources ?? {})) {
+      if (r.Type !== 'AWS::Events::Rule' || r.Properties?.EventPattern === undefined) continue;
+      const pattern = resolver.resolve(stack, r.Properties.EventPattern, `${logicalId}.EventPattern`) as {
+        source?: string[];
+        'detail-type'?: string[];
+        detail?: { stateMachineArn?: string[]; status?: string[] };
+      };
+      if (!pattern?.source?.includes('aws.states') || !pattern['detail-type']?.includes('Step Functions Execution Status Change')) continue;
+      if (pattern.detail?.stateMachineArn && !pattern.detail.stateMachineArn.includes(smArn)) continue;
+      for (const [i, target] of ((r.Properties.Targets as { Arn?: unknown }[] | undefined) ?? []).entries()) {
+        const arn = resolver.resolveString(stack, target.Arn, `${logicalId}.Targets[${i}].Arn`);
+        const fn = lambdaByArn.get(arn);
+        if (!fn) continue; // not a Lambda target: nothing local mode runs
+        functions[arn] ??= localFunction(resolver, outdir, fn.stack, fn.logicalId, arn);
+        statusChangeTargets.push({ arn, statuses: pattern.detail?.status ?? ['ABORTED', 'TIMED_OUT', 'FAILED', 'SUCCEEDED', 'RUNNING'] });
+      }
+    }
   }
 
   // 3. What `cdk deploy` creates or publishes that local mode must create too.
@@ -261,6 +298,7 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
     },
     functions,
     tasks,
+    statusChangeTargets,
     buckets,
     modelPackageGroups,
     topics,

@@ -1,18 +1,22 @@
 import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { MonitorReport } from '../../lambdas/monitor/compare';
 import { MonitorLayout, MonitorResult } from '../../lambdas/monitor/core';
 import { MONITORING_METRICS } from '../../lambdas/monitor/metrics';
 import { parseWindow, WindowError } from '../../lambdas/monitor/window';
-import { resolvePipeline } from '../asl/assembly';
+import { MONITORING_PURPOSE } from '../../lib/constructs/monitoring';
+import { ResolvedPipeline, resolvePipeline } from '../asl/assembly';
+import { UnresolvableError } from '../asl/cfn-resolver';
+import { writeFileAtomic } from '../atomic';
 import { parseCause } from '../lambda-host';
-import { provision, SageMakerEvent, startLocalServices } from '../local-env';
-import { artifactsBucketOf, loadConfig, stateDirOf } from '../local-run';
+import { functionCredentials, provision, SageMakerEvent, startLocalServices } from '../local-env';
+import { artifactsBucketOf } from '../local-run';
+import { acquireLock } from '../lock';
 import { Printer } from '../printer';
+import { pipelineForCommand } from '../project';
 import { defaultExecutionName, ExecutionStatus, runLocalExecution } from '../runner';
-import { synthesize } from '../synth';
 import { CliIO, Command, findPythonWithSklearn, Flags, UsageError } from './common';
 
 /**
@@ -22,9 +26,11 @@ import { CliIO, Command, findPythonWithSklearn, Flags, UsageError } from './comm
  */
 
 export interface LocalMonitorOptions {
+  /** The project folder whose `.relearn/pipelines/<name>/` holds the deployed assembly and the local services' state. */
   readonly projectDir: string;
   /** `--window`: a duration ending now (`6h`), or `<start>/<end>`. @default - monitoring.windowMinutes before now */
   readonly window?: string;
+  /** The pipeline's config file. @default - the project's, as every local command finds it */
   readonly configFile?: string;
   readonly python?: string;
   readonly executionName?: string;
@@ -40,7 +46,7 @@ export interface LocalMonitorReport {
   readonly error?: { Error: string; Cause: string };
   readonly result?: MonitorResult;
   readonly report?: MonitorReport;
-  /** report.html copied out of the local S3 into .relearn/reports/monitoring/<window>/. */
+  /** report.html copied out of the local S3 into .relearn/pipelines/<name>/reports/monitoring/<window>/. */
   readonly reportPath?: string;
   /** The drift alarm after the run (the local CloudWatch's DescribeAlarms). */
   readonly alarm?: { name: string; state: string; reason: string };
@@ -48,11 +54,18 @@ export interface LocalMonitorReport {
   readonly notifications: { subject?: string; message: string }[];
 }
 
-/** Runs the monitoring state machine once, locally. */
+/**
+ * Runs the monitoring state machine once, locally: the one of the app the pipeline's last `relearn local run` deployed
+ * (`.relearn/pipelines/<name>/cdk.out`), as the cloud's schedule runs the deployed stack's monitor, not the code at
+ * hand; a monitoring config change takes effect with the next run, as with a `cdk deploy`. It holds the pipeline's
+ * lock: it writes the pipeline's S3 state, metrics and alarm states, and starts its endpoint's server.
+ */
 export async function monitorLocal(opts: LocalMonitorOptions): Promise<LocalMonitorReport> {
-  const stateDir = stateDirOf(opts.projectDir);
-  if (!existsSync(stateDir)) throw new UsageError(`no local state in ${stateDir}: run "relearn local run" first (it deploys the endpoint whose traffic is monitored)`);
-  const { config } = loadConfig({ projectDir: opts.projectDir, ...(opts.configFile ? { configFile: opts.configFile } : {}) });
+  const { stateDir, name } = pipelineForCommand(opts.projectDir, opts.configFile);
+  const outdir = join(stateDir, 'cdk.out');
+  if (!existsSync(join(outdir, 'manifest.json')) || !existsSync(join(stateDir, 'sagemaker'))) {
+    throw new UsageError(`no local deployment of pipeline "${name}" in ${stateDir}: run "relearn local run" first (it deploys the endpoint whose traffic is monitored)`);
+  }
   if (opts.window) {
     try {
       parseWindow(opts.window);
@@ -61,9 +74,15 @@ export async function monitorLocal(opts: LocalMonitorOptions): Promise<LocalMoni
       throw err;
     }
   }
-  const synth = synthesize({ stateDir, config });
-  const pipeline = resolvePipeline(synth.outdir);
-  const monitor = resolvePipeline(synth.outdir, { purpose: 'monitoring' });
+  const pipeline = resolvePipeline(outdir);
+  let monitor: ResolvedPipeline;
+  try {
+    monitor = resolvePipeline(outdir, { purpose: MONITORING_PURPOSE });
+  } catch (err) {
+    if (!(err instanceof UnresolvableError)) throw err;
+    throw new UsageError(`the app pipeline "${name}" last deployed locally has no monitoring state machine (it predates it): run "relearn local run" again first`);
+  }
+  const lock = acquireLock(stateDir, name, 'relearn local monitor');
   const notifications: LocalMonitorReport['notifications'] = [];
   const services = await startLocalServices({
     stateDir,
@@ -72,6 +91,9 @@ export async function monitorLocal(opts: LocalMonitorOptions): Promise<LocalMoni
       if (e.kind === 'notification') notifications.push({ ...(e.subject ? { subject: e.subject } : {}), message: e.message });
       opts.onSageMakerEvent?.(e);
     },
+  }).catch((err) => {
+    lock.release();
+    throw err;
   });
   try {
     // What `cdk deploy` would have created (buckets, the alarms): idempotent, so a project from before the monitor works.
@@ -83,10 +105,7 @@ export async function monitorLocal(opts: LocalMonitorOptions): Promise<LocalMoni
       executionName,
       env: { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' },
       // Each monitor function runs as its own role (local mode enforces the template's IAM, as for a run).
-      credentialsFor: (fn) => {
-        if (!fn.roleArn) throw new Error(`${fn.stackName}/${fn.logicalId} has no Role in the template: local mode cannot tell which policies apply to it`);
-        return services.authorizer.identities.session(fn.roleArn, fn.name).credentials;
-      },
+      credentialsFor: functionCredentials(services),
       maxWaitSeconds: 1,
       ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     });
@@ -110,7 +129,7 @@ export async function monitorLocal(opts: LocalMonitorOptions): Promise<LocalMoni
       if (html) {
         reportPath = join(stateDir, 'reports', 'monitoring', output.result.windowId, 'report.html');
         mkdirSync(dirname(reportPath), { recursive: true });
-        writeFileSync(reportPath, html);
+        writeFileAtomic(reportPath, html);
       }
     }
     const driftAlarm = pipeline.alarms.find((a) => a.properties.MetricName === MONITORING_METRICS.driftDetected);
@@ -133,6 +152,7 @@ export async function monitorLocal(opts: LocalMonitorOptions): Promise<LocalMoni
     };
   } finally {
     await services.stop();
+    lock.release();
   }
 }
 

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseCause } from '../lambda-host';
 import { LocalFaults } from '../local-env';
-import { DEFAULT_DATA, loadConfig, LocalRunReport, runLocal } from '../local-run';
+import { Interrupted, LocalRunReport, prepareRun, runLocal } from '../local-run';
 import { Printer } from '../printer';
 import { CliIO, Command, findPythonWithSklearn, Flags, UsageError } from './common';
 
@@ -28,39 +27,62 @@ function faultsOf(flags: Flags): LocalFaults | undefined {
 async function run(flags: Flags, io: CliIO): Promise<number> {
   const json = flags.json === true;
   const out = json ? io.stderr : io.stdout; // with --json, stdout carries only the final object
-  const data = typeof flags.data === 'string' ? resolve(io.cwd, flags.data) : DEFAULT_DATA;
-  if (!existsSync(data)) throw new UsageError(`data not found: ${data}`);
+  // Signals first: a Ctrl-C (or SIGTERM) from here on stops the run cleanly (exit 130), whatever it is doing.
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts === 1) {
+      out.write(`\ninterrupted (${signal}): stopping the run; the pipeline is left as it was before it, or as a cleanly failed run (Ctrl-C again to quit at once)\n`);
+      controller.abort();
+    } else {
+      out.write('\ninterrupted again: quitting at once\n');
+      process.exit(130);
+    }
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
+  try {
+    return await runWithSignals(flags, io, json, out, controller.signal);
+  } catch (err) {
+    // An error a signal caused (a synth whose esbuild got the terminal's SIGINT) is an interrupt, not a failure:
+    // the signal's handler runs once the event loop turns.
+    await new Promise((r) => setImmediate(r));
+    if (controller.signal.aborted || err instanceof Interrupted) {
+      const message = err instanceof Interrupted ? err.message : `interrupted: ${(err as Error).message.split('\n')[0]}`;
+      out.write(`relearn: ${message}\n`);
+      if (json) io.stdout.write(JSON.stringify({ executionName: null, status: 'ABORTED', error: { Error: 'Interrupted', Cause: message } }) + '\n');
+      return 130;
+    }
+    throw err;
+  } finally {
+    for (const s of signals) process.off(s, onSignal);
+  }
+}
+
+async function runWithSignals(flags: Flags, io: CliIO, json: boolean, out: CliIO['stdout'], signal: AbortSignal): Promise<number> {
   let maxWaitSeconds: number | undefined;
   if (typeof flags['max-wait'] === 'string') {
     maxWaitSeconds = Number(flags['max-wait']);
     if (!Number.isFinite(maxWaitSeconds) || maxWaitSeconds < 0) throw new UsageError(`--max-wait must be a number of seconds >= 0, but got ${flags['max-wait']}`);
   }
-  // Fail fast, before anything starts: a bad config lists every bad field.
-  loadConfig({ projectDir: io.cwd, ...(typeof flags.config === 'string' ? { configFile: resolve(io.cwd, flags.config) } : {}) });
+  const faults = faultsOf(flags);
+  const where = {
+    projectDir: io.cwd,
+    ...(typeof flags.data === 'string' ? { data: resolve(io.cwd, flags.data) } : {}),
+    ...(typeof flags.config === 'string' ? { configFile: resolve(io.cwd, flags.config) } : {}),
+  };
+  // Fail fast, before anything starts: a bad config (every bad field), a path in it or --data that is not there.
+  const prepared = prepareRun(where);
   const python = findPythonWithSklearn();
   const printer = new Printer(out, io.cwd);
-  out.write(`relearn local run · data ${printer.rel(data)}\n`);
-
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = () => {
-    interrupts++;
-    if (interrupts === 1) {
-      out.write('\ninterrupted: stopping the execution and the local services (Ctrl-C again to quit at once)\n');
-      controller.abort();
-    } else {
-      process.exit(130);
-    }
-  };
-  process.on('SIGINT', onSigint);
+  out.write(`relearn local run · pipeline ${prepared.pipeline.name} · data ${printer.rel(prepared.data)}\n`);
   let report: LocalRunReport;
   try {
     report = await runLocal({
-      projectDir: io.cwd,
-      data,
-      ...(typeof flags.config === 'string' ? { configFile: resolve(io.cwd, flags.config) } : {}),
+      ...where,
       fresh: flags.fresh === true,
-      faults: faultsOf(flags),
+      faults,
       ...(flags['no-iam'] === true ? { enforceIam: false } : {}),
       python,
       ...(typeof flags['execution-name'] === 'string' ? { executionName: flags['execution-name'] } : {}),
@@ -69,10 +91,10 @@ async function run(flags: Flags, io: CliIO): Promise<number> {
       onStep: (s) => printer.step(s.name, s.ms, s.detail),
       onEvent: (e) => printer.event(e),
       onSageMakerEvent: (e) => printer.sagemaker(e),
-      signal: controller.signal,
+      onUploadProgress: (p) => printer.uploadProgress(p),
+      signal,
     });
   } finally {
-    process.off('SIGINT', onSigint);
     printer.clearProgress();
   }
   printer.summary(report);
@@ -95,10 +117,13 @@ export function jsonReport(report: LocalRunReport, printer?: Printer) {
     endpointName: report.endpointName,
     champion: report.champion ?? null,
     invoke: printer?.invokeHint(report) ?? null,
+    pipeline: report.pipeline.name,
+    ...(report.interrupted ? { interrupted: report.interrupted } : {}),
     source: report.source,
     timings: {
       synthMs: Math.round(report.timings.synthMs),
       synthCached: report.timings.synthCached,
+      ...(report.timings.reusedBundles ? { reusedBundles: report.timings.reusedBundles } : {}),
       servicesMs: Math.round(report.timings.servicesMs),
       provisionMs: Math.round(report.timings.provisionMs),
       uploadMs: Math.round(report.timings.uploadMs),

@@ -1,10 +1,13 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { Layout } from '../../lambdas/shared/contracts';
 import { getJsonIfExists, parseS3Uri, s3Uri } from '../../lambdas/shared/s3';
 import { resolvePipeline } from '../asl/assembly';
 import { PROCESS_ENV } from '../local-env';
-import { artifactsBucketOf, stateDirOf } from '../local-run';
+import { artifactsBucketOf } from '../local-run';
+import { writeFileAtomic } from '../atomic';
+import { acquireLock } from '../lock';
+import { pipelineForCommand } from '../project';
 import { startLocalS3 } from '../services/s3-server';
 import { CliIO, Command, Flags, UsageError } from './common';
 
@@ -14,13 +17,19 @@ import { CliIO, Command, Flags, UsageError } from './common';
  * named by validation.schemaFile is read as curated.
  */
 async function run(flags: Flags, io: CliIO): Promise<number> {
-  const stateDir = stateDirOf(io.cwd);
+  const pipeline = pipelineForCommand(io.cwd, typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined);
+  const { stateDir } = pipeline;
   const outdir = join(stateDir, 'cdk.out');
-  if (!existsSync(join(outdir, 'manifest.json'))) throw new UsageError(`no local state in ${stateDir}: run "relearn local run" first`);
+  if (!existsSync(join(outdir, 'manifest.json'))) throw new UsageError(`no local state for pipeline "${pipeline.name}" in ${stateDir}: run "relearn local run" first`);
   const bucket = artifactsBucketOf(resolvePipeline(outdir));
   let execution = typeof flags['execution-name'] === 'string' ? flags['execution-name'] : undefined;
   Object.assign(process.env, PROCESS_ENV);
-  const s3 = await startLocalS3({ directory: join(stateDir, 's3') });
+  // The S3 state is the pipeline's: never read beside a run that is writing it.
+  const lock = acquireLock(stateDir, pipeline.name, 'relearn local schema');
+  const s3 = await startLocalS3({ directory: join(stateDir, 's3') }).catch((err) => {
+    lock.release();
+    throw err;
+  });
   try {
     let uri: string | undefined;
     let what: string;
@@ -42,7 +51,7 @@ async function run(flags: Flags, io: CliIO): Promise<number> {
     const text = JSON.stringify(curated, null, 2) + '\n';
     if (typeof flags.out === 'string') {
       const file = resolve(io.cwd, flags.out);
-      writeFileSync(file, text);
+      writeFileAtomic(file, text);
       io.stdout.write(
         `wrote ${file}: ${what}, from ${uri}\n` +
           `edit it and name it in the config, relative to the config file's folder: { "validation": { "schemaFile": "${basename(file)}" } }\n`,
@@ -54,10 +63,11 @@ async function run(flags: Flags, io: CliIO): Promise<number> {
     return 0;
   } finally {
     await s3.stop();
+    lock.release();
   }
 }
 
 export const schemaCommand: Command = {
-  valueFlags: ['out', 'execution-name'],
+  valueFlags: ['out', 'execution-name', 'config'],
   run,
 };

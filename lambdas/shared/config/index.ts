@@ -1,9 +1,9 @@
 import * as z from 'zod';
-import { DatasetConfigSchema } from './dataset';
+import { checkDatasetAgainstProblemType, DatasetConfigSchema } from './dataset';
 import { DeploymentConfigSchema } from './deployment';
 import { EvaluationConfigSchema } from './evaluation';
 import { MonitoringConfigSchema } from './monitoring';
-import { TrainingConfigSchema } from './training';
+import { defaultMetricDefinitions, TrainingConfigSchema } from './training';
 import { TriggerConfigSchema } from './trigger';
 import { ValidationConfigSchema } from './validation';
 import { pollingProblems } from '../polling';
@@ -42,8 +42,14 @@ export const RelearnConfigSchema = z
     removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
   })
   .strict()
+  .superRefine((c, ctx) => checkDatasetAgainstProblemType(c.dataset, c.evaluation.problemType, ctx))
   // The polling of the longest legal run must stay well inside Step Functions' history limit (lambdas/shared/polling.ts).
-  .superRefine((c, ctx) => pollingProblems(c).forEach((p) => ctx.addIssue({ code: 'custom', path: p.path, message: p.message })));
+  .superRefine((c, ctx) => pollingProblems(c).forEach((p) => ctx.addIssue({ code: 'custom', path: p.path, message: p.message })))
+  // defaults that depend on another section
+  .transform((c) => ({
+    ...c,
+    training: { ...c.training, metricDefinitions: c.training.metricDefinitions ?? defaultMetricDefinitions(c.evaluation.problemType) },
+  }));
 
 export type RelearnConfig = z.infer<typeof RelearnConfigSchema>;
 export type RelearnConfigInput = z.input<typeof RelearnConfigSchema>;

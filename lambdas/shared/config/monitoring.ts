@@ -36,7 +36,11 @@ const DriftOverridesSchema = z
   .strict();
 
 /** Rules of validation that make no sense for traffic: row counts, duplicates, the label's rules, leakage. */
-export const NOT_MONITORED_RULES: readonly RuleId[] = ['too_few_rows', 'row_count_change', 'label_missing', 'single_class', 'class_imbalance', 'label_leakage', 'duplicate_rows'];
+export const NOT_MONITORED_RULES: readonly RuleId[] = [
+  'too_few_rows', 'row_count_change', 'duplicate_rows', 'label_leakage',
+  // the label's rules: requests carry no label
+  'label_missing', 'label_type', 'single_class', 'unexpected_class', 'missing_class', 'class_imbalance', 'rare_class',
+];
 /** Rules of validation that a monitoring window is checked with (docs/monitoring.md). */
 export const MONITOR_RULE_IDS = RULE_IDS.filter((r) => !NOT_MONITORED_RULES.includes(r)) as unknown as readonly [RuleId, ...RuleId[]];
 export type MonitorRuleId = (typeof MONITOR_RULE_IDS)[number];

@@ -46,6 +46,12 @@ export interface LocalSageMaker {
   /** http://127.0.0.1:<port>: the value for AWS_ENDPOINT_URL_SAGEMAKER, _SAGEMAKER_RUNTIME and _SNS. */
   readonly endpoint: string;
   setFaults(f: LocalFaults): void;
+  /**
+   * Replaces the endpoint's instance as SageMaker replaces an unhealthy one: the model server is killed and a new one
+   * starts from scratch (the model downloaded again). Resolves with the endpoint's status once it serves again, or
+   * Failed with the reason the new instance could not start.
+   */
+  replaceInstance(endpointName: string): Promise<{ status: string; failureReason?: string }>;
   readonly authorizer: Authorizer;
   /** Requests checked against the service models (botocore's), by service and operation, and how many were refused. */
   readonly apiModel: ApiModelCounts;
@@ -99,7 +105,7 @@ function parseEnvFaults(): LocalFaults {
   return checkFaults(parsed, 'RELEARN_LOCAL_FAULTS');
 }
 
-const KNOWN_FAULTS: readonly string[] = ['failTraining', 'failEndpointUpdate', 'delayMs', 'throttle'];
+const KNOWN_FAULTS: readonly string[] = ['failTraining', 'failEndpointUpdate', 'spotInterruption', 'holdEndpointUpdateMs', 'delayMs', 'throttle'];
 
 /** Operations the throttle fault leaves alone: set-up calls that are not the pipeline's (see LocalFaults.throttle). */
 const NOT_THROTTLED = new Set(['CreateModelPackageGroup']);
@@ -112,6 +118,10 @@ function checkFaults(f: unknown, where: string): LocalFaults {
   }
   for (const k of ['failTraining', 'failEndpointUpdate']) {
     if (o[k] !== undefined && typeof o[k] !== 'string') throw new Error(`${where}.${k} must be a string (the failure reason), but got ${JSON.stringify(o[k])}`);
+  }
+  if (o.spotInterruption !== undefined && typeof o.spotInterruption !== 'boolean') throw new Error(`${where}.spotInterruption must be true or false, but got ${JSON.stringify(o.spotInterruption)}`);
+  if (o.holdEndpointUpdateMs !== undefined && (typeof o.holdEndpointUpdateMs !== 'number' || !(o.holdEndpointUpdateMs >= 0))) {
+    throw new Error(`${where}.holdEndpointUpdateMs must be a number >= 0, but got ${JSON.stringify(o.holdEndpointUpdateMs)}`);
   }
   if (o.delayMs !== undefined && (typeof o.delayMs !== 'number' || !(o.delayMs >= 0))) throw new Error(`${where}.delayMs must be a number >= 0, but got ${JSON.stringify(o.delayMs)}`);
   if (o.throttle !== undefined && (typeof o.throttle !== 'number' || !Number.isInteger(o.throttle) || o.throttle < 0)) {
@@ -130,11 +140,23 @@ export interface ApiModelCounts {
   readonly unknownMembers: Record<string, number>;
 }
 
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
+/**
+ * InvokeEndpoint's request limit for real-time endpoints: 6 MB (the SageMaker runtime service model's `Body`,
+ * max 6291456 bytes; docs: "Maximum payload size ... 6 MB").
+ */
+export const MAX_INVOCATION_BYTES = 6 * 1024 * 1024;
+
+/** The request body, or undefined (drained, not kept) when it is longer than `max` bytes. */
+function readBody(req: http.IncomingMessage, max = Infinity): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    let length = 0;
+    req.on('data', (c: Buffer) => {
+      length += c.length;
+      if (length <= max) chunks.push(c);
+      else chunks.length = 0;
+    });
+    req.on('end', () => resolve(length <= max ? Buffer.concat(chunks) : undefined));
     req.on('error', reject);
   });
 }
@@ -464,11 +486,20 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
   const releaseTrust = tls ? trustLocalCa(tls.ca) : () => undefined;
   const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     void (async () => {
-      const body = await readBody(req);
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       const inv = /^\/endpoints\/([^/]+)\/invocations$/.exec(path);
+      if (req.method === 'POST' && inv) {
+        // Over the limit, SageMaker's front end refuses the request before any endpoint sees it (HTTP 413). The
+        // body is read to its end (not kept) first, so the client gets the answer rather than a reset connection.
+        const payload = await readBody(req, MAX_INVOCATION_BYTES);
+        if (!payload) {
+          const message = `HTTP content length exceeded ${MAX_INVOCATION_BYTES} bytes.`;
+          return send(res, 413, JSON.stringify({ message }), { 'content-type': 'application/json' });
+        }
+        return runtime(decodeURIComponent(inv[1]), req, payload, res);
+      }
+      const body = (await readBody(req))!;
       const target = req.headers['x-amz-target'];
-      if (req.method === 'POST' && inv) return runtime(decodeURIComponent(inv[1]), req, body, res);
       if (req.method === 'POST' && typeof target === 'string' && target.startsWith(CLOUDWATCH_TARGET_PREFIX)) return cloudwatchApi(target.slice(CLOUDWATCH_TARGET_PREFIX.length), req, body, res);
       if (req.method === 'POST' && typeof target === 'string') return controlPlane(req, target, body, res);
       if (req.method === 'POST' && String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return sns(req, body, res);
@@ -507,6 +538,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
       faults = checkFaults(f, 'faults');
     },
     flushCaptures: () => captures.flush(),
+    replaceInstance: (endpointName) => cp.replaceInstance(endpointName),
     stop: async () => {
       if (stopped) return;
       stopped = true;
