@@ -58,7 +58,7 @@ async function championBaselines(config: RelearnConfig, predictions: (number | n
 function predictionStats(plan: MonitorPlan, scores: (number | number[])[]): DatasetStatsJson {
   const scanner = new CsvStatsScanner(plan.predictions, { file: 'predictions.jsonl' });
   scanner.push(Buffer.from(writeCsvRow(plan.predictions.columns.map((c) => c.name))));
-  scanner.push(Buffer.from(scores.map((s) => writeCsvRow(predictionValues(s, plan.problemType, plan.threshold, plan.classes))).join('')));
+  scanner.push(Buffer.from(scores.map((s) => writeCsvRow(predictionValues(s, plan))).join('')));
   return scanner.end().toJSON();
 }
 
@@ -273,7 +273,8 @@ describe('the plan', () => {
       { name: 'region', kind: 'categorical' },
     ]);
     expect(plan).toMatchObject({ problemType: 'multiclass_classification', classes: ['billing', 'bug', 'other'], ignore: ['topic', 'internal_note'] });
-    expect(plan.predictions.columns.map((c) => c.name)).toEqual(['prediction', 'predicted_label']);
+    // each class's probability is a column of its own, in the schema's class order
+    expect(plan.predictions.columns.map((c) => c.name)).toEqual(['prediction', 'predicted_label', 'P(billing)', 'P(bug)', 'P(other)']);
   });
 
   test('a window that starts before the champion was promoted says so', async () => {
@@ -288,7 +289,7 @@ describe('the plan', () => {
 describe('predictions of every problem type', () => {
   test('multiclass: K probabilities per row, the predicted class named from the response; a moved class mix is reported', async () => {
     const config = parseConfig({ ...SENSITIVE, evaluation: { problemType: 'binary_classification' } });
-    const plan: MonitorPlan = { ...buildPlan(config, undefined, { columns: [], rows: [] }, WINDOW), problemType: 'multiclass_classification', predictions: predictionPlan('multiclass_classification'), classes: ['billing', 'bug', 'other'] };
+    const plan: MonitorPlan = { ...buildPlan(config, undefined, { columns: [], rows: [] }, WINDOW), problemType: 'multiclass_classification', predictions: predictionPlan('multiclass_classification', ['billing', 'bug', 'other']), classes: ['billing', 'bug', 'other'] };
     const r = mulberry32(5);
     const probs = (hot: number) => () => {
       const p = [r() * 0.2, r() * 0.2, r() * 0.2];
@@ -313,6 +314,36 @@ describe('predictions of every problem type', () => {
     expect(same.predictions).toMatchObject({ drifted: false });
     expect(moved.predictions.drifted).toBe(true);
     expect(moved.findings.find((f) => f.includes('"predicted_label"'))).toMatch(/category "bug" moved from 33\.\d% to 8\d\.\d% of values/);
+  });
+
+  test('multiclass: probability moved between the losing classes, the winner and its probability unchanged, is a shift of those classes', async () => {
+    const config = parseConfig({ ...SENSITIVE, evaluation: { problemType: 'binary_classification' } });
+    const classes = ['billing', 'bug', 'other'];
+    const plan: MonitorPlan = { ...buildPlan(config, undefined, { columns: [], rows: [] }, WINDOW), problemType: 'multiclass_classification', predictions: predictionPlan('multiclass_classification', classes), classes };
+    const r = mulberry32(6);
+    // the hot class always holds ~0.7; the other 0.3 is split evenly (baseline) or almost all to one class (live)
+    const probs = (hot: number, split: number) => {
+      const top = 0.65 + r() * 0.1;
+      const [a, b] = [0, 1, 2].filter((k) => k !== hot);
+      const p = [0, 0, 0];
+      p[hot] = top;
+      p[a] = (1 - top) * split;
+      p[b] = (1 - top) * (1 - split);
+      return p;
+    };
+    const base = await championBaselines(config, Array.from({ length: 900 }, (_, i) => probs(i % 3, 0.4 + r() * 0.2)), plan);
+    const b = new WindowStatsBuilder(plan);
+    for (let i = 0; i < 600; i++) {
+      const out = { predictions: [probs(i % 3, 0.9 + r() * 0.1)], classes };
+      b.addRecord(captureRecord({ output: { body: Buffer.from(JSON.stringify(out)), contentType: 'application/json' }, time: IN_WINDOW }));
+    }
+    // WHEN
+    const report = compareWindow({ window: WINDOW, plan, merged: mergeShards([b.finish()], plan), baselines: base, config, failures: { unavailable: 'x' } });
+    // THEN the winner's probability and the predicted class did not move; the classes' own probabilities did
+    const byName = Object.fromEntries(report.predictions.columns.map((c) => [c.name, c.drifted]));
+    expect(byName).toMatchObject({ prediction: false, predicted_label: false });
+    expect(report.predictions.drifted).toBe(true);
+    expect(Object.entries(byName).filter(([n, d]) => n.startsWith('P(') && d).length).toBeGreaterThan(0);
   });
 
   test('regression: the predicted values are compared as a numeric distribution', async () => {
@@ -366,11 +397,20 @@ describe("SageMaker's capture format", () => {
     expect(() => responsePredictions('{"predictions":["a"]}', 'application/json')).toThrow(UnreadableBody);
   });
 
-  test('binary predictions are classed by the threshold, multiclass by the most probable class', () => {
-    expect(predictionValues(0.7, 'binary_classification', 0.5, undefined)).toEqual(['0.7', '1']);
-    expect(predictionValues(0.3, 'binary_classification', 0.5, ['no', 'yes'])).toEqual(['0.3', 'no']);
-    expect(predictionValues([0.1, 0.7, 0.2], 'multiclass_classification', 0.5, ['a', 'b', 'c'])).toEqual(['0.7', 'b']);
-    expect(predictionValues(12.5, 'regression', 0.5, undefined)).toEqual(['12.5']);
+  test('binary predictions are classed by the threshold, multiclass by the most probable class with every class\'s probability', () => {
+    const binary = { problemType: 'binary_classification', threshold: 0.5 };
+    const multi = { problemType: 'multiclass_classification', threshold: 0.5, classes: ['a', 'b', 'c'] };
+    expect(predictionValues(0.7, binary)).toEqual(['0.7', '1']);
+    expect(predictionValues(0.3, { ...binary, classes: ['no', 'yes'] })).toEqual(['0.3', 'no']);
+    expect(predictionValues([0.1, 0.7, 0.2], multi)).toEqual(['0.7', 'b', '0.1', '0.7', '0.2']);
+    expect(predictionValues(12.5, { problemType: 'regression', threshold: 0.5 })).toEqual(['12.5']);
+    // GIVEN a response that names its classes in another order, one the champion does not know, and lacks "a"
+    expect(predictionValues([0.2, 0.5, 0.3], multi, ['c', 'new', 'b'])).toEqual(['0.5', 'new', '0', '0.3', '0.2']);
+    // a score of the wrong shape for the problem type is unreadable, not guessed at
+    expect(() => predictionValues([0.1, 0.9], binary)).toThrow(UnreadableBody);
+    expect(() => predictionValues(0.4, multi)).toThrow(UnreadableBody);
+    expect(() => predictionValues([0.5, 0.5], multi)).toThrow(/2 probabilities per row, but the champion has 3 classes/);
+    expect(() => predictionValues([1, 2], { problemType: 'regression', threshold: 0.5 })).toThrow(UnreadableBody);
   });
 });
 

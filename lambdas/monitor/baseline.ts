@@ -4,6 +4,7 @@ import { readPredictions } from '../shared/predictions';
 import { getJson, getJsonIfExists, isNotFound, parseS3Uri, putJson } from '../shared/s3';
 import { CsvStatsScanner, DatasetSchema, DatasetSchemaSchema, DatasetStatsJson, StatsPlan } from '../shared/stats';
 import { writeCsvRow } from '../shared/tabular';
+import { UnreadableBody } from './capture';
 import { Baselines, BaselineRef } from './compare';
 import { MonitorPlan, predictionValues } from './window-stats';
 
@@ -84,9 +85,11 @@ export async function predictionBaseline(
   const scanner = new CsvStatsScanner(plan.predictions, { file: `${source}!predictions.jsonl` });
   scanner.push(Buffer.from(writeCsvRow(plan.predictions.columns.map((c) => c.name))));
   const lines: string[] = [];
-  for (const r of rows) {
-    const score = r.candidate as number | number[];
-    lines.push(writeCsvRow(predictionValues(score, plan.problemType, plan.threshold, plan.classes)));
+  try {
+    for (const r of rows) lines.push(writeCsvRow(predictionValues(r.candidate as number | number[], plan)));
+  } catch (err) {
+    if (!(err instanceof UnreadableBody)) throw err;
+    return { note: `the champion's validation predictions (${source}) do not fit its ${plan.problemType} model (${err.message}): the prediction distribution was not compared` };
   }
   scanner.push(Buffer.from(lines.join('')));
   const stats = scanner.end().toJSON();

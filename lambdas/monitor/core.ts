@@ -161,12 +161,13 @@ export function buildPlan(config: RelearnConfig, schema: DatasetSchema | undefin
     fresh.forEach((c, j) => columns.push({ name: c.name, kind: kinds[j] }));
   }
   const problemType = withContract?.problemType ?? config.evaluation.problemType;
+  const classes = withContract?.classes?.length ? withContract.classes : undefined;
   return {
     features: { columns },
-    predictions: predictionPlan(problemType),
+    predictions: predictionPlan(problemType, classes),
     problemType,
     threshold: config.evaluation.threshold,
-    ...(withContract?.classes?.length ? { classes: withContract.classes } : {}),
+    ...(classes ? { classes } : {}),
     ignore: [...new Set(ignore)],
     start: window.start.toISOString(),
     end: window.end.toISOString(),

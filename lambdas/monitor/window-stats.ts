@@ -8,12 +8,15 @@ import { CaptureFormatError, CaptureRecord, parseCaptureLine, payloadText, reque
  * The statistics of a window of captured traffic, computed with the validation's engine (CsvStatsScanner: the
  * same sketches, hashes and kinds), so that they compare with the champion's baseline statistics one to one.
  * Two tables are kept: the request rows (features, in the plan's columns) and the predictions (`prediction`, and
- * `predicted_label` for classification). Memory is bounded: sketches per column, a few counters, and at most
- * MAX_NAMED names of columns the plan does not know.
+ * `predicted_label` for classification; for a multiclass model whose classes are known, also one `P(<class>)` column
+ * per class). Memory is bounded: sketches per column, a few counters, and at most MAX_NAMED names of columns the
+ * plan does not know.
  */
 
 export const PREDICTION_COLUMN = 'prediction';
 export const PREDICTED_LABEL_COLUMN = 'predicted_label';
+/** A multiclass model's probability of one class, a column of the prediction table. */
+export const classProbabilityColumn = (cls: string): string => `P(${cls})`;
 /** Columns outside the plan whose names are kept (the rest are only counted). */
 export const MAX_NAMED = 100;
 
@@ -36,10 +39,15 @@ export interface MonitorPlan {
   readonly end: string;
 }
 
-/** The prediction table's plan for a problem type. */
-export function predictionPlan(problemType: ProblemType): StatsPlan {
+/**
+ * The prediction table's plan for a problem type: the score (binary P(positive), the regression value, the most
+ * probable class's probability) and the predicted class; a multiclass model with known classes adds each class's
+ * probability, so that a shift between classes that leaves the winner alone is still seen.
+ */
+export function predictionPlan(problemType: ProblemType, classes?: readonly string[]): StatsPlan {
   const columns: { name: string; kind: ColumnKind }[] = [{ name: PREDICTION_COLUMN, kind: 'numeric' }];
   if (problemType !== 'regression') columns.push({ name: PREDICTED_LABEL_COLUMN, kind: 'categorical' });
+  if (problemType === 'multiclass_classification') for (const c of classes ?? []) columns.push({ name: classProbabilityColumn(c), kind: 'numeric' });
   return { columns };
 }
 
@@ -120,7 +128,6 @@ export class WindowStatsBuilder {
   private lastMs = -Infinity;
   private featureBatch: string[] = [];
   private predictionBatch: string[] = [];
-  private readonly regression: boolean;
 
   constructor(private readonly plan: MonitorPlan) {
     this.columns = plan.features.columns.map((c) => c.name);
@@ -133,7 +140,6 @@ export class WindowStatsBuilder {
     this.predictionScanner.push(Buffer.from(writeCsvRow(plan.predictions.columns.map((c) => c.name))));
     this.startMs = Date.parse(plan.start);
     this.endMs = Date.parse(plan.end);
-    this.regression = plan.problemType === 'regression';
   }
 
   private example(text: string): void {
@@ -196,11 +202,13 @@ export class WindowStatsBuilder {
       c.responses++;
       try {
         const res = responsePredictions(payloadText(output), output.observedContentType);
+        // The whole response is checked against the problem type before any of it is counted.
+        const rows = res.scores.map((s) => predictionValues(s, this.plan, res.classes));
         if (rowCount !== undefined && res.scores.length !== rowCount) {
           c.mismatched++;
           this.example(`${file} line ${lineNo}: the response has ${res.scores.length} predictions for ${rowCount} request rows`);
         }
-        for (const s of res.scores) this.addPrediction(s, res.classes);
+        for (const r of rows) this.addPrediction(r);
       } catch (err) {
         if (!(err instanceof UnreadableBody)) throw err;
         c.unreadableResponses++;
@@ -227,11 +235,10 @@ export class WindowStatsBuilder {
     if (this.featureBatch.length >= BATCH) this.flushFeatures();
   }
 
-  /** One prediction: its value (P(positive), the regression value, or the top class's probability) and the predicted class. */
-  private addPrediction(score: number | readonly number[], responseClasses: readonly string[] | undefined): void {
+  /** One prediction, as a row of the prediction table (predictionValues). */
+  private addPrediction(values: Value[]): void {
     this.counts.predictions++;
-    const classes = responseClasses ?? this.plan.classes;
-    this.predictionBatch.push(writeCsvRow(predictionValues(score, this.plan.problemType, this.plan.threshold, classes, this.regression)));
+    this.predictionBatch.push(writeCsvRow(values));
     if (this.predictionBatch.length >= BATCH) this.flushPredictions();
   }
 
@@ -257,19 +264,46 @@ export class WindowStatsBuilder {
 }
 
 /**
- * The prediction table's row for one score, the same for served and baseline predictions: a number is P(positive)
- * (binary; the class is decided by `threshold`) or a value (regression); a list is K probabilities (the class is the
- * most probable one, and the value is its probability). Classes are named by `classes` where known, else by index.
+ * The prediction table's row for one score, the same for served and baseline predictions, in the columns of
+ * `plan.predictions` (predictionPlan):
+ * - binary: a number, P(positive); the class is decided by `threshold`;
+ * - regression: a number, the value;
+ * - multiclass: K probabilities; the value is the most probable class's, the class is that one, then each known
+ *   class's probability. A response that names its classes (Contract A's `classes`) is read by name: a class the
+ *   plan does not know can still be the predicted one, a known class the response lacks has probability 0.
+ *   Without names, the K probabilities are in the plan's class order and must be as many.
+ * Classes are named by the response's or the plan's `classes` where known, else by index. A score of the wrong
+ * shape for the problem type is an UnreadableBody.
  */
-export function predictionValues(score: number | readonly number[], problemType: ProblemType, threshold: number, classes: readonly string[] | undefined, regression = problemType === 'regression'): Value[] {
-  if (typeof score === 'number') {
-    if (regression) return [String(score)];
-    const k = score >= threshold ? 1 : 0;
-    return [String(score), classes?.[k] ?? String(k)];
+export function predictionValues(
+  score: number | readonly number[],
+  plan: Pick<MonitorPlan, 'problemType' | 'threshold' | 'classes'>,
+  responseClasses?: readonly string[],
+): Value[] {
+  const names = responseClasses ?? plan.classes;
+  if (plan.problemType !== 'multiclass_classification') {
+    if (typeof score !== 'number') {
+      throw new UnreadableBody(`a prediction of a ${plan.problemType} model is one number per row, but got a list of ${score.length}`);
+    }
+    if (plan.problemType === 'regression') return [String(score)];
+    const k = score >= plan.threshold ? 1 : 0;
+    return [String(score), names?.[k] ?? String(k)];
+  }
+  if (typeof score === 'number') throw new UnreadableBody('a prediction of a multiclass_classification model is a list of class probabilities per row, but got one number');
+  if (responseClasses && responseClasses.length !== score.length) {
+    throw new UnreadableBody(`the response names ${responseClasses.length} classes but gives ${score.length} probabilities`);
+  }
+  const known = plan.classes ?? [];
+  if (!responseClasses && known.length && known.length !== score.length) {
+    throw new UnreadableBody(`${score.length} probabilities per row, but the champion has ${known.length} classes (${known.join(', ')})`);
   }
   let best = 0;
   for (let i = 1; i < score.length; i++) if (score[i] > score[best]) best = i;
-  return regression ? [String(score[best])] : [String(score[best]), classes?.[best] ?? String(best)];
+  const perClass = known.map((c) => {
+    const i = responseClasses ? responseClasses.indexOf(c) : known.indexOf(c);
+    return String(i < 0 ? 0 : score[i]);
+  });
+  return [String(score[best]), names?.[best] ?? String(best), ...perClass];
 }
 
 /** Merges shard results (statistics merge; counts add up; examples and names stay bounded). */
