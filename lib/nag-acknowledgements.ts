@@ -129,9 +129,9 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
     reason: 'The trigger function runs on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
   },
   {
-    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${ARTIFACTS}/(${CAPTURE_PREFIX}|monitoring/\\*|runs/\\*/(validation|training)/\\*)\\]$`),
+    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${ARTIFACTS}/(${CAPTURE_PREFIX}|monitoring/\\*|runs/\\*/(validation|training)/\\*|runs/\\*/model/manifest\\.json)\\]$`),
     path: MONITOR_ROLE,
-    reason: 'The monitor reads the capture files SageMaker names (<capture prefix><endpoint>/<variant>/yyyy/mm/dd/hh/<uuid>.jsonl), writes under monitoring/ (keys carry the window and the execution), and reads the champion\'s statistics and validation predictions, whose keys carry its execution name: only those prefixes of docs/monitoring.md.',
+    reason: 'The monitor reads the capture files SageMaker names (<capture prefix><endpoint>/<variant>/yyyy/mm/dd/hh/<uuid>.jsonl), writes under monitoring/ (keys carry the window and the execution), and reads the champion\'s statistics and validation predictions (found through its model manifest), whose keys carry its execution name: only those prefixes of docs/monitoring.md.',
   },
   {
     finding: /^AwsSolutions-IAM5\[Resource::\*\]$/,

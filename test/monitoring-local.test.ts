@@ -13,6 +13,7 @@ import { LatestVerdict, MonitorLayout, MonitorResult, PlanResult } from '../lamb
 import { compare, plan, shard } from '../lambdas/monitor/handler';
 import { MONITORING_NAMESPACE } from '../lambdas/monitor/metrics';
 import { parseConfig } from '../lambdas/shared/config';
+import { ChampionRecord } from '../lambdas/shared/contracts';
 import { inferSchema, planFor, statsOfCsv } from '../lambdas/shared/stats';
 import { openTable, Value, writeCsvRow } from '../lambdas/shared/tabular';
 import { LocalSageMaker, localSageMakerEnv, startLocalSageMaker } from '../local/services/sagemaker';
@@ -32,6 +33,8 @@ const KMS = 'arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-0000
 const CONFIG = { dataset: { labelColumn: 'churned', idColumn: 'customer_id' }, monitoring: { minRows: 200, filesPerShard: 2, capture: { samplingPercentage: 100 }, drift: { numericJs: 0.03 } } };
 const ENDPOINT = 'relearn-endpoint';
 const ROLE = 'arn:aws:iam::000000000000:role/relearn-sagemaker';
+const JOB = 'relearn-champion-run-job';
+const PREDICTIONS_URI = `s3://${ARTIFACTS_BUCKET}/runs/champion-run/training/${JOB}/output/output.tar.gz`;
 
 let s3: Awaited<ReturnType<typeof startTestS3>>;
 let sm: LocalSageMaker;
@@ -66,8 +69,13 @@ beforeAll(async () => {
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'predictions.jsonl'), Array.from({ length: 800 }, (_, i) => JSON.stringify({ id: `c${i}`, label: i % 3 === 0 ? 1 : 0, candidate: 0.05 + (i % 30) / 100, champion: null })).join('\n') + '\n');
   await create({ gzip: true, file: join(dir, 'output.tar.gz'), cwd: out }, ['predictions.jsonl']);
-  await put(`runs/${exec}/training/output.tar.gz`, readFileSync(join(dir, 'output.tar.gz')));
+  // A self-contained champion (cloud's PackageModel): it serves runs/<exec>/model/model.tar.gz, a repack, and its
+  // model manifest names the job's output.tar.gz, where its validation predictions are.
+  await put(`runs/${exec}/training/${JOB}/output/output.tar.gz`, readFileSync(join(dir, 'output.tar.gz')));
   await putChampionOf(s3.client, exec);
+  const record = JSON.parse(await (await s3.client.send(new GetObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: 'champion/current.json' }))).Body!.transformToString()) as ChampionRecord;
+  await put('champion/current.json', JSON.stringify({ ...record, modelDataUri: `s3://${ARTIFACTS_BUCKET}/runs/${exec}/model/model.tar.gz` }));
+  await put(`runs/${exec}/model/manifest.json`, JSON.stringify({ executionName: exec, outputDataUri: PREDICTIONS_URI }));
 });
 
 afterAll(async () => {
@@ -175,7 +183,7 @@ describe('the monitor handlers on captured traffic', () => {
     const report = JSON.parse(await read(MonitorLayout.report(planned.windowId))) as MonitorReport;
     expect(report.counts).toMatchObject({ files: 6, requests: 60, rows: 2400, predictions: 2400 });
     expect(report.predictions.drifted).toBe(false); // the same scores as the champion's validation predictions
-    expect(report.champion).toMatchObject({ executionName: 'champion-run', predictionsUri: `s3://${ARTIFACTS_BUCKET}/runs/champion-run/training/output.tar.gz` });
+    expect(report.champion).toMatchObject({ executionName: 'champion-run', predictionsUri: PREDICTIONS_URI });
     const html = await read(MonitorLayout.html(planned.windowId));
     expect(html).toMatch(/<title>relearn monitoring 20261129T0900Z-20261129T1100Z: Drift on 4 features/);
     expect(html).toContain('Drifted features: baseline vs live');

@@ -1,5 +1,5 @@
 import { S3Client } from '@aws-sdk/client-s3';
-import { ChampionRecord, ChampionRecordSchema, Layout } from '../shared/contracts';
+import { ChampionRecord, ChampionRecordSchema, Layout, ModelManifestSchema } from '../shared/contracts';
 import { readPredictions } from '../shared/predictions';
 import { getJson, getJsonIfExists, isNotFound, parseS3Uri, putJson } from '../shared/s3';
 import { CsvStatsScanner, DatasetSchema, DatasetSchemaSchema, DatasetStatsJson, StatsPlan } from '../shared/stats';
@@ -43,12 +43,20 @@ export function baselineRef(champion: ChampionRecord): BaselineRef {
   };
 }
 
+/** The key of a run's model manifest (PackageModel's runs/<exec>/model/manifest.json). */
+export const modelManifestKey = (executionName: string): string => `${Layout.model(executionName)}manifest.json`;
+
 /**
- * Where the champion's validation predictions are: its training job's output.tar.gz, next to model.tar.gz in
+ * Where the champion's validation predictions are (its training job's output.tar.gz, predictions.jsonl): the
+ * `outputDataUri` of its model manifest (the served model.tar.gz is PackageModel's repack under runs/<exec>/model/,
+ * not the job's output), else, for a model served straight from its job's output, next to its model.tar.gz in
  * SageMaker's layout (`.../<job>/output/model.tar.gz` -> `.../<job>/output/output.tar.gz`).
  */
-export function championOutputUri(champion: ChampionRecord & { outputDataUri?: string }): string | undefined {
+export async function championOutputUri(s3: S3Client, bucket: string, champion: ChampionRecord & { outputDataUri?: string }): Promise<string | undefined> {
   if (champion.outputDataUri) return champion.outputDataUri;
+  const manifest = ModelManifestSchema.pick({ outputDataUri: true }).safeParse(await getJsonIfExists(s3, bucket, modelManifestKey(champion.executionName)));
+  if (manifest.success) return manifest.data.outputDataUri;
+  if (champion.modelDataUri.includes(`/${Layout.model(champion.executionName)}`)) return undefined;
   return /\/model\.tar\.gz$/.test(champion.modelDataUri) ? champion.modelDataUri.replace(/\/model\.tar\.gz$/, '/output.tar.gz') : undefined;
 }
 
@@ -68,8 +76,10 @@ export async function predictionBaseline(
   plan: MonitorPlan,
   kmsKeyArn?: string,
 ): Promise<{ stats: DatasetStatsJson; uri: string } | { note: string }> {
-  const source = championOutputUri(champion);
-  if (!source) return { note: `the champion's model ${champion.modelDataUri} is not in SageMaker's output layout, so its validation predictions cannot be found: the prediction distribution was not compared` };
+  const source = await championOutputUri(s3, bucket, champion);
+  if (!source) {
+    return { note: `the champion's model ${champion.modelDataUri} has no readable model manifest (${modelManifestKey(champion.executionName)}) and is not in SageMaker's output layout, so its validation predictions cannot be found: the prediction distribution was not compared` };
+  }
   const cacheKey = predictionBaselineKey(champion.executionName);
   const cached = await getJsonIfExists<PredictionBaselineFile>(s3, bucket, cacheKey);
   if (cached && cached.source === source && cached.threshold === plan.threshold && JSON.stringify(cached.plan) === JSON.stringify(plan.predictions)) {

@@ -150,8 +150,10 @@ export class ProductionMonitoring extends Construct {
     grantS3(plan, { read: [capture, Layout.champion, 'runs/*/validation/*'], list: [capture, Layout.champion], write: ['monitoring/*'] });
     // Shard: read plan.json and its capture files; write the shard's statistics.
     grantS3(shard, { read: [capture, 'monitoring/*'], list: ['monitoring/*'], write: ['monitoring/*'] });
-    // Compare: the shards (and their capture files, for a shard to redo), the champion's statistics and predictions.
-    grantS3(compare, { read: [capture, 'monitoring/*', 'runs/*/validation/*', 'runs/*/training/*'], list: ['monitoring/*'], write: ['monitoring/*'] });
+    // Compare: the shards (and their capture files, for a shard to redo), the champion's statistics and predictions,
+    // found through its model manifest (listed first, as getJsonIfExists does, to tell an absent one from a forbidden one).
+    const manifest = 'runs/*/model/manifest.json';
+    grantS3(compare, { read: [capture, 'monitoring/*', 'runs/*/validation/*', 'runs/*/training/*', manifest], list: ['monitoring/*', manifest], write: ['monitoring/*'] });
     compare.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['cloudwatch:PutMetricData'], resources: ['*'], conditions: { StringEquals: { 'cloudwatch:namespace': MONITORING_NAMESPACE } } }),
     );
