@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { generateChurn } from '../examples/churn/generate';
 import { openTable, Value, writeCsvRow } from '../lambdas/shared/tabular';
 import { main } from '../local/cli';
+import { acquireLock } from '../local/lock';
 import { LOCAL_REGION } from '../local/local-env';
 import { LOCAL_S3_CREDENTIALS } from '../local/services/s3-server';
 import { E2eProject } from './helpers/e2e';
@@ -132,6 +133,18 @@ describe('production monitoring, end to end (local mode)', () => {
     expect(json.driftedFeatures).toEqual(first.driftedFeatures);
     expect(json.alarm.state).toBe('ALARM');
     expect(json.notifications.map((n) => n.subject)).toEqual(['relearn relearn: drift in production traffic']);
+  });
+
+  test('a busy pipeline: the monitor is refused (exit 2, one line naming who holds it) and changes nothing', async () => {
+    const lock = acquireLock(project.stateDir, 'relearn', 'relearn local run');
+    try {
+      let err = '';
+      const code = await main(['local', 'monitor', '--window', '2h'], { cwd: project.dir, stdout: { write: () => undefined }, stderr: { write: (s: string) => (err += s) } });
+      expect(code).toBe(2);
+      expect(err).toMatch(/^relearn: pipeline "relearn" is busy: "relearn local run" is running \(pid \d+ .*\n$/);
+    } finally {
+      lock.release();
+    }
   });
 
   test('bad input: a window that is not one exits 2 with one line', async () => {

@@ -340,7 +340,7 @@ describe('StartTraining and CheckTraining handlers', () => {
     sm.on(CreateTrainingJobCommand).resolves({ TrainingJobArn: 'arn:job' });
     const schemaUri = `s3://${ARTIFACTS_BUCKET}/runs/${EXEC}/validation/schema.json`;
     const validation = { statsUri: schemaUri.replace('schema', 'stats'), schemaUri, anomaliesUri: schemaUri.replace('schema', 'anomalies'), blocking: 0, warnings: 0, summary: 'ok' };
-    await startHandler({ executionName: EXEC, state: { ...pipelineState(), validation } });
+    await startHandler({ executionName: EXEC, executionStartTime: START, state: { ...pipelineState(), validation } });
     const req = sm.commandCalls(CreateTrainingJobCommand)[0].args[0].input;
     expect(channel(req, 'schema')?.DataSource?.S3DataSource?.S3Uri).toBe(schemaUri);
   });

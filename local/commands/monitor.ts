@@ -80,7 +80,7 @@ export async function monitorLocal(opts: LocalMonitorOptions): Promise<LocalMoni
     monitor = resolvePipeline(outdir, { purpose: MONITORING_PURPOSE });
   } catch (err) {
     if (!(err instanceof UnresolvableError)) throw err;
-    throw new UsageError(`the app pipeline "${name}" last deployed locally has no monitoring state machine (it predates it): run "relearn local run" again first`);
+    throw new UsageError(`the app that pipeline "${name}" last deployed locally has no monitoring state machine (it predates it): run "relearn local run" again first`);
   }
   const lock = acquireLock(stateDir, name, 'relearn local monitor');
   const notifications: LocalMonitorReport['notifications'] = [];
@@ -96,7 +96,7 @@ export async function monitorLocal(opts: LocalMonitorOptions): Promise<LocalMoni
     throw err;
   });
   try {
-    // What `cdk deploy` would have created (buckets, the alarms): idempotent, so a project from before the monitor works.
+    // What `cdk deploy` would have created (buckets, the alarms): idempotent, as the run that deployed it did this too.
     await provision(pipeline, services.s3.client, services.sagemakerClient, services.cloudwatchClient);
     const executionName = opts.executionName ?? defaultExecutionName().replace(/^local-/, 'monitor-');
     const result = await runLocalExecution({
