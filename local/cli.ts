@@ -76,7 +76,8 @@ Usage:
       in the config as validation.schemaFile (docs/validation.md).
 
   relearn local monitor [--window <duration | start/end>] [--config <file>] [--json] [--verbose]
-      Runs the monitoring state machine once on the local services: reads what the local endpoint captured
+      Runs the monitoring state machine of the pipeline's locally deployed app (.relearn/pipelines/<name>/cdk.out,
+      from its last run) once on its local services: reads what the local endpoint captured
       (data capture, monitoring.capture) in the window, compares it with the champion's baselines (its
       training statistics and schema, its validation predictions), writes monitoring/<window>/report.json
       and report.html, puts the drift metrics and publishes the verdict in words. Prints the verdict, the
