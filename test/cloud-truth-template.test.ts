@@ -48,12 +48,16 @@ describe('the SageMaker execution role', () => {
 });
 
 describe('finding 2: every role that creates or updates the endpoint may have SageMaker use the key', () => {
-  test.each(['PipelineDeployRole', 'PipelineCheckEndpointRole', 'PipelineVerifyServingRole', 'PipelineNotifyRole'])('%s: kms:CreateGrant and DescribeKey for AWS resources only', (role) => {
+  test.each(['PipelineDeployRole', 'PipelineCheckEndpointRole', 'PipelineVerifyServingRole', 'PipelineNotifyRole'])('%s: kms:CreateGrant for AWS resources only, and DescribeKey (unconditioned: a grant-only condition would never allow it)', (role) => {
     const grant = statementsOf(role).filter((s) => list(s.Action).includes('kms:CreateGrant'));
     expect(grant).toHaveLength(1);
-    expect(list(grant[0].Action).sort()).toEqual(['kms:CreateGrant', 'kms:DescribeKey']);
+    expect(list(grant[0].Action)).toEqual(['kms:CreateGrant']);
     expect(grant[0].Condition).toEqual({ Bool: { 'kms:GrantIsForAWSResource': 'true' } });
     expect(JSON.stringify(grant[0].Resource)).toContain('Key');
+    const describe = statementsOf(role).filter((s) => list(s.Action).includes('kms:DescribeKey'));
+    expect(describe).toHaveLength(1);
+    expect(describe[0].Condition).toBeUndefined();
+    expect(JSON.stringify(describe[0].Resource)).toContain('Key');
   });
 
   test('the roles that update the endpoint are exactly those (and the rollback reuses Deploy, CheckEndpoint, VerifyServing, Notify)', () => {

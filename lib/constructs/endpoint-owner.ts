@@ -9,8 +9,7 @@ import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import type { EndpointOwnerProperties } from '../../lambdas/endpoint-owner/core';
 
-/** The repository root (lambdas/ and package-lock.json). */
-const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+import { DEPS_LOCK_FILE, INSTALL_ROOT, PACKAGE_ROOT as PROJECT_ROOT } from '../package-root';
 
 export interface EndpointOwnerProps {
   /** The endpoint the pipeline deploys to (ENDPOINT_NAME). */
@@ -74,8 +73,9 @@ export class EndpointOwner extends Construct {
     this.function = new nodejs.NodejsFunction(this, 'Function', {
       entry: path.join(PROJECT_ROOT, 'lambdas', 'endpoint-owner', 'handler.ts'),
       handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      // relearn as a dependency: esbuild runs in the project that installed it (lib/package-root.ts)
+      projectRoot: INSTALL_ROOT,
+      depsLockFilePath: DEPS_LOCK_FILE,
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: 256,

@@ -335,13 +335,16 @@ export class RetrainingPipeline extends Construct {
       }),
     );
     role.addToPolicy(new iam.PolicyStatement({ actions: KMS_DATA_ACTIONS, resources: [key.keyArn] }));
+    // DescribeKey in a statement of its own: kms:GrantIsForAWSResource is only ever present on grant requests, so
+    // under that condition DescribeKey would never be allowed.
     role.addToPolicy(
       new iam.PolicyStatement({
-        actions: ['kms:CreateGrant', 'kms:DescribeKey'],
+        actions: ['kms:CreateGrant'],
         resources: [key.keyArn],
         conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
       }),
     );
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:DescribeKey'], resources: [key.keyArn] }));
     role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
@@ -419,8 +422,11 @@ export class RetrainingPipeline extends Construct {
     const passRole = (f: lambda.IFunction) =>
       allow(f, ['iam:PassRole'], [this.sagemakerRole.roleArn], { StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' } });
     // SageMaker encrypts volumes and outputs with our key through grants it creates for itself.
-    const keyGrantsForSageMaker = (f: lambda.IFunction) =>
-      allow(f, ['kms:CreateGrant', 'kms:DescribeKey'], [key.keyArn], { Bool: { 'kms:GrantIsForAWSResource': 'true' } });
+    // (DescribeKey apart: kms:GrantIsForAWSResource is only present on grant requests, so it would never match it.)
+    const keyGrantsForSageMaker = (f: lambda.IFunction) => {
+      allow(f, ['kms:CreateGrant'], [key.keyArn], { Bool: { 'kms:GrantIsForAWSResource': 'true' } });
+      allow(f, ['kms:DescribeKey'], [key.keyArn]);
+    };
     // Rolling an endpoint back (CheckEndpoint, VerifyServing, Notify): to the previous config, or delete a first deploy.
     // Every endpoint config carries the KMS key, so UpdateEndpoint to one needs the same grants as Deploy's.
     const rollBack = (f: lambda.IFunction) => {
