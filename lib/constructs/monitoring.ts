@@ -19,9 +19,9 @@ import { MonitoringConfig } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
 import { MONITORING_METRICS, MONITORING_NAMESPACE } from '../../lambdas/monitor/metrics';
 import { TASK_RETRY } from './retraining-state-machine';
+import { DEPS_LOCK_FILE, INSTALL_ROOT, PACKAGE_ROOT } from '../package-root';
 
 /** The repository root (lambdas/ and package-lock.json). */
-const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
 /**
  * State names of the monitoring state machine: a contract with local mode (`relearn local monitor`), the tests and
@@ -118,10 +118,11 @@ export class ProductionMonitoring extends Construct {
       });
       logGroup.grantWrite(role);
       return new nodejs.NodejsFunction(this, cid, {
-        entry: path.join(PROJECT_ROOT, 'lambdas', 'monitor', 'handler.ts'),
+        entry: path.join(PACKAGE_ROOT, 'lambdas', 'monitor', 'handler.ts'),
         handler: exportName,
-        projectRoot: PROJECT_ROOT,
-        depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+        // As the stages: esbuild runs where relearn's dependencies are installed (lib/package-root.ts).
+        projectRoot: INSTALL_ROOT,
+        depsLockFilePath: DEPS_LOCK_FILE,
         runtime: lambda.Runtime.NODEJS_22_X,
         architecture: lambda.Architecture.ARM_64,
         memorySize: MONITOR_SIZING[task].memoryMb,
