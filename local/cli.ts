@@ -222,7 +222,12 @@ function reportError(err: unknown, io: CliIO): number {
     io.stderr.write(`relearn: ${(err as Error).message}\n`);
     return 2;
   }
-  const e = err as Error;
+  const e = err as Error & { $metadata?: unknown; code?: unknown };
+  // An AWS call that failed (no credentials, AccessDenied, throttling, the network): one line naming it, exit 1.
+  if (e && (e.$metadata !== undefined || e.name === 'CredentialsProviderError' || /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET)$/.test(String(e.code)))) {
+    io.stderr.write(`relearn: ${e.name}: ${e.message.split('\n')[0]}\n`);
+    return 1;
+  }
   io.stderr.write(`relearn: ${e?.stack ?? String(err)}\n`);
   return 1;
 }
