@@ -30,6 +30,7 @@ export const RESOURCE_STAR_ACTIONS: Readonly<Record<string, string>> = {
   'sagemaker:ListEndpointConfigs': 'SageMaker List* actions have no resource-level permission (the endpoint owner filters on the pipeline\'s name prefix)',
   'sagemaker:ListModels': 'SageMaker List* actions have no resource-level permission (the endpoint owner filters on the pipeline\'s name prefix)',
   'cloudwatch:PutMetricData': 'CloudWatch metrics have no resource-level permission (limited by the cloudwatch:namespace condition)',
+  'cloudwatch:GetMetricData': 'CloudWatch GetMetricData has no resource-level permission (the monitor reads the endpoint\'s invocation metrics)',
   'logs:CreateLogDelivery': 'Step Functions log delivery APIs have no resource-level permissions',
   'logs:GetLogDelivery': 'Step Functions log delivery APIs have no resource-level permissions',
   'logs:UpdateLogDelivery': 'Step Functions log delivery APIs have no resource-level permissions',
@@ -45,6 +46,9 @@ const SAGEMAKER_ROLE = /^Pipeline\/Pipeline\/SageMakerRole\/DefaultPolicy\/Resou
 const STATE_MACHINE_ROLE = /^Pipeline\/Pipeline\/(Retrain|Rollback)\/StateMachine\/Role\/DefaultPolicy\/Resource$/;
 const ABORT_CLEANUP_ROLE = /^Pipeline\/Pipeline\/AbortCleanup\/Role\/DefaultPolicy\/Resource$/;
 const TRIGGER_ROLE = /^Pipeline\/Pipeline\/Trigger\/Role\/DefaultPolicy\/Resource$/;
+const MONITOR_ROLE = /^Pipeline\/Pipeline\/Monitoring\/(Plan|Shard|Compare)FunctionRole\/DefaultPolicy\/Resource$/;
+/** The capture prefix is configurable (monitoring.capture.prefix): key characters between slashes, then `/*`. */
+const CAPTURE_PREFIX = "[a-zA-Z0-9!_.'()-]+(/[a-zA-Z0-9!_.'()-]+)*/\\*";
 const ENDPOINT_OWNER_ROLE = /^Pipeline\/Pipeline\/EndpointOwner\/Role\/DefaultPolicy\/Resource$/;
 /** A bucket ARN as cdk-nag prints it: a token before synth, the data stack's export during it. */
 const bucketArn = (id: string) => `(<${id}[0-9A-F]{8}\\.Arn>|[a-z0-9-]+:ExportsOutputFnGetAtt${id}[0-9A-F]{8}Arn[0-9A-F]{8})`;
@@ -54,7 +58,7 @@ const SAGEMAKER_ARN = 'arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::Accoun
 export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
   {
     finding: /^AwsSolutions-IAM5\[Resource::\*\]$/,
-    path: /^Pipeline\/Pipeline\/([A-Za-z]+Role|(Retrain|Rollback)\/StateMachine\/Role)\/DefaultPolicy\/Resource$/,
+    path: /^Pipeline\/Pipeline\/([A-Za-z]+Role|(Retrain|Rollback|Monitoring)\/StateMachine\/Role)\/DefaultPolicy\/Resource$/,
     reason: 'Only actions without resource-level permissions are granted on * (X-Ray tracing, ECR login, CloudWatch metrics, log delivery, listing model packages); checked action by action against RESOURCE_STAR_ACTIONS.',
   },
   {
@@ -123,6 +127,31 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
     finding: /^AwsSolutions-L1$/,
     path: /^Pipeline\/Pipeline\/Trigger\/Function\/Resource$/,
     reason: 'The trigger function runs on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
+  },
+  {
+    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${ARTIFACTS}/(${CAPTURE_PREFIX}|monitoring/\\*|runs/\\*/(validation|training)/\\*|runs/\\*/model/manifest\\.json)\\]$`),
+    path: MONITOR_ROLE,
+    reason: 'The monitor reads the capture files SageMaker names (<capture prefix><endpoint>/<variant>/yyyy/mm/dd/hh/<uuid>.jsonl), writes under monitoring/ (keys carry the window and the execution), and reads the champion\'s statistics and validation predictions (found through its model manifest), whose keys carry its execution name: only those prefixes of docs/monitoring.md.',
+  },
+  {
+    finding: /^AwsSolutions-IAM5\[Resource::\*\]$/,
+    path: MONITOR_ROLE,
+    reason: 'The monitor functions are traced (X-Ray), put their metrics (cloudwatch:namespace relearn/Monitoring only) and read the endpoint\'s invocation metrics: none has resource-level permissions; checked action by action against RESOURCE_STAR_ACTIONS.',
+  },
+  {
+    finding: new RegExp(`^AwsSolutions-IAM5\\[Resource::${ARTIFACTS}/${CAPTURE_PREFIX}\\]$`),
+    path: SAGEMAKER_ROLE,
+    reason: 'SageMaker data capture writes the endpoint\'s traffic under the capture prefix, in keys it names itself (endpoint, variant, hour, uuid).',
+  },
+  {
+    finding: /^AwsSolutions-IAM5\[Resource::<PipelineMonitoring(Plan|Shard|Compare)Function[0-9A-F]{8}\.Arn>:\*\]$/,
+    path: /^Pipeline\/Pipeline\/Monitoring\/StateMachine\/Role\/DefaultPolicy\/Resource$/,
+    reason: 'CDK grants invoke on each monitor function and its versions/aliases (`<arn>:*`); only the three monitor functions are listed.',
+  },
+  {
+    finding: /^AwsSolutions-L1$/,
+    path: /^Pipeline\/Pipeline\/Monitoring\/(Plan|Shard|Compare)Function\/Resource$/,
+    reason: 'The monitor functions run on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
   },
   {
     finding: /^AwsSolutions-IAM5\[Resource::\*\]$/,

@@ -33,6 +33,7 @@ export class PipelineStack extends Stack {
       description: 'Watch executions here',
     });
     new CfnOutput(this, 'RollbackStateMachineArn', { value: this.pipeline.rollbackStateMachine.stateMachineArn, description: 'relearn rollback starts it' });
+    new CfnOutput(this, 'MonitorStateMachineArn', { value: this.pipeline.monitoring.stateMachine.stateMachineArn, description: 'Start it to check the endpoint\'s traffic now (docs/monitoring.md)' });
     new CfnOutput(this, 'EndpointName', { value: this.pipeline.endpointName, description: 'The endpoint a promoted model is served from' });
     new CfnOutput(this, 'TopicArn', { value: this.pipeline.topic.topicArn });
     new CfnOutput(this, 'DataBucketName', { value: props.dataBucket.bucketName });

@@ -126,7 +126,9 @@ describe('the trigger path', () => {
   });
 
   test('no schedule unless the config has one', () => {
-    expect(pipeline.findResources('AWS::Scheduler::Schedule')).toEqual({});
+    // (The monitor's own schedule starts the monitoring state machine: test/monitoring-template.test.ts.)
+    const toQueue = Object.values(pipeline.findResources('AWS::Scheduler::Schedule')).filter((sc) => JSON.stringify(sc.Properties.Target.Arn).includes('TriggerQueue'));
+    expect(toQueue).toEqual([]);
   });
 });
 
@@ -167,7 +169,8 @@ describe('alarms and dashboard', () => {
   const topic = () => one(pipeline, 'AWS::SNS::Topic', 'PipelineTopic').id;
 
   test('failed executions, both dead-letter queues, the trigger queue age and endpoint 5xx: each alarm publishes to the outcome topic', () => {
-    const alarms = Object.values(pipeline.findResources('AWS::CloudWatch::Alarm'));
+    // (The monitor's alarms, relearn-monitor-*, are tested in test/monitoring-template.test.ts.)
+    const alarms = Object.values(pipeline.findResources('AWS::CloudWatch::Alarm')).filter((a) => !String(a.Properties.AlarmName).startsWith('relearn-monitor-'));
     expect(alarms.map((a) => a.Properties.AlarmName).sort()).toEqual([
       'relearn-abortCleanup-dead-letters',
       'relearn-endpoint-5xx',

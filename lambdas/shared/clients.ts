@@ -1,3 +1,4 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
@@ -19,6 +20,7 @@ let sagemakerRuntime: SageMakerRuntimeClient | undefined;
 let sns: SNSClient | undefined;
 let sfn: SFNClient | undefined;
 let sqs: SQSClient | undefined;
+let cloudwatch: CloudWatchClient | undefined;
 
 const retry = { maxAttempts: 5 };
 
@@ -26,6 +28,7 @@ export const s3Client = (): S3Client => (s3 ??= tracer.captureAWSv3Client(new S3
 export const sageMakerClient = (): SageMakerClient => (sagemaker ??= tracer.captureAWSv3Client(new SageMakerClient({ ...retry })));
 export const sageMakerRuntimeClient = (): SageMakerRuntimeClient => (sagemakerRuntime ??= tracer.captureAWSv3Client(new SageMakerRuntimeClient({ ...retry })));
 export const snsClient = (): SNSClient => (sns ??= tracer.captureAWSv3Client(new SNSClient({ ...retry })));
+export const cloudWatchClient = (): CloudWatchClient => (cloudwatch ??= tracer.captureAWSv3Client(new CloudWatchClient({ ...retry })));
 export const sfnClient = (): SFNClient => (sfn ??= tracer.captureAWSv3Client(new SFNClient({ ...retry })));
 /**
  * The queue URL in a request names the queue, the endpoint comes from the SDK's resolution as for every other client

@@ -23,6 +23,18 @@ export const SourceSchema = z
   .refine((s) => (s.keys && s.keys.length > 0) || s.prefix !== undefined || s.manifest !== undefined, 'source needs a manifest, keys or a prefix');
 export type Source = z.infer<typeof SourceSchema>;
 
+/** Why the trigger started a run (RunManifest.reason). */
+export const RUN_REASONS = ['data', 'marker', 'schedule', 'start', 'drift'] as const;
+/** The longest reason in words a run carries (the execution input stays small). */
+export const RUN_BECAUSE_MAX = 500;
+
+/**
+ * What started the run, when the trigger was asked with a reason in words (execution input `trigger`; Evaluate copies
+ * it into decision.json): e.g. `{ "reason": "drift", "because": "drift in production traffic, window ...: ..." }`.
+ */
+export const RunTriggerSchema = z.object({ reason: z.enum(RUN_REASONS), because: z.string().max(RUN_BECAUSE_MAX) });
+export type RunTrigger = z.infer<typeof RunTriggerSchema>;
+
 /** One object a run takes, pinned to the version the trigger saw. */
 export const ManifestObjectSchema = z
   .object({
@@ -43,8 +55,10 @@ export const RunManifestSchema = z
   .object({
     version: z.literal(1),
     executionName: z.string().min(1).max(80),
-    /** Why the run started: data went quiet, a marker, the schedule, or `relearn start`. */
-    reason: z.enum(['data', 'marker', 'schedule', 'start']),
+    /** Why the run started: data went quiet, a marker, the schedule, `relearn start`, or the monitor found drift. */
+    reason: z.enum(RUN_REASONS),
+    /** The reason in words, when the start came with one (the monitor's drift verdict). */
+    because: z.string().max(RUN_BECAUSE_MAX).optional(),
     createdAt: z.string(),
     bucket: z.string().min(1),
     objects: z.array(ManifestObjectSchema).min(1),
@@ -211,6 +225,8 @@ export type RollbackRef = z.infer<typeof RollbackRefSchema>;
 export const PipelineStateSchema = z.object({
   /** A retrain's input (absent in a rollback execution, which starts from `rollback`). */
   source: SourceSchema.optional(),
+  /** Why the trigger started this run, in words (absent for runs started by data, a marker, the schedule or by hand). */
+  trigger: RunTriggerSchema.optional(),
   rollback: RollbackRefSchema.optional(),
   dataset: DatasetRefSchema.optional(),
   validation: ValidationRefSchema.optional(),

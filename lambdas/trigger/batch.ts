@@ -128,6 +128,8 @@ async function toInputs(m: TriggerMessage, ctx: TriggerContext, now: Date): Prom
       return [{ kind: 'wake', why: 'quiet period' }];
     case 'schedule':
       return [{ kind: 'flush', by: 'schedule' }];
+    case 'drift':
+      return [{ kind: 'flush', by: 'drift', because: m.because }];
     case 'start': {
       if (!m.prefix) return [{ kind: 'flush', by: 'start' }];
       const objects = await listObjects(ctx.s3, ctx.dataBucket, m.prefix);
@@ -237,8 +239,9 @@ async function startRun(store: StateStore, run: RunRecord, ctx: TriggerContext, 
 }
 
 /** The execution input: the manifest the run consumes (the same bytes on every retry, so StartExecution stays idempotent). */
-export function executionInput(run: Pick<RunRecord, 'manifestKey'>, ctx: Pick<TriggerContext, 'dataBucket' | 'artifactsBucket'>): string {
-  return JSON.stringify({ source: { bucket: ctx.dataBucket, manifest: s3Uri(ctx.artifactsBucket, run.manifestKey) } });
+export function executionInput(run: Pick<RunRecord, 'manifestKey' | 'reason' | 'because'>, ctx: Pick<TriggerContext, 'dataBucket' | 'artifactsBucket'>): string {
+  // A run started with a reason in words (drift) carries it, so the execution's input says why it runs.
+  return JSON.stringify({ source: { bucket: ctx.dataBucket, manifest: s3Uri(ctx.artifactsBucket, run.manifestKey) }, ...(run.because ? { trigger: { reason: run.reason, because: run.because } } : {}) });
 }
 
 /** arn:...:stateMachine:<machine> -> arn:...:execution:<machine>:<name> */

@@ -36,8 +36,8 @@ export type TriggerInput =
   | { readonly kind: 'batch'; readonly marker: string; readonly objects: readonly PendingObject[] }
   /** `relearn start --data`: a run with its own manifest, already written. */
   | { readonly kind: 'queue-run'; readonly record: RunRecord }
-  /** A schedule tick, or `relearn start`: start what is pending now. */
-  | { readonly kind: 'flush'; readonly by: 'schedule' | 'start' }
+  /** A schedule tick, `relearn start`, or the monitor's drift verdict (with its words): start what is pending now. */
+  | { readonly kind: 'flush'; readonly by: 'schedule' | 'start' | 'drift'; readonly because?: string }
   /** A delayed wake-up or an execution's status change: look again. */
   | { readonly kind: 'wake'; readonly why: string };
 
@@ -109,9 +109,12 @@ export function decide(previous: TriggerState, inputs: readonly TriggerInput[], 
         }
         break;
       }
-      case 'flush':
-        s.flush = { at: now.toISOString(), by: input.by };
+      case 'flush': {
+        // A drift flush keeps its words until a run takes them: a schedule tick meanwhile does not erase them.
+        const keep = input.by !== 'drift' && s.flush?.by === 'drift' ? s.flush : undefined;
+        s.flush = keep ? { ...keep, at: now.toISOString() } : { at: now.toISOString(), by: input.by, ...(input.because ? { because: input.because } : {}) };
         break;
+      }
       case 'wake':
         break;
     }
@@ -145,7 +148,7 @@ export function decide(previous: TriggerState, inputs: readonly TriggerInput[], 
       notes.push(`waiting: the queue still holds ${observed.queue!.waiting} message(s), ${observed.queue!.inFlightElsewhere} in other invocations`);
     } else if (isDue(s, settings, t)) {
       const reason = s.flush?.by ?? (settings.mode === 'marker' ? 'marker' : 'data');
-      const run = buildRun(s.pending, reason, settings.dataBucket, now);
+      const run = buildRun(s.pending, reason, settings.dataBucket, now, s.flush?.because);
       for (const o of s.pending) s.consumed[o.key] = { ...(o.sequencer ? { sequencer: o.sequencer } : {}), id: versionIdentity(o), at: now.toISOString() };
       s.pending = [];
       s.firstArrivalAt = undefined;
@@ -157,7 +160,7 @@ export function decide(previous: TriggerState, inputs: readonly TriggerInput[], 
       notes.push(`starting run ${run.record.executionName} (${reason}, ${run.record.objects} object(s))`);
     }
     if (s.flush && s.pending.length === 0) {
-      notes.push(`${s.flush.by}: nothing new to train on`);
+      notes.push(`${s.flush.by}: nothing new to train on${s.flush.by === 'drift' ? ' (drift retrains on data that landed since the last run)' : ''}`);
       s.flush = undefined;
     }
   }

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { RUN_BECAUSE_MAX } from '../shared/contracts';
 import { RelearnError } from '../shared/errors';
 
 /**
@@ -7,7 +8,9 @@ import { RelearnError } from '../shared/errors';
  * - Step Functions' `Execution Status Change` events of the pipeline's state machine (a run ended), same way;
  * - `{"relearn": "tick"}`: the trigger's own delayed wake-up (quiet period);
  * - `{"relearn": "schedule"}`: the EventBridge Scheduler schedule;
- * - `{"relearn": "start", "prefix"?, "requestId", "requestedAt"}`: `relearn start [--data s3://...]`.
+ * - `{"relearn": "start", "prefix"?, "requestId", "requestedAt"}`: `relearn start [--data s3://...]`;
+ * - `{"relearn": "drift", "because"}`: the production monitor found drift (monitoring.retrainOnDrift): start what
+ *   has landed now, like a schedule tick, with the monitor's words as the run's reason (lambdas/monitor/retrain.ts).
  */
 
 /** A message the trigger cannot read: it fails, is retried and ends in the dead-letter queue (with an alarm). */
@@ -40,6 +43,7 @@ const ExecutionStatusSchema = z.object({
 const OwnMessageSchema = z.discriminatedUnion('relearn', [
   z.object({ relearn: z.literal('tick') }),
   z.object({ relearn: z.literal('schedule') }),
+  z.object({ relearn: z.literal('drift'), because: z.string().min(1).max(RUN_BECAUSE_MAX) }),
   z.object({
     relearn: z.literal('start'),
     /** A prefix of the data bucket: a run of exactly what is under it. Without one: start what is pending now. */
@@ -64,6 +68,7 @@ export type TriggerMessage =
   | { readonly kind: 'execution-status'; readonly executionArn: string; readonly stateMachineArn: string; readonly name: string; readonly status: string }
   | { readonly kind: 'tick' }
   | { readonly kind: 'schedule' }
+  | { readonly kind: 'drift'; readonly because: string }
   | { readonly kind: 'start'; readonly prefix?: string; readonly requestId?: string; readonly requestedAt?: string; readonly requestedBy?: string };
 
 /** S3 and the SDK write ETags in quotes, S3's events without: one form everywhere (quoted, as GetObject returns it). */
@@ -79,6 +84,7 @@ export function parseMessage(body: string): TriggerMessage {
   const own = OwnMessageSchema.safeParse(raw);
   if (own.success) {
     const m = own.data;
+    if (m.relearn === 'drift') return { kind: 'drift', because: m.because };
     return m.relearn === 'start' ? { kind: 'start', ...withoutRelearn(m) } : { kind: m.relearn };
   }
   const s3 = S3ObjectCreatedSchema.safeParse(raw);
@@ -98,7 +104,7 @@ export function parseMessage(body: string): TriggerMessage {
   const sfn = ExecutionStatusSchema.safeParse(raw);
   if (sfn.success) return { kind: 'execution-status', ...sfn.data.detail };
   const what = raw && typeof raw === 'object' ? JSON.stringify({ source: (raw as Record<string, unknown>).source, 'detail-type': (raw as Record<string, unknown>)['detail-type'], relearn: (raw as Record<string, unknown>).relearn }) : typeof raw;
-  throw new InvalidTriggerMessage(`not a message the trigger knows (${what}): expected an S3 Object Created event, a Step Functions execution status change, or {"relearn": "tick" | "schedule" | "start"}`);
+  throw new InvalidTriggerMessage(`not a message the trigger knows (${what}): expected an S3 Object Created event, a Step Functions execution status change, or {"relearn": "tick" | "schedule" | "start" | "drift"}`);
 }
 
 function withoutRelearn<T extends { relearn: string }>(m: T): Omit<T, 'relearn'> {

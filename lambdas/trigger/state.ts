@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import { Layout, ManifestObject, ManifestObjectSchema, RunManifest } from '../shared/contracts';
+import { Layout, ManifestObject, ManifestObjectSchema, RUN_BECAUSE_MAX, RUN_REASONS, RunManifest } from '../shared/contracts';
 
 /**
  * The trigger's single-flight state: one JSON object in the artifacts bucket (`trigger/state.json`), replaced only
@@ -25,7 +25,9 @@ export const RunRecordSchema = z
   .object({
     executionName: z.string(),
     manifestKey: z.string(),
-    reason: z.enum(['data', 'marker', 'schedule', 'start']),
+    reason: z.enum(RUN_REASONS),
+    /** The reason in words (a drift start's verdict): the execution input carries it as `trigger`. */
+    because: z.string().max(RUN_BECAUSE_MAX).optional(),
     objects: z.number().int(),
     bytes: z.number().int(),
     createdAt: z.string(),
@@ -48,8 +50,8 @@ export const TriggerStateSchema = z
     lastArrivalAt: z.string().optional(),
     /** When the trigger last took in a new object: the quiet period counts from here too, so a backlog is never "quiet". */
     lastSeenAt: z.string().optional(),
-    /** A schedule tick or `relearn start`: start what is pending now, without waiting out the quiet period. */
-    flush: z.object({ at: z.string(), by: z.enum(['schedule', 'start']) }).strict().optional(),
+    /** A schedule tick, `relearn start` or a drift verdict: start what is pending now, without waiting out the quiet period. */
+    flush: z.object({ at: z.string(), by: z.enum(['schedule', 'start', 'drift']), because: z.string().max(RUN_BECAUSE_MAX).optional() }).strict().optional(),
     /** Runs asked for by hand with their own manifest (`relearn start --data`), started in order. */
     queued: z.array(RunRecordSchema),
     /** The run started (or about to be): at most one. */
@@ -106,7 +108,7 @@ export function executionNameOf(m: Omit<RunManifest, 'executionName' | 'version'
 }
 
 /** A run manifest for these objects (sorted by key), with its name and the record the state keeps of it. */
-export function buildRun(objects: readonly ManifestObject[], reason: RunManifest['reason'], bucket: string, now: Date): { manifest: RunManifest; record: RunRecord } {
+export function buildRun(objects: readonly ManifestObject[], reason: RunManifest['reason'], bucket: string, now: Date, because?: string): { manifest: RunManifest; record: RunRecord } {
   const sorted = [...objects].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)).map((o) => ({
     key: o.key,
     ...(o.versionId ? { versionId: o.versionId } : {}),
@@ -115,11 +117,12 @@ export function buildRun(objects: readonly ManifestObject[], reason: RunManifest
   }));
   const createdAt = now.toISOString();
   const executionName = executionNameOf({ reason, createdAt, bucket, objects: sorted });
-  const manifest: RunManifest = { version: 1, executionName, reason, createdAt, bucket, objects: sorted };
+  const manifest: RunManifest = { version: 1, executionName, reason, ...(because ? { because } : {}), createdAt, bucket, objects: sorted };
   const record: RunRecord = {
     executionName,
     manifestKey: Layout.runManifest(executionName),
     reason,
+    ...(because ? { because } : {}),
     objects: sorted.length,
     bytes: sorted.reduce((n, o) => n + o.size, 0),
     createdAt,

@@ -22,8 +22,9 @@ import { packageSourceDir } from '../training-code';
 import { AbortCleanup } from './abort-cleanup';
 import { PipelineAlarms } from './alarms';
 import { PipelineDashboard } from './dashboard';
-import { EndpointOwner } from './endpoint-owner';
+import { ProductionMonitoring } from './monitoring';
 import { PipelineTrigger, TRIGGER_VISIBILITY_TIMEOUT } from './trigger';
+import { EndpointOwner } from './endpoint-owner';
 import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
 import { rollbackTimeout, RollbackStateMachine } from './rollback-state-machine';
 import { FUNCTION_IDS, FunctionId, STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
@@ -126,6 +127,8 @@ export class RetrainingPipeline extends Construct {
   public readonly trigger: PipelineTrigger;
   public readonly alarms: PipelineAlarms;
   public readonly dashboard: PipelineDashboard;
+  /** Production monitoring: the monitor's state machine, schedule, metrics and alarms (docs/monitoring.md). */
+  public readonly monitoring: ProductionMonitoring;
   /** The custom resource that deletes the endpoint, models and endpoint configs on `cdk destroy`. */
   public readonly endpointOwner: EndpointOwner;
   private imageRegistry?: CfnMapping;
@@ -268,7 +271,13 @@ export class RetrainingPipeline extends Construct {
       stateMachine: this.stateMachine, stateMachineName: machine.stateMachineName, environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
     });
 
-    // 11. Alarms (to the outcome topic) and one dashboard (lib/constructs/alarms.ts, dashboard.ts).
+    // 11. Production monitoring: Deploy turns data capture on; the monitor compares the traffic with the champion.
+    this.monitoring = new ProductionMonitoring(this, 'Monitoring', {
+      monitoring: config.monitoring, pipelineName: config.name, artifactsBucket, encryptionKey: key, topic: this.topic,
+      sagemakerRole: this.sagemakerRole, environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy, triggerQueue: this.trigger.queue,
+    });
+
+    // 12. Alarms (to the outcome topic) and one dashboard (lib/constructs/alarms.ts, dashboard.ts).
     const deadLetterQueues = { trigger: this.trigger.deadLetterQueue, abortCleanup: this.abortCleanup.deadLetterQueue };
     this.alarms = new PipelineAlarms(this, 'Alarms', {
       pipelineName: config.name, stateMachine: this.stateMachine, topic: this.topic, encryptionKey: key, endpointName: this.endpointName,
@@ -279,8 +288,9 @@ export class RetrainingPipeline extends Construct {
     this.dashboard = new PipelineDashboard(this, 'Dashboard', {
       pipelineName: config.name, serviceName: environment.POWERTOOLS_SERVICE_NAME, stateMachine: this.stateMachine,
       stageNames: [...STAGE_IDS.map(stageConstructId), 'Trigger'], endpointName: this.endpointName, triggerQueue: this.trigger.queue,
-      deadLetterQueues, alarms: this.alarms.alarms,
+      deadLetterQueues, alarms: [...this.alarms.alarms, this.monitoring.driftAlarm, this.monitoring.failureAlarm],
     });
+    this.monitoring.addToDashboard(this.dashboard.dashboard);
   }
 
   /** `<account>.dkr.ecr.<region>.<suffix>/sagemaker-scikit-learn:<version>-cpu-py3`, resolved per region at deploy. */

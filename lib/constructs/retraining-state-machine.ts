@@ -82,7 +82,7 @@ const MAX_EXECUTION_DURATION = Duration.days(365);
  *              + deployment.maxPollIntervalSeconds                                         (the last, longest wait)
  *   stages     = 2 x the sum of every stage's task timeout (STAGE_SIZING timeout + 30 s)   (retries, shard rounds)
  *
- * The reference configuration gives 3600 + 1800 + 600 + 3780 + 120 + 7800 = 17700 s (4 h 55 min).
+ * The reference configuration gives 3600 + 1800 + 600 + 3780 + 120 + 9660 = 19560 s (5 h 26 min).
  */
 export function executionTimeout(config: RelearnConfig): Duration {
   const t = config.training;
@@ -241,12 +241,11 @@ export class RetrainingStateMachine extends Construct {
       tracingEnabled: true,
     });
   }
-
 }
 
 /**
- * A Lambda task of the contract (both state machines): payload `{ executionName, executionStartTime, executionArn, state }`, the
- * stage result at ResultPath, our own retrier, the function's timeout plus a margin as the task's.
+ * A Lambda task of the contract (both state machines): payload `{ executionName, executionStartTime, executionArn,
+ * state }`, the stage result at ResultPath, our own retrier, the function's timeout plus a margin as the task's.
  */
 export function stageTask(
   scope: Construct,
@@ -263,7 +262,7 @@ export function stageTask(
       : sfn.TaskInput.fromObject({
           executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
           executionStartTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
-          // A stage may read its own execution (the run's cost from its history).
+          // Notify reads its own execution's history for the run's cost.
           executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
           state: sfn.JsonPath.objectAt('$'),
         }),

@@ -14,9 +14,9 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { TriggerConfig } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
+import { DEPS_LOCK_FILE, INSTALL_ROOT, PACKAGE_ROOT } from '../package-root';
 
 /** The repository root (lambdas/ and package-lock.json). */
-const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 
 /** The trigger function's timeout; the queue's visibility timeout is six times it (Lambda's advice for SQS sources). */
 export const TRIGGER_TIMEOUT = Duration.minutes(1);
@@ -112,10 +112,11 @@ export class PipelineTrigger extends Construct {
     });
     logGroup.grantWrite(role);
     this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: path.join(PROJECT_ROOT, 'lambdas', 'trigger', 'handler.ts'),
+      entry: path.join(PACKAGE_ROOT, 'lambdas', 'trigger', 'handler.ts'),
       handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      // As the stages: esbuild runs where relearn's dependencies are installed (lib/package-root.ts).
+      projectRoot: INSTALL_ROOT,
+      depsLockFilePath: DEPS_LOCK_FILE,
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       // The state object holds every pending key: parsing and writing a few MB stays quick with this much CPU.
