@@ -412,7 +412,12 @@ describe('StartTraining and CheckTraining handlers', () => {
     });
     sm.reset();
     sm.on(CreateTrainingJobCommand).rejects(smError('ThrottlingException', 'Rate exceeded'));
-    await expect(startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() })).rejects.toMatchObject({ name: 'TransientError' });
+    await expect(startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() })).rejects.toMatchObject({ name: 'TransientError' });    // A connection reset or a timeout the SDK's own retries did not get past (a busy network): retried, not a failed run.
+    for (const err of [Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' }), Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })]) {
+      sm.reset();
+      sm.on(CreateTrainingJobCommand).rejects(err);
+      await expect(startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() })).rejects.toMatchObject({ name: 'TransientError' });
+    }
   });
 
   test('StartTraining without a dataset is InvalidStageInput', async () => {

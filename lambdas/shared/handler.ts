@@ -81,10 +81,16 @@ export function mapError(stage: string, err: unknown): unknown {
 
 const THROTTLING = new Set(['ThrottlingException', 'Throttling', 'TooManyRequestsException', 'RequestLimitExceeded', 'SlowDown', 'ProvisionedThroughputExceededException']);
 
+/** Network failures the SDK's own retries did not get past (a reset connection, a timeout): worth another attempt. */
+const NETWORK_ERROR_NAMES = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'NetworkingError']);
+const NETWORK_ERROR_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN']);
+
 export function isTransient(err: unknown): boolean {
-  const e = err as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
+  const e = err as { name?: string; code?: unknown; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
   if (!e || typeof e !== 'object') return false;
   if (e.name && THROTTLING.has(e.name)) return true;
+  if (e.name && NETWORK_ERROR_NAMES.has(e.name)) return true;
+  if (typeof e.code === 'string' && NETWORK_ERROR_CODES.has(e.code)) return true;
   if (e.$retryable) return true;
   const status = e.$metadata?.httpStatusCode;
   return status !== undefined && status >= 500;
