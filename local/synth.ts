@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join, relative, resolve } from 'node:path';
 import type { RelearnConfig } from '../lambdas/shared/config';
 import { ASSET_METADATA_CONTEXT } from './asl/assembly';
+import { PACKAGE_ROOT } from '../lib/package-root';
 
 /**
  * Synthesizes relearn's CDK app in process into `<stateDir>/cdk.out`, exactly as `cdk synth` would
@@ -16,7 +17,7 @@ import { ASSET_METADATA_CONTEXT } from './asl/assembly';
  */
 
 /** Repository root: where lib/, lambdas/ and training-scripts/ live. */
-export const REPO_ROOT = join(__dirname, '..');
+export const REPO_ROOT = PACKAGE_ROOT;
 
 const KEY_FILE = 'relearn-synth.json';
 const SYNTH_FORMAT = 1;

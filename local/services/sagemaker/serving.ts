@@ -8,8 +8,10 @@ import { track } from './children';
 import { materialize } from './s3io';
 import type { Doc } from './store';
 import type { Emit } from './types';
+import { PACKAGE_ROOT } from '../../../lib/package-root';
 
-export const SERVE_SCRIPT = join(__dirname, '..', '..', 'python', 'serve.py');
+/** From relearn's own folder (the Python files are shipped as they are; dist/ holds only compiled TypeScript). */
+export const SERVE_SCRIPT = join(PACKAGE_ROOT, 'local', 'python', 'serve.py');
 
 /** One running model server (local/python/serve.py) for one endpoint config. */
 export interface ServingProcess {
