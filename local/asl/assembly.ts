@@ -94,6 +94,8 @@ export interface ResolveOptions {
   readonly account?: LocalAccount;
   /** Logical id (or a prefix of it) of the state machine to run, when the assembly has more than one. */
   readonly stateMachine?: string;
+  /** The stack (its CloudFormation name) the state machine is in: a pipeline of a user's app (local/asl/pipelines.ts). */
+  readonly stackName?: string;
 }
 
 interface ManifestArtifact {
@@ -146,12 +148,14 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
       .filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine')
       .map(([logicalId]) => ({ stack, logicalId })),
   );
-  const wanted = opts.stateMachine ? machines.filter((m) => m.logicalId.startsWith(opts.stateMachine!)) : machines;
+  const wanted = machines.filter(
+    (m) => (!opts.stackName || m.stack.stackName === opts.stackName) && (!opts.stateMachine || m.logicalId.startsWith(opts.stateMachine)),
+  );
   if (wanted.length !== 1) {
     const list = machines.map((m) => `${m.stack.stackName}/${m.logicalId}`).join(', ') || 'none';
     throw new UnresolvableError(
       wanted.length === 0
-        ? `${outdir}: no AWS::StepFunctions::StateMachine${opts.stateMachine ? ` matching ${opts.stateMachine}` : ''} in the assembly (state machines: ${list})`
+        ? `${outdir}: no AWS::StepFunctions::StateMachine${opts.stateMachine ? ` matching ${opts.stateMachine}` : ''}${opts.stackName ? ` in stack ${opts.stackName}` : ''} in the assembly (state machines: ${list})`
         : `${outdir}: more than one state machine (${list}); say which one`,
     );
   }
