@@ -7,13 +7,15 @@
 import * as path from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { buildRelearnApp } from '../lib/app';
-import { loadConfigFile } from '../lib/config-file';
+import { checkConfigPaths, ConfigFileError, configBaseDir, loadConfigFile } from '../lib/config-file';
 import { ConfigError } from '../lambdas/shared/config';
 
 const app = new App();
 const configPath = path.resolve(String(app.node.tryGetContext('config') ?? 'relearn.config.json'));
+// Relative paths in the config are relative to the config file's folder (lib/config-file.ts), wherever cdk runs.
+const baseDir = configBaseDir(configPath, process.cwd());
 
-/** A bad config or curated schema file: the message names the file and every bad field; no stack trace. */
+/** A bad config, a missing path in it or a bad curated schema file: the message names the file and the field; no stack trace. */
 function fail(err: unknown): never {
   console.error((err as Error).message);
   process.exit(1);
@@ -22,14 +24,15 @@ function fail(err: unknown): never {
 let config;
 try {
   config = loadConfigFile(configPath);
+  checkConfigPaths(config, baseDir, configPath);
 } catch (err) {
   fail(err);
 }
 try {
   // Deploy-time account/region come from the CLI's credentials when present; synth stays environment-agnostic.
-  buildRelearnApp(app, config, { appRoot: path.dirname(configPath) });
+  buildRelearnApp(app, config, { appRoot: baseDir });
 } catch (err) {
-  if (err instanceof ConfigError) fail(err);
+  if (err instanceof ConfigError || err instanceof ConfigFileError) fail(err);
   throw err;
 }
 app.synth();

@@ -16,12 +16,22 @@ const hasLegacyProvider =
 if (!hasLegacyProvider) {
   const { spawn } = require('node:child_process');
   const os = require('node:os');
+  // The child runs in its own process group, so each signal reaches it exactly once, through us: a Ctrl-C in the
+  // terminal (SIGINT to our group) or a SIGTERM to our group would otherwise reach it twice, and a second signal
+  // means "quit at once" to `relearn local run`.
   const child = spawn(process.execPath, ['--openssl-legacy-provider', ...process.execArgv, __filename, ...process.argv.slice(2)], {
     stdio: 'inherit',
+    detached: true,
   });
-  // Ctrl-C reaches both processes (one process group): the child stops its execution and services; we wait for it.
-  process.on('SIGINT', () => {});
-  process.on('SIGTERM', () => child.kill('SIGTERM'));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(signal, () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+    });
+  }
   child.on('exit', (code, signal) => {
     process.exit(code !== null ? code : 128 + ((signal && os.constants.signals[signal]) || 1));
   });

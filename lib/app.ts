@@ -7,7 +7,8 @@ import { PipelineStack } from './pipeline-stack';
 
 export interface BuildRelearnAppOptions {
   /**
-   * Directory `config.training.sourceDir` is relative to.
+   * Directory the config's relative paths (`training.sourceDir`, `validation.schemaFile`) are relative to: the
+   * config file's folder (lib/config-file.ts).
    * @default - the relearn repository root
    */
   readonly appRoot?: string;

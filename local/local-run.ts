@@ -1,25 +1,55 @@
+import { DescribeEndpointCommand } from '@aws-sdk/client-sagemaker';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseConfig, RelearnConfig } from '../lambdas/shared/config';
+import { closeSync, mkdirSync, openSync, readSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { RelearnConfig } from '../lambdas/shared/config';
 import { Layout } from '../lambdas/shared/contracts';
+import { sniff, SNIFF_BYTES } from '../lambdas/shared/tabular';
+import { checkConfigPaths } from '../lib/config-file';
 import { resolvePipeline, ResolvedPipeline } from './asl/assembly';
+import { writeFileAtomic } from './atomic';
+import { cleanUpInterruptedRun } from './interrupt';
+import type { LocalFunction } from './asl/assembly';
 import { iamModelOf } from './iam/template';
-import { dataBucketOf, EnforcementSummary, iamEnforcedByEnv, landingPrefix, LocalFaults, LocalServices, provision, SageMakerEvent, startLocalServices, uploadData } from './local-env';
+import {
+  dataBucketOf,
+  DataFile,
+  DataPathError,
+  EnforcementSummary,
+  iamEnforcedByEnv,
+  landingPrefix,
+  listDataFiles,
+  LocalFaults,
+  LocalServices,
+  provision,
+  SageMakerEvent,
+  startLocalServices,
+  uploadData,
+  UploadProgress,
+} from './local-env';
+import { acquireLock, lockHolder, PipelineBusy } from './lock';
+import { adoptLegacyState, LocalPipeline, openPipeline, resetPipeline } from './project';
 import { defaultExecutionName, LocalExecutionResult, RunEvent, runLocalExecution, StateVisit } from './runner';
 import { REPO_ROOT, synthesize } from './synth';
 
+export { CONFIG_FILE_NAMES, loadConfig, openPipeline, pipelineDirOf, stateDirOf } from './project';
+
 /**
- * `relearn local run` as a function: synth -> local services -> provision -> upload the data -> one execution
- * -> a report of what happened. The CLI prints it; the end-to-end tests and the benchmark call it directly.
+ * `relearn local run` as a function: config and data checked -> the pipeline's lock -> synth -> local services ->
+ * provision -> upload the data -> one execution -> a report of what happened. The CLI prints it; the end-to-end
+ * tests and the benchmark call it directly.
+ *
+ * An interrupt (`signal`) is honoured at every step: before the execution starts, the run stops where it is and
+ * throws Interrupted (nothing of the pipeline changed); during the execution, the execution is aborted, the
+ * handlers in flight end, and the abort clean-up runs (lib/constructs/abort-cleanup.ts's function, plus an endpoint
+ * rollback: local/interrupt.ts) before the services stop, so the state is the one before the run, or a cleanly
+ * failed run's.
  */
 
 export const DEFAULT_DATA = join(REPO_ROOT, 'examples', 'churn', 'data', 'churn-clean.csv');
-/** Files in the project folder (then the example's folder) read as the config when --config is not given. */
-export const CONFIG_FILE_NAMES = ['relearn.config.json', 'relearn.json'];
 
 export interface LocalRunOptions {
-  /** The project folder; state lives in `<projectDir>/.relearn`. @default process.cwd() */
+  /** The project folder; state lives in `<projectDir>/.relearn/pipelines/<config name>`. @default process.cwd() */
   readonly projectDir?: string;
   /** A CSV/JSONL file or a folder of them. @default the bundled churn example */
   readonly data?: string;
@@ -27,7 +57,7 @@ export interface LocalRunOptions {
   readonly configFile?: string;
   /** A config object (tests); wins over configFile. */
   readonly config?: unknown;
-  /** Start from scratch: forget earlier runs, champion and endpoint. @default false */
+  /** Start from scratch: forget this pipeline's earlier runs, champion and endpoint. @default false */
   readonly fresh?: boolean;
   readonly faults?: LocalFaults;
   readonly python?: string;
@@ -47,6 +77,9 @@ export interface LocalRunOptions {
   readonly onSageMakerEvent?: (e: SageMakerEvent) => void;
   /** Steps before the execution (synth, services, provisioning, upload), as they finish. */
   readonly onStep?: (step: { name: string; ms: number; detail: string }) => void;
+  /** Bytes uploaded so far (big files take a while). */
+  readonly onUploadProgress?: UploadProgress;
+  /** Stops the run (Ctrl-C): see the module's comment. */
   readonly signal?: AbortSignal;
 }
 
@@ -61,13 +94,21 @@ export interface LocalRunReport {
   readonly endpointName: string;
   /** The champion after the run (champion/current.json), if there is one. */
   readonly champion?: { executionName: string; modelPackageArn: string; endpointConfigName: string };
+  /** Whether the endpoint exists and is InService after the run (what `relearn local invoke` needs). */
+  readonly endpointInService: boolean;
   readonly source: { bucket: string; prefix: string; keys: string[] };
   /** The local files uploaded, in key order. */
   readonly dataFiles: readonly string[];
   readonly labelColumn: string;
+  /** The pipeline (config name) and where its config came from. */
+  readonly pipeline: { readonly name: string; readonly configFile?: string; readonly projectDir: string };
+  /** ABORTED: the states that were running, and what the clean-up did. */
+  readonly interrupted?: { readonly in: readonly string[]; readonly cleanup: readonly string[] };
   readonly timings: {
     readonly synthMs: number;
     readonly synthCached: boolean;
+    /** Lambda bundles taken over from the previous synth (a config-only change). */
+    readonly reusedBundles?: number;
     readonly servicesMs: number;
     readonly provisionMs: number;
     readonly uploadMs: number;
@@ -82,149 +123,200 @@ export interface LocalRunReport {
   readonly enforcement?: EnforcementSummary;
 }
 
-export function stateDirOf(projectDir: string): string {
-  return join(resolve(projectDir), '.relearn');
+/** A run stopped by its signal before its execution started: nothing of the pipeline changed. */
+export class Interrupted extends Error {
+  constructor(readonly phase: string) {
+    super(`interrupted during ${phase}: no execution started; the pipeline's state is as it was before the run`);
+    this.name = 'Interrupted';
+  }
 }
 
-/** Reads the config: an object, a file, relearn.config.json in the project folder, or the defaults. */
-export function loadConfig(opts: { config?: unknown; configFile?: string; projectDir: string }): { config: RelearnConfig; source: string } {
-  if (opts.config !== undefined) return { config: parseConfig(opts.config, 'config'), source: 'config object' };
-  const candidates = opts.configFile ? [resolve(opts.configFile)] : CONFIG_FILE_NAMES.map((n) => join(opts.projectDir, n));
-  for (const file of candidates) {
-    if (!existsSync(file)) {
-      if (opts.configFile) throw new Error(`config file not found: ${file}`);
-      continue;
-    }
-    let raw: unknown;
+/** Forgets the pipeline's earlier runs (see resetPipeline), for `--fresh`. */
+export function resetState(stateDir: string, everything = true): void {
+  resetPipeline(stateDir, everything);
+}
+
+/** What a run is about, checked before anything starts: the config, its paths, the data. */
+export interface PreparedRun {
+  readonly pipeline: LocalPipeline;
+  readonly data: string;
+  readonly files: readonly DataFile[];
+}
+
+/** Loads and checks what can be checked before the synth: a bad config, path or data path throws here. */
+export function prepareRun(opts: Pick<LocalRunOptions, 'projectDir' | 'config' | 'configFile' | 'data'>): PreparedRun {
+  const projectDir = resolve(opts.projectDir ?? process.cwd());
+  const pipeline = openPipeline({ projectDir, ...(opts.config !== undefined ? { config: opts.config } : {}), ...(opts.configFile ? { configFile: opts.configFile } : {}) });
+  checkConfigPaths(pipeline.config, pipeline.baseDir, pipeline.source);
+  const data = resolve(projectDir, opts.data ?? DEFAULT_DATA);
+  const files = listDataFiles(data);
+  checkDataBytes(files);
+  // A run in progress refuses this one before anything starts (the lock itself is taken when the run begins).
+  const owner = lockHolder(pipeline.stateDir);
+  if (owner) throw new PipelineBusy(owner, pipeline.name);
+  return { pipeline, data, files };
+}
+
+/**
+ * What the first bytes of each data file already say, with Ingest's own check (lambdas/shared/tabular `sniff`): a
+ * UTF-16 file, gzip bytes under a name without .gz, CR-only line ends are refused here, in a second, instead of by
+ * Ingest after the synth, the services and the upload. (Gzipped files are left to Ingest: it decompresses them.)
+ */
+function checkDataBytes(files: readonly DataFile[]): void {
+  for (const f of files) {
+    if (f.file.toLowerCase().endsWith('.gz') || f.size === 0) continue;
+    const fd = openSync(f.file, 'r');
+    let head: Buffer;
     try {
-      raw = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new Error(`${file}: not valid JSON: ${(err as Error).message}`);
+      const buf = Buffer.alloc(Math.min(f.size, SNIFF_BYTES));
+      head = buf.subarray(0, readSync(fd, buf, 0, buf.length, 0));
+    } finally {
+      closeSync(fd);
     }
-    return { config: withPathsFrom(dirname(file), parseConfig(raw, file)), source: file };
+    const problem = sniff(head, false, f.size <= SNIFF_BYTES);
+    if (problem) throw new DataPathError(`${f.file} line 1: ${problem}`);
   }
-  return { config: parseConfig({}, 'defaults'), source: 'defaults' };
-}
-
-/**
- * `validation.schemaFile` is relative to the config file's directory (as bin/app.ts resolves it for `cdk synth`);
- * local mode synthesizes with the repository as the app root, so the path is made absolute here.
- */
-function withPathsFrom(configDir: string, config: RelearnConfig): RelearnConfig {
-  const schemaFile = config.validation.schemaFile;
-  if (!schemaFile || isAbsolute(schemaFile)) return config;
-  return { ...config, validation: { ...config.validation, schemaFile: resolve(configDir, schemaFile) } };
-}
-
-/**
- * Forgets every earlier run: the S3 and SageMaker state (champion, registry, endpoint), reports and
- * last-run.json. The synthesized assembly is kept unless `everything`: it holds no run state, and it is
- * re-synthesized anyway whenever what it is built from changed.
- */
-export function resetState(projectDir: string, everything = true): void {
-  const dir = stateDirOf(projectDir);
-  if (everything) {
-    rmSync(dir, { recursive: true, force: true });
-    return;
-  }
-  for (const entry of ['s3', 'sagemaker', 'reports', 'last-run.json']) rmSync(join(dir, entry), { recursive: true, force: true });
 }
 
 export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunReport> {
-  const projectDir = resolve(opts.projectDir ?? process.cwd());
-  const stateDir = stateDirOf(projectDir);
-  const { config } = loadConfig({ config: opts.config, configFile: opts.configFile, projectDir });
-  const data = resolve(opts.data ?? DEFAULT_DATA);
-  if (!existsSync(data)) throw new Error(`data not found: ${data}`);
-  if (opts.fresh) resetState(projectDir, false);
-  mkdirSync(stateDir, { recursive: true });
-  const step = (name: string, ms: number, detail: string) => opts.onStep?.({ name, ms, detail });
-
-  // 1. Synthesize (or reuse) the assembly and resolve it.
-  const synth = synthesize({ stateDir, config });
-  const pipeline = resolvePipeline(synth.outdir);
-  step('synth', synth.ms, synth.cached ? `${synth.outdir} (unchanged, reused)` : synth.outdir);
-
-  // 2. Local services. Training-script time is measured from the server's own status events.
-  const training = trainingClock();
-  const onSageMakerEvent = (e: SageMakerEvent) => {
-    training.observe(e);
-    opts.onSageMakerEvent?.(e);
+  const { pipeline, data, files } = prepareRun(opts);
+  const { stateDir, config } = pipeline;
+  const signal = opts.signal;
+  const checkpoint = (phase: string) => {
+    if (signal?.aborted) throw new Interrupted(phase);
   };
-  let t = performance.now();
-  const iam = iamModelOf(synth.outdir);
-  const enforceIam = opts.enforceIam ?? iamEnforcedByEnv();
-  const services = await startLocalServices({ stateDir, python: opts.python, faults: opts.faults, onSageMakerEvent, iam, enforceIam, ...(opts.bareServices ? { bare: true } : {}) });
-  const servicesMs = performance.now() - t;
-  step('services', servicesMs, `S3 ${services.s3.endpoint}, SageMaker ${services.sagemaker.endpoint}`);
-  const policies = [...iam.resourcePolicies.keys()];
-  step(
-    'iam',
-    0,
-    opts.bareServices
-      ? 'OFF: bare servers (HTTP, no signatures, no IAM, no API model): a benchmark baseline'
-      : enforceIam
-      ? `enforced: ${iam.roles.size} roles, ${policies.filter((a) => a.startsWith('arn:aws:s3')).length} bucket, ${policies.filter((a) => a.includes(':sns:')).length} topic and ${policies.filter((a) => a.includes(':kms:')).length} key policies; SageMaker requests checked against its API model`
-      : 'NOT enforced (--no-iam): what would be denied is only logged to .relearn/iam/decisions.jsonl',
-  );
+  checkpoint('the start');
+  mkdirSync(stateDir, { recursive: true });
+  const lock = acquireLock(stateDir, pipeline.name, 'relearn local run');
   try {
-    return await runWithServices(opts, { config, pipeline, services, stateDir, data, synth, servicesMs, training, step });
+    adoptLegacyState(pipeline.projectDir, pipeline.name);
+    if (opts.fresh) resetPipeline(stateDir, false);
+    const step = (name: string, ms: number, detail: string) => opts.onStep?.({ name, ms, detail });
+
+    // 1. Synthesize (or reuse) the assembly and resolve it.
+    const synth = synthesize({ stateDir, config, appRoot: pipeline.baseDir });
+    const resolved = resolvePipeline(synth.outdir);
+    const reuse = synth.reusedBundles > 0 ? ` (${synth.reusedBundles} Lambda bundles reused)` : '';
+    step('synth', synth.ms, synth.cached ? `${synth.outdir} (unchanged, reused)` : `${synth.outdir}${reuse}`);
+    // A synchronous synth cannot see a Ctrl-C until it returns: the signal's handler runs on this await.
+    await new Promise((r) => setImmediate(r));
+    checkpoint('the synth');
+
+    // 2. Local services. Training-script time is measured from the server's own status events.
+    const training = trainingClock();
+    const onSageMakerEvent = (e: SageMakerEvent) => {
+      training.observe(e);
+      opts.onSageMakerEvent?.(e);
+    };
+    const t = performance.now();
+    const iam = iamModelOf(synth.outdir);
+    const enforceIam = opts.enforceIam ?? iamEnforcedByEnv();
+    const services = await startLocalServices({ stateDir, python: opts.python, faults: opts.faults, onSageMakerEvent, iam, enforceIam, ...(opts.bareServices ? { bare: true } : {}) });
+    const servicesMs = performance.now() - t;
+    step('services', servicesMs, `S3 ${services.s3.endpoint}, SageMaker ${services.sagemaker.endpoint}`);
+    const policies = [...iam.resourcePolicies.keys()];
+    step(
+      'iam',
+      0,
+      opts.bareServices
+        ? 'OFF: bare servers (HTTP, no signatures, no IAM, no API model): a benchmark baseline'
+        : enforceIam
+          ? `enforced: ${iam.roles.size} roles, ${policies.filter((a) => a.startsWith('arn:aws:s3')).length} bucket, ${policies.filter((a) => a.includes(':sns:')).length} topic and ${policies.filter((a) => a.includes(':kms:')).length} key policies; SageMaker requests checked against its API model`
+          : `NOT enforced (--no-iam): what would be denied is only logged to ${join(stateDir, 'iam', 'decisions.jsonl')}`,
+    );
+    try {
+      checkpoint('the start of the local services');
+      return await runWithServices(opts, { config, pipeline, resolved, services, stateDir, files, data, synth, servicesMs, training, step, checkpoint, lock });
+    } finally {
+      await services.stop();
+    }
   } finally {
-    await services.stop();
+    lock.release();
   }
 }
 
 interface RunContext {
   readonly config: RelearnConfig;
-  readonly pipeline: ResolvedPipeline;
+  readonly pipeline: LocalPipeline;
+  readonly resolved: ResolvedPipeline;
   readonly services: LocalServices;
   readonly stateDir: string;
+  readonly files: readonly DataFile[];
   readonly data: string;
-  readonly synth: { ms: number; cached: boolean };
+  readonly synth: { ms: number; cached: boolean; reusedBundles: number };
   readonly servicesMs: number;
   readonly training: ReturnType<typeof trainingClock>;
   readonly step: (name: string, ms: number, detail: string) => void;
+  readonly checkpoint: (phase: string) => void;
+  readonly lock: { setExecution(name: string): void };
 }
 
 async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<LocalRunReport> {
-  const { pipeline, services, stateDir } = ctx;
+  const { resolved, services, stateDir } = ctx;
   const s3 = services.s3.client;
 
   // 3. What `cdk deploy` would have created.
   let t = performance.now();
-  const provisioned = await provision(pipeline, s3, services.sagemakerClient);
+  const provisioned = await provision(resolved, s3, services.sagemakerClient);
   const provisionMs = performance.now() - t;
   ctx.step('provision', provisionMs, `${provisioned.buckets.length} buckets, model package group ${provisioned.modelPackageGroups.join(', ')}, ${provisioned.publishedAssets} assets published`);
+  ctx.checkpoint('provisioning');
 
-  // 4. The data lands.
+  // 4. The data lands (streamed: memory stays bounded whatever the file size).
   t = performance.now();
-  const bucket = dataBucketOf(pipeline);
+  const bucket = dataBucketOf(resolved);
   const prefix = landingPrefix();
-  const uploaded = await uploadData(s3, bucket, ctx.data, prefix);
+  let uploaded: { key: string; file: string }[];
+  try {
+    uploaded = await uploadData(s3, bucket, ctx.files, prefix, { ...(opts.onUploadProgress ? { onProgress: opts.onUploadProgress } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+  } catch (err) {
+    if (opts.signal?.aborted) throw new Interrupted('the upload');
+    throw err;
+  }
   const keys = uploaded.map((u) => u.key);
   const uploadMs = performance.now() - t;
   ctx.step('upload', uploadMs, `${ctx.data} -> s3://${bucket}/${prefix}`);
+  ctx.checkpoint('the upload');
 
   // 5. One execution.
   const executionName = opts.executionName ?? defaultExecutionName();
+  ctx.lock.setExecution(executionName);
+  const env = { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' };
+  // Each function runs as its own role, with that role's temporary credentials.
+  const credentialsFor = (fn: LocalFunction) => {
+    if (opts.bareServices) return undefined; // bare s3rver knows only the operator's key
+    if (!fn.roleArn) throw new Error(`${fn.stackName}/${fn.logicalId} has no Role in the template: local mode cannot tell which policies apply to it`);
+    return services.authorizer.identities.session(fn.roleArn, fn.name).credentials;
+  };
   const result = await runLocalExecution({
-    pipeline,
+    pipeline: resolved,
     input: { source: { bucket, prefix } },
     executionName,
-    env: { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' },
-    // Each function runs as its own role, with that role's temporary credentials.
-    credentialsFor: (fn) => {
-      if (opts.bareServices) return undefined; // bare s3rver knows only the operator's key
-      if (!fn.roleArn) throw new Error(`${fn.stackName}/${fn.logicalId} has no Role in the template: local mode cannot tell which policies apply to it`);
-      return services.authorizer.identities.session(fn.roleArn, fn.name).credentials;
-    },
+    env,
+    credentialsFor,
     maxWaitSeconds: opts.maxWaitSeconds ?? 1,
     ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
 
-  // 6. What came of it.
-  const artifacts = artifactsBucketOf(pipeline);
+  // 6. An interrupted execution is cleaned up before anything else is read or the services stop.
+  const artifacts = artifactsBucketOf(resolved);
+  let interrupted: LocalRunReport['interrupted'];
+  if (result.status === 'ABORTED') {
+    const cleanup = await cleanUpInterruptedRun({
+      pipeline: resolved,
+      env,
+      credentialsFor,
+      s3,
+      sagemaker: services.sagemakerClient,
+      artifactsBucket: artifacts,
+      executionName,
+      startedAt: result.startedAt,
+    });
+    interrupted = { in: result.interruptedIn ?? [], cleanup };
+  }
+
+  // 7. What came of it.
   const state = (result.output ?? result.lastInput) as Record<string, Record<string, unknown> | undefined> | undefined;
   const decision = await readDecision(s3, artifacts, executionName, state);
   const report = await saveReport(s3, artifacts, executionName, state, stateDir);
@@ -232,8 +324,9 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
   const endpointName =
     (state?.deployment?.endpointName as string | undefined) ??
     champion?.endpointName ??
-    Object.values(pipeline.functions).find((f) => f.environment.ENDPOINT_NAME)?.environment.ENDPOINT_NAME ??
+    Object.values(resolved.functions).find((f) => f.environment.ENDPOINT_NAME)?.environment.ENDPOINT_NAME ??
     `${ctx.config.name}-endpoint`;
+  const endpointInService = await inService(services, endpointName);
   const runReport: LocalRunReport = {
     executionName,
     status: result.status,
@@ -243,12 +336,16 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
     ...(report ? { report } : {}),
     endpointName,
     ...(champion ? { champion: { executionName: champion.executionName, modelPackageArn: champion.modelPackageArn, endpointConfigName: champion.endpointConfigName } } : {}),
+    endpointInService,
     source: { bucket, prefix, keys },
     dataFiles: uploaded.map((u) => u.file),
     labelColumn: ctx.config.dataset.labelColumn,
+    pipeline: { name: ctx.pipeline.name, projectDir: ctx.pipeline.projectDir, ...(ctx.pipeline.configFile ? { configFile: ctx.pipeline.configFile } : {}) },
+    ...(interrupted ? { interrupted } : {}),
     timings: {
       synthMs: ctx.synth.ms,
       synthCached: ctx.synth.cached,
+      reusedBundles: ctx.synth.reusedBundles,
       servicesMs: ctx.servicesMs,
       provisionMs,
       uploadMs,
@@ -260,8 +357,16 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
     ...(result.output !== undefined ? { output: result.output } : {}),
     enforcement: services.enforcement(),
   };
-  writeFileSync(join(stateDir, 'last-run.json'), JSON.stringify({ ...runReport, output: undefined }, null, 2));
+  writeFileAtomic(join(stateDir, 'last-run.json'), JSON.stringify({ ...runReport, output: undefined }, null, 2));
   return runReport;
+}
+
+async function inService(services: LocalServices, endpointName: string): Promise<boolean> {
+  try {
+    return (await services.sagemakerClient.send(new DescribeEndpointCommand({ EndpointName: endpointName }))).EndpointStatus === 'InService';
+  } catch {
+    return false;
+  }
 }
 
 export function artifactsBucketOf(pipeline: ResolvedPipeline): string {
@@ -309,7 +414,7 @@ async function readDecision(
   return { deploy, promoted, reasons, ...(file.primaryMetric !== undefined ? { primaryMetric: file.primaryMetric } : {}) };
 }
 
-/** Copies the run's report.html out of the local S3 into .relearn/reports/<execution>/, a file a browser opens. */
+/** Copies the run's report.html out of the local S3 into the pipeline's reports/<execution>/, a file a browser opens. */
 async function saveReport(
   s3: S3Client,
   artifacts: string,
@@ -324,7 +429,7 @@ async function saveReport(
   if (!body) return undefined;
   const path = join(stateDir, 'reports', executionName, 'report.html');
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, body);
+  writeFileAtomic(path, body);
   return { uri, path };
 }
 

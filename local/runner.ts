@@ -83,6 +83,8 @@ export interface LocalExecutionResult {
   readonly handlerMs: Readonly<Record<string, number>>;
   /** The input of the last top-level state entered: on a failure, what the execution knew by then. */
   readonly lastInput?: unknown;
+  /** ABORTED: the task states whose handlers were still running when it was aborted (they ran to their end). */
+  readonly interruptedIn?: readonly string[];
 }
 
 export function defaultExecutionName(now = new Date()): string {
@@ -102,12 +104,15 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
   });
 
   const host = new LambdaHost({ env: opts.env, ...(opts.credentialsFor ? { credentialsFor: opts.credentialsFor } : {}) });
+  // Handlers still running: an aborted execution stops entering states at once, but a Lambda invocation already
+  // under way runs to its end (as in the cloud); the execution is over only when they are.
+  const inFlight = new Set<{ state: string; done: Promise<void> }>();
   const handlerMs: Record<string, number> = {};
   const taskHandlers: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [stateName, arn] of Object.entries(pipeline.tasks)) {
     const fn = pipeline.functions[arn];
     const isInvokeIntegration = isLambdaInvoke(definition, stateName);
-    taskHandlers[stateName] = async (input: unknown) => {
+    const call = async (input: unknown) => {
       const payload = isInvokeIntegration ? (input as { Payload?: unknown })?.Payload : input;
       const started = performance.now();
       try {
@@ -118,6 +123,13 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
       } finally {
         handlerMs[stateName] = (handlerMs[stateName] ?? 0) + (performance.now() - started);
       }
+    };
+    taskHandlers[stateName] = (input: unknown) => {
+      const p = call(input);
+      const entry = { state: stateName, done: p.then(() => undefined, () => undefined) };
+      inFlight.add(entry);
+      void entry.done.then(() => inFlight.delete(entry));
+      return p;
     };
   }
 
@@ -157,6 +169,7 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
   });
   const onAbort = () => execution.abort();
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort();
 
   // Follow the event stream while the execution runs (it is live, not buffered).
   const states: StateVisit[] = [];
@@ -232,8 +245,10 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
     }
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
-    host.restoreEnv();
   }
+  const interruptedIn = [...new Set([...inFlight].map((f) => f.state))];
+  await Promise.all([...inFlight].map((f) => f.done));
+  host.restoreEnv();
   // Events that trail the result: wait for the stream's end (bounded, so a stuck stream cannot hang a run).
   await Promise.race([drained, new Promise((r) => setTimeout(r, 2000).unref())]);
   for (const v of open.values()) if (v.status === 'running') v.status = status === 'SUCCEEDED' ? 'succeeded' : 'failed';
@@ -251,6 +266,7 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
     durationMs: at - startedAt.getTime(),
     handlerMs,
     ...(lastInput !== undefined ? { lastInput } : {}),
+    ...(status === 'ABORTED' ? { interruptedIn } : {}),
   };
 }
 

@@ -93,7 +93,7 @@ describe('bin/app.ts and the config file', () => {
     fs.writeFileSync(file, '{ "name": ');
     const r = runBin(file);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain(`Invalid relearn configuration (${file}): not JSON`);
+    expect(r.stderr.trim()).toBe(`${file}: not valid JSON at line 1, column 11: Unexpected end of JSON input`.replace('Unexpected end of JSON input', 'the file ends before the JSON does'));
   });
 
   test('a missing config file means all defaults; the reference config parses', () => {

@@ -52,6 +52,8 @@ describe('Printer', () => {
       error: { Error: 'TrainingFailed', Cause: cause },
       states: [failed, { ...visit('Failed', { type: 'Fail', status: 'failed', error: { Error: 'TrainingFailed' } }) }],
       endpointName: 'relearn-endpoint',
+      endpointInService: false,
+      pipeline: { name: 'relearn', projectDir: '/project' },
       source: { bucket: 'b', prefix: 'incoming/x/', keys: [] },
       dataFiles: [],
       labelColumn: 'churned',

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CliIO, HELP, main, parseArgs } from '../local/cli';
-import { resetState, stateDirOf } from '../local/local-run';
+import { pipelineDirOf, resetState, stateDirOf } from '../local/local-run';
 
 /** The command line's contract: usage, and clear errors before anything starts. */
 
@@ -69,7 +69,8 @@ describe('relearn CLI', () => {
     writeFileSync(join(dir, 'broken.json'), '{ name: ');
     const io = capture(dir);
     expect(await main(['local', 'run', '--config', 'broken.json'], io)).toBe(2);
-    expect(io.err()).toMatch(/broken\.json: not valid JSON/);
+    expect(io.err()).toMatch(/broken\.json: not valid JSON at line 1, column 3: Expected property name/);
+    expect(io.err().trim().split('\n')).toHaveLength(1);
   });
 
   test('invoke needs a body, and a previous run', async () => {
@@ -86,19 +87,28 @@ describe('relearn CLI', () => {
     expect(io.err()).toMatch(/--max-wait must be a number of seconds >= 0, but got soon/);
   });
 
-  test('--fresh forgets the runs but keeps the synthesized app; reset removes everything', async () => {
-    // GIVEN a state folder with an assembly and run state
-    const state = stateDirOf(dir);
-    for (const d of ['cdk.out', 's3/bucket', 'sagemaker', 'reports/x']) mkdirSync(join(state, d), { recursive: true });
-    writeFileSync(join(state, 'last-run.json'), '{}');
-    // WHEN --fresh's reset
-    resetState(dir, false);
-    // THEN
-    expect(['cdk.out', 's3', 'sagemaker', 'reports', 'last-run.json'].filter((e) => existsSync(join(state, e)))).toEqual(['cdk.out']);
-    // WHEN relearn local reset
+  test('--fresh forgets the pipeline\'s runs but keeps its synthesized app; reset removes one pipeline, --all every one', async () => {
+    // GIVEN two pipelines with an assembly and run state each
+    const mine = pipelineDirOf(dir, 'relearn');
+    const other = pipelineDirOf(dir, 'other');
+    for (const p of [mine, other]) {
+      for (const d of ['cdk.out', 's3/bucket', 'sagemaker', 'reports/x']) mkdirSync(join(p, d), { recursive: true });
+      writeFileSync(join(p, 'last-run.json'), '{}');
+    }
+    // WHEN --fresh's reset of one pipeline
+    resetState(mine, false);
+    // THEN only its run state is gone
+    expect(['cdk.out', 's3', 'sagemaker', 'reports', 'last-run.json'].filter((e) => existsSync(join(mine, e)))).toEqual(['cdk.out']);
+    expect(['cdk.out', 's3', 'sagemaker', 'reports', 'last-run.json'].filter((e) => existsSync(join(other, e)))).toHaveLength(5);
+    // WHEN relearn local reset (no config here: the default pipeline "relearn")
     const io = capture(dir);
     expect(await main(['local', 'reset'], io)).toBe(0);
-    expect(existsSync(state)).toBe(false);
+    expect(io.out()).toContain('pipeline "relearn"');
+    expect(existsSync(mine)).toBe(false);
+    expect(existsSync(other)).toBe(true);
+    // WHEN relearn local reset --all
+    expect(await main(['local', 'reset', '--all'], capture(dir))).toBe(0);
+    expect(existsSync(stateDirOf(dir))).toBe(false);
   });
 
   test('bin/relearn.js runs the CLI, re-running node with --openssl-legacy-provider when it is missing', () => {

@@ -145,7 +145,10 @@ describe('readRows and the statistics scanner agree on every edge case', () => {
     // where the two copies used to disagree: a CR after a closing quote that is not part of CRLF
     ['CR then comma after a closing quote', 'a,b\n"x"\r,y\n', 'x.csv line 2: unexpected character after the closing quote of field 1 (a CR that is not part of a CRLF line end)'],
     ['CR then text after a closing quote', 'a,b\n1,"x"\ry\n', 'x.csv line 2: unexpected character after the closing quote of field 2 (a CR that is not part of a CRLF line end)'],
-    ['text after a closing quote, after a quoted line end', 'a,b\n"two\nlines"z,y\n', 'x.csv line 3: unexpected character after the closing quote of field 1 ("z"; a quote inside a quoted field is written "")'],
+    // a quoted field over a line end that "closes" on a quote followed by text: reported where it opens
+    ['text after a closing quote, after a quoted line end', 'a,b\n"two\nlines"z,y\n', 'x.csv line 2: unbalanced quote: the quoted field 1 that opens on this line runs on to line 3, where a quote is followed by "z"; close it, or write a quote inside a quoted field as ""'],
+    ['an unbalanced quote that runs into a later quoted field', 'a,b\n1,"oops\n2,x\n3,"y"\n', 'x.csv line 2: unbalanced quote: the quoted field 2 that opens on this line runs on to line 4, where a quote is followed by "y"; close it, or write a quote inside a quoted field as ""'],
+    ['an unbalanced quote in a record that starts a line earlier', 'a,b\n"x\ny","open\n4\n', 'x.csv line 3: unbalanced quote: the quoted field never closes before the end of the file'],
     ['unbalanced quote', 'a,b\n1,2\n3,"open\n4,5\n', 'x.csv line 3: unbalanced quote: the quoted field never closes before the end of the file'],
     // what both read the same way, pinned
     ['CRLF after a closing quote', 'a,b\r\n"x",y\r\n"p","q"\r\n', [['p', 'x'], ['q', 'y']]],

@@ -2,7 +2,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolvePipeline } from '../local/asl/assembly';
 import { loadConfig } from '../local/local-run';
-import { inputKey, REPO_ROOT } from '../local/synth';
+import { inputKey } from '../local/synth';
+import { schemaFileOf } from '../lib/config-file';
 import { main } from '../local/cli';
 import { E2eProject, firstVisits } from './helpers/e2e';
 
@@ -37,12 +38,13 @@ test('loadConfig resolves schemaFile against the config file folder, and the syn
   // GIVEN a schema file next to the config (not in the project folder or the repository)
   writeSchema('plan', ['basic', 'pro', 'enterprise']);
   // WHEN
-  const { config } = loadConfig({ configFile: join(confDir, 'cfg.json'), projectDir: project.dir });
+  const { config, baseDir } = loadConfig({ configFile: join(confDir, 'cfg.json'), projectDir: project.dir });
   // THEN
-  expect(config.validation.schemaFile).toBe(schemaPath);
-  const before = inputKey(REPO_ROOT, config);
+  expect(baseDir).toBe(confDir);
+  expect(schemaFileOf(config, baseDir)).toBe(schemaPath);
+  const before = inputKey(baseDir, config);
   writeSchema('plan', ['basic', 'pro']);
-  expect(inputKey(REPO_ROOT, config)).not.toBe(before);
+  expect(inputKey(baseDir, config)).not.toBe(before);
 });
 
 test('a run with the curated schema stops at ValidateData on a category the schema does not know; an edit to the file is picked up', async () => {

@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseCause } from '../local/lambda-host';
-import { LocalRunReport, runLocal, stateDirOf } from '../local/local-run';
+import { LocalRunReport, pipelineDirOf, runLocal } from '../local/local-run';
 import { removePolicyStatements } from '../local/iam/template';
 
 /**
@@ -20,7 +20,7 @@ describe('IAM enforcement in local runs', () => {
   let project: string;
   // The config as a user writes it (runLocal parses it; the synthesized assembly is reused while it is unchanged).
   const config = { training: { pollIntervalSeconds: 1 }, deployment: { pollIntervalSeconds: 1 } };
-  const outdir = () => join(stateDirOf(project), 'cdk.out');
+  const outdir = () => join(pipelineDirOf(project, 'relearn'), 'cdk.out');
   const pristine = () => join(project, 'pristine-cdk.out');
 
   beforeAll(() => {

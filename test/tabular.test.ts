@@ -154,3 +154,103 @@ describe('writeCsvRow', () => {
     expect(Object.values(rows[0].row)).toEqual(values);
   });
 });
+
+describe('what the first bytes say (issue 13: encodings and line ends are named, not misread)', () => {
+  const churn = 'id,age,plan\n1,31,pro\n2,45,basic\n';
+
+  test.each([
+    ['gzip bytes in a .csv', gzipSync(churn), 'incoming/a.csv line 1: the file is gzip-compressed (it starts with the gzip bytes 1f 8b), but its name does not end with .gz'],
+    ['UTF-16 LE with its byte order mark', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(churn, 'utf16le')]), 'incoming/a.csv line 1: the file is UTF-16 LE text (it starts with the byte order mark FF FE); relearn reads UTF-8: convert it, e.g. iconv -f UTF-16LE -t UTF-8'],
+    ['UTF-16 BE with its byte order mark', Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(churn, 'utf16le').swap16()]), 'incoming/a.csv line 1: the file is UTF-16 BE text (it starts with the byte order mark FE FF)'],
+    ['UTF-32 LE with its byte order mark', Buffer.concat([Buffer.from([0xff, 0xfe, 0, 0]), Buffer.from([...churn].flatMap((c) => [c.charCodeAt(0), 0, 0, 0]))]), 'incoming/a.csv line 1: the file is UTF-32 LE text (it starts with the byte order mark FF FE 00 00)'],
+    ['UTF-32 BE with its byte order mark', Buffer.concat([Buffer.from([0, 0, 0xfe, 0xff]), Buffer.from([...churn].flatMap((c) => [0, 0, 0, c.charCodeAt(0)]))]), 'incoming/a.csv line 1: the file is UTF-32 BE text'],
+    ['UTF-16 LE without a byte order mark', Buffer.from(churn, 'utf16le'), 'incoming/a.csv line 1: the file is UTF-16 LE text (every other byte is zero; it has no byte order mark)'],
+    ['CR-only line ends', churn.replace(/\n/g, '\r'), "incoming/a.csv line 1: lines end with a CR alone (classic Mac OS line ends); relearn reads LF or CRLF line ends: convert them, e.g. tr '\\r' '\\n' < in.csv > out.csv"],
+  ])('%s is named on line 1', async (_what, bytes, message) => {
+    for (const size of [1, 7, 100000]) {
+      const err = await parseError(collect(chunked(bytes, size), 'csv'));
+      expect(err.message.startsWith(message)).toBe(true);
+      expect(err.line).toBe(1);
+    }
+  });
+
+  test('the same checks apply to JSON Lines', async () => {
+    const jsonl = '{"id":1}\n{"id":2}\n';
+    expect((await parseError(collect(chunked(Buffer.from(jsonl, 'utf16le')), 'jsonl', 'in.jsonl'))).message).toMatch(/^in\.jsonl line 1: the file is UTF-16 LE text/);
+    expect((await parseError(collect(chunked(gzipSync(jsonl)), 'jsonl', 'in.jsonl'))).message).toMatch(/^in\.jsonl line 1: the file is gzip-compressed/);
+    expect((await parseError(collect(chunked(jsonl.replace(/\n/g, '\r')), 'jsonl', 'in.jsonl'))).message).toMatch(/^in\.jsonl line 1: lines end with a CR alone/);
+  });
+
+  test('a .gz that is not gzip says so', async () => {
+    const err = await parseError(collect(chunked(churn), 'csv', 'incoming/a.csv.gz'));
+    expect(err.message).toMatch(/^incoming\/a\.csv\.gz line 1: the file's name ends with \.gz, but it is not gzip-compressed/);
+  });
+
+  test('what is fine stays fine: a UTF-8 BOM, CRLF, a lone CR as the very last byte, a gzip under .gz, a header with no line end', async () => {
+    const expected = [{ id: '1', age: '31', plan: 'pro' }, { id: '2', age: '45', plan: 'basic' }];
+    for (const bytes of [Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(churn)]), Buffer.from(churn.replace(/\n/g, '\r\n')), Buffer.from(churn.trimEnd() + '\r')]) {
+      expect((await collect(chunked(bytes, 5), 'csv')).map((r) => r.row)).toEqual(expected);
+    }
+    expect((await collect(chunked(gzipSync(churn), 5), 'csv', 'incoming/a.csv.gz')).map((r) => r.row)).toEqual(expected);
+    expect(await collect(chunked('id,age'), 'csv')).toEqual([]);
+  });
+
+  test('a duplicated header column names both fields', async () => {
+    const err = await parseError(collect(chunked('a,b,a\n1,2,3\n'), 'csv'));
+    expect(err.message).toBe('incoming/a.csv line 1: header names column "a" twice (fields 1 and 3)');
+  });
+});
+
+describe('streams are closed on every path (issue 13: a refused header left an S3 body open and the run hung)', () => {
+  /** A stream that never ends by itself (like an S3 body of a big file, read a chunk at a time). */
+  function endless(header: string): Readable & { wasDestroyed: () => boolean } {
+    let sent = false;
+    const r = new Readable({
+      read() {
+        if (!sent) {
+          sent = true;
+          this.push(Buffer.from(header + '\n'));
+        } else {
+          this.push(Buffer.from('1,2,3\n'.repeat(1000)));
+        }
+      },
+    });
+    return Object.assign(r, { wasDestroyed: () => r.destroyed });
+  }
+
+  test('a header refused by openTable destroys the input', async () => {
+    const input = endless('a,b,a');
+    await expect(openTable(input, { format: 'csv', file: 'big.csv' })).rejects.toThrow(/header names column "a" twice/);
+    expect(input.wasDestroyed()).toBe(true);
+  });
+
+  test('a table dropped by its caller is closed by close(), without its rows being read', async () => {
+    const input = endless('a,b,c');
+    const table = await openTable(input, { format: 'csv', file: 'big.csv' });
+    expect(table.columns).toEqual(['a', 'b', 'c']);
+    expect(input.wasDestroyed()).toBe(false);
+    await table.close();
+    expect(input.wasDestroyed()).toBe(true);
+  });
+
+  test('leaving the rows loop early (break, or an error in the loop) destroys the input', async () => {
+    const a = endless('a,b,c');
+    const ta = await openTable(a, { format: 'csv', file: 'big.csv' });
+    for await (const _row of ta.rows) break;
+    expect(a.wasDestroyed()).toBe(true);
+    const b = endless('a,b,c');
+    const tb = await openTable(b, { format: 'csv', file: 'big.csv' });
+    await expect(
+      (async () => {
+        for await (const row of tb.rows) if (row.line > 10) throw new Error('refused by the caller');
+      })(),
+    ).rejects.toThrow('refused by the caller');
+    expect(b.wasDestroyed()).toBe(true);
+  });
+
+  test('a gzip input is destroyed too when its header is refused', async () => {
+    const input = chunked(gzipSync('a,a\n' + '1,2\n'.repeat(100000)), 1000);
+    await expect(openTable(input, { format: 'csv', file: 'big.csv.gz' })).rejects.toThrow(/twice/);
+    expect(input.destroyed).toBe(true);
+  });
+});

@@ -181,6 +181,8 @@ export async function joinValidation(
   for (const key of parts) {
     const file = s3Uri(bucket, key);
     const table = await openTable(await getStream(s3, bucket, key), { format: 'csv', file });
+    // A header refused below drops the table unread: close its S3 body first.
+    if ([idColumn, ...columns].some((c) => !table.columns.includes(c))) await table.close();
     const idIdx = table.columns.indexOf(idColumn);
     if (idIdx < 0) throw new InvalidStageInput(`Evaluate: ${file} line 1: no id column "${idColumn}" in the header (${table.columns.join(', ')})`);
     const colIdx = columns.map((c) => {

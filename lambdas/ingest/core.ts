@@ -4,7 +4,7 @@ import { DatasetConfig } from '../shared/config';
 import { DatasetRef, Layout, Source } from '../shared/contracts';
 import { IngestError, NoNewData } from '../shared/errors';
 import { getJson, getStream, isNotFound, putJson, putText, s3Uri } from '../shared/s3';
-import { openTable, ParseError, TableFormat, Value, writeCsvRow } from '../shared/tabular';
+import { openTable, ParseError, Table, TableFormat, Value, writeCsvRow } from '../shared/tabular';
 
 /**
  * Ingest: copies the objects a trigger names into an immutable dataset snapshot in the artifacts bucket,
@@ -209,8 +209,9 @@ async function writeSnapshot(bucket: string, objects: SourceObject[], datasetId:
   for (const obj of objects) {
     const format = formatOf(obj.key, d.format);
     let rows = 0;
+    let table: Table | undefined;
     try {
-      const table = await openTable(await getStream(deps.s3, bucket, obj.key), { format, file: obj.key, maxLineBytes: deps.maxLineBytes });
+      table = await openTable(await getStream(deps.s3, bucket, obj.key), { format, file: obj.key, maxLineBytes: deps.maxLineBytes });
       if (table.columns.length === 0) throw new IngestError(`${obj.key}: the file has no header (it is empty or blank)`);
       let order: number[];
       if (!columns) {
@@ -251,6 +252,10 @@ async function writeSnapshot(bucket: string, objects: SourceObject[], datasetId:
     } catch (err) {
       if (err instanceof ParseError) throw new IngestError(err.message, { cause: err });
       throw err;
+    } finally {
+      // A refused header (id column missing, another header than the first file's) drops the table unread: its
+      // S3 body must still be closed, or the response stays open, unread, with its connection.
+      await table?.close();
     }
     read.push({ ...obj, rows, format });
   }

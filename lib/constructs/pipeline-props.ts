@@ -4,7 +4,7 @@ import { Token } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct, IConstruct } from 'constructs';
 import { ConfigError, endpointNameOf, parseConfig, RelearnConfig } from '../../lambdas/shared/config';
-import { PACKAGE_ROOT } from '../package-root';
+import { trainingSourceDirOf } from '../config-file';
 import { SKLEARN_VERSIONS } from '../sklearn-images';
 import type { RetrainingPipelineProps } from './retraining-pipeline';
 
@@ -30,15 +30,6 @@ const SAGEMAKER_NAME = /^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/;
 const STATE_MACHINE_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 /** SageMaker ML instance types (`ml.<family>.<size>`). */
 const INSTANCE_TYPE = /^ml\.[a-z0-9]+\.[a-z0-9]+$/;
-
-/** The built-in training script, used when `training.sourceDir` is absent (relative to relearn's own folder). */
-export const BUILTIN_TRAINING_SOURCE_DIR = 'training-scripts/churn';
-
-/** The training source directory, absolute: `training.sourceDir` relative to `appRoot`, or the built-in script. */
-export function trainingSourceDir(config: RelearnConfig, appRoot: string): string {
-  const dir = config.training.sourceDir as string | undefined;
-  return dir === undefined ? path.join(PACKAGE_ROOT, BUILTIN_TRAINING_SOURCE_DIR) : path.resolve(appRoot, dir);
-}
 
 /** The config prop parsed (a bad field names `config.<field>`), with the instance-type props applied. */
 export function effectiveConfig(props: RetrainingPipelineProps): RelearnConfig {
@@ -101,8 +92,8 @@ export function checkProps(props: RetrainingPipelineProps, config: RelearnConfig
       `training.frameworkVersion must be one of ${SKLEARN_VERSIONS.join(', ')} (or set training.imageUri, or the trainingImage prop), but got '${config.training.frameworkVersion}'`,
     );
   }
-  const sourceDir = trainingSourceDir(config, appRoot);
-  const given = config.training.sourceDir as string | undefined;
+  const sourceDir = trainingSourceDirOf(config, appRoot);
+  const given = config.training.sourceDir;
   if (!fs.existsSync(sourceDir) || !fs.statSync(sourceDir).isDirectory()) {
     throw new RelearnPropsError(
       given === undefined ? 'config' : 'config.training.sourceDir',

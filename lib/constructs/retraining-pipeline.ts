@@ -15,12 +15,13 @@ import { Construct } from 'constructs';
 import { endpointNameOf, parseConfig, RelearnConfig, RelearnConfigInput } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
 import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, sklearnImageTag } from '../sklearn-images';
+import { trainingSourceDirOf } from '../config-file';
 import { loadCuratedSchemaFile } from '../curated-schema';
 import { acknowledgeReviewedFindings } from '../nag-acknowledgements';
 import { PACKAGE_ROOT } from '../package-root';
 import { packageSourceDir } from '../training-code';
 import { AbortCleanup } from './abort-cleanup';
-import { checkNoClash, checkProps, effectiveConfig, trainingSourceDir } from './pipeline-props';
+import { checkNoClash, checkProps, effectiveConfig } from './pipeline-props';
 import { relearnFunction } from './relearn-function';
 import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
 import { STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
@@ -269,7 +270,7 @@ export class RetrainingPipeline extends Construct {
 
     // 1. Training code: a deterministic sourcedir.tar.gz, shipped as an S3 asset (and the curated schema).
     this.trainingCode = new s3assets.Asset(this, 'TrainingCode', {
-      path: packageSourceDir(trainingSourceDir(config, appRoot)),
+      path: packageSourceDir(trainingSourceDirOf(config, appRoot)),
     });
     const trainingCodeUri = this.trainingCode.s3ObjectUrl;
     // The curated schema: checked now (a bad file fails the synth naming the field), shipped as it is.

@@ -82,6 +82,11 @@ export interface ResolvedPipeline {
   readonly functions: Readonly<Record<string, LocalFunction>>;
   /** Task state name -> the ARN of the function it invokes. */
   readonly tasks: Readonly<Record<string, string>>;
+  /**
+   * Functions an EventBridge rule invokes when an execution of this state machine ends ("Step Functions Execution
+   * Status Change", e.g. the abort cleanup), with the statuses the rule matches. Their functions are in `functions`.
+   */
+  readonly statusChangeTargets: readonly { readonly arn: string; readonly statuses: readonly string[] }[];
   readonly buckets: readonly LocalBucket[];
   readonly modelPackageGroups: readonly LocalModelPackageGroup[];
   readonly topics: readonly LocalTopic[];
@@ -187,6 +192,29 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
     functions[arn] ??= localFunction(resolver, outdir, fn.stack, fn.logicalId, arn);
   }
 
+  // 2b. Functions run by EventBridge when an execution of this state machine ends (local mode runs them itself).
+  const smArn = resolver.arn(smStack, smId);
+  const statusChangeTargets: { arn: string; statuses: string[] }[] = [];
+  for (const stack of stacks) {
+    for (const [logicalId, r] of Object.entries(stack.template.Resources ?? {})) {
+      if (r.Type !== 'AWS::Events::Rule' || r.Properties?.EventPattern === undefined) continue;
+      const pattern = resolver.resolve(stack, r.Properties.EventPattern, `${logicalId}.EventPattern`) as {
+        source?: string[];
+        'detail-type'?: string[];
+        detail?: { stateMachineArn?: string[]; status?: string[] };
+      };
+      if (!pattern?.source?.includes('aws.states') || !pattern['detail-type']?.includes('Step Functions Execution Status Change')) continue;
+      if (pattern.detail?.stateMachineArn && !pattern.detail.stateMachineArn.includes(smArn)) continue;
+      for (const [i, target] of ((r.Properties.Targets as { Arn?: unknown }[] | undefined) ?? []).entries()) {
+        const arn = resolver.resolveString(stack, target.Arn, `${logicalId}.Targets[${i}].Arn`);
+        const fn = lambdaByArn.get(arn);
+        if (!fn) continue; // not a Lambda target: nothing local mode runs
+        functions[arn] ??= localFunction(resolver, outdir, fn.stack, fn.logicalId, arn);
+        statusChangeTargets.push({ arn, statuses: pattern.detail?.status ?? ['ABORTED', 'TIMED_OUT', 'FAILED', 'SUCCEEDED', 'RUNNING'] });
+      }
+    }
+  }
+
   // 3. What `cdk deploy` creates or publishes that local mode must create too.
   const buckets: LocalBucket[] = [];
   const modelPackageGroups: LocalModelPackageGroup[] = [];
@@ -237,6 +265,7 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
     },
     functions,
     tasks,
+    statusChangeTargets,
     buckets,
     modelPackageGroups,
     topics,

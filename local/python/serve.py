@@ -23,6 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
+from parent_watch import die_with_parent
+
 UTF8_TYPES = ("application/json", "text/csv")
 
 
@@ -95,6 +97,7 @@ def load_module(code_dir, program):
 
 
 def main():
+    die_with_parent()
     p = argparse.ArgumentParser()
     p.add_argument("--model-dir", required=True)
     p.add_argument("--code-dir", required=True)

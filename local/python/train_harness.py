@@ -14,6 +14,8 @@ import multiprocessing
 import os
 import sys
 
+from parent_watch import die_with_parent
+
 FRAMEWORK_MODULE = "sagemaker_sklearn_container.training:main"
 
 
@@ -125,6 +127,7 @@ def build(root):
 
 
 def main(argv):
+    die_with_parent()
     if len(argv) < 2:
         raise SystemExit("usage: train_harness.py <job-root> [--print-env]")
     root = os.path.abspath(argv[1])

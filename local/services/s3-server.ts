@@ -95,7 +95,11 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
       client.destroy();
       auth.records.save();
       authorizer.flush();
-      await server.close();
+      // A response nobody reads (a stream a handler dropped) would keep close() waiting forever: stopping ends
+      // every connection, so a forgotten stream can never hang a run.
+      const closed = server.close();
+      (server.httpServer as import('node:http').Server | undefined)?.closeAllConnections();
+      await closed;
       release();
     },
   };

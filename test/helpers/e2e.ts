@@ -8,7 +8,7 @@ import { ChurnVariant, generateChurn } from '../../examples/churn/generate';
 import { resolvePipeline } from '../../local/asl/assembly';
 import { CliIO, main } from '../../local/cli';
 import { LocalServices, startLocalServices } from '../../local/local-env';
-import { artifactsBucketOf, stateDirOf } from '../../local/local-run';
+import { artifactsBucketOf, pipelineDirOf } from '../../local/local-run';
 
 /**
  * A harness for end-to-end tests of `relearn local run`: a throw-away project folder, runs through the CLI
@@ -64,8 +64,14 @@ export class E2eProject {
     this.assemblies = join(this.dir, 'assemblies');
   }
 
+  /** The state folder of the pipeline named `relearn` (the default name, which the tests' configs keep). */
   get stateDir(): string {
-    return stateDirOf(this.dir);
+    return this.pipelineDir('relearn');
+  }
+
+  /** A pipeline's state folder: `.relearn/pipelines/<name>`. */
+  pipelineDir(name: string): string {
+    return pipelineDirOf(this.dir, name);
   }
 
   cleanup(): void {
@@ -129,18 +135,26 @@ export class E2eProject {
     cpSync(join(this.stateDir, 'cdk.out'), saved, { recursive: true });
   }
 
-  /** `relearn local invoke --body <body>`. */
-  async invoke(body: string): Promise<{ code: number; answer: string; err: string }> {
+  /** `relearn local invoke --body <body> [...extra]`. */
+  async invoke(body: string, extra: readonly string[] = []): Promise<{ code: number; answer: string; err: string }> {
     const cli = this.io();
-    const code = await main(['local', 'invoke', '--body', body], cli);
+    const code = await main(['local', 'invoke', '--body', body, ...extra], cli);
     return { code, answer: cli.out().trim(), err: cli.err() };
   }
 
-  /** Starts the project's local services (its S3 and SageMaker state) for a look, and stops them after. */
-  async inspect<T>(fn: (look: Inspector) => Promise<T>): Promise<T> {
-    const services = await startLocalServices({ stateDir: this.stateDir });
+  /** Any `relearn ...` command in the project folder, in process. */
+  async cli(argv: readonly string[], stdin?: NodeJS.ReadableStream): Promise<{ code: number; out: string; err: string }> {
+    const cli = { ...this.io(), ...(stdin ? { stdin } : {}) };
+    const code = await main(argv, cli);
+    return { code, out: cli.out(), err: cli.err() };
+  }
+
+  /** Starts a pipeline's local services (its S3 and SageMaker state) for a look, and stops them after. */
+  async inspect<T>(fn: (look: Inspector) => Promise<T>, pipeline = 'relearn'): Promise<T> {
+    const stateDir = this.pipelineDir(pipeline);
+    const services = await startLocalServices({ stateDir });
     try {
-      return await fn(new Inspector(services, this.stateDir));
+      return await fn(new Inspector(services, stateDir));
     } finally {
       await services.stop();
     }
@@ -173,6 +187,12 @@ export class Inspector {
   async trainingJobs(): Promise<string[]> {
     const res = await this.services.sagemakerClient.send(new ListTrainingJobsCommand({ MaxResults: 100 }));
     return (res.TrainingJobSummaries ?? []).map((j) => j.TrainingJobName!).sort();
+  }
+
+  /** Every training job's status (ListTrainingJobs), by name. */
+  async trainingJobStatuses(): Promise<Record<string, string>> {
+    const res = await this.services.sagemakerClient.send(new ListTrainingJobsCommand({ MaxResults: 100 }));
+    return Object.fromEntries((res.TrainingJobSummaries ?? []).map((j) => [j.TrainingJobName!, j.TrainingJobStatus!]));
   }
 
   /** The model package versions of a group (ListModelPackages), oldest first. */

@@ -19,8 +19,11 @@ export const TrainingConfigSchema = z
     frameworkVersion: z.string().default('1.2-1'),
     /** A training image URI of your own; overrides framework/frameworkVersion. */
     imageUri: z.string().min(1).optional(),
-    /** Directory (relative to the CDK app) packaged as the script-mode source directory. */
-    sourceDir: z.string().min(1).default('training-scripts/churn'),
+    /**
+     * Folder packaged as the script-mode source directory, relative to the config file's folder. Absent: relearn's
+     * built-in training script, from relearn's own install (lib/config-file.ts: trainingSourceDirOf).
+     */
+    sourceDir: z.string().min(1).optional(),
     /** Entry point script inside sourceDir; it also defines the serving functions. */
     entryPoint: z.string().min(1).default('train.py'),
     instanceType: z.string().regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'an instance type such as ml.m5.large').default('ml.m5.large'),

@@ -380,11 +380,11 @@ export class CsvStatsScanner {
   /** Finds the field boundaries of one record starting at `p`; returns the position after it, or -1 if incomplete. */
   private scan(buf: Buffer, p: number, n: number, eof: boolean): number {
     const next = splitRecord(buf, p, n, eof, this.fields);
-    return next >= 0 ? next : this.scanFailed(next, buf, eof);
+    return next >= 0 ? next : this.scanFailed(next, buf, eof, p);
   }
 
   /** For a negative splitRecord result: -1 if the record is incomplete, else throws its ParseError. */
-  private scanFailed(code: number, buf: Buffer, eof: boolean): number {
+  private scanFailed(code: number, buf: Buffer, eof: boolean, recordStart?: number): number {
     const f = this.fields;
     if (code === CSV_INCOMPLETE || (code === CSV_INCOMPLETE_IN_QUOTES && !eof)) return -1;
     if (code === CSV_TOO_MANY_FIELDS) {
@@ -393,7 +393,7 @@ export class CsvStatsScanner {
       if (!this.headerSeen) throw new ParseError(this.opts.file, this.line + 1, `header has more than the ${max} columns of the plan (${this.plan.columns.map((c) => c.name).join(', ')})`);
       throw new ParseError(this.opts.file, this.line + 1 + f.extraLines, `ragged row: more than the ${max} fields of the header`);
     }
-    throw csvScanError(code, f, buf, this.opts.file, this.line + 1);
+    throw csvScanError(code, f, buf, this.opts.file, this.line + 1, recordStart);
   }
 
   /** Applies the record found by `scan` to the statistics. */

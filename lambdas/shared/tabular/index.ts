@@ -53,6 +53,12 @@ export interface Table {
   /** Column names: the CSV header, or the keys of the first JSON line. */
   readonly columns: string[];
   readonly rows: AsyncGenerator<TableRow>;
+  /**
+   * Destroys the input stream. Iterating `rows` to its end, or leaving that loop by `break` or a throw, closes it
+   * already; call this when the table is dropped without its rows being read (a header the caller refuses), or
+   * the stream (an S3 GetObject body) stays open, unread, with its connection.
+   */
+  close(): Promise<void>;
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 1 << 20;
@@ -76,36 +82,62 @@ export async function* readRows(input: Readable, opts: ReadOptions): AsyncGenera
  */
 export async function openTable(input: Readable, opts: ReadOptions): Promise<Table> {
   const records = opts.format === 'csv' ? csvRecords(input, opts) : jsonlRecords(input, opts);
-  const first = await records.next();
-  if (first.done) return { columns: [], rows: empty() };
+  // Ends the records generator (its `finally` destroys the streams): on a refused header, or by the caller.
+  const close = async (): Promise<void> => {
+    await records.return(undefined);
+    if (!input.destroyed) input.destroy();
+  };
+  let first: IteratorResult<RawRecord>;
+  try {
+    first = await records.next();
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  if (first.done) return { columns: [], rows: empty(), close };
   const { line: headerLine, values: header, columns: jsonColumns } = first.value;
   let columns: string[];
   if (opts.format === 'csv') {
     columns = header.map((h) => (h ?? '').trim());
-    const seen = new Set<string>();
-    columns.forEach((c, i) => {
-      if (c === '') throw new ParseError(opts.file, headerLine, `header field ${i + 1} is empty`);
-      if (seen.has(c)) throw new ParseError(opts.file, headerLine, `header names column "${c}" twice`);
-      seen.add(c);
-    });
+    try {
+      checkHeader(columns, opts.file, headerLine);
+    } catch (err) {
+      await close();
+      throw err;
+    }
   } else {
     columns = jsonColumns!;
   }
   const file = opts.file;
+  const headerRecord = first.value;
   async function* rows(): AsyncGenerator<TableRow> {
-    if (opts.format === 'jsonl') yield { line: headerLine, values: alignJson(first.value.object!, columns, file, headerLine, headerLine) };
-    for await (const rec of records) {
-      if (opts.format === 'csv') {
-        if (rec.values.length !== columns.length) {
-          throw new ParseError(file, rec.line, `ragged row: ${rec.values.length} fields, but the header (line ${headerLine}) has ${columns.length}`);
+    try {
+      if (opts.format === 'jsonl') yield { line: headerLine, values: alignJson(headerRecord.object!, columns, file, headerLine, headerLine) };
+      for await (const rec of records) {
+        if (opts.format === 'csv') {
+          if (rec.values.length !== columns.length) {
+            throw new ParseError(file, rec.line, `ragged row: ${rec.values.length} fields, but the header (line ${headerLine}) has ${columns.length}`);
+          }
+          yield { line: rec.line, values: rec.values };
+        } else {
+          yield { line: rec.line, values: alignJson(rec.object!, columns, file, rec.line, headerLine) };
         }
-        yield { line: rec.line, values: rec.values };
-      } else {
-        yield { line: rec.line, values: alignJson(rec.object!, columns, file, rec.line, headerLine) };
       }
+    } finally {
+      await close();
     }
   }
-  return { columns, rows: rows() };
+  return { columns, rows: rows(), close };
+}
+
+/** A CSV header: no empty name, no name twice. */
+function checkHeader(columns: string[], file: string, line: number): void {
+  const seen = new Map<string, number>();
+  columns.forEach((c, i) => {
+    if (c === '') throw new ParseError(file, line, `header field ${i + 1} is empty`);
+    if (seen.has(c)) throw new ParseError(file, line, `header names column "${c}" twice (fields ${seen.get(c)! + 1} and ${i + 1})`);
+    seen.set(c, i);
+  });
 }
 
 async function* empty(): AsyncGenerator<TableRow> {}
@@ -126,12 +158,85 @@ function byteStream(input: Readable, opts: ReadOptions): Readable {
   return gunzip;
 }
 
+/** Bytes looked at before the first record is read: enough to tell an encoding or line-end problem. */
+export const SNIFF_BYTES = 4096;
+
+/**
+ * The stream's chunks, the first ones gathered up to SNIFF_BYTES and checked with `sniff` before anything is
+ * parsed: a file in another encoding fails on line 1 with what it is, not with a misleading parse error.
+ */
+async function* sniffed(src: Readable, opts: ReadOptions): AsyncGenerator<Buffer> {
+  const gzip = opts.gzip ?? opts.file.endsWith('.gz');
+  const head: Buffer[] = [];
+  let headLength = 0;
+  let checked = false;
+  for await (const raw of src as AsyncIterable<Buffer | string>) {
+    const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw;
+    if (checked) {
+      yield chunk;
+      continue;
+    }
+    head.push(chunk);
+    headLength += chunk.length;
+    if (headLength < SNIFF_BYTES) continue;
+    checked = true;
+    const all = Buffer.concat(head, headLength);
+    const problem = sniff(all, gzip, false);
+    if (problem) throw new ParseError(opts.file, 1, problem);
+    yield all;
+  }
+  if (!checked && headLength > 0) {
+    const all = Buffer.concat(head, headLength);
+    const problem = sniff(all, gzip, true);
+    if (problem) throw new ParseError(opts.file, 1, problem);
+    yield all;
+  }
+}
+
+/**
+ * What the first bytes of a file say about it when it is not text relearn reads (UTF-8, LF or CRLF line ends):
+ * gzip bytes under a name without `.gz`, a UTF-16 or UTF-32 byte order mark (or UTF-16 without one), or line ends
+ * that are a CR alone. Undefined when nothing is wrong. `whole`: `head` is the whole file.
+ */
+export function sniff(head: Buffer, gzip: boolean, whole: boolean): string | undefined {
+  const b = head;
+  if (!gzip && b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) {
+    return 'the file is gzip-compressed (it starts with the gzip bytes 1f 8b), but its name does not end with .gz: name it with .gz at the end, or decompress it';
+  }
+  const bom = (bytes: number[]) => bytes.every((x, i) => b[i] === x);
+  const convert = (encoding: string, how: string) => `the file is ${encoding} text (${how}); relearn reads UTF-8: convert it, e.g. iconv -f ${encoding.replace(' ', '')} -t UTF-8`;
+  if (bom([0x00, 0x00, 0xfe, 0xff])) return convert('UTF-32 BE', 'it starts with the byte order mark 00 00 FE FF');
+  if (bom([0xff, 0xfe, 0x00, 0x00])) return convert('UTF-32 LE', 'it starts with the byte order mark FF FE 00 00');
+  if (bom([0xff, 0xfe])) return convert('UTF-16 LE', 'it starts with the byte order mark FF FE');
+  if (bom([0xfe, 0xff])) return convert('UTF-16 BE', 'it starts with the byte order mark FE FF');
+  // UTF-16 without a byte order mark: text that is ASCII has a zero in every other byte.
+  const pairs = Math.min(b.length >> 1, 32);
+  if (pairs >= 4) {
+    let evenZero = 0;
+    let oddZero = 0;
+    for (let i = 0; i < pairs; i++) {
+      if (b[2 * i] === 0) evenZero++;
+      if (b[2 * i + 1] === 0) oddZero++;
+    }
+    if (oddZero === pairs && evenZero === 0) return convert('UTF-16 LE', 'every other byte is zero; it has no byte order mark');
+    if (evenZero === pairs && oddZero === 0) return convert('UTF-16 BE', 'every other byte is zero; it has no byte order mark');
+  }
+  const cr = b.indexOf(CR);
+  // A CR that is not the file's very last byte, and no LF anywhere in the head: lines end with CR alone.
+  if (cr >= 0 && b.indexOf(LF) < 0 && !(whole && cr === b.length - 1)) {
+    return "lines end with a CR alone (classic Mac OS line ends); relearn reads LF or CRLF line ends: convert them, e.g. tr '\\r' '\\n' < in.csv > out.csv";
+  }
+  return undefined;
+}
+
 function streamError(opts: ReadOptions, line: number, err: unknown): ParseError {
   const e = err as NodeJS.ErrnoException;
   const gzip = opts.gzip ?? opts.file.endsWith('.gz');
-  const what = gzip && (e.code?.startsWith('Z_') || /unexpected end of file|incorrect header/i.test(e.message))
-    ? `gzip stream is corrupt or truncated (${e.message})`
-    : `read failed (${e.message})`;
+  const what = gzip && /incorrect header check/i.test(e.message)
+    ? `the file's name ends with .gz, but it is not gzip-compressed (${e.message}): name it without .gz, or compress it`
+    : gzip && (e.code?.startsWith('Z_') || /unexpected end of file/i.test(e.message))
+      ? `gzip stream is corrupt or truncated (${e.message})`
+      : `read failed (${e.message})`;
   return new ParseError(opts.file, line, what, undefined, { cause: err });
 }
 
@@ -305,18 +410,68 @@ export function splitRecord(buf: Buffer, p: number, n: number, eof: boolean, out
 
 /**
  * The ParseError for a splitRecord error code (CSV_AFTER_QUOTE, or CSV_INCOMPLETE_IN_QUOTES at the end of the
- * file) of the record that starts on `line`.
+ * file) of the record that starts on `line`. An unbalanced quote is reported on the line where the quoted field
+ * opens (where the mistake is), not where the runaway field happens to stop: `recordStart` (the record's first
+ * byte in `buf`) lets it find that line for CSV_INCOMPLETE_IN_QUOTES.
  */
-export function csvScanError(code: number, out: CsvFields, buf: Buffer, file: string, line: number): ParseError {
+export function csvScanError(code: number, out: CsvFields, buf: Buffer, file: string, line: number, recordStart?: number): ParseError {
   if (code === CSV_AFTER_QUOTE) {
     const b = buf[out.errorPos];
+    const closeLine = line + out.extraLines;
+    const openQuote = out.start[out.errorField - 1] - 1;
+    const spanned = countLf(buf, openQuote, out.errorPos);
+    if (spanned > 0) {
+      // A quoted field that ran over line ends and "closed" on a quote that opened something else: its opening
+      // quote is the one that is missing its partner.
+      const next = b >= 0x20 && b < 0x7f ? `"${String.fromCharCode(b)}"` : `byte 0x${b.toString(16).padStart(2, '0')}`;
+      return new ParseError(
+        file,
+        closeLine - spanned,
+        `unbalanced quote: the quoted field ${out.errorField} that opens on this line runs on to line ${closeLine}, where a quote is followed by ${next}; close it, or write a quote inside a quoted field as ""`,
+      );
+    }
     const what = b === CR ? 'a CR that is not part of a CRLF line end'
       : b >= 0x20 && b < 0x7f ? `"${String.fromCharCode(b)}"; a quote inside a quoted field is written ""`
       : `byte 0x${b.toString(16).padStart(2, '0')}`;
-    return new ParseError(file, line + out.extraLines, `unexpected character after the closing quote of field ${out.errorField} (${what})`);
+    return new ParseError(file, closeLine, `unexpected character after the closing quote of field ${out.errorField} (${what})`);
   }
-  if (code === CSV_INCOMPLETE_IN_QUOTES) return new ParseError(file, line, 'unbalanced quote: the quoted field never closes before the end of the file');
+  if (code === CSV_INCOMPLETE_IN_QUOTES) {
+    const open = recordStart === undefined ? -1 : unclosedQuote(buf, recordStart, buf.length);
+    return new ParseError(file, open < 0 ? line : line + countLf(buf, recordStart!, open), 'unbalanced quote: the quoted field never closes before the end of the file');
+  }
   return new ParseError(file, line, `cannot split the record (code ${code})`);
+}
+
+function countLf(buf: Buffer, from: number, to: number): number {
+  let n = 0;
+  for (let k = buf.indexOf(LF, from); k >= 0 && k < to; k = buf.indexOf(LF, k + 1)) n++;
+  return n;
+}
+
+/** The opening quote of the quoted field that is still open at `n`, in the record starting at `p` (or -1). */
+function unclosedQuote(buf: Buffer, p: number, n: number): number {
+  while (p < n) {
+    if (buf[p] === QUOTE) {
+      let q = p + 1;
+      for (;;) {
+        const idx = buf.indexOf(QUOTE, q);
+        if (idx < 0 || idx >= n) return p;
+        if (idx + 1 < n && buf[idx + 1] === QUOTE) {
+          q = idx + 2;
+          continue;
+        }
+        q = idx + 1;
+        break;
+      }
+      if (q >= n || buf[q] !== COMMA) return -1; // the record ends here (or is malformed: reported elsewhere)
+      p = q + 1;
+      continue;
+    }
+    while (p < n && buf[p] !== COMMA && buf[p] !== LF) p++;
+    if (p >= n || buf[p] === LF) return -1;
+    p++;
+  }
+  return -1;
 }
 
 /**
@@ -372,8 +527,8 @@ async function* csvRecords(input: Readable, opts: ReadOptions): AsyncGenerator<R
 
   const src = byteStream(input, opts);
   try {
-    for await (const raw of src as AsyncIterable<Buffer>) {
-      let chunk: Buffer = typeof raw === 'string' ? Buffer.from(raw) : raw;
+    for await (const raw of sniffed(src, opts)) {
+      let chunk: Buffer = raw;
       if (!started && chunk.length > 0) {
         started = true;
         // A UTF-8 BOM (Excel's CSV export) is not part of the first column's name.
@@ -396,9 +551,9 @@ async function* csvRecords(input: Readable, opts: ReadOptions): AsyncGenerator<R
       }
       carry = pos < buf.length ? Buffer.from(buf.subarray(pos)) : undefined;
       if (carry && carry.length > maxLine) {
-        throw new ParseError(file, line, carryInQuotes
-          ? `record is longer than ${maxLine} bytes: unbalanced quote (a quoted field opened here never closes)`
-          : `line is longer than ${maxLine} bytes`);
+        if (!carryInQuotes) throw new ParseError(file, line, `line is longer than ${maxLine} bytes`);
+        const open = unclosedQuote(carry, 0, carry.length);
+        throw new ParseError(file, open < 0 ? line : line + countLf(carry, 0, open), `record is longer than ${maxLine} bytes: unbalanced quote (a quoted field opened here never closes)`);
       }
     }
   } catch (err) {
@@ -412,7 +567,7 @@ async function* csvRecords(input: Readable, opts: ReadOptions): AsyncGenerator<R
     let pos = 0;
     while (pos < carry.length) {
       const next = split(carry, pos, true);
-      if (next < 0) throw csvScanError(next, fields, carry, file, line);
+      if (next < 0) throw csvScanError(next, fields, carry, file, line, pos);
       const recordLine = line;
       line += 1 + fields.extraLines;
       const v = values(carry, pos, next, recordLine);
@@ -456,8 +611,7 @@ async function* jsonlRecords(input: Readable, opts: ReadOptions): AsyncGenerator
   };
   const src = byteStream(input, opts);
   try {
-    for await (const raw of src as AsyncIterable<Buffer>) {
-      const chunk: Buffer = typeof raw === 'string' ? Buffer.from(raw) : raw;
+    for await (const chunk of sniffed(src, opts)) {
       let start = 0;
       for (;;) {
         const nl = chunk.indexOf(LF, start);

@@ -283,6 +283,7 @@ export class ControlPlane {
     if (!ep) return;
     Object.assign(ep, patch, { LastModifiedTime: nowSeconds() });
     if (patch.FailureReason === undefined && 'FailureReason' in patch) delete ep.FailureReason;
+    if (ep.EndpointStatus === 'InService') this.state.serving[endpointName] = { lastInServiceConfig: String(ep.EndpointConfigName) };
     this.ctx.store.save();
     this.ctx.emit({
       kind: 'endpoint-status',
@@ -441,6 +442,7 @@ export class ControlPlane {
     const ep = this.state.endpoints[endpointName];
     if (!ep) throw validation(`Could not find endpoint "${arn('endpoint', endpointName)}".`);
     delete this.state.endpoints[endpointName];
+    delete this.state.serving[endpointName];
     this.ctx.store.save();
     const rt = this.endpoints.get(endpointName);
     this.endpoints.delete(endpointName);
@@ -465,7 +467,12 @@ export class ControlPlane {
     return { Endpoints: items.map(({ Status: _s, ...rest }) => rest), NextToken: next };
   }
 
-  /** On start: endpoints that were serving serve again; a Creating one is created again. */
+  /**
+   * On start: endpoints that were serving serve again; a Creating one is created again; one that failed after it
+   * had served (its serving process crashed, or did not start again after a restart) is brought back on the config
+   * it last served InService, as SageMaker replaces a failed instance. One whose first model never loaded stays
+   * Failed (SageMaker: delete it and create it again).
+   */
   async restore(): Promise<void> {
     for (const [jobName, job] of Object.entries(this.state.trainingJobs)) {
       if (job.TrainingJobStatus === 'InProgress' || job.TrainingJobStatus === 'Stopping') {
@@ -475,6 +482,20 @@ export class ControlPlane {
     this.ctx.store.save();
     const starts: Promise<void>[] = [];
     for (const [endpointName, ep] of Object.entries(this.state.endpoints)) {
+      const lastGood = this.state.serving[endpointName]?.lastInServiceConfig;
+      if (ep.EndpointStatus === 'Failed' && lastGood && this.state.endpointConfigs[lastGood]) {
+        starts.push(
+          this.load(endpointName, lastGood, false).then(
+            (proc) => {
+              this.serve(endpointName, proc);
+              this.ctx.emit({ kind: 'serving-log', endpoint: endpointName, line: `endpoint ${endpointName} was Failed; it serves ${lastGood} again (its last config InService)` });
+              this.setEndpoint(endpointName, { EndpointStatus: 'InService', EndpointConfigName: lastGood, ProductionVariants: this.variantsFor(lastGood, 'ok'), FailureReason: undefined });
+            },
+            (err: Error) => this.setEndpoint(endpointName, { EndpointStatus: 'Failed', FailureReason: `after a restart of the local server, ${lastGood} did not load again: ${err.message}` }),
+          ),
+        );
+        continue;
+      }
       if (ep.EndpointStatus === 'InService' || ep.EndpointStatus === 'Updating' || ep.EndpointStatus === 'Creating') {
         const wasServing = ep.EndpointStatus !== 'Creating';
         if (ep.EndpointStatus === 'Updating') ep.EndpointStatus = 'InService';
@@ -482,6 +503,11 @@ export class ControlPlane {
           (proc) => {
             this.serve(endpointName, proc);
             if (!wasServing) this.setEndpoint(endpointName, { EndpointStatus: 'InService', ProductionVariants: this.variantsFor(String(ep.EndpointConfigName), 'ok') });
+            else if (this.state.serving[endpointName]?.lastInServiceConfig !== String(ep.EndpointConfigName)) {
+              // State from before this bookkeeping existed: the config serving now is the last good one.
+              this.state.serving[endpointName] = { lastInServiceConfig: String(ep.EndpointConfigName) };
+              this.ctx.store.save();
+            }
           },
           (err: Error) => this.setEndpoint(endpointName, { EndpointStatus: 'Failed', FailureReason: `after a restart of the local server: ${err.message}` }),
         );

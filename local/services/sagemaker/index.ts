@@ -127,11 +127,23 @@ export interface ApiModelCounts {
   readonly unknownMembers: Record<string, number>;
 }
 
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
+/**
+ * InvokeEndpoint's request limit for real-time endpoints: 6 MB (the SageMaker runtime service model's `Body`,
+ * max 6291456 bytes; docs: "Maximum payload size ... 6 MB").
+ */
+export const MAX_INVOCATION_BYTES = 6 * 1024 * 1024;
+
+/** The request body, or undefined (drained, not kept) when it is longer than `max` bytes. */
+function readBody(req: http.IncomingMessage, max = Infinity): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
+    let length = 0;
+    req.on('data', (c: Buffer) => {
+      length += c.length;
+      if (length <= max) chunks.push(c);
+      else chunks.length = 0;
+    });
+    req.on('end', () => resolve(length <= max ? Buffer.concat(chunks) : undefined));
     req.on('error', reject);
   });
 }
@@ -415,11 +427,20 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
   const releaseTrust = tls ? trustLocalCa(tls.ca) : () => undefined;
   const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     void (async () => {
-      const body = await readBody(req);
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       const inv = /^\/endpoints\/([^/]+)\/invocations$/.exec(path);
+      if (req.method === 'POST' && inv) {
+        // Over the limit, SageMaker's front end refuses the request before any endpoint sees it (HTTP 413). The
+        // body is read to its end (not kept) first, so the client gets the answer rather than a reset connection.
+        const payload = await readBody(req, MAX_INVOCATION_BYTES);
+        if (!payload) {
+          const message = `HTTP content length exceeded ${MAX_INVOCATION_BYTES} bytes.`;
+          return send(res, 413, JSON.stringify({ message }), { 'content-type': 'application/json' });
+        }
+        return runtime(decodeURIComponent(inv[1]), req, payload, res);
+      }
+      const body = (await readBody(req))!;
       const target = req.headers['x-amz-target'];
-      if (req.method === 'POST' && inv) return runtime(decodeURIComponent(inv[1]), req, body, res);
       if (req.method === 'POST' && typeof target === 'string') return controlPlane(req, target, body, res);
       if (req.method === 'POST' && String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return sns(req, body, res);
       send(res, 404, JSON.stringify({ message: `The local SageMaker server has no route for ${req.method} ${path}` }), { 'content-type': 'application/json' });

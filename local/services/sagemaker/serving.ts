@@ -1,10 +1,11 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { track } from './children';
+import { writeFileAtomic } from '../../atomic';
+import { signalTree, spawnChild, stopTree } from './children';
 import { materialize } from './s3io';
 import type { Doc } from './store';
 import type { Emit } from './types';
@@ -71,11 +72,11 @@ export async function startServing(
     PYTHONUNBUFFERED: '1',
     ...(opts.failLoad !== undefined ? { RELEARN_FAIL_LOAD: opts.failLoad } : {}),
   };
-  const child = track(spawn(ctx.python, [SERVE_SCRIPT, '--model-dir', modelDir, '--code-dir', codeDir, '--program', program], {
+  const child = spawnChild(ctx.python, [SERVE_SCRIPT, '--model-dir', modelDir, '--code-dir', codeDir, '--program', program], {
     cwd: folder,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
-  }));
+  });
   const tail: string[] = [];
   let resolvePort: (port: number) => void = () => undefined;
   const portLine = new Promise<number>((r) => (resolvePort = r));
@@ -100,7 +101,7 @@ export async function startServing(
   const first = await Promise.race([portLine, exited, timeout]);
   clearTimeout(timer);
   if (typeof first === 'string') {
-    child.kill('SIGKILL');
+    signalTree(child, 'SIGKILL');
     await Promise.race([errClosed, new Promise((r) => setTimeout(r, 500))]);
     const lastError = [...tail].reverse().find((l) => /\w+(Error|Exception)\b.*:/.test(l)) ?? tail.at(-1) ?? first;
     throw healthFailure(lastError.trim());
@@ -108,10 +109,10 @@ export async function startServing(
   const port = first;
   const status = await ping(port).catch((err: Error) => err.message);
   if (status !== 200) {
-    child.kill('SIGKILL');
+    signalTree(child, 'SIGKILL');
     throw healthFailure(`GET /ping answered ${status}`);
   }
-  writeFileSync(join(folder, 'serving.pid'), `${child.pid}\n`);
+  writeFileAtomic(join(folder, 'serving.pid'), `${child.pid}\n`);
   return { endpointConfigName: opts.endpointConfigName, variantName: opts.variantName, port, child, folder };
 }
 
@@ -127,13 +128,9 @@ export function ping(port: number): Promise<number> {
 }
 
 export async function stopServing(p: ServingProcess | undefined): Promise<void> {
-  if (p) p.stopping = true;
-  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const gone = new Promise((r) => p.child.once('exit', r));
-  p.child.kill('SIGTERM');
-  const t = setTimeout(() => p.child.kill('SIGKILL'), 2000);
-  await gone;
-  clearTimeout(t);
+  if (!p) return;
+  p.stopping = true;
+  await stopTree(p.child, 2000);
 }
 
 /** Forwards one invocation to a model server; resolves with its status, content type and body. */

@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../atomic';
 
 /** A JSON document as SageMaker stores it: the request's fields plus what the service adds. */
 export type Doc = Record<string, unknown>;
@@ -12,9 +13,14 @@ export interface StateShape {
   modelPackageGroups: Record<string, Doc>;
   /** Keyed by ModelPackageArn. */
   modelPackages: Record<string, Doc>;
+  /**
+   * Local bookkeeping, not part of any SageMaker answer: per endpoint, the config it last served InService. An
+   * endpoint whose serving process crashed (Failed) is brought back on it, as SageMaker replaces failed instances.
+   */
+  serving: Record<string, { lastInServiceConfig: string }>;
 }
 
-const empty = (): StateShape => ({ trainingJobs: {}, models: {}, endpointConfigs: {}, endpoints: {}, modelPackageGroups: {}, modelPackages: {} });
+const empty = (): StateShape => ({ trainingJobs: {}, models: {}, endpointConfigs: {}, endpoints: {}, modelPackageGroups: {}, modelPackages: {}, serving: {} });
 
 /**
  * The server's resources, persisted to `<directory>/state.json` after every change (small: a handful of
@@ -40,8 +46,6 @@ export class Store {
   }
 
   save(): void {
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.state, null, 1));
-    renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify(this.state, null, 1));
   }
 }

@@ -1,9 +1,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { track } from './children';
+import { signalTree, spawnChild } from './children';
 import { downloadPrefix, joinUri, materialize, tarFolder, uploadFile } from './s3io';
 import type { Doc, Store } from './store';
 import { Emit, nowSeconds, toJsRegex } from './types';
@@ -62,7 +62,7 @@ export class TrainingRunner {
   async stopAll(): Promise<void> {
     for (const run of this.running.values()) {
       run.stop ??= 'user';
-      if (run.child && run.child.exitCode === null) run.child.kill('SIGKILL');
+      if (run.child) signalTree(run.child, 'SIGKILL');
     }
     await Promise.allSettled([...this.done.values()]);
   }
@@ -70,8 +70,8 @@ export class TrainingRunner {
   private kill(run: Running): void {
     const child = run.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    run.killTimer = setTimeout(() => child.kill('SIGKILL'), this.ctx.stopGraceMs);
+    signalTree(child, 'SIGTERM');
+    run.killTimer = setTimeout(() => signalTree(child, 'SIGKILL'), this.ctx.stopGraceMs);
     run.killTimer.unref();
   }
 
@@ -182,7 +182,7 @@ export class TrainingRunner {
       TRAINING_JOB_NAME: name,
       TRAINING_JOB_ARN: String(job.TrainingJobArn),
     };
-    const child = track(spawn(this.ctx.python, [TRAIN_HARNESS, root], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    const child = spawnChild(this.ctx.python, [TRAIN_HARNESS, root], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
     run.child = child;
     const stderrTail: string[] = [];
     const metricDefs = (((job.AlgorithmSpecification as Doc).MetricDefinitions as Doc[] | undefined) ?? []).map((d) => ({ name: String(d.Name), re: new RegExp(toJsRegex(String(d.Regex))) }));
