@@ -3,7 +3,6 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import { join, relative, resolve } from 'node:path';
 import type { RelearnConfig } from '../lambdas/shared/config';
 import { schemaFileOf, trainingSourceDirOf } from '../lib/config-file';
-import { DEFAULT_LAMBDA_CODE } from '../lib/constructs/relearn-function';
 import { DEPS_LOCK_FILE, INSTALL_ROOT, PACKAGE_ROOT } from '../lib/package-root';
 import { ASSET_METADATA_CONTEXT } from './asl/assembly';
 import { writeFileAtomic } from './atomic';
@@ -28,6 +27,9 @@ import { writeFileAtomic } from './atomic';
 
 /** relearn's own folder: lib/, lambdas/ and training-scripts/ live here. */
 export const REPO_ROOT = PACKAGE_ROOT;
+
+/** relearn runs compiled (installed as a package: its Lambdas are the bundles in dist/), or from its TypeScript sources. */
+const COMPILED = __filename.endsWith('.js');
 
 const KEY_FILE = 'relearn-synth.json';
 const BUNDLES_FILE = 'relearn-bundles.json';
@@ -153,7 +155,7 @@ export function inputKey(appRoot: string, config: RelearnConfig): string {
   const h = createHash('sha256');
   h.update(`format ${SYNTH_FORMAT}\n`).update(JSON.stringify(config)).update('\n');
   // relearn itself: its TypeScript sources in the repository, its compiled code and Lambda bundles when installed.
-  const own = [...(DEFAULT_LAMBDA_CODE === 'prebuilt' ? ['dist'] : ['lib', 'lambdas']).map((r) => join(PACKAGE_ROOT, r)), DEPS_LOCK_FILE];
+  const own = [...(COMPILED ? ['dist'] : ['lib', 'lambdas']).map((r) => join(PACKAGE_ROOT, r)), DEPS_LOCK_FILE];
   // The training code and the curated schema file too: both are staged into cdk.out, so an edit must re-synthesize.
   const schemaFile = schemaFileOf(config, appRoot);
   const roots = [...own, trainingSourceDirOf(config, appRoot), ...(schemaFile ? [schemaFile] : [])];
