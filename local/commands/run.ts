@@ -130,6 +130,8 @@ export function jsonReport(report: LocalRunReport, printer?: Printer) {
     champion: report.champion ?? null,
     invoke: printer?.invokeHint(report) ?? null,
     pipeline: report.pipeline.name,
+    // a pipeline of a user's CDK app: its construct path and the app's command
+    ...(report.pipeline.app ? { app: report.pipeline.app } : {}),
     ...(report.interrupted ? { interrupted: report.interrupted } : {}),
     source: report.source,
     timings: {
