@@ -37,7 +37,7 @@ describe('the packed package', () => {
     /^bin\/relearn\.js$/,
     /^dist\/(lib|local|lambdas)\/.+\.(js|d\.ts)$/,
     /^dist\/lambda-bundles\/[a-z-]+\/index\.js$/,
-    /^training-scripts\/[a-z_-]+\/[a-z_]+\.py$/,
+    /^training-scripts\/[a-z_-]+\/([a-z_]+\/)*[a-z_0-9]+\.(py|txt|json)$/,
     /^local\/python\/[a-z_]+\.py$/,
     /^local\/services\/api-models\/[a-z-]+\.json$/,
     /^examples\/churn\/data\/churn-clean\.csv$/,
