@@ -23,7 +23,7 @@ const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'relearn-package-bench-'));
 try {
-  const packed = packRelearn(work);
+  const packed = packRelearn(work, { force: true });
   console.log(`package: packed ${(packed.size / 1024 / 1024).toFixed(2)} MiB, unpacked ${(packed.unpackedSize / 1024 / 1024).toFixed(2)} MiB, ${packed.files.length} files; npm run build ${s(packed.buildMs)}`);
 
   const app = path.join(work, 'team-app');

@@ -64,7 +64,7 @@ describe('the packed package', () => {
     // the built-in training script (whichever folder holds it) ships, its tests do not
     expect(files.some((f) => /^training-scripts\/[a-z_-]+\/train\.py$/.test(f))).toBe(true);
     expect(files.filter((f) => /tests?\/|\.ts$(?<!\.d\.ts)|\.map$|__pycache__|\.relearn|cdk\.out/.test(f))).toEqual([]);
-    console.log(`relearn ${path.basename(packed.tarball)}: packed ${(packed.size / 1024 / 1024).toFixed(2)} MiB, unpacked ${(packed.unpackedSize / 1024 / 1024).toFixed(2)} MiB, ${files.length} files (build ${(packed.buildMs / 1000).toFixed(1)} s)`);
+    console.log(`relearn ${path.basename(packed.tarball)}: packed ${(packed.size / 1024 / 1024).toFixed(2)} MiB, unpacked ${(packed.unpackedSize / 1024 / 1024).toFixed(2)} MiB, ${files.length} files (build ${packed.buildMs ? `${(packed.buildMs / 1000).toFixed(1)} s` : 'up to date'})`);
   });
 
   test('GIVEN the packed package.json THEN aws-cdk-lib and constructs are peers, and every module the compiled code requires is a dependency or a peer', () => {

@@ -33,11 +33,60 @@ export function consumerEnv(extra: Record<string, string> = {}): NodeJS.ProcessE
   };
 }
 
-/** `npm run build` (tsc + the Lambda bundles), then `npm pack` into `dest`. */
-export function packRelearn(dest: string): Packed {
-  const started = performance.now();
-  execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, env: consumerEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
-  const buildMs = performance.now() - started;
+/** What the build reads: a file here newer than dist/.build-stamp means dist/ is stale. */
+const BUILD_INPUTS = ['lib', 'local', 'lambdas', 'bin', 'scripts/bundle-lambdas.ts', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json'];
+const BUILD_STAMP = path.join(REPO_ROOT, 'dist', '.build-stamp');
+
+function newestMtime(p: string): number {
+  if (!fs.existsSync(p)) return 0;
+  const st = fs.statSync(p);
+  if (!st.isDirectory()) return st.mtimeMs;
+  return fs.readdirSync(p).reduce((m, name) => (name === 'node_modules' || name === '__pycache__' ? m : Math.max(m, newestMtime(path.join(p, name)))), 0);
+}
+
+const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/**
+ * `npm run build` (tsc + the Lambda bundles) when dist/ is older than its sources, or always with `force`; returns
+ * its wall time in ms (0: dist/ was up to date). Test files that run in parallel share one build: a lock (a folder,
+ * created atomically) makes the second wait for the first instead of rewriting dist/ under it.
+ */
+export function ensureBuilt(opts: { force?: boolean } = {}): number {
+  const lock = path.join(REPO_ROOT, 'dist.build-lock');
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      // a lock older than any build is one whose owner died
+      if (Date.now() - fs.statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 10 * 60_000) fs.rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`${lock}: another build held it for 15 minutes`);
+      sleep(500);
+    }
+  }
+  try {
+    const stamp = fs.existsSync(BUILD_STAMP) ? fs.statSync(BUILD_STAMP).mtimeMs : 0;
+    if (!opts.force && stamp > Math.max(...BUILD_INPUTS.map((p) => newestMtime(path.join(REPO_ROOT, p))))) return 0;
+    const started = performance.now();
+    execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO_ROOT, env: consumerEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+    fs.writeFileSync(BUILD_STAMP, new Date().toISOString());
+    return performance.now() - started;
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+/** The published files (`npm pack --dry-run`), without running the build again (`--ignore-scripts`). */
+export function packedFiles(): string[] {
+  const out = execFileSync('npm', ['pack', '--dry-run', '--ignore-scripts', '--json'], { cwd: REPO_ROOT, env: consumerEnv(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  return (JSON.parse(out) as { files: { path: string }[] }[])[0].files.map((f) => f.path);
+}
+
+/** The build (when dist/ is stale, or `force`), then `npm pack` into `dest`. */
+export function packRelearn(dest: string, opts: { force?: boolean } = {}): Packed {
+  const buildMs = ensureBuilt(opts);
   const out = execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dest], { cwd: REPO_ROOT, env: consumerEnv(), encoding: 'utf8' });
   const [info] = JSON.parse(out) as { filename: string; size: number; unpackedSize: number; files: { path: string }[] }[];
   return { tarball: path.join(dest, info.filename), size: info.size, unpackedSize: info.unpackedSize, files: info.files.map((f) => f.path), buildMs };
