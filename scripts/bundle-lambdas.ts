@@ -4,7 +4,7 @@
  * (STAGE_BUNDLING, run from the same folder), so a consumer's app deploys exactly these files (lib/constructs/
  * relearn-function.ts) and runs no bundler. Prints one line per bundle; exits non-zero on any esbuild error.
  */
-import { readdirSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { buildSync } from 'esbuild';
 import { LAMBDA_BUNDLES_DIR, STAGE_BUNDLING } from '../lib/constructs/relearn-function';
@@ -43,6 +43,8 @@ function main(): void {
     total += size;
     console.log(`  ${relative(PACKAGE_ROOT, outfile).padEnd(48)} ${(size / 1024).toFixed(0).padStart(5)} KiB`);
   }
+  // The build's end: tests rebuild only when a source is newer than this (test/helpers/consumer.ts ensureBuilt).
+  writeFileSync(join(LAMBDA_BUNDLES_DIR, '..', '.build-stamp'), `${new Date().toISOString()}\n`);
   console.log(`relearn build: ${handlerNames().length} Lambda bundles, ${(total / 1024).toFixed(0)} KiB, ${Math.round(performance.now() - started)} ms`);
 }
 
