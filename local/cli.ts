@@ -27,7 +27,7 @@ export { Printer } from './printer';
 export const HELP = `relearn: an event-driven retraining pipeline for Amazon SageMaker (AWS CDK), runnable on one machine.
 
 Usage:
-  relearn local run [--data <file|dir>] [--config <file> | --app <command> | --pipeline <id>] [--json] [--fresh]
+  relearn local run [--data <file|dir>] [--config <file> | [--app <command>] [--pipeline <id>]] [--json] [--fresh]
                     [--fault-training <reason>] [--fault-endpoint-update <reason>] [--slow <ms>]
                     [--fault-throttle <n>]
                     [--max-wait <seconds>] [--verbose] [--no-iam]
