@@ -76,6 +76,9 @@ export async function synthesizeApp(app: CdkApp, outdir: string, opts: { onOutpu
         NODE_OPTIONS: (process.env.NODE_OPTIONS ?? '').replace(/--openssl-legacy-provider/g, '').trim(),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: an interrupt stops the whole app (`npx ts-node ...` is a tree: sh, npx, node), not
+      // only the shell, whose children would hold the output pipes open until they finished on their own.
+      detached: true,
     });
     const collect = (chunk: Buffer) => {
       const text = chunk.toString('utf8');
@@ -84,8 +87,15 @@ export async function synthesizeApp(app: CdkApp, outdir: string, opts: { onOutpu
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
-    const onAbort = () => child.kill('SIGTERM');
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const onAbort = () => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    };
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (err) => fail(new AppSynthError(`could not run the CDK app \`${app.command}\` (${app.source}): ${err.message}`)));
     child.on('close', (status) => {
       opts.signal?.removeEventListener('abort', onAbort);

@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appChoiceOf } from '../local/app-run';
 import { AppSynthError, cdkAppOf, errorLineOf, synthesizeApp } from '../local/app-synth';
 import { CliIO, main } from '../local/cli';
+import { Interrupted, runLocal } from '../local/local-run';
 import { pipelineForCommand } from '../local/project';
 
 /**
@@ -105,5 +106,21 @@ describe('the CLI on bad input (exit 2, one line)', () => {
 
   test('GIVEN --pipeline and --config for invoke THEN it says to give one', () => {
     expect(() => pipelineForCommand(folder('both-flags'), join(dir, 'c.json'), 'churn')).toThrow('--pipeline and --config both name a pipeline: give one');
+  });
+});
+
+describe('an interrupt while the app synthesizes', () => {
+  test('GIVEN a slow app WHEN the run is aborted THEN the app is stopped, the run is Interrupted during the synth, and no staged assembly is left', async () => {
+    const d = folder('slow', { 'data.csv': 'a,churned\n1,0\n', 'cdk.json': '{"app": "node app.js"}', 'app.js': 'setTimeout(() => {}, 120000);\n' });
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(), 500);
+    const err = await runLocal({ projectDir: d, data: join(d, 'data.csv'), app: {}, signal: controller.signal }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Interrupted);
+    expect((err as Interrupted).phase).toBe('the synth');
+    expect(Date.now() - started).toBeLessThan(60_000); // the app was stopped, not waited for
+    const staging = join(d, '.relearn', 'app-synth');
+    expect(existsSync(staging) ? readdirSync(staging) : []).toEqual([]);
+    expect(existsSync(join(d, '.relearn', 'pipelines'))).toBe(false);
   });
 });
