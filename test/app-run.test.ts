@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appChoiceOf } from '../local/app-run';
+import { appChoiceOf, prepareAppPipeline } from '../local/app-run';
+import { ensureBuilt, REPO_ROOT } from './helpers/consumer';
 import { AppSynthError, cdkAppOf, errorLineOf, synthesizeApp } from '../local/app-synth';
 import { CliIO, main } from '../local/cli';
 import { Interrupted, runLocal } from '../local/local-run';
@@ -122,5 +123,35 @@ describe('an interrupt while the app synthesizes', () => {
     const staging = join(d, '.relearn', 'app-synth');
     expect(existsSync(staging) ? readdirSync(staging) : []).toEqual([]);
     expect(existsSync(join(d, '.relearn', 'pipelines'))).toBe(false);
+  });
+});
+
+describe('a pipeline inside a Stage (a nested assembly)', () => {
+  test('GIVEN an app with a Stage WHEN prepared THEN the pipeline is found in the nested assembly, its config read back, and the adopted assembly keeps the nesting', async () => {
+    ensureBuilt(); // the app uses the pre-built bundles, as an installed relearn does
+    const lib = JSON.stringify(join(REPO_ROOT, 'lib'));
+    const d = folder('staged', {
+      'cdk.json': JSON.stringify({ app: 'npx tsx app.ts', context: { 'relearn:lambdaCode': 'prebuilt' } }),
+      'app.ts': [
+        "import { App, Stack, Stage } from 'aws-cdk-lib';",
+        `import { RetrainingPipeline } from ${lib};`,
+        'const app = new App();',
+        "const prod = new Stage(app, 'Prod');",
+        "new RetrainingPipeline(new Stack(prod, 'Ml'), 'Churn', { config: { name: 'staged-churn' } });",
+        'app.synth();',
+        '',
+      ].join('\n'),
+    });
+    // the app runs with the repository's node_modules (aws-cdk-lib, tsx), as an app with relearn installed would
+    require('node:fs').symlinkSync(join(REPO_ROOT, 'node_modules'), join(d, 'node_modules'));
+    const run = await prepareAppPipeline(d, { pipeline: 'Prod/Ml/Churn' });
+    expect(run.found).toMatchObject({ path: 'Prod/Ml/Churn', id: 'Churn', name: 'staged-churn', stackName: 'Prod-Ml' });
+    expect(run.found.outdir).toMatch(/assembly-Prod$/);
+    expect(run.pipeline.config.name).toBe('staged-churn');
+    expect(run.pipeline.stateDir).toBe(join(d, '.relearn', 'pipelines', 'staged-churn'));
+    const adopted = run.adopt();
+    expect(adopted).toBe(join(d, '.relearn', 'pipelines', 'staged-churn', 'cdk.out', 'assembly-Prod'));
+    expect(existsSync(join(adopted, 'manifest.json'))).toBe(true);
+    expect(readdirSync(join(d, '.relearn', 'app-synth'))).toEqual([]);
   });
 });
