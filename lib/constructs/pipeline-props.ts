@@ -88,8 +88,8 @@ export function checkProps(props: RetrainingPipelineProps, config: RelearnConfig
   }
   if (props.trainingImage === undefined && !config.training.imageUri && !(SKLEARN_VERSIONS as readonly string[]).includes(config.training.frameworkVersion)) {
     throw new RelearnPropsError(
-      'config',
-      `training.frameworkVersion must be one of ${SKLEARN_VERSIONS.join(', ')} (or set training.imageUri, or the trainingImage prop), but got '${config.training.frameworkVersion}'`,
+      'config.training.frameworkVersion',
+      `must be one of ${SKLEARN_VERSIONS.join(', ')} (or set training.imageUri, or the trainingImage prop), but got '${config.training.frameworkVersion}'`,
     );
   }
   const sourceDir = trainingSourceDirOf(config, appRoot);

@@ -617,11 +617,20 @@ export function configForEnvironment(config: RelearnConfig, otherVariables: Reco
   const withConfig = (value: string) => ({ ...otherVariables, RELEARN_CONFIG: value });
   if (environmentSize(withConfig(full)) <= LAMBDA_ENV_LIMIT_BYTES) return full;
   const compact = JSON.stringify(withoutDefaults(config, parseConfig({})) ?? {});
-  if (JSON.stringify(parseConfig(JSON.parse(compact))) !== full) {
+  // Compared field by field, not as text: parsing puts a derived default (evaluation.primaryMetric) after the fields
+  // given, so a config parsed twice (the config prop may be a parsed config) has the same fields in another order.
+  if (canonicalJson(parseConfig(JSON.parse(compact))) !== canonicalJson(config)) {
     throw new Error('RELEARN_CONFIG: the configuration without its defaults does not parse back to the same configuration');
   }
   checkEnvironmentSize(withConfig(compact));
   return compact;
+}
+
+/** JSON with every object's keys sorted: equal for equal values whatever the order their fields were set in. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
 }
 
 /** The parts of `value` that differ from `defaults` (objects compared field by field, anything else as JSON). */
