@@ -108,6 +108,14 @@ describe('a TypeScript CDK app (ts-node) with two pipelines', () => {
     console.log(`npm install (examples/team-app + the tarball, --prefer-offline): ${(ms / 1000).toFixed(1)} s`);
   });
 
+  test('GIVEN the installed package WHEN an app loads the construct API THEN none of local mode\'s servers or SDK clients is loaded', () => {
+    const script = "require('relearn'); console.log(JSON.stringify(Object.keys(require.cache)))";
+    const loaded = JSON.parse(require('node:child_process').execFileSync(process.execPath, ['-e', script], { cwd: teamApp, encoding: 'utf8' })) as string[];
+    const packages = new Set(loaded.filter((f) => f.includes('/node_modules/')).map((f) => f.split('/node_modules/').pop()!.split('/').slice(0, f.split('/node_modules/').pop()!.startsWith('@') ? 2 : 1).join('/')));
+    expect(packages.has('relearn')).toBe(true);
+    for (const cliOnly of ['s3rver', 'aws-local-stepfunctions', '@aws-sdk/client-s3', '@aws-sdk/client-sagemaker', '@aws-lambda-powertools/logger']) expect(packages.has(cliOnly)).toBe(false);
+  });
+
   test('GIVEN the installed tarball WHEN cdk synth runs with the team\'s cdk-nag THEN both pipelines synthesize clean next to the team\'s own resources', () => {
     const synth = cdkSynth(teamApp);
     expect(synth.output).not.toMatch(/AwsSolutions-/);
