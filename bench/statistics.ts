@@ -13,7 +13,6 @@
  * file, --dir D. MB = 10^6 bytes. "per CPU-s" divides by the process's user+system CPU time: the per-core rate,
  * which stays meaningful when other work shares the machine; wall-clock rates are printed too.
  */
-import { spawnSync } from 'node:child_process';
 import { buildSync } from 'esbuild';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { once } from 'node:events';
@@ -23,15 +22,12 @@ import { planFor } from '../lambdas/shared/stats/schema';
 import { openTable, Value } from '../lambdas/shared/tabular';
 import { Readable } from 'node:stream';
 import { mulberry32 as rng } from '../lambdas/shared/random';
+import { arg, median, runJson } from './measure';
 
 const PYTHON = process.env.RELEARN_PYTHON ?? '/usr/bin/python3';
 const MB = 1_000_000; // throughput and sizes in decimal MB
 const CHUNK = 1 << 20;
 
-function arg(name: string, fallback?: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 
 const WORDS = 'the quick brown fox jumps over lazy dog customer said service was great terrible slow fast price plan upgrade cancel support call email billing issue resolved thanks again never'.split(' ');
 const PLANS = ['basic', 'pro', 'enterprise', 'trial'];
@@ -115,7 +111,7 @@ async function worker(kind: string, file: string): Promise<void> {
     extra = { bytes };
   } else if (kind === 'relearn') {
     const s = await sample(file);
-    const plan = planFor(s.columns, s.rows, 'churned');
+    const plan = planFor(s.columns, s.rows, { labelColumn: 'churned' });
     const stats = await statsOfCsv(createReadStream(file, { highWaterMark: CHUNK }), plan, { file });
     const age = stats.column('age')!;
     extra = { rows: stats.rows, ageMean: age.moments!.mean, ageMissing: age.missing, kinds: plan.columns.map((c) => c.kind[0]).join('') };
@@ -144,13 +140,8 @@ s = time.perf_counter() - t; cs = time.process_time() - c
 print(json.dumps({"seconds": s, "cpuSeconds": cs, "maxRssMb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6, "rows": rows, "ageMissing": int(nulls['age'])}))
 `;
 
-function run(cmd: string, args: string[]): Record<string, number> {
-  const res = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 16 * MB });
-  if (res.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${res.stderr}`);
-  return JSON.parse(res.stdout.trim().split('\n').pop()!);
-}
+const run = (cmd: string, args: string[]) => runJson(cmd, args);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--worker') return worker(process.argv[3], process.argv[4]);

@@ -14,9 +14,9 @@ export { PACKAGE_ROOT };
 
 /**
  * The built-in training script (relative to PACKAGE_ROOT), used when `training.sourceDir` is absent.
- * The general tabular script (`training-scripts/tabular`) replaces the churn script when it lands.
+ * The general tabular script: it trains any CSV table from the run's schema (docs/training-contract.md).
  */
-export const BUILTIN_TRAINING_SOURCE_DIR = 'training-scripts/churn';
+export const BUILTIN_TRAINING_SOURCE_DIR = 'training-scripts/tabular';
 
 /** A config file that cannot be used as it is (missing, not JSON, a path in it that does not exist): one line. */
 export class ConfigFileError extends Error {

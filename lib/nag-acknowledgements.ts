@@ -39,6 +39,8 @@ export const RESOURCE_STAR_ACTIONS: Readonly<Record<string, string>> = {
   'xray:GetSamplingTargets': 'X-Ray has no resource-level permissions',
   'ecr:GetAuthorizationToken': 'ECR login has no resource-level permission',
   'sagemaker:ListModelPackages': 'SageMaker List* actions have no resource-level permission',
+  'sagemaker:ListEndpointConfigs': 'SageMaker List* actions have no resource-level permission (the endpoint owner filters on the pipeline\'s name prefix)',
+  'sagemaker:ListModels': 'SageMaker List* actions have no resource-level permission (the endpoint owner filters on the pipeline\'s name prefix)',
   'cloudwatch:PutMetricData': 'CloudWatch metrics have no resource-level permission (limited by the cloudwatch:namespace condition)',
   'logs:CreateLogDelivery': 'Step Functions log delivery APIs have no resource-level permissions',
   'logs:GetLogDelivery': 'Step Functions log delivery APIs have no resource-level permissions',
@@ -52,21 +54,22 @@ export const RESOURCE_STAR_ACTIONS: Readonly<Record<string, string>> = {
 
 const STAGE_ROLE = /^[A-Za-z]+Role\/DefaultPolicy\/Resource$/;
 const SAGEMAKER_ROLE = /^SageMakerRole\/DefaultPolicy\/Resource$/;
-const STATE_MACHINE_ROLE = /^Retrain\/StateMachine\/Role\/DefaultPolicy\/Resource$/;
+const STATE_MACHINE_ROLE = /^(Retrain|Rollback)\/StateMachine\/Role\/DefaultPolicy\/Resource$/;
 const ABORT_CLEANUP_ROLE = /^AbortCleanup\/Role\/DefaultPolicy\/Resource$/;
+const ENDPOINT_OWNER_ROLE = /^EndpointOwner\/Role\/DefaultPolicy\/Resource$/;
 const SAGEMAKER_ARN = 'arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:';
 
 export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
   {
     finding: () => /^AwsSolutions-IAM5\[Resource::\*\]$/,
-    path: /^([A-Za-z]+Role|Retrain\/StateMachine\/Role)\/DefaultPolicy\/Resource$/,
+    path: /^([A-Za-z]+Role|(Retrain|Rollback)\/StateMachine\/Role)\/DefaultPolicy\/Resource$/,
     reason: 'Only actions without resource-level permissions are granted on * (X-Ray tracing, ECR login, CloudWatch metrics, log delivery, listing model packages); checked action by action against RESOURCE_STAR_ACTIONS.',
   },
   {
     finding: ({ artifacts }) =>
-      new RegExp(`^AwsSolutions-IAM5\\[Resource::${artifacts}/(datasets/\\*|champion/history/\\*|runs/\\*/(validation|training|evaluation|checkpoints)/\\*|runs/\\*/(decision|deployment|outcome)\\.json)\\]$`),
+      new RegExp(`^AwsSolutions-IAM5\\[Resource::${artifacts}/(datasets/\\*|champion/history/\\*|runs/\\*/(validation|training|evaluation|checkpoints|model)/\\*|runs/\\*/(decision|deployment|outcome)\\.json|runs/\\*/validation/schema\\.json)\\]$`),
     path: new RegExp(`${STAGE_ROLE.source}|${SAGEMAKER_ROLE.source}`),
-    reason: 'Object keys carry the dataset id or the execution name, known only at run time; each stage is limited to the prefixes of docs/architecture.md it reads or writes.',
+    reason: 'Object keys carry the dataset id or the execution name, known only at run time; each stage is limited to the prefixes of docs/architecture.md it reads or writes (the SageMaker role reads each run\'s schema.json, its training job\'s schema channel, and no other validation output).',
   },
   {
     finding: ({ data }) => new RegExp(`^AwsSolutions-IAM5\\[Resource::${data}/incoming/\\*\\]$`),
@@ -89,7 +92,7 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
   {
     finding: () => /^AwsSolutions-IAM5\[Resource::<[A-Za-z0-9]+\.Arn>:\*\]$/,
     path: STATE_MACHINE_ROLE,
-    reason: 'CDK grants invoke on each stage function and its versions/aliases (`<arn>:*`); only our twelve functions are listed.',
+    reason: 'CDK grants invoke on each stage function and its versions/aliases (`<arn>:*`); only the functions the state machine\'s own tasks run are listed.',
   },
   {
     finding: () => /^AwsSolutions-L1$/,
@@ -110,6 +113,26 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
     finding: () => /^AwsSolutions-L1$/,
     path: /^AbortCleanup\/Function\/Resource$/,
     reason: 'The abort cleanup function runs on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
+  },
+  {
+    finding: () => /^AwsSolutions-IAM5\[Resource::\*\]$/,
+    path: ENDPOINT_OWNER_ROLE,
+    reason: 'The endpoint owner lists endpoint configs and models (no resource-level permission for SageMaker List*) and filters them on the pipeline\'s name prefix before deleting; X-Ray tracing as the stages; checked action by action against RESOURCE_STAR_ACTIONS.',
+  },
+  {
+    finding: () => new RegExp(`^AwsSolutions-IAM5\\[Resource::${SAGEMAKER_ARN}(model/[a-z0-9-]+-model-\\*|endpoint-config/[a-z0-9-]+-epc-\\*)\\]$`),
+    path: ENDPOINT_OWNER_ROLE,
+    reason: 'On `cdk destroy` the endpoint owner deletes the models and endpoint configs every run and rollback created: their names derive from execution names (lambdas/shared/names.ts), so only this pipeline\'s prefix can be named, and only Delete is granted.',
+  },
+  {
+    finding: () => /^AwsSolutions-L1$/,
+    path: /^EndpointOwner\/Function\/Resource$/,
+    reason: 'The endpoint owner\'s handler runs on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
+  },
+  {
+    finding: () => /^AwsSolutions-IAM5\[Resource::<[A-Za-z0-9]+EndpointOwnerFunction[0-9A-F]{8}\.Arn>:\*\]$/,
+    path: /^EndpointOwner\/FrameworkRole\/DefaultPolicy\/Resource$/,
+    reason: 'CDK\'s custom resource provider framework grants its function invoke on the endpoint owner\'s handler and its versions (`<arn>:*`): that one function only.',
   },
 ];
 

@@ -44,6 +44,7 @@ export class PipelineStack extends Stack {
       value: `https://${Aws.REGION}.console.aws.amazon.com/states/home?region=${Aws.REGION}#/statemachines/view/${sm.stateMachineArn}`,
       description: 'Watch executions here',
     });
+    new CfnOutput(this, 'RollbackStateMachineArn', { value: this.pipeline.rollbackStateMachine.stateMachineArn, description: 'relearn rollback starts it' });
     new CfnOutput(this, 'EndpointName', { value: this.pipeline.endpointName, description: 'The endpoint a promoted model is served from' });
     new CfnOutput(this, 'TopicArn', { value: this.pipeline.topic.topicArn });
     new CfnOutput(this, 'DataBucketName', { value: props.dataBucket.bucketName });

@@ -4,7 +4,9 @@ import { AppSynthError } from './app-synth';
 import { UnresolvableError } from './asl/cfn-resolver';
 import { CliIO, Command, Flags, PythonMissing, UsageError } from './commands/common';
 import { invokeCommand } from './commands/invoke';
+import { replaceInstanceCommand } from './commands/replace-instance';
 import { resetCommand } from './commands/reset';
+import { localRollbackCommand, rollbackCommand } from './commands/rollback';
 import { runCommand } from './commands/run';
 import { schemaCommand } from './commands/schema';
 import { DataPathError } from './local-env';
@@ -83,8 +85,26 @@ Usage:
       Deletes the pipeline's local state (every run's state and its synthesized app); --all deletes .relearn/
       entirely (every pipeline).
 
-  invoke, schema and reset work on the pipeline named by --pipeline (a pipeline of a CDK app, by its config
-  name), else of --config, else of ./relearn.config.json, else on the only pipeline with local state.
+  relearn local rollback [--to <execution name | model package ARN>] [--config <file>] [--json]
+      Puts the previous champion (or the named one) back on the pipeline's local endpoint through the rollback state
+      machine of its locally deployed app (.relearn/pipelines/<name>/cdk.out): the same guarded blue/green update,
+      wait and serving check as a retrain's deploy; then its champion record and its statistics and schema
+      baselines are current again, the model registry and champion/history record the rollback, and it is
+      notified. Refused (exit 1, one line) while an endpoint update is in flight, or when the target is not an
+      approved, self-contained model.
+
+  relearn local replace-instance [--endpoint <name>] [--config <file>]
+      Replaces the local endpoint's instance as SageMaker replaces an unhealthy one: the model server is killed
+      and a new one starts from scratch, downloading the model again. Exit 1 (with the reason) if it cannot start.
+
+  relearn rollback [--to <execution name | model package ARN>] [--state-machine-arn <arn>] [--config <file>]
+                   [--no-wait] [--json]
+      The same against the deployed stack (AWS credentials of your shell): starts <name>-rollback (found by name,
+      or the pipeline stack's RollbackStateMachineArn output) and waits for its end.
+
+  invoke, schema, reset, rollback and replace-instance work on the pipeline named by --pipeline (a pipeline of a
+  CDK app, by its config name; invoke, schema and reset), else of --config, else of ./relearn.config.json, else on
+  the only pipeline with local state.
 
   relearn --help
 
@@ -98,6 +118,9 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   'local invoke': invokeCommand,
   'local schema': schemaCommand,
   'local reset': resetCommand,
+  'local rollback': localRollbackCommand,
+  'local replace-instance': replaceInstanceCommand,
+  rollback: rollbackCommand,
 };
 
 interface Parsed {

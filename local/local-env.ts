@@ -9,7 +9,7 @@ import { Authorizer } from './iam/authorizer';
 import { LOCAL_ADMIN_CREDENTIALS } from './iam/identities';
 import { IamModel, iamModelOf } from './iam/template';
 import { LocalS3, localS3Env, startLocalS3 } from './services/s3-server';
-import type { ResolvedPipeline } from './asl/assembly';
+import type { LocalFunction, ResolvedPipeline } from './asl/assembly';
 import { ApiModelCounts, LocalFaults, LocalSageMaker, LocalSageMakerEvent, localSageMakerEnv, startLocalSageMaker } from './services/sagemaker';
 
 /**
@@ -46,6 +46,18 @@ export interface LocalServicesOptions {
    * operator: bench/enforcement.ts's baseline only, never local mode or tests. @default false
    */
   readonly bare?: boolean;
+}
+
+/**
+ * The credentials each Lambda runs with: a session of its own role from the template, as Lambda gives a function its
+ * execution role's temporary credentials (runLocalExecution's `credentialsFor`). Bare servers know only the operator.
+ */
+export function functionCredentials(services: Pick<LocalServices, 'authorizer'>, bare = false) {
+  return (fn: LocalFunction): { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined => {
+    if (bare) return undefined;
+    if (!fn.roleArn) throw new Error(`${fn.stackName}/${fn.logicalId} has no Role in the template: local mode cannot tell which policies apply to it`);
+    return services.authorizer.identities.session(fn.roleArn, fn.name).credentials;
+  };
 }
 
 /** `RELEARN_NO_IAM=1` (or `true`) turns enforcement off for debugging, like `relearn local run --no-iam`. */

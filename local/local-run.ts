@@ -9,13 +9,13 @@ import { checkConfigPaths } from '../lib/config-file';
 import { resolvePipeline, ResolvedPipeline } from './asl/assembly';
 import { writeFileAtomic } from './atomic';
 import { cleanUpInterruptedRun } from './interrupt';
-import type { LocalFunction } from './asl/assembly';
 import { iamModelOf } from './iam/template';
 import {
   dataBucketOf,
   DataFile,
   DataPathError,
   EnforcementSummary,
+  functionCredentials,
   iamEnforcedByEnv,
   landingPrefix,
   listDataFiles,
@@ -332,12 +332,8 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
   const executionName = opts.executionName ?? defaultExecutionName();
   ctx.lock.setExecution(executionName);
   const env = { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' };
-  // Each function runs as its own role, with that role's temporary credentials.
-  const credentialsFor = (fn: LocalFunction) => {
-    if (opts.bareServices) return undefined; // bare s3rver knows only the operator's key
-    if (!fn.roleArn) throw new Error(`${fn.stackName}/${fn.logicalId} has no Role in the template: local mode cannot tell which policies apply to it`);
-    return services.authorizer.identities.session(fn.roleArn, fn.name).credentials;
-  };
+  // Each function runs as its own role, with that role's temporary credentials (bare s3rver knows only the operator's key).
+  const credentialsFor = functionCredentials(services, opts.bareServices === true);
   const result = await runLocalExecution({
     pipeline: resolved,
     input: { source: { bucket, prefix } },

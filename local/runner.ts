@@ -109,6 +109,7 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
   const inFlight = new Set<{ state: string; done: Promise<void> }>();
   const handlerMs: Record<string, number> = {};
   const taskHandlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+  let seenStartTime: string | undefined;
   for (const [stateName, arn] of Object.entries(pipeline.tasks)) {
     const fn = pipeline.functions[arn];
     const isInvokeIntegration = isLambdaInvoke(definition, stateName);
@@ -125,6 +126,10 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
       }
     };
     taskHandlers[stateName] = (input: unknown) => {
+      // aws-local-stepfunctions sets $$.Execution.StartTime itself (the context's is overwritten): the first payload
+      // that carries it tells the start time the handlers see, which tags and ownership checks depend on.
+      const start = (input as { executionStartTime?: unknown } | null)?.executionStartTime;
+      if (typeof start === 'string') seenStartTime ??= start;
       const p = call(input);
       const entry = { state: stateName, done: p.then(() => undefined, () => undefined) };
       inFlight.add(entry);
@@ -262,7 +267,7 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
     ...(status === 'SUCCEEDED' ? { output } : {}),
     ...(error ? { error } : {}),
     states,
-    startedAt: startedAt.toISOString(),
+    startedAt: seenStartTime ?? startedAt.toISOString(),
     durationMs: at - startedAt.getTime(),
     handlerMs,
     ...(lastInput !== undefined ? { lastInput } : {}),

@@ -25,7 +25,7 @@ export const MODELS = {
       'CreateTrainingJob', 'DescribeTrainingJob', 'StopTrainingJob', 'ListTrainingJobs', 'CreateModel', 'DescribeModel', 'DeleteModel',
       'CreateEndpointConfig', 'DescribeEndpointConfig', 'DeleteEndpointConfig', 'CreateEndpoint', 'UpdateEndpoint', 'DescribeEndpoint',
       'DeleteEndpoint', 'ListEndpoints', 'CreateModelPackageGroup', 'DescribeModelPackageGroup', 'CreateModelPackage', 'DescribeModelPackage',
-      'ListModelPackages', 'UpdateModelPackage',
+      'ListModelPackages', 'UpdateModelPackage', 'ListTags', 'ListModels', 'ListEndpointConfigs',
     ],
   },
   'sagemaker-runtime': { path: 'sagemaker-runtime/2017-05-13/service-2.json', operations: ['InvokeEndpoint'] },

@@ -153,7 +153,8 @@ describe('bad-input catalogue: every bad batch stops before training', () => {
       expectStopped(
         { 'a.csv': csv(edit(churnRows(600), (r, i) => i % 50 === 7 && (r.age = 'forty'))) },
         'DataValidationFailed',
-        /\[wrong_type\] column "age": 12 of 600 values \(2\.0%\) are not numbers \(e\.g\. "forty" at datasets\/\w+\/(train|validation)\/part-00000\.csv line \d+\), expected numeric/,
+        // located in the user's file (the 8th row is line 9), not in the dataset part
+        /\[wrong_type\] column "age": 12 of 600 values \(2\.0%\) are not numbers, expected numeric \(first: incoming\/case-\d+\/a\.csv line 9 column "age": "forty" is not a number\)/,
         undefined,
         'wrong_type',
       ));
@@ -192,7 +193,13 @@ describe('bad-input catalogue: every bad batch stops before training', () => {
         'label_missing',
       ));
     test('18. a single class', () =>
-      expectStopped({ 'a.csv': csv(edit(churnRows(600), (r) => (r.churned = '0'))) }, 'DataValidationFailed', '[single_class] the label "churned" has a single class ("0"), expected at least 2 classes', undefined, 'single_class'));
+      expectStopped(
+        { 'a.csv': csv(edit(churnRows(600), (r) => (r.churned = '0'))) },
+        'DataValidationFailed',
+        /\[single_class\] the label "churned" has a single class \("0"\), expected at least 2 classes \(first: incoming\/case-\d+\/a\.csv line 2 column "churned": "0", the only class\)/,
+        undefined,
+        'single_class',
+      ));
     test('19. a feature identical to the label', () =>
       expectStopped(
         { 'a.csv': csv(edit(churnRows(600), (r) => (r.cancelled = r.churned))) },
@@ -248,6 +255,139 @@ describe('bad-input catalogue: every bad batch stops before training', () => {
     });
   });
 
+  describe('the label, checked before any training job (issue 9)', () => {
+    /** Rows with a 3-class label `tier` and a numeric `spend` (the regression label of case 34). */
+    function tierRows(n: number, seed = 1, tiers = ['bronze', 'silver', 'gold']): Row[] {
+      return churnRows(n, seed).map((r, i) => {
+        const { churned, ...rest } = r;
+        return { ...rest, spend: (Number(r.monthly) * 3 + (Number(churned) ? 40 : 0)).toFixed(2), tier: tiers[(i * 7 + seed) % tiers.length] };
+      });
+    }
+    const MULTICLASS: RelearnConfigInput = { dataset: { idColumn: 'customer_id', labelColumn: 'tier', rowsPerPart: 1000 }, evaluation: { problemType: 'multiclass_classification' } };
+    const REGRESSION: RelearnConfigInput = { dataset: { idColumn: 'customer_id', labelColumn: 'spend', rowsPerPart: 1000 }, evaluation: { problemType: 'regression' } };
+
+    test('30. a third class under binary classification (classes inferred)', () =>
+      expectStopped(
+        { 'a.csv': csv(edit(churnRows(600), (r, i) => i % 50 === 13 && (r.churned = '2'))) },
+        'DataValidationFailed',
+        // the 14th row is line 15 of the user's file
+        /\[unexpected_class\] the label "churned" has 3 classes \("0" \d+, "1" \d+, "2" 12\), expected exactly 2 for binary_classification .*\(first: incoming\/case-\d+\/a\.csv line 15 column "churned": "2", a third class\)/,
+        undefined,
+        'unexpected_class',
+      ));
+    test('31. a third class under binary classification (classes named in the config)', () =>
+      expectStopped(
+        { 'a.csv': csv(edit(churnRows(600), (r, i) => i === 400 && (r.churned = 'yes'))) },
+        'DataValidationFailed',
+        /\[unexpected_class\] the label "churned" has a class that dataset\.classes does not know: "yes" 1 row\(s\) \(known: "0", "1"\) \(first: incoming\/case-\d+\/a\.csv line 402 column "churned": "yes" is not a known class\)/,
+        { ...BASE_CONFIG, dataset: { ...BASE_CONFIG.dataset, classes: ['0', '1'] } },
+        'unexpected_class',
+      ));
+    test('32. an all-null label', () =>
+      expectStopped(
+        { 'a.csv': csv(edit(churnRows(600), (r) => (r.churned = ''))) },
+        'DataValidationFailed',
+        /\[label_missing\] the label "churned" is missing in 600 of 600 rows \(100\.0%\), expected at most 0\.0% \(first: incoming\/case-\d+\/a\.csv line 2 column "churned": no label\).*\[single_class\] the label "churned" has no values/,
+        undefined,
+        'label_missing',
+      ));
+    test('33. text in a regression label', () =>
+      expectStopped(
+        { 'a.csv': csv(edit(tierRows(600), (r, i) => (i === 77 ? (r.spend = 'twelve') : i === 300 ? (r.spend = 'inf') : null))) },
+        'DataValidationFailed',
+        /\[label_type\] the label "spend" of a regression must be a finite number, but 1 value\(s\) are not numbers and 1 are NaN or infinite \(first: incoming\/case-\d+\/a\.csv line 79 column "spend": "twelve" is not a number\)/,
+        REGRESSION,
+        'label_type',
+      ));
+    test('control: a clean regression label and a clean multiclass label pass', async () => {
+      expect((await run({ 'a.csv': csv(tierRows(600)) }, REGRESSION)).validation.blocking).toBe(0);
+      const { exec, validation } = await run({ 'a.csv': csv(tierRows(600)) }, MULTICLASS);
+      expect(validation.blocking).toBe(0);
+      // the classes are pinned in the run's schema, sorted, with the problem type, label, id and roles
+      const schema = await getJson(`runs/${exec}/validation/schema.json`);
+      expect(schema).toMatchObject({ problemType: 'multiclass_classification', labelColumn: 'tier', idColumn: 'customer_id', classes: ['bronze', 'gold', 'silver'] });
+      expect(schema.columns.find((c: { name: string }) => c.name === 'tier')).toMatchObject({ role: 'label' });
+      expect(schema.columns.find((c: { name: string }) => c.name === 'customer_id')).toMatchObject({ role: 'id' });
+      expect(schema.columns.find((c: { name: string }) => c.name === 'age')).toMatchObject({ type: 'numeric', role: 'feature' });
+    });
+
+    test('control: a class with a single row trains, with a rare_class warning naming its row (Ingest cannot put it in both splits)', async () => {
+      const rows = edit(tierRows(600), (r, i) => i === 321 && (r.tier = 'platinum'));
+      const { dataset, exec, validation } = await run({ 'a.csv': csv(rows) }, MULTICLASS);
+      expect(validation.blocking).toBe(0);
+      expect(dataset.warnings).toEqual([expect.stringMatching(/^class "platinum" of the label "tier" has a single row \(incoming\/case-\d+\/a\.csv line 323\)/)]);
+      const anomalies = (await getJson(`runs/${exec}/validation/anomalies.json`)).anomalies;
+      expect(anomalies).toContainEqual(
+        expect.objectContaining({
+          rule: 'rare_class',
+          severity: 'warn',
+          message: expect.stringMatching(/^class "platinum" has 1 row, too few to be in both splits: it is in the (train|validation) split only.* \(first: incoming\/case-\d+\/a\.csv line 323 column "tier": "platinum"\)$/),
+        }),
+      );
+    });
+
+    describe('against a multiclass champion', () => {
+      beforeAll(async () => {
+        const { exec } = await run({ 'a.csv': csv(tierRows(600, 1)) }, MULTICLASS);
+        await putChampionOf(s3.client, exec);
+      });
+      afterAll(() => s3.client.send(new DeleteObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: 'champion/current.json' })));
+
+      test('34. a class the champion never saw blocks; a class it saw that is absent only warns', async () => {
+        // GIVEN a batch where "gold" became "platinum" (from the first row on)
+        const rows = edit(tierRows(600, 2), (r) => r.tier === 'gold' && (r.tier = 'platinum'));
+        const firstNew = rows.findIndex((r) => r.tier === 'platinum');
+        await expectStopped(
+          { 'a.csv': csv(rows) },
+          'DataValidationFailed',
+          new RegExp(
+            `\\[unexpected_class\\] the label "tier" has a class that the champion's schema does not know: "platinum" 200 row\\(s\\) \\(known: "bronze", "gold", "silver"\\) ` +
+              `\\(first: incoming/case-\\d+/a\\.csv line ${firstNew + 2} column "tier": "platinum" is not a known class\\)`,
+          ),
+          MULTICLASS,
+          'unexpected_class',
+        );
+        const anomalies = (await getJson(`runs/case-${n}/validation/anomalies.json`)).anomalies;
+        expect(anomalies).toContainEqual(expect.objectContaining({ rule: 'missing_class', severity: 'warn', message: 'class "gold" of the champion\'s schema is not in this dataset' }));
+      });
+      test('control: a new class set to warn trains, appended after the champion\'s pinned classes', async () => {
+        const rows = edit(tierRows(600, 3), (r, i) => i % 10 === 0 && (r.tier = 'aluminium'));
+        const { exec, validation } = await run({ 'a.csv': csv(rows) }, { ...MULTICLASS, validation: { rules: { unexpected_class: 'warn' } } });
+        expect(validation.blocking).toBe(0);
+        expect((await getJson(`runs/${exec}/validation/schema.json`)).classes).toEqual(['bronze', 'gold', 'silver', 'aluminium']);
+      });
+    });
+  });
+
+  describe('anomalies located in the user\'s files, not in the dataset parts (issue 13)', () => {
+    test('35. a type error in the second file of a folder', () => {
+      const rows = churnRows(900);
+      const files = { 'a.csv': csv(rows.slice(0, 300)), 'b.csv': csv(edit(rows.slice(300, 600), (r, i) => i === 123 && (r.age = '4O'))), 'c.csv': csv(rows.slice(600)) };
+      return expectStopped(files, 'DataValidationFailed', /\(first: incoming\/case-\d+\/b\.csv line 125 column "age": "4O" is not a number\)/, undefined, 'wrong_type');
+    });
+    test('36. a type error in a gzipped file, past a quoted line break', () => {
+      const rows = edit(churnRows(600), (r, i) => (i === 5 ? (r.comment = '"two\nlines"') : i === 250 ? (r.monthly = '"12,5"') : null));
+      // the quoted line break in row 6 pushes row 251 to line 253
+      return expectStopped({ 'a.csv.gz': gzipSync(csv(rows)) }, 'DataValidationFailed', /\(first: incoming\/case-\d+\/a\.csv\.gz line 253 column "monthly": "12,5" is not a number\)/, undefined, 'wrong_type');
+    });
+    test('37. an out-of-range value in a folder of a CSV and a gzipped CSV', async () => {
+      await put(ARTIFACTS_BUCKET, 'config/schema.json', JSON.stringify({ columns: [{ name: 'age', type: 'numeric', min: 18, max: 100 }] }));
+      try {
+        const rows = churnRows(900);
+        const late = edit(rows.slice(450), (r, i) => (i === 10 || i === 400) && (r.age = String(-3 - i)));
+        await expectStopped(
+          { 'a.csv': csv(rows.slice(0, 450)), 'b.csv.gz': gzipSync(csv(late)) },
+          'DataValidationFailed',
+          /\[out_of_range\] column "age": .*\(first: incoming\/case-\d+\/b\.csv\.gz line 12 column "age": -13 is below the minimum 18\)/,
+          { ...BASE_CONFIG, validation: { maxOutOfRangeShare: 0 } },
+          'out_of_range',
+        );
+      } finally {
+        await s3.client.send(new DeleteObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: 'config/schema.json' }));
+      }
+    });
+  });
+
   describe('anomalies against the champion baseline', () => {
     beforeAll(async () => {
       // The serving model's baselines: a clean batch's statistics and schema.
@@ -262,6 +402,21 @@ describe('bad-input catalogue: every bad batch stops before training', () => {
       const { validation } = await run({ 'a.csv': csv(churnRows(600, 2)) });
       expect(validation.blocking).toBe(0);
       expect(validation.summary).toContain('against the champion schema');
+    });
+    test('control: dataset.columnRoles override the champion\'s kinds and ignore a column, in the checks and in the run\'s schema', async () => {
+      // GIVEN a batch whose comments are mostly empty (empty_text would block) and whose age is meant as a category
+      const rows = edit(churnRows(600, 10), (r, i) => i % 10 < 8 && (r.comment = '""'));
+      const config = { ...BASE_CONFIG, dataset: { ...BASE_CONFIG.dataset, columnRoles: { comment: 'ignore', age: 'categorical' } } } as RelearnConfigInput;
+      // WHEN
+      const { exec, validation } = await run({ 'a.csv': csv(rows) }, config);
+      // THEN nothing about either column blocks (age is no longer compared as a number with the champion's)
+      expect(validation.blocking).toBe(0);
+      const anomalies = (await getJson(`runs/${exec}/validation/anomalies.json`)).anomalies as { column?: string }[];
+      expect(anomalies.filter((a) => a.column === 'comment' || a.column === 'age')).toEqual([]);
+      const schema = await getJson(`runs/${exec}/validation/schema.json`);
+      expect(schema.columns.find((c: { name: string }) => c.name === 'comment')).toMatchObject({ role: 'ignore' });
+      expect(schema.columns.find((c: { name: string }) => c.name === 'age')).toMatchObject({ type: 'categorical', role: 'feature' });
+      expect(schema).toMatchObject({ problemType: 'binary_classification', labelColumn: 'churned', idColumn: 'customer_id', classes: ['0', '1'] });
     });
     test('23. a required column disappears', () =>
       expectStopped({ 'a.csv': csv(churnRows(600, 3), ['customer_id', 'age', 'monthly', 'country', 'comment', 'churned']) }, 'DataValidationFailed', '[missing_column] column "plan" is missing (required by the champion schema)', undefined, 'missing_column'));

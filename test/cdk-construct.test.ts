@@ -25,8 +25,11 @@ describe('RetrainingPipeline in a stack of your own', () => {
   test('GIVEN existing buckets and key WHEN added THEN the stages, roles and state machine use them', () => {
     const { stack, pipeline } = stackWith();
     const t = Template.fromStack(stack);
-    expect(Object.keys(t.findResources('AWS::Lambda::Function'))).toHaveLength(13); // 12 stages + the abort clean-up
+    // 13 retrain stages, 2 rollback stages, the abort clean-up, the endpoint owner and its provider framework function
+    expect(Object.keys(t.findResources('AWS::Lambda::Function'))).toHaveLength(18);
     t.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'team-retrain' });
+    t.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'team-rollback' });
+    t.hasResourceProperties('Custom::RelearnEndpoint', { EndpointName: 'team-endpoint' });
     const env = Object.values(t.findResources('AWS::Lambda::Function'))[0].Properties.Environment.Variables;
     expect(env).toMatchObject({ DATA_BUCKET: 'team-landing', ARTIFACTS_BUCKET: 'team-artifacts', MODEL_PACKAGE_GROUP: 'team-models', ENDPOINT_NAME: 'team-endpoint' });
     // a known region resolves the image at synth through the mapping

@@ -7,6 +7,7 @@ import { create } from 'tar';
 import { handler } from '../lambdas/cleanup-aborted/handler';
 import { sageMakerClient, s3Client, snsClient } from '../lambdas/shared/clients';
 import { trainingJobName } from '../lambdas/shared/names';
+import { executionTags } from '../lambdas/shared/sagemaker';
 import { LocalSageMaker, localSageMakerEnv, startLocalSageMaker } from '../local/services/sagemaker';
 import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
@@ -20,6 +21,8 @@ describe('the abort cleanup handler on the local SageMaker server', () => {
   let work: string;
   const notifications: { subject?: string; message: string }[] = [];
 
+  /** The executions' start (EventBridge's startDate, epoch ms). */
+  const START_DATE = 1764410400000;
   const event = (name: string, status: 'ABORTED' | 'TIMED_OUT' | 'FAILED') => ({
     version: '0',
     id: `evt-${name}`,
@@ -34,7 +37,7 @@ describe('the abort cleanup handler on the local SageMaker server', () => {
       stateMachineArn: 'arn:aws:states:us-east-1:000000000000:stateMachine:relearn-retrain',
       name,
       status,
-      startDate: 1764410400000,
+      startDate: START_DATE,
       stopDate: 1764411000000,
       error: null,
       cause: null,
@@ -54,6 +57,8 @@ describe('the abort cleanup handler on the local SageMaker server', () => {
         OutputDataConfig: { S3OutputPath: `s3://${ARTIFACTS_BUCKET}/runs/${exec}/training/` },
         ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 1, VolumeSizeInGB: 1 },
         StoppingCondition: { MaxRuntimeInSeconds: 3600 },
+        // As StartTraining tags it: the execution's name and start time (the event's startDate), its proof of ownership.
+        Tags: executionTags({ executionName: exec, startTime: START_DATE }),
       }),
     );
     return jobName;

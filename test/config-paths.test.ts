@@ -77,7 +77,7 @@ describe('relative paths are relative to the config file', () => {
     // GIVEN a project folder with the config in conf/ and the training script in scripts/mine (a copy with a marker)
     const project = join(dir, 'synth-project');
     mkdirSync(join(project, 'conf'), { recursive: true });
-    cpSync(join(ROOT, 'training-scripts', 'churn'), join(project, 'scripts', 'mine'), { recursive: true, filter: (p) => !p.includes('__pycache__') });
+    cpSync(join(ROOT, 'training-scripts', 'tabular'), join(project, 'scripts', 'mine'), { recursive: true, filter: (p) => !p.includes('__pycache__') });
     writeFileSync(join(project, 'scripts', 'mine', 'MARKER.txt'), 'mine');
     const configFile = join(project, 'conf', 'cfg.json');
     writeFileSync(configFile, JSON.stringify({ training: { sourceDir: '../scripts/mine' } }));

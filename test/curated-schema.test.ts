@@ -96,8 +96,13 @@ describe('a curated schema from validation.schemaFile (CURATED_SCHEMA_URI), real
     const anomalies = await getJson('runs/run-file/validation/anomalies.json');
     expect(anomalies).toMatchObject({ schemaSource: 'curated', curatedSchemaUri: ASSET_URI, blocking: 1 });
     expect(anomalies.anomalies[0]).toMatchObject({ rule: 'unexpected_category', column: 'plan', severity: 'block' });
-    // The run's schema.json is the curated one: it travels with the model if a later run is promoted.
-    expect(await getJson('runs/run-file/validation/schema.json')).toMatchObject({ source: 'curated', columns: expect.arrayContaining([{ name: 'plan', type: 'categorical', required: true, domain: ['basic', 'pro'] }]) });
+    // The run's schema.json is the curated one (with what training needs: roles, problem type): it travels with
+    // the model if a later run is promoted.
+    expect(await getJson('runs/run-file/validation/schema.json')).toMatchObject({
+      source: 'curated',
+      problemType: 'binary_classification',
+      columns: expect.arrayContaining([{ name: 'plan', type: 'categorical', required: true, domain: ['basic', 'pro'], role: 'feature' }]),
+    });
   });
 
   test('the schema file wins over config/schema.json in the artifacts bucket', async () => {

@@ -1,5 +1,5 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { DescribeEndpointCommand } from '@aws-sdk/client-sagemaker';
+import { CreateModelPackageGroupCommand, DescribeEndpointCommand, DescribeModelCommand } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand } from '@aws-sdk/client-sagemaker-runtime';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,13 +12,15 @@ import { handler as notify } from '../lambdas/notify/handler';
 import { handler as promoteBaseline } from '../lambdas/promote-baseline/handler';
 import { s3Client, sageMakerClient, sageMakerRuntimeClient, snsClient } from '../lambdas/shared/clients';
 import { DeploymentRef, Layout, PipelineState } from '../lambdas/shared/contracts';
-import { getJson } from '../lambdas/shared/s3';
+import { getJson, parseS3Uri } from '../lambdas/shared/s3';
+import { repackModel } from '../lambdas/package-model/repack';
+import { handler as register } from '../lambdas/register/handler';
 import { handler as verifyServing } from '../lambdas/verify-serving/handler';
 import { findPython, LocalSageMaker, localSageMakerEnv, startLocalSageMaker } from '../local/services/sagemaker';
 import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
 /**
- * The deploy side for real: the churn model trained by its own script (Debian's python3 + scikit-learn), served
+ * The deploy side for real: the churn example trained by the built-in tabular script (Debian's python3 + scikit-learn), served
  * by the local SageMaker server (which loads it through the script's model_fn/input_fn/predict_fn/output_fn),
  * on the real local S3. Deploy -> CheckEndpoint -> VerifyServing -> PromoteBaseline, a first deploy then a
  * blue/green update; then a failed update and a skewed model, each leaving the previous model serving. The Lambda
@@ -34,7 +36,7 @@ describe('deploy side on the local SageMaker server', () => {
   let work: string;
   let champion: string | undefined;
 
-  /** Trains the churn script on `train` rows, scoring the validation split; uploads model.tar.gz and output.tar.gz. */
+  /** Trains the built-in script on the churn example's `train` rows, scoring the validation split; uploads model.tar.gz and output.tar.gz. */
   async function train(exec: string, trainRows: string[], tamper?: (candidate: number) => number): Promise<{ modelDataUri: string; outputDataUri: string }> {
     const dir = join(work, exec);
     mkdirSync(join(dir, 'train'), { recursive: true });
@@ -42,7 +44,7 @@ describe('deploy side on the local SageMaker server', () => {
     writeFileSync(join(dir, 'train', 'part-00000.csv'), [HEADER, ...trainRows].join('\n') + '\n');
     writeFileSync(join(dir, 'validation', 'part-00000.csv'), [HEADER, ...CSV.slice(4001, 4201)].join('\n') + '\n');
     const env = { ...process.env, SM_MODEL_DIR: join(dir, 'model'), SM_OUTPUT_DIR: join(dir, 'out'), SM_OUTPUT_DATA_DIR: join(dir, 'out', 'data'), SM_CHANNEL_TRAIN: join(dir, 'train'), SM_CHANNEL_VALIDATION: join(dir, 'validation') };
-    const run = spawnSync(findPython(), [join(__dirname, '..', 'training-scripts', 'churn', 'train.py'), '--label-column', 'churned', '--id-column', 'customer_id'], { env, encoding: 'utf8', cwd: dir });
+    const run = spawnSync(findPython(), [join(__dirname, '..', 'training-scripts', 'tabular', 'train.py'), '--label-column', 'churned', '--id-column', 'customer_id'], { env, encoding: 'utf8', cwd: dir });
     if (run.status !== 0) throw new Error(`train.py failed: ${run.stderr}`);
     if (tamper) {
       const file = join(dir, 'out', 'data', 'predictions.jsonl');
@@ -58,6 +60,28 @@ describe('deploy side on the local SageMaker server', () => {
     return { modelDataUri: `${A}/${prefix}model.tar.gz`, outputDataUri: `${A}/${prefix}output.tar.gz` };
   }
 
+  /**
+   * What PackageModel and Register do for a trained model: the real repack (code/ from the source directory into the
+   * archive) and the real Register handler against the local registry. Deploy then reads the registered package.
+   */
+  async function packagedAndRegistered(exec: string, uris: { modelDataUri: string; outputDataUri: string }): Promise<PipelineState> {
+    const base = state(exec, uris);
+    const r = await repackModel({
+      s3: s3.client,
+      model: parseS3Uri(uris.modelDataUri),
+      code: { bucket: ARTIFACTS_BUCKET, key: 'code/sourcedir.tar.gz' },
+      out: { bucket: ARTIFACTS_BUCKET, key: `runs/${exec}/model/model.tar.gz` },
+      kmsKeyArn: process.env.KMS_KEY_ARN!,
+      entryPoint: 'train.py',
+    });
+    const model = {
+      modelDataUri: `${A}/runs/${exec}/model/model.tar.gz`, trainingModelDataUri: uris.modelDataUri, codeUri: `${A}/code/sourcedir.tar.gz`,
+      sha256: r.sha256, bytes: r.bytes, manifestUri: `${A}/runs/${exec}/model/manifest.json`,
+    };
+    const registration = await register({ executionName: exec, state: { ...base, model } });
+    return { ...base, model, registration };
+  }
+
   function state(exec: string, uris: { modelDataUri: string; outputDataUri: string }): PipelineState {
     return {
       source: { bucket: 'test-data', prefix: 'incoming/' },
@@ -71,7 +95,6 @@ describe('deploy side on the local SageMaker server', () => {
         evaluationUri: `${A}/runs/${exec}/evaluation/evaluation.json`, reportUri: `${A}/runs/${exec}/evaluation/report.html`, decisionUri: `${A}/runs/${exec}/decision.json`,
         deploy: true, reasons: ['passes every gate'], primaryMetric: { name: 'roc_auc', candidate: 0.8 },
       },
-      registration: { modelPackageArn: `arn:aws:sagemaker:us-east-1:000000000000:model-package/relearn-models/${exec}`, approvalStatus: 'Approved', promote: true },
     };
   }
 
@@ -106,10 +129,12 @@ describe('deploy side on the local SageMaker server', () => {
     sm = await startLocalSageMaker({ directory: join(work, 'sagemaker'), s3Endpoint: s3.endpoint });
     Object.assign(process.env, localSageMakerEnv(sm.endpoint));
     setLambdaEnv({ dataset: { idColumn: 'customer_id' }, deployment: { verifySampleRows: 50 } });
+    // The model registry belongs to the data stack; here the test creates it.
+    await sageMakerClient().send(new CreateModelPackageGroupCommand({ ModelPackageGroupName: process.env.MODEL_PACKAGE_GROUP }));
     // The validation split the endpoint is checked on, and the serving code.
     await s3.client.send(new PutObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: 'datasets/ds/validation/part-00000.csv', Body: [HEADER, ...CSV.slice(4001, 4201)].join('\n') + '\n' }));
     const code = join(work, 'sourcedir.tar.gz');
-    await create({ gzip: true, file: code, cwd: join(__dirname, '..', 'training-scripts', 'churn') }, ['train.py']);
+    await create({ gzip: true, file: code, cwd: join(__dirname, '..', 'training-scripts', 'tabular') }, ['train.py']);
     await s3.client.send(new PutObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: 'code/sourcedir.tar.gz', Body: readFileSync(code) }));
   });
   afterAll(async () => {
@@ -121,20 +146,25 @@ describe('deploy side on the local SageMaker server', () => {
 
   test('first deploy, then a blue/green update: each verified against the offline scores and promoted', async () => {
     // GIVEN a first model
-    const first = state('run-1', await train('run-1', CSV.slice(1, 801)));
+    const first = await packagedAndRegistered('run-1', await train('run-1', CSV.slice(1, 801)));
     // WHEN it goes through Deploy -> CheckEndpoint -> VerifyServing -> PromoteBaseline
     const d1 = await deployAndWait('run-1', first);
     const s1 = await verifyServing({ executionName: 'run-1', state: { ...first, deployment: d1 } });
     await promoteBaseline({ executionName: 'run-1', state: { ...first, deployment: d1, serving: s1 } });
-    // THEN the endpoint was created, serves exactly the offline scores, and run-1 is the champion
+    // THEN the endpoint was created from the self-contained model (isolated: its code came from the archive, not S3),
+    // serves exactly the offline scores, and run-1 is the champion
     expect(d1).toMatchObject({ status: 'InService', done: true });
+    expect(await sageMakerClient().send(new DescribeModelCommand({ ModelName: d1.modelName }))).toMatchObject({
+      EnableNetworkIsolation: true,
+      PrimaryContainer: { ModelDataUrl: `${A}/runs/run-1/model/model.tar.gz`, Environment: { SAGEMAKER_SUBMIT_DIRECTORY: '/opt/ml/model/code' } },
+    });
     expect(d1.previousEndpointConfigName).toBeUndefined();
     expect(s1.checkedRows).toBe(50);
     expect(s1.maxAbsDifference).toBeLessThanOrEqual(1e-6);
-    expect(await getJson(s3.client, ARTIFACTS_BUCKET, Layout.champion)).toMatchObject({ executionName: 'run-1', endpointConfigName: d1.endpointConfigName });
+    expect(await getJson(s3.client, ARTIFACTS_BUCKET, Layout.champion)).toMatchObject({ executionName: 'run-1', endpointConfigName: d1.endpointConfigName, modelDataUri: `${A}/runs/run-1/model/model.tar.gz` });
 
     // GIVEN a second model trained on other rows
-    const second = state('run-2', await train('run-2', CSV.slice(1001, 1801)));
+    const second = await packagedAndRegistered('run-2', await train('run-2', CSV.slice(1001, 1801)));
     // WHEN it is deployed over the first
     const d2 = await deployAndWait('run-2', second);
     const s2 = await verifyServing({ executionName: 'run-2', state: { ...second, deployment: d2 } });
@@ -151,7 +181,7 @@ describe('deploy side on the local SageMaker server', () => {
     expect(champion).toBeDefined();
     // GIVEN the next endpoint update fails to load its model
     sm.setFaults({ failEndpointUpdate: 'model_fn raised: out of memory' });
-    const st = state('run-3', await train('run-3', CSV.slice(2001, 2801)));
+    const st = await packagedAndRegistered('run-3', await train('run-3', CSV.slice(2001, 2801)));
     // WHEN / THEN
     await expect(deployAndWait('run-3', st)).rejects.toMatchObject({ name: 'DeploymentRolledBack', message: expect.stringMatching(/out of memory/) });
     expect(await untilInService()).toBe(champion);
@@ -161,7 +191,7 @@ describe('deploy side on the local SageMaker server', () => {
   test('serving skew: VerifyServing rolls back to the previous config, and NotifyFailure leaves it there', async () => {
     expect(champion).toBeDefined();
     // GIVEN a model whose offline scores (what it was evaluated on) differ from what it serves
-    const st = state('run-4', await train('run-4', CSV.slice(2001, 2801), (c) => Math.min(1, c + 0.05)));
+    const st = await packagedAndRegistered('run-4', await train('run-4', CSV.slice(2001, 2801), (c) => Math.min(1, c + 0.05)));
     const d4 = await deployAndWait('run-4', st);
     expect(d4).toMatchObject({ done: true, previousEndpointConfigName: champion });
     // WHEN

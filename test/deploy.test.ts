@@ -3,6 +3,7 @@ import {
   CreateEndpointConfigCommand,
   CreateModelCommand,
   DescribeEndpointCommand,
+  DescribeModelPackageCommand,
   SageMakerClient,
   SageMakerServiceException,
   UpdateEndpointCommand,
@@ -15,7 +16,9 @@ import { s3Client } from '../lambdas/shared/clients';
 import { parseConfig } from '../lambdas/shared/config';
 import { PipelineState } from '../lambdas/shared/contracts';
 import { loadEnv } from '../lambdas/shared/env';
-import { endpointConfigName, modelName } from '../lambdas/shared/names';
+import { endpointConfigName, fitsShape, modelName } from '../lambdas/shared/names';
+import { executionTags } from '../lambdas/shared/sagemaker';
+import { EDGE_EXECUTION_NAMES } from './helpers/execution-names';
 import { getJson } from '../lambdas/shared/s3';
 import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
@@ -27,14 +30,23 @@ const sagemaker = new SageMakerClient({ region: 'us-east-1' });
 const EXEC = 'run-2026-11-29';
 const MODEL = modelName('relearn', EXEC);
 const EPC = endpointConfigName('relearn', EXEC);
-const MODEL_DATA = `s3://${ARTIFACTS_BUCKET}/runs/${EXEC}/training/job/output/model.tar.gz`;
+const MODEL_DATA = `s3://${ARTIFACTS_BUCKET}/runs/${EXEC}/model/model.tar.gz`;
+const PACKAGE = 'arn:aws:sagemaker:us-east-1:000000000000:model-package/relearn-models/3';
+const CONTAINER = {
+  Image: '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3',
+  ModelDataUrl: MODEL_DATA,
+  Environment: { SAGEMAKER_PROGRAM: 'train.py', SAGEMAKER_SUBMIT_DIRECTORY: '/opt/ml/model/code', SAGEMAKER_CONTAINER_LOG_LEVEL: '20', SAGEMAKER_REGION: 'us-east-1' },
+};
+/** The registry holds the self-contained model PackageModel made and Register registered. */
+const withPackage = (container: object = CONTAINER) =>
+  sm.on(DescribeModelPackageCommand, { ModelPackageName: PACKAGE }).resolves({ ModelPackageArn: PACKAGE, ModelApprovalStatus: 'Approved', InferenceSpecification: { Containers: [container as never] } });
 
 function state(promote = true): PipelineState {
   return {
     source: { bucket: 'test-data', keys: ['incoming/a.csv'] },
     training: { jobName: 'job', status: 'Completed', done: true, modelDataUri: MODEL_DATA },
     registration: {
-      modelPackageArn: 'arn:aws:sagemaker:us-east-1:000000000000:model-package/relearn-models/3',
+      modelPackageArn: PACKAGE,
       approvalStatus: promote ? 'Approved' : 'PendingManualApproval',
       promote,
     },
@@ -56,6 +68,7 @@ describe('Deploy', () => {
   afterAll(async () => s3.cleanup());
   beforeEach(() => {
     sm.reset();
+    withPackage();
     setLambdaEnv();
     // Each test its own execution, so deployment records do not leak between tests.
     execName = `${EXEC}-${++exec}`;
@@ -75,22 +88,15 @@ describe('Deploy', () => {
     sm.on(DescribeEndpointCommand).rejects(notFound());
     // WHEN
     const ref = await run(state(), EXEC);
-    // THEN the model runs the job's artifact in script mode, behind the training image, with the execution role
+    // THEN the model is the registered package's container (the self-contained archive, code inside), with the
+    // execution role and network isolation
     const model = sm.commandCalls(CreateModelCommand)[0].args[0].input;
-    expect(model).toMatchObject({
+    expect(model).toEqual({
       ModelName: MODEL,
       ExecutionRoleArn: 'arn:aws:iam::000000000000:role/relearn-sagemaker',
-      EnableNetworkIsolation: false,
-      PrimaryContainer: {
-        Image: process.env.TRAINING_IMAGE_URI,
-        ModelDataUrl: MODEL_DATA,
-        Environment: {
-          SAGEMAKER_PROGRAM: 'train.py',
-          SAGEMAKER_SUBMIT_DIRECTORY: `s3://${ARTIFACTS_BUCKET}/code/sourcedir.tar.gz`,
-          SAGEMAKER_CONTAINER_LOG_LEVEL: '20',
-          SAGEMAKER_REGION: 'us-east-1',
-        },
-      },
+      EnableNetworkIsolation: true,
+      PrimaryContainer: CONTAINER,
+      Tags: [{ Key: 'relearn:execution', Value: EXEC }],
     });
     // AND the endpoint config has one variant from the config, encrypted with our key
     expect(sm.commandCalls(CreateEndpointConfigCommand)[0].args[0].input).toMatchObject({
@@ -133,6 +139,7 @@ describe('Deploy', () => {
     await run();
     // AND SageMaker now reports the update in flight, and "already exists" for our model and config
     sm.reset();
+    withPackage();
     sm.on(CreateModelCommand).rejects(sageMakerError('ValidationException', `Cannot create already existing model "${MODEL}".`));
     sm.on(CreateEndpointConfigCommand).rejects(sageMakerError('ValidationException', 'Cannot create already existing endpoint configuration "x".'));
     sm.on(DescribeEndpointCommand).resolves({ ...inService('relearn-epc-old'), EndpointStatus: 'Updating' });
@@ -173,6 +180,43 @@ describe('Deploy', () => {
     // THEN it does not fail as "someone else", issues nothing, and keeps the rollback target
     expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(0);
     expect(ref).toMatchObject({ previousEndpointConfigName: 'relearn-epc-old', status: 'Updating', done: false });
+  });
+
+  test('a package that is not self-contained (code on S3) is refused before anything is created', async () => {
+    sm.reset();
+    withPackage({ ...CONTAINER, Environment: { ...CONTAINER.Environment, SAGEMAKER_SUBMIT_DIRECTORY: `s3://${ARTIFACTS_BUCKET}/code/sourcedir.tar.gz` } });
+    await expect(run()).rejects.toMatchObject({ name: 'DeploymentFailed', message: expect.stringMatching(/is not self-contained: its SAGEMAKER_SUBMIT_DIRECTORY is s3:\/\/.*not \/opt\/ml\/model\/code/) });
+    expect(sm.commandCalls(CreateModelCommand)).toHaveLength(0);
+  });
+
+  test('tags carry the execution name and start time, fitted to SageMaker’s tag pattern, for every name Step Functions allows', async () => {
+    sm.on(DescribeEndpointCommand).rejects(notFound());
+    for (const name of EDGE_EXECUTION_NAMES) {
+      sm.resetHistory();
+      await deploy({ executionName: name, executionStartTime: '2026-11-29T08:00:00Z', state: state() }, loadEnv(), { sagemaker, s3: s3Client() });
+      for (const input of [sm.commandCalls(CreateModelCommand)[0].args[0].input, sm.commandCalls(CreateEndpointConfigCommand)[0].args[0].input]) {
+        expect(input.Tags).toEqual(executionTags({ executionName: name, startTime: '2026-11-29T08:00:00.000Z' }));
+        for (const t of input.Tags!) expect([name, t.Value, fitsShape('TagValue', t.Value!)]).toEqual([name, t.Value, true]);
+      }
+    }
+  });
+
+  test("a deployment record of an earlier execution of the same name is not this run's: the update is issued", async () => {
+    // GIVEN runs/<exec>/deployment.json from an execution of this name that started 100 days ago
+    const epc = endpointConfigName('relearn', execName);
+    await writeDeploymentRecord(
+      s3Client(),
+      ARTIFACTS_BUCKET,
+      { executionName: execName, endpointName: 'relearn-endpoint', modelName: modelName('relearn', execName), endpointConfigName: epc, previousEndpointConfigName: 'relearn-epc-ancient', action: 'update', issued: true, at: 'then', executionStartTime: '2026-08-21T00:00:00.000Z' },
+      'k',
+    );
+    sm.on(DescribeEndpointCommand).resolves(inService('relearn-epc-old'));
+    // WHEN this execution deploys
+    const ref = await deploy({ executionName: execName, executionStartTime: '2026-11-29T00:00:00.000Z', state: state() }, loadEnv(), { sagemaker, s3: s3Client() });
+    // THEN it updates the endpoint (the old record does not stand for it) with the real rollback target
+    expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(1);
+    expect(ref).toMatchObject({ previousEndpointConfigName: 'relearn-epc-old', status: 'Updating' });
+    expect(await readDeploymentRecord(s3Client(), ARTIFACTS_BUCKET, execName)).toMatchObject({ executionStartTime: '2026-11-29T00:00:00.000Z', previousEndpointConfigName: 'relearn-epc-old' });
   });
 
   test('an endpoint being deleted is not touched', async () => {

@@ -50,7 +50,7 @@ describe('bad days through relearn local run', () => {
     sampleBody = bodyOf(json.invoke!);
     const answer = await project.invoke(sampleBody);
     expect(answer.code).toBe(0);
-    expect(JSON.parse(answer.answer)).toEqual({ predictions: [expect.any(Number)] });
+    expect(JSON.parse(answer.answer)).toEqual({ predictions: [expect.any(Number)], classes: ['0', '1'], labels: [expect.stringMatching(/^[01]$/)] });
     answerBefore = answer.answer;
   });
 

@@ -18,7 +18,7 @@ const servingConfig = (endpointName: string) => project.servingConfig(endpointNa
 
 const HAPPY_PATH = [
   'Ingest', 'ComputeStatistics', 'ValidateData', 'StartTraining', 'WaitForTraining', 'CheckTraining', 'TrainingComplete?',
-  'Evaluate', 'Register', 'Blessed?', 'Deploy', 'WaitForEndpoint', 'CheckEndpoint', 'EndpointReady?', 'VerifyServing',
+  'Evaluate', 'PackageModel', 'Register', 'Blessed?', 'Deploy', 'WaitForEndpoint', 'CheckEndpoint', 'EndpointReady?', 'VerifyServing',
   'PromoteBaseline', 'Notify', 'Done',
 ];
 

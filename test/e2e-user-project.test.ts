@@ -59,7 +59,7 @@ beforeAll(() => {
   mkdirSync(join(user, 'data'));
   cpSync(join(REPO, 'examples', 'churn', 'data', 'churn-clean.csv'), join(user, 'data', 'day.csv'));
   // Their own training script: a copy of the example with a marker, in scripts/ (not relearn's folder).
-  cpSync(join(REPO, 'training-scripts', 'churn'), join(user, 'scripts', 'mine'), { recursive: true, filter: (p) => !p.includes('__pycache__') });
+  cpSync(join(REPO, 'training-scripts', 'tabular'), join(user, 'scripts', 'mine'), { recursive: true, filter: (p) => !p.includes('__pycache__') });
   writeFileSync(join(user, 'scripts', 'mine', 'MARKER.txt'), 'alpha');
   writeFileSync(join(user, 'conf', 'alpha.json'), JSON.stringify({ name: 'alpha', dataset: DATASET, training: { sourceDir: '../scripts/mine' } }));
   // beta: no sourceDir, so relearn's built-in script, from node_modules/relearn.

@@ -106,7 +106,9 @@ describe('the deployment gate', () => {
     const worse = judge({ ...base, overall: group(5000, { roc_auc: cmp(0.75, 0.8, -0.07, -0.03) }) });
     expect(worse.source).toBe('default');
     expect(worse.deploy).toBe(false);
-    expect(worse.reasons.join('\n')).toMatch(/No gates configured: the safe default gate applied \(roc_auc >= 0\.6; no regression of roc_auc beyond 0\.005/);
+    expect(worse.reasons.join('\n')).toMatch(/No gates configured: the safe default gate applied \(roc_auc >= 0\.6; no regression of roc_auc beyond 1% of the champion's value/);
+    // the default tolerance is relative: 1% of the champion's 0.8
+    expect(worse.reasons[1]).toBe("roc_auc: candidate 0.75 vs champion 0.8 (-0.05, 95% CI -0.07..-0.03): worse beyond the tolerance of 0.008 (1% of the champion's 0.8)");
     // a first-run model no better than chance is refused
     const chance = judge({ ...base, firstRun: true, overall: group(5000, { roc_auc: cmp(0.52, null) }) });
     expect(chance.deploy).toBe(false);

@@ -7,13 +7,18 @@ import { DatasetConfigSchema } from '../lambdas/shared/config';
 import { readRows } from '../lambdas/shared/tabular';
 import { ARTIFACTS_BUCKET, DATA_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 import { createHash } from 'node:crypto';
+import { DatasetRef } from '../lambdas/shared/contracts';
+import { LineMap, lineMapKey } from '../lambdas/ingest/line-map';
+import { Stratifier } from '../lambdas/ingest/split';
+
+// One S3 server for the file: the handlers' clients are created once per process.
+let s3: Awaited<ReturnType<typeof startTestS3>>;
+beforeAll(async () => {
+  s3 = await startTestS3();
+});
+afterAll(async () => s3.cleanup());
 
 describe('Ingest handler (real local S3)', () => {
-  let s3: Awaited<ReturnType<typeof startTestS3>>;
-  beforeAll(async () => {
-    s3 = await startTestS3();
-  });
-  afterAll(async () => s3.cleanup());
 
   const put = (key: string, body: string | Buffer) => s3.client.send(new PutObjectCommand({ Bucket: DATA_BUCKET, Key: key, Body: Buffer.from(body) }));
   const get = async (key: string) =>
@@ -122,5 +127,137 @@ describe('Ingest handler (real local S3)', () => {
     // THEN
     expect(objects.map((o) => o.key)).toEqual([0, 1, 2, 3, 4].map((i) => `incoming/pages/f${i}.csv`));
     expect(ref.rows.train + ref.rows.validation).toBe(50);
+  });
+});
+
+describe('Ingest: the stratified split and the line maps (real local S3)', () => {
+
+  const put = (key: string, body: string | Buffer) => s3.client.send(new PutObjectCommand({ Bucket: DATA_BUCKET, Key: key, Body: Buffer.from(body) }));
+  const get = async (key: string) =>
+    Buffer.from(await (await s3.client.send(new GetObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: key }))).Body!.transformToByteArray());
+  const CONFIG = { dataset: { idColumn: 'id', labelColumn: 'y', validationFraction: 0.2, rowsPerPart: 1000 } };
+  const event = (prefix: string) => ({ executionName: 'e', state: { source: { bucket: DATA_BUCKET, prefix } } });
+  /** Ids whose split position is below (validation) or above (train) the fraction. */
+  const ids = (n: number, validation: boolean, tag: string) => {
+    const out: string[] = [];
+    for (let i = 0; out.length < n; i++) if (splitPosition('relearn', `${tag}${i}`) < 0.2 === validation) out.push(`${tag}${i}`);
+    return out;
+  };
+  /** Every row of the dataset: its id, class, split and (from the line map) where it was read. */
+  async function rowsOf(ref: DatasetRef) {
+    const out: { id: string; y: string | null; split: string; file: string; line: number }[] = [];
+    for (const key of ref.parts) {
+      const map = LineMap.fromJSON(JSON.parse((await get(lineMapKey(key))).toString()));
+      let r = 0;
+      for await (const { row } of readRows(Readable.from(await get(key)), { format: 'csv', file: key })) {
+        const at = map.at(r++)!;
+        out.push({ id: row.id!, y: row.y, split: key.includes('/validation/') ? 'validation' : 'train', file: at.file, line: at.line });
+      }
+      expect(r).toBe(map.rows);
+    }
+    return out;
+  }
+
+  // GIVEN 2,000 rows of two common classes, a class of 3 rows that the hash puts all in train, a class of 2 rows it
+  // puts all in validation, and a class of a single row
+  const common = Array.from({ length: 2000 }, (_, i) => [`c${i}`, i % 3 ? 'no' : 'yes']);
+  const rare = [...ids(3, false, 'r'), ...ids(2, true, 'v')].map((id) => [id, id.startsWith('r') ? 'rare' : 'valonly']);
+  const rows = [...common.slice(0, 700), ...rare.slice(0, 2), ['solo0', 'solo'], ...common.slice(700, 1500), ...rare.slice(2), ...common.slice(1500)];
+  const text = (rs: string[][]) => 'id,x,y\n' + rs.map(([id, y], i) => `${id},${i},${y}`).join('\n') + '\n';
+
+  test('puts every class with two rows or more in both splits, moving only one row per such class', async () => {
+    setLambdaEnv(CONFIG);
+    await put('incoming/strat/a.csv', text(rows));
+    const ref = await handler(event('incoming/strat/'));
+    const got = await rowsOf(ref);
+    const bySplit = (y: string, split: string) => got.filter((r) => r.y === y && r.split === split).length;
+    // THEN each class with 2+ rows is in both splits
+    for (const y of ['yes', 'no', 'rare', 'valonly']) {
+      expect(bySplit(y, 'train')).toBeGreaterThan(0);
+      expect(bySplit(y, 'validation')).toBeGreaterThan(0);
+    }
+    // the moved rows are the ones nearest the boundary: the rare class's smallest position, the other's largest
+    const minRare = rare.filter(([, y]) => y === 'rare').sort((a, b) => splitPosition('relearn', a[0]) - splitPosition('relearn', b[0]))[0][0];
+    const maxVal = rare.filter(([, y]) => y === 'valonly').sort((a, b) => splitPosition('relearn', b[0]) - splitPosition('relearn', a[0]))[0][0];
+    const manifest = JSON.parse((await get(`datasets/${ref.datasetId}/manifest.json`)).toString());
+    expect(manifest.split.moved.map((m: { id: string; to: string }) => [m.id, m.to])).toEqual([
+      [minRare, 'validation'],
+      [maxVal, 'train'],
+    ]);
+    // every other row keeps the split the plain hash gives it
+    const moved = new Set([minRare, maxVal]);
+    for (const r of got) if (!moved.has(r.id)) expect(r.split).toBe(splitPosition('relearn', r.id) < 0.2 ? 'validation' : 'train');
+    // common classes keep their share of the validation split (within binomial noise)
+    expect(bySplit('no', 'validation') / (bySplit('no', 'validation') + bySplit('no', 'train'))).toBeCloseTo(0.2, 1);
+    // the single row cannot be in both: the manifest and the state say so, by name and count, with its line
+    expect(manifest.split.tooRare).toEqual([{ name: 'solo', rows: 1, split: 'train', at: { file: 'incoming/strat/a.csv', line: 704 } }].map((t) => ({ ...t, split: got.find((r) => r.y === 'solo')!.split })));
+    expect(ref.warnings).toEqual([expect.stringMatching(/^class "solo" of the label "y" has a single row \(incoming\/strat\/a\.csv line 704\): it cannot be in both splits and is in the (train|validation) split only$/)]);
+    expect(manifest.split.classes).toContainEqual({ name: 'rare', rows: 3, train: 2, validation: 1 });
+    // the line maps point every row (moved ones included) at its line in the source
+    for (const r of got) expect(r.line).toBe(rows.findIndex(([id]) => id === r.id) + 2);
+    // and the rewritten parts still match their manifest checksums and row counts
+    for (const p of manifest.parts) {
+      const body = await get(p.key);
+      expect(createHash('sha256').update(body).digest('hex')).toBe(p.sha256);
+      expect(body.toString().split('\n').length - 2).toBe(p.rows);
+    }
+    expect(ref.rows.train + ref.rows.validation).toBe(rows.length);
+  });
+
+  test('is deterministic: the same rows, in another order and another batch, land in the same splits', async () => {
+    setLambdaEnv(CONFIG);
+    await put('incoming/strat-2/a.csv', text([...rows].reverse()));
+    const first = await handler(event('incoming/strat/'));
+    const again = await handler(event('incoming/strat-2/'));
+    expect(again.datasetId).not.toBe(first.datasetId);
+    const split = async (ref: DatasetRef) => Object.fromEntries((await rowsOf(ref)).map((r) => [r.id, r.split]));
+    expect(await split(again)).toEqual(await split(first));
+  });
+
+  test('regression keeps the plain hash split', async () => {
+    setLambdaEnv({ ...CONFIG, dataset: { ...CONFIG.dataset, labelColumn: 'x' }, evaluation: { problemType: 'regression' } });
+    const ref = await handler(event('incoming/strat/'));
+    for (const r of await rowsOf(ref)) expect(r.split).toBe(splitPosition('relearn', r.id) < 0.2 ? 'validation' : 'train');
+    const manifest = JSON.parse((await get(`datasets/${ref.datasetId}/manifest.json`)).toString());
+    expect(manifest.split.stratifiedBy).toBeUndefined();
+    expect(ref.warnings).toBeUndefined();
+  });
+
+  test('line maps cover a folder of files, gzip, quoted line breaks and several parts', async () => {
+    setLambdaEnv({ dataset: { idColumn: 'id', labelColumn: 'y', rowsPerPart: 1000 } });
+    const a = text(common.slice(0, 1500));
+    const b = 'id,x,y\n' + common.slice(1500).map(([id, y], i) => `${id},"${i}\nmore",${y}`).join('\n') + '\n';
+    await put('incoming/maps/a.csv', a);
+    await put('incoming/maps/b.csv.gz', gzipSync(b));
+    const ref = await handler(event('incoming/maps/'));
+    expect(ref.parts.filter((p) => p.includes('/train/')).length).toBe(2);
+    const got = await rowsOf(ref);
+    for (const r of got) {
+      const i = Number(r.id.slice(1));
+      if (i < 1500) expect([r.file, r.line]).toEqual(['incoming/maps/a.csv', i + 2]);
+      else expect([r.file, r.line]).toEqual(['incoming/maps/b.csv.gz', 2 * (i - 1500) + 2]);
+    }
+  });
+});
+
+describe('Stratifier', () => {
+  const writer = (split: 'train' | 'validation') => ({ split, lastPlacement: () => ({ split, part: 0, row: 0, offset: 0, length: 1 }) });
+  test('labels beyond the class cap keep the hash split and are counted; "1" and "1.0" are one class; empty labels are in none', () => {
+    const s = new Stratifier(2);
+    s.observe('1', 0.5, 'a', writer('train'), 'f', 2);
+    s.observe(' 1.0 ', 0.1, 'b', writer('validation'), 'f', 3);
+    s.observe('x', 0.6, 'c', writer('train'), 'f', 4);
+    s.observe('y', 0.7, 'd', writer('train'), 'f', 5);
+    s.observe('y', 0.8, 'e', writer('train'), 'f', 6);
+    s.observe('', 0.9, 'g', writer('train'), 'f', 7);
+    s.observe(null, 0.9, 'h', writer('train'), 'f', 8);
+    const r = s.finish();
+    expect(r.classes).toEqual([
+      { name: '1', rows: 2, train: 1, validation: 1 },
+      { name: 'x', rows: 1, train: 1, validation: 0 },
+    ]);
+    expect(r.untrackedRows).toBe(2);
+    expect(r.tooRare).toEqual([{ name: 'x', rows: 1, split: 'train', at: { file: 'f', line: 4 } }]);
+    expect(r.moves).toEqual([]);
   });
 });

@@ -52,11 +52,13 @@ test('a file over 2 GiB is uploaded whole with bounded memory', async () => {
   const s3 = await startLocalS3({ directory: join(dir, 's3'), buckets: ['data'] });
   try {
     // WHEN another node process uploads it with uploadData (as relearn local run does) and reports its peak RSS
+    const local = (f: string) => JSON.stringify(join(__dirname, '..', 'local', f));
     const script = `
-      const { S3Client } = require('@aws-sdk/client-s3');
-      const { uploadData, listDataFiles } = require(${JSON.stringify(join(__dirname, '..', 'local', 'local-env.ts'))});
-      const s3 = new S3Client({ endpoint: ${JSON.stringify(s3.endpoint)}, region: 'us-east-1', forcePathStyle: true,
-        credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+      const { uploadData, listDataFiles } = require(${local('local-env.ts')});
+      const { localS3Client } = require(${local('services/s3-server.ts')});
+      const { localTls, trustLocalCa } = require(${local('services/tls.ts')});
+      trustLocalCa(localTls().ca); // the local S3 speaks HTTPS with local mode's CA
+      const s3 = localS3Client(${JSON.stringify(s3.endpoint)});
       let reports = 0;
       uploadData(s3, 'data', listDataFiles(${JSON.stringify(file)}), 'incoming/x/', { onProgress: () => reports++ }).then(
         (keys) => { console.log(JSON.stringify({ keys, reports, maxRssKb: process.resourceUsage().maxRSS })); process.exit(0); },

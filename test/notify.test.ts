@@ -1,4 +1,4 @@
-import { DescribeEndpointCommand, DescribeTrainingJobCommand, SageMakerClient, StopTrainingJobCommand, UpdateEndpointCommand } from '@aws-sdk/client-sagemaker';
+import { DescribeEndpointCommand, DescribeTrainingJobCommand, ListTagsCommand, SageMakerClient, StopTrainingJobCommand, UpdateEndpointCommand } from '@aws-sdk/client-sagemaker';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createServer, Server } from 'node:http';
@@ -10,6 +10,7 @@ import { s3Client } from '../lambdas/shared/clients';
 import { PipelineState } from '../lambdas/shared/contracts';
 import { loadEnv } from '../lambdas/shared/env';
 import { trainingJobName } from '../lambdas/shared/names';
+import { executionTags } from '../lambdas/shared/sagemaker';
 import { getJson } from '../lambdas/shared/s3';
 import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
@@ -152,6 +153,57 @@ describe('Notify', () => {
     expect(result.cleanup).toEqual(['endpoint relearn-endpoint is rolling back to epc-old']);
     expect(result.subject).toBe('[relearn] relearn: FAILED at Deploy (run-d)');
     expect(published[0].get('Message')).toContain('Cause: socket hang up\n');
+  });
+
+  test('rolled back: says which champion serves again, which it replaced, the serving check and what the registry records', async () => {
+    const state: PipelineState = {
+      rollback: {
+        request: {},
+        target: { executionName: 'run-a', modelPackageArn: 'arn:pkg/1', manifestUri: `${A}/runs/run-a/model/manifest.json`, validationUri: `${A}/datasets/ds/validation/`, outputDataUri: `${A}/o.tar.gz` },
+        from: { executionName: 'run-b', modelPackageArn: 'arn:pkg/2', endpointConfigName: 'epc-b' },
+      },
+      registration: { modelPackageArn: 'arn:pkg/1', approvalStatus: 'Approved', promote: true },
+      deployment: { endpointName: 'relearn-endpoint', modelName: 'model-rb', endpointConfigName: 'epc-rb', previousEndpointConfigName: 'epc-b', status: 'InService', done: true },
+      serving: { checkedRows: 20, maxAbsDifference: 0 },
+      champion: { championUri: `${A}/champion/current.json`, registry: ['arn:pkg/1: champion again since t: restored by rollback rb-1, replacing run-b'] },
+    };
+    const result = await run('rb-1', state);
+    expect(result).toMatchObject({ outcome: 'rolled back', subject: '[relearn] relearn: rolled back (rb-1)', published: true, cleanup: [] });
+    const message = published[0].get('Message')!;
+    expect(message).toContain('Rolled back: the endpoint relearn-endpoint serves run-a again (model package arn:pkg/1), as model model-rb on endpoint config epc-rb.');
+    expect(message).toContain('It replaces champion run-b (model package arn:pkg/2, endpoint config epc-b).');
+    expect(message).toContain('Asked for: the previous champion');
+    expect(message).toContain('Model registry: arn:pkg/1: champion again since t');
+    expect(published[0].get('MessageAttributes.entry.1.Value.StringValue')).toBe('rolled back');
+  });
+
+  test('a refused rollback fails at ResolveRollback, touched nothing, and says so', async () => {
+    const state: PipelineState = { rollback: { request: { to: 'run-x' } }, error: { Error: 'RollbackRefused', Cause: 'endpoint relearn-endpoint is Updating: an update is in flight' } };
+    const result = await run('rb-2', state);
+    expect(result).toMatchObject({ outcome: 'failed', subject: '[relearn] relearn: FAILED at ResolveRollback (rb-2)', cleanup: [] });
+    expect(published[0].get('Message')).toContain('The endpoint relearn-endpoint was not touched by this run.');
+    expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(0);
+  });
+
+  test('a name used again: a running job of an earlier execution is left alone, and its deployment record is not rolled back', async () => {
+    // GIVEN this execution failed at StartTraining because the job of its name belongs to an earlier execution,
+    // whose deployment record (it deployed the model that serves now) is still there
+    const jobName = trainingJobName('relearn', 'run-again');
+    sm.on(DescribeTrainingJobCommand, { TrainingJobName: jobName }).resolves({ TrainingJobName: jobName, TrainingJobArn: `arn:${jobName}`, TrainingJobStatus: 'InProgress' } as never);
+    sm.on(ListTagsCommand).resolves({ Tags: executionTags({ executionName: 'run-again', startTime: '2026-08-01T00:00:00.000Z' }) });
+    await writeDeploymentRecord(s3Client(), ARTIFACTS_BUCKET, { executionName: 'run-again', endpointName: 'relearn-endpoint', modelName: 'm', endpointConfigName: 'epc-champion', previousEndpointConfigName: 'epc-older', action: 'update', issued: true, at: 'then', executionStartTime: '2026-08-01T00:00:00.000Z' }, 'k');
+    sm.on(DescribeEndpointCommand).resolves({ EndpointName: 'relearn-endpoint', EndpointStatus: 'InService', EndpointConfigName: 'epc-champion' });
+    const { evaluation: _e, registration: _r, training: _t, ...upToValidation } = base();
+    // WHEN NotifyFailure runs for it
+    const result = await notify(
+      { executionName: 'run-again', executionStartTime: '2026-11-29T00:00:00.000Z', state: { ...upToValidation, error: { Error: 'TrainingFailed', Cause: 'not this execution' } } },
+      loadEnv(),
+      { sns, sagemaker, s3: s3Client() },
+    );
+    // THEN neither the other job nor the champion's endpoint is touched
+    expect(sm.commandCalls(StopTrainingJobCommand)).toHaveLength(0);
+    expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(0);
+    expect(result.cleanup).toEqual([expect.stringMatching(/is running but is not this execution's \(it was created by an earlier execution of the same name, started 2026-08-01T00:00:00.000Z\): left alone/)]);
   });
 
   test('an SNS refusal does not fail the stage: published false, logged, and the message kept in S3', async () => {

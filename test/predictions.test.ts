@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { create } from 'tar';
-import { parsePredictions, readPredictions } from '../lambdas/shared/predictions';
+import { parsePredictions, parsePredictionTable, PredictionsError, readPredictions } from '../lambdas/shared/predictions';
 import { readFileFromTarGz } from '../lambdas/shared/tar-gz';
 import { s3Client } from '../lambdas/shared/clients';
 import { ARTIFACTS_BUCKET, startTestS3 } from './helpers/local-s3';
@@ -25,7 +25,7 @@ describe('predictions.jsonl', () => {
     writeFileSync(join(dir, 'data', 'metrics.json'), '{}');
     writeFileSync(
       join(dir, 'data', 'predictions.jsonl'),
-      '{"id":"a","label":1,"candidate":0.9,"champion":0.7}\n{"id":7,"label":0,"candidate":0.2}\n',
+      '{"id":"a","label":1,"candidate":0.9,"champion":0.7}\n{"id":7,"label":0,"candidate":0.2,"champion":0.4}\n',
     );
     const tarball = join(dir, 'output.tar.gz');
     await create({ gzip: true, file: tarball, cwd: join(dir, 'data') }, ['metrics.json', 'predictions.jsonl']);
@@ -35,7 +35,7 @@ describe('predictions.jsonl', () => {
     // THEN
     expect(rows).toEqual([
       { id: 'a', label: 1, candidate: 0.9, champion: 0.7 },
-      { id: '7', label: 0, candidate: 0.2, champion: null },
+      { id: '7', label: 0, candidate: 0.2, champion: 0.4 },
     ]);
   });
 
@@ -44,6 +44,62 @@ describe('predictions.jsonl', () => {
       /p\.jsonl line 2: field "label"/,
     );
     expect(() => parsePredictions('{oops\n', 'p.jsonl')).toThrow(/p\.jsonl line 1: not valid JSON/);
+  });
+});
+
+describe('predictions.jsonl per problem type', () => {
+  const CLASSES = ['setosa', 'versicolor', 'virginica'];
+  const multi = { problemType: 'multiclass_classification' as const, classes: CLASSES };
+  const line = (o: unknown) => JSON.stringify(o);
+  const parse = (lines: unknown[], spec: Parameters<typeof parsePredictionTable>[1] = multi) => parsePredictionTable(lines.map(line).join('\n') + '\n', spec, 'p.jsonl');
+
+  test('multiclass rows become K probabilities per row, in the order of the run\'s classes', () => {
+    const t = parse([
+      { id: 'a', label: 2, candidate: [0.1, 0.2, 0.7], champion: [0.3, 0.3, 0.4] },
+      { id: 7, label: 0, candidate: [0.5, 0.25, 0.25], champion: [0.6, 0.2, 0.2] },
+    ]);
+    expect(t.k).toBe(3);
+    expect(t.ids).toEqual(['a', '7']);
+    expect(Array.from(t.labels)).toEqual([2, 0]);
+    expect(Array.from(t.candidate)).toEqual([0.1, 0.2, 0.7, 0.5, 0.25, 0.25]);
+    expect(Array.from(t.champion!)).toEqual([0.3, 0.3, 0.4, 0.6, 0.2, 0.2]);
+    // rounding in the script's output is fine; a first run has no champion column
+    expect(parse([{ id: 'a', label: 1, candidate: [0.333, 0.333, 0.333] }]).champion).toBeNull();
+  });
+
+  test.each([
+    ['a wrong number of probabilities', { id: 'a', label: 0, candidate: [0.5, 0.5] }, 'p.jsonl line 2: field "candidate": expected 3 class probabilities ("setosa", "versicolor", "virginica"), but got 2'],
+    ['a probability outside [0, 1]', { id: 'a', label: 0, candidate: [2.1, -0.5, 0.3] }, 'p.jsonl line 2: field "candidate", element 0 ("setosa"): expected a probability in [0, 1], but got 2.1'],
+    ['scores that are not probabilities', { id: 'a', label: 0, candidate: [0.9, 0.8, 0.7] }, "p.jsonl line 2: field \"candidate\": the 3 class probabilities sum to 2.4, not 1 (within 0.01): write predict_proba's output, not scores or logits"],
+    ['a label out of range', { id: 'a', label: 3, candidate: [0.2, 0.3, 0.5] }, 'p.jsonl line 2: field "label": expected a class index in [0, 2] into the run\'s 3 classes ("setosa", "versicolor", "virginica"), but got 3'],
+    ['a class name as the label', { id: 'a', label: 'setosa', candidate: [0.2, 0.3, 0.5] }, 'p.jsonl line 2: field "label": expected a finite number, but got "setosa"'],
+    ['a single score', { id: 'a', label: 1, candidate: 0.7 }, 'p.jsonl line 2: field "candidate": expected 3 class probabilities ("setosa", "versicolor", "virginica"), but got 0.7'],
+    ['a champion on some rows only', { id: 'b', label: 1, candidate: [0.2, 0.3, 0.5], champion: [0.2, 0.3, 0.5] }, 'p.jsonl line 2: field "champion": a champion score, but line 1 has none: the champion\'s score must be on every row or on none'],
+    ['a champion with a wrong number of probabilities', null, 'p.jsonl line 2: field "champion": expected 3 class probabilities'],
+  ])('%s: refused with the file, the line and the field', (_what, bad, message) => {
+    const first = bad === null ? { id: 'z', label: 0, candidate: [1, 0, 0], champion: [1, 0, 0] } : { id: 'z', label: 0, candidate: [1, 0, 0] };
+    const second = bad ?? { id: 'b', label: 1, candidate: [0.2, 0.3, 0.5], champion: [0.5, 0.5] };
+    expect(() => parse([first, second])).toThrow(PredictionsError);
+    expect(() => parse([first, second])).toThrow(message);
+  });
+
+  test('binary and regression rows are checked for their own shape', () => {
+    const binary = { problemType: 'binary_classification' as const, classes: ['no', 'yes'] };
+    expect(() => parse([{ id: 'a', label: 2, candidate: 0.5 }], binary)).toThrow('p.jsonl line 1: field "label": binary_classification labels are 0 or 1 (0 = "no", 1 = "yes"), but got 2');
+    expect(() => parse([{ id: 'a', label: 1, candidate: 1.5 }], binary)).toThrow('p.jsonl line 1: field "candidate": expected P("yes"), a number in [0, 1], but got 1.5');
+    expect(() => parse([{ id: 'a', label: 1, candidate: [0.4, 0.6] }], binary)).toThrow('p.jsonl line 1: field "candidate": expected P(positive class), a number in [0, 1], but got [0.4,0.6]');
+    const regression = { problemType: 'regression' as const };
+    expect(parse([{ id: 'a', label: 1234.5, candidate: -3, champion: 7 }], regression).candidate[0]).toBe(-3);
+    expect(() => parse([{ id: 'a', label: 1, candidate: 'NaN' }], regression)).toThrow('p.jsonl line 1: field "candidate": expected the predicted value (a finite number), but got "NaN"');
+    expect(() => parse([{ label: 1, candidate: 2 }], regression)).toThrow('p.jsonl line 1: field "id": expected the row\'s id (a non-empty string or a number), but got nothing');
+  });
+
+  test('multiclass without the class list is refused up front', () => {
+    expect(() => parse([], { problemType: 'multiclass_classification' })).toThrow('p.jsonl: multiclass_classification needs the run\'s class list (schema.json "classes"), but got none');
+  });
+
+  test('blank lines are skipped and line numbers count them', () => {
+    expect(() => parsePredictionTable('\n{"id":"a","label":0,"candidate":[1,0,0]}\n\n{"id":"b","label":5,"candidate":[1,0,0]}\n', multi, 'p.jsonl')).toThrow(/^p\.jsonl line 4: field "label"/);
   });
 });
 

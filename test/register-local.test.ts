@@ -29,6 +29,14 @@ function event(executionName: string, deploy: boolean): StageEvent {
         reasons: [deploy ? 'Deploy: all 3 gate checks passed.' : 'Do not deploy: 1 of 3 gate checks failed.'],
         primaryMetric: { name: 'roc_auc', candidate: 0.83, champion: deploy ? 0.8 : 0.86 },
       },
+      model: {
+        modelDataUri: `${ART}/runs/${executionName}/model/model.tar.gz`,
+        trainingModelDataUri: `${ART}/runs/${executionName}/training/job/output/model.tar.gz`,
+        codeUri: `${ART}/code/sourcedir.tar.gz`,
+        sha256: 'b'.repeat(64),
+        bytes: 4321,
+        manifestUri: `${ART}/runs/${executionName}/model/manifest.json`,
+      },
     },
   };
 }
@@ -73,7 +81,7 @@ describe('Register against the local SageMaker server', () => {
       ModelPackageGroupName: GROUP,
       ModelApprovalStatus: 'Approved',
       InferenceSpecification: {
-        Containers: [{ ModelDataUrl: `${ART}/runs/exec-a/training/job/output/model.tar.gz`, Environment: { SAGEMAKER_PROGRAM: 'train.py', SAGEMAKER_SUBMIT_DIRECTORY: `${ART}/code/sourcedir.tar.gz` } }],
+        Containers: [{ ModelDataUrl: `${ART}/runs/exec-a/model/model.tar.gz`, Environment: { SAGEMAKER_PROGRAM: 'train.py', SAGEMAKER_SUBMIT_DIRECTORY: '/opt/ml/model/code' } }],
         SupportedContentTypes: ['text/csv', 'application/json'],
         SupportedRealtimeInferenceInstanceTypes: ['ml.c5.large'],
       },

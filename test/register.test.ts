@@ -4,6 +4,8 @@ import { handler } from '../lambdas/register/handler';
 import { clientTokenFor } from '../lambdas/register/core';
 import { RegistrationRefSchema, StageEvent } from '../lambdas/shared/contracts';
 import { RelearnConfigInput } from '../lambdas/shared/config';
+import { fitsShape, tagSafeDecode } from '../lambdas/shared/names';
+import { EDGE_EXECUTION_NAMES } from './helpers/execution-names';
 import { setLambdaEnv } from './helpers/local-s3';
 
 // The behaviour against a real (local) control plane is in register-local.test.ts. The SDK mock is kept only for
@@ -29,6 +31,14 @@ function event(executionName: string, deploy: boolean): StageEvent {
         deploy,
         reasons: [deploy ? 'Deploy: all 4 gate checks passed.' : 'Do not deploy: 1 of 4 gate checks failed.', 'roc_auc on slice country=FR ...'],
         primaryMetric: { name: 'roc_auc', candidate: 0.84, champion: 0.81 },
+      },
+      model: {
+        modelDataUri: `${ART}/runs/${executionName}/model/model.tar.gz`,
+        trainingModelDataUri: `${ART}/runs/${executionName}/training/j/output/model.tar.gz`,
+        codeUri: `${ART}/code/sourcedir.tar.gz`,
+        sha256: 'a'.repeat(64),
+        bytes: 1234,
+        manifestUri: `${ART}/runs/${executionName}/model/manifest.json`,
       },
     },
   };
@@ -62,18 +72,45 @@ describe('Register', () => {
       InferenceSpecification: {
         Containers: [{
           Image: '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3',
-          ModelDataUrl: `${ART}/runs/exec-1/training/j/output/model.tar.gz`,
-          Environment: { SAGEMAKER_PROGRAM: 'train.py', SAGEMAKER_SUBMIT_DIRECTORY: `${ART}/code/sourcedir.tar.gz`, SAGEMAKER_CONTAINER_LOG_LEVEL: '20', SAGEMAKER_REGION: 'eu-west-1' },
+          // The self-contained archive: the serving code is inside it (finding 1), nothing else is read from S3.
+          ModelDataUrl: `${ART}/runs/exec-1/model/model.tar.gz`,
+          Environment: { SAGEMAKER_PROGRAM: 'train.py', SAGEMAKER_SUBMIT_DIRECTORY: '/opt/ml/model/code', SAGEMAKER_CONTAINER_LOG_LEVEL: '20', SAGEMAKER_REGION: 'eu-west-1' },
         }],
         SupportedContentTypes: ['text/csv', 'application/json'],
         SupportedResponseMIMETypes: ['application/json'],
         SupportedRealtimeInferenceInstanceTypes: ['ml.c5.large'],
       },
       ModelMetrics: { ModelQuality: { Statistics: { ContentType: 'application/json', S3Uri: `${ART}/runs/exec-1/evaluation/evaluation.json` } } },
-      CustomerMetadataProperties: { executionName: 'exec-1', datasetId: 'ds-42', primaryMetric: 'roc_auc=0.84', gate: 'passed' },
+      CustomerMetadataProperties: { executionName: 'exec-1', datasetId: 'ds-42', primaryMetric: 'roc_auc=0.84', gate: 'passed', modelSha256: 'a'.repeat(64) },
     });
     expect(input.ClientToken).toMatch(/^[a-zA-Z0-9-]{1,36}$/);
     expect(input.ModelPackageDescription).toBe('relearn run exec-1: Deploy: all 4 gate checks passed.');
+  });
+
+  test('execution names at the 80-character limit and with every character Step Functions allows: metadata and description fit SageMaker’s patterns', async () => {
+    for (const name of EDGE_EXECUTION_NAMES) {
+      setup();
+      await handler({ ...event(name, true), executionStartTime: '2026-11-29T08:00:00.000Z' });
+      const input = sm.commandCalls(CreateModelPackageCommand)[0].args[0].input;
+      for (const [k, v] of Object.entries(input.CustomerMetadataProperties!)) {
+        expect([name, k, v, fitsShape('CustomerMetadataKey', k), fitsShape('CustomerMetadataValue', v)]).toEqual([name, k, v, true, true]);
+      }
+      expect(tagSafeDecode(input.CustomerMetadataProperties!.executionName) ?? name).toBe(name);
+      expect(fitsShape('EntityDescription', input.ModelPackageDescription!)).toBe(true);
+      expect(input.InferenceSpecification?.Containers?.[0].ModelDataUrl).toBe(`${ART}/runs/${name}/model/model.tar.gz`);
+    }
+  });
+
+  test('a package of an earlier execution of the same name (another start time) is not taken for this run’s', async () => {
+    setup();
+    const arn = 'arn:aws:sagemaker:eu-west-1:000000000000:model-package/relearn-models/3';
+    sm.on(ListModelPackagesCommand).resolves({
+      ModelPackageSummaryList: [{ ModelPackageArn: arn, ModelPackageGroupName: 'relearn-models', ModelPackageDescription: 'relearn run exec-9: Deploy', CreationTime: new Date(), ModelPackageStatus: 'Completed' }],
+    });
+    sm.on(DescribeModelPackageCommand, { ModelPackageName: arn }).resolves({ ModelPackageArn: arn, ModelApprovalStatus: 'Approved', CustomerMetadataProperties: { executionName: 'exec-9', executionStartTime: '2026-08-01T00:00:00.000Z' } });
+    const ref = await handler({ ...event('exec-9', true), executionStartTime: '2026-11-29T08:00:00.000Z' });
+    expect(ref.modelPackageArn).toBe('arn:aws:sagemaker:eu-west-1:000000000000:model-package/relearn-models/7');
+    expect(sm.commandCalls(CreateModelPackageCommand)[0].args[0].input.CustomerMetadataProperties?.executionStartTime).toBe('2026-11-29T08:00:00.000Z');
   });
 
   test('a retry finds its own package and creates no second version', async () => {

@@ -7,7 +7,7 @@ import { computeEvaluation, EvaluationDocument } from '../lambdas/evaluate/core'
 import { renderReport } from '../lambdas/evaluate/report';
 import { parseConfig, RelearnConfigInput } from '../lambdas/shared/config';
 import { encodeColumn } from '../lambdas/shared/metrics';
-import { PredictionRow } from '../lambdas/shared/predictions';
+import { PredictionRow, predictionTable, ScoredRow } from '../lambdas/shared/predictions';
 import { mulberry32 as rng } from '../lambdas/shared/random';
 
 const CHROMIUM = process.env.RELEARN_CHROMIUM ?? '/usr/bin/chromium';
@@ -41,7 +41,7 @@ function document(config: RelearnConfigInput, opts: { champion: boolean; regress
     executionName: 'report-test-exec',
     datasetId: 'ds-0123abcd',
     config: parseConfig(config),
-    joined: { predictions: preds, columns: [encodeColumn('country', country), encodeColumn('gender', gender)], validationRows: preds.length, unscored: 0 },
+    joined: { predictions: predictionTable(preds), columns: [encodeColumn('country', country), encodeColumn('gender', gender)], validationRows: preds.length, unscored: 0 },
     validation: {
       summary: '2400 rows, 6 columns checked: 0 blocking, 2 warnings',
       blocking: 0,
@@ -57,7 +57,38 @@ function document(config: RelearnConfigInput, opts: { champion: boolean; regress
   });
 }
 
-async function openInChromium(html: string, name: string): Promise<{ errors: string[]; external: string[]; text: string; screenshot: string }> {
+/** A multiclass evaluation: 4 classes, the candidate sharper than the champion, worse on one region. */
+function multiclassDocument(): EvaluationDocument {
+  const classes = ['setosa', 'versicolor', 'virginica', 'other <x>'];
+  const r = rng(8);
+  const rows: ScoredRow[] = [];
+  const region: string[] = [];
+  const probs = (y: number, signal: number) => {
+    const w = classes.map((_, k) => Math.exp((k === y ? signal : 0) + (r() - 0.5) * 2));
+    const t = w.reduce((a, b) => a + b, 0);
+    return w.map((v) => Number((v / t).toFixed(4)));
+  };
+  for (let i = 0; i < 2000; i++) {
+    const y = Math.min(3, Math.floor(r() * 4.4));
+    const reg = ['north', 'south', 'east'][i % 3];
+    rows.push({ id: `r${i}`, label: y, candidate: probs(y, reg === 'east' ? 0.3 : 2), champion: probs(y, 1) });
+    region.push(reg);
+  }
+  return computeEvaluation({
+    executionName: 'report-test-multiclass',
+    datasetId: 'ds-mc',
+    config: parseConfig({ dataset: { sliceColumns: ['region'] }, evaluation: { problemType: 'multiclass_classification', gates: { min: { f1_macro: 0.5 }, slices: { minRows: 100, noRegression: { metrics: ['roc_auc_ovr'], relativeTolerance: 0.02 } } } } }),
+    joined: { predictions: predictionTable(rows, { problemType: 'multiclass_classification', classes }), columns: [encodeColumn('region', region)], validationRows: rows.length, unscored: 0 },
+    validation: null,
+    champion: { executionName: 'previous-exec' },
+    classes,
+    now: new Date('2026-01-01T00:00:00Z'),
+  });
+}
+
+type Page = Awaited<ReturnType<Awaited<ReturnType<typeof chromium.launch>>['newPage']>>;
+
+async function openInChromium<T = undefined>(html: string, name: string, inspect?: (page: Page) => Promise<T>): Promise<{ errors: string[]; external: string[]; text: string; screenshot: string; inspected?: T }> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`Chromium is not installed at ${CHROMIUM}: install it with \`apt-get install -y chromium\` (or set RELEARN_CHROMIUM to its path)`);
   }
@@ -80,7 +111,8 @@ async function openInChromium(html: string, name: string): Promise<{ errors: str
     const screenshot = join(OUT, `${name}.png`);
     await page.screenshot({ path: screenshot, fullPage: true });
     const text = await page.innerText('body');
-    return { errors, external, text, screenshot };
+    const inspected = inspect ? await inspect(page) : undefined;
+    return { errors, external, text, screenshot, inspected };
   } finally {
     await browser.close();
   }
@@ -122,7 +154,7 @@ describe('report.html in headless Chromium', () => {
     console.log(`report screenshot: ${page.screenshot}`);
   });
 
-  test('a first-run regression report renders too', async () => {
+  test('a first-run regression report renders too, without ROC or calibration', async () => {
     // GIVEN
     const doc = document({ dataset: { sliceColumns: ['country'] }, evaluation: { problemType: 'regression' } }, { champion: false, regression: true });
     // WHEN
@@ -131,6 +163,57 @@ describe('report.html in headless Chromium', () => {
     expect(page.errors).toEqual([]);
     expect(page.text).toContain('first run (no champion)');
     expect(page.text).toContain('Predicted vs actual');
+    expect(page.text).not.toMatch(/ROC|Calibration|Precision-recall|confusion/i);
     expect(statSync(page.screenshot).size).toBeGreaterThan(10000);
+  });
+
+  test('a multiclass report: the K x K confusion matrices, the per-class table and one-vs-rest ROC curves, no calibration', async () => {
+    // GIVEN 4 classes (one name with markup in it)
+    const doc = multiclassDocument();
+    const K = doc.classes!.length;
+    // WHEN the page is opened, and the candidate's matrix is measured as laid out and photographed on its own
+    const page = await openInChromium(renderReport(doc), 'multiclass', async (p) => {
+      const matrix = p.locator('table.cm.k').first();
+      const shot = join(OUT, 'multiclass-matrix.png');
+      await matrix.screenshot({ path: shot });
+      const layout = await matrix.evaluate((table) => {
+        const body = [...table.querySelectorAll('tbody tr')].map((tr) => [...tr.querySelectorAll('td')].slice(0, -1));
+        return {
+          head: [...table.querySelectorAll('thead th')].map((th) => th.textContent),
+          rows: body.map((cells) => cells.map((td) => {
+            const box = td.getBoundingClientRect();
+            return { text: td.textContent, x: Math.round(box.x), y: Math.round(box.y), w: box.width, h: box.height, bg: (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(td).backgroundColor };
+          })),
+        };
+      });
+      const svgLines = await p.locator('figure svg').first().evaluate((svg) => svg.querySelectorAll('path').length);
+      return { shot, layout, svgLines };
+    });
+    // THEN no error, nothing fetched
+    expect(page.errors).toEqual([]);
+    expect(page.external).toEqual([]);
+    expect(page.text).toContain('One-vs-rest ROC curves and confusion matrices');
+    expect(page.text).toContain(`Per class (${K} classes)`);
+    expect(page.text).toContain('other <x>');
+    expect(page.text).not.toMatch(/Calibration|Precision-recall curve/);
+    // AND the matrix is K x K, laid out as a grid: K rows at K distinct heights, K columns at K distinct x positions
+    const { layout, shot, svgLines } = page.inspected!;
+    expect(layout.head).toEqual(['actual \\ predicted', ...doc.classes!, 'rows']);
+    expect(layout.rows).toHaveLength(K);
+    expect(layout.rows.every((row) => row.length === K)).toBe(true);
+    expect(new Set(layout.rows.map((row) => row[0].y)).size).toBe(K);
+    expect(new Set(layout.rows[0].map((c) => c.x)).size).toBe(K);
+    expect(layout.rows.flat().every((c) => c.w > 20 && c.h > 15)).toBe(true);
+    // the counts are the candidate's matrix, the diagonal shaded green and the rest red
+    layout.rows.forEach((row, a) => row.forEach((cell, p) => {
+      expect(cell.text).toMatch(new RegExp(`^${doc.overall.matrix!.candidate[a][p].toLocaleString('en-US')}\\d`));
+      if (doc.overall.matrix!.candidate[a][p] > 0) expect(cell.bg).toMatch(a === p ? /^rgba\(26, 127, 55/ : /^rgba\(207, 34, 46/);
+    }));
+    // one ROC line per class
+    expect(svgLines).toBe(K);
+    expect(statSync(shot).size).toBeGreaterThan(5000);
+    expect(statSync(page.screenshot).size).toBeGreaterThan(20000);
+    // eslint-disable-next-line no-console
+    console.log(`multiclass report screenshot: ${page.screenshot}; its matrix: ${shot}`);
   });
 });

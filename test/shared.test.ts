@@ -1,5 +1,5 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { parseConfig, ConfigError } from '../lambdas/shared/config';
+import { parseConfig, ConfigError, driftThreshold } from '../lambdas/shared/config';
 import { runResourceName, trainingJobName } from '../lambdas/shared/names';
 import { getJson, putJson, getJsonIfExists } from '../lambdas/shared/s3';
 import { s3Client } from '../lambdas/shared/clients';
@@ -48,6 +48,40 @@ describe('configuration', () => {
 
   test('unknown fields are rejected, not ignored', () => {
     expect(() => parseConfig({ trainng: {} })).toThrow(/trainng/);
+  });
+
+  test('dataset.classes and dataset.columnRoles are checked against the problem type and the fixed columns', () => {
+    const problems = (input: object) => {
+      try {
+        parseConfig(input);
+        return [];
+      } catch (e) {
+        return (e as ConfigError).problems;
+      }
+    };
+    expect(problems({ dataset: { classes: ['no', 'yes'] } })).toEqual([]);
+    expect(problems({ dataset: { classes: ['a', 'b', 'c'] } })).toEqual([
+      'dataset.classes: binary_classification needs exactly 2 classes (the positive one second), but got 3: use multiclass_classification for more',
+    ]);
+    expect(problems({ dataset: { classes: ['a', 'b', 'c'] }, evaluation: { problemType: 'multiclass_classification' } })).toEqual([]);
+    expect(problems({ dataset: { classes: ['1', '2'] }, evaluation: { problemType: 'regression' } })).toEqual([
+      'dataset.classes: classes apply to classification only, but evaluation.problemType is regression',
+    ]);
+    expect(problems({ dataset: { classes: ['a', 'a'] } })).toEqual(['dataset.classes: each class may be listed once']);
+    expect(problems({ dataset: { idColumn: 'id', columnRoles: { churned: 'ignore', id: 'text', notes: 'text' } } })).toEqual([
+      'dataset.columnRoles.churned: "churned" is the label column (dataset.labelColumn): its role is fixed, but got "ignore"',
+      'dataset.columnRoles.id: "id" is the id column (dataset.idColumn): its role is fixed, but got "text"',
+    ]);
+    expect(problems({ dataset: { columnRoles: { notes: 'words' } } })[0]).toMatch(/^dataset\.columnRoles\.notes: /);
+  });
+
+  test('drift thresholds: blocking ones default, fall back per column, can be off, and are never below the warning ones', () => {
+    const v = parseConfig({ validation: { drift: { meanShiftStd: 4, block: { numericJs: null }, columns: { price: { numericJs: 0.2, block: { categoricalLinf: 0.7 } } } } } }).validation;
+    expect(driftThreshold(v, 'age', 'numericJs')).toEqual({ warn: 0.1, warnField: 'drift.numericJs', block: null, blockField: 'drift.block.numericJs' });
+    expect(driftThreshold(v, 'age', 'meanShiftStd')).toEqual({ warn: 4, warnField: 'drift.meanShiftStd', block: 4, blockField: 'drift.block.meanShiftStd' });
+    expect(driftThreshold(v, 'price', 'numericJs')).toMatchObject({ warn: 0.2, warnField: 'drift.columns.price.numericJs', block: null });
+    expect(driftThreshold(v, 'price', 'categoricalLinf')).toMatchObject({ warn: 0.2, block: 0.7, blockField: 'drift.columns.price.block.categoricalLinf' });
+    expect(driftThreshold(parseConfig({}).validation, 'x', 'stdRatio')).toMatchObject({ warn: 2, block: 5 });
   });
 
   test('spot maxWait shorter than the max runtime is refused with both values', () => {

@@ -36,7 +36,7 @@ describe('the state machine definition (docs/architecture.md)', () => {
 
   test('every Lambda task retries service errors and TransientError with backoff >= 2 and full jitter', () => {
     const tasks = Object.entries(states).filter(([, s]) => s.Type === 'Task');
-    expect(tasks).toHaveLength(14); // 12 stages; notify also serves NotPromoted and NotifyFailure
+    expect(tasks).toHaveLength(15); // 13 stages; notify also serves NotPromoted and NotifyFailure
     for (const [name, s] of tasks) {
       expect({ name, retry: s.Retry }).toEqual({
         name,
@@ -49,7 +49,7 @@ describe('the state machine definition (docs/architecture.md)', () => {
 
   test('every Lambda task (and the statistics Map) is caught into NotifyFailure with the error at $.error', () => {
     const caught = Object.entries(def.States).filter(([name, s]) => (s.Type === 'Task' || s.Type === 'Map') && name !== 'NotifyFailure');
-    expect(caught.length).toBe(13); // 12 top-level tasks besides NotifyFailure, and the Map
+    expect(caught.length).toBe(14); // 13 top-level tasks besides NotifyFailure, and the Map
     for (const [name, s] of caught) {
       expect({ name, catch: s.Catch }).toEqual({ name, catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'NotifyFailure' }] });
     }
@@ -63,13 +63,14 @@ describe('the state machine definition (docs/architecture.md)', () => {
     expect(states.Failed).toEqual({ Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' });
   });
 
-  test('tasks pass { executionName, state } and store their result under their own key', () => {
+  test('tasks pass { executionName, executionStartTime, state } and store their result under their own key', () => {
     const expected: Record<string, string | null> = {
       Ingest: '$.dataset',
       ValidateData: '$.validation',
       StartTraining: '$.training',
       CheckTraining: '$.training',
       Evaluate: '$.evaluation',
+      PackageModel: '$.model',
       Register: '$.registration',
       Deploy: '$.deployment',
       CheckEndpoint: '$.deployment',
@@ -82,7 +83,7 @@ describe('the state machine definition (docs/architecture.md)', () => {
     for (const [name, resultPath] of Object.entries(expected)) {
       expect({ name, params: states[name].Parameters, resultPath: states[name].ResultPath }).toEqual({
         name,
-        params: { 'executionName.$': '$$.Execution.Name', 'state.$': '$' },
+        params: { 'executionName.$': '$$.Execution.Name', 'executionStartTime.$': '$$.Execution.StartTime', 'state.$': '$' },
         resultPath,
       });
     }
@@ -120,17 +121,17 @@ describe('the state machine definition (docs/architecture.md)', () => {
   });
 
   test('the whole execution is bounded: TimeoutSeconds is executionTimeout(config), so a stuck run ends TIMED_OUT', () => {
-    // 3600 training + 1800 overhead + 45 poll; 3600 endpoint + 60 bake + 120 termination + 20 poll; 2 x 3900 stages
-    expect(def.TimeoutSeconds).toBe(17045);
-    expect(executionTimeout(config).toSeconds()).toBe(17045);
+    // 3600 training + 1800 overhead + 45 poll; 3600 endpoint + 60 bake + 120 termination + 20 poll; 2 x 4830 stages
+    expect(def.TimeoutSeconds).toBe(18905);
+    expect(executionTimeout(config).toSeconds()).toBe(18905);
   });
 });
 
 describe('executionTimeout (the formula in lib/constructs/retraining-state-machine.ts)', () => {
   const base = executionTimeout(parseConfig({})).toSeconds();
 
-  test('the reference configuration: 4 h 44 min 30 s, more than training and deployment alone', () => {
-    expect(base).toBe(17070);
+  test('the reference configuration: 5 h 15 min 30 s, more than training and deployment alone', () => {
+    expect(base).toBe(18930);
     expect(base).toBeGreaterThan(3600 + EXECUTION_TIMEOUT_MARGINS.trainingOverhead.toSeconds() + EXECUTION_TIMEOUT_MARGINS.endpointUpdate.toSeconds());
   });
 
@@ -171,6 +172,7 @@ describe('the synthesized ASL, executed', () => {
       StartTraining: () => ({ jobName: 'job', done: false }),
       CheckTraining: () => ({ jobName: 'job', done: ++trainingPolls >= 2 }),
       Evaluate: () => ({ deploy: true }),
+      PackageModel: () => ({ modelDataUri: 's3://a/runs/run-1/model/model.tar.gz' }),
       Register: () => ({ promote: true }),
       Deploy: () => ({ endpointName: 'e', done: false }),
       CheckEndpoint: () => ({ endpointName: 'e', done: ++endpointPolls >= 2 }),
@@ -200,6 +202,7 @@ describe('the synthesized ASL, executed', () => {
       'CheckTraining',
       'CheckTraining',
       'Evaluate',
+      'PackageModel',
       'Register',
       'Deploy',
       'CheckEndpoint',
@@ -214,6 +217,7 @@ describe('the synthesized ASL, executed', () => {
     const evaluateInput = calls.find((c) => c.state === 'Evaluate')!.input;
     expect(evaluateInput).toEqual({
       executionName: 'run-1',
+      executionStartTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       state: expect.objectContaining({ training: { jobName: 'job', done: true }, validation: { blocking: 0 } }),
     });
     expect(output).toMatchObject({

@@ -12,6 +12,8 @@ import {
   statsOfRows,
   StatsPlan,
   jensenShannon,
+  ScanOptions,
+  RowLocation,
 } from '../lambdas/shared/stats';
 import { openTable, ParseError } from '../lambdas/shared/tabular';
 
@@ -69,9 +71,9 @@ function toCsv(rows: Row[]): string {
   return 'x,cat,note,copy,y\r\n' + rows.map((r) => [r.x, r.cat, r.note, r.copy, r.y].map(q).join(',')).join('\r\n') + '\r\n';
 }
 
-function scan(csv: string | Buffer, chunk = 4096, plan = PLAN, file = 'part.csv'): DatasetStats {
+function scan(csv: string | Buffer, chunk = 4096, plan = PLAN, file = 'part.csv', opts: Partial<ScanOptions> = {}): DatasetStats {
   const bytes = Buffer.isBuffer(csv) ? csv : Buffer.from(csv);
-  const s = new CsvStatsScanner(plan, { file });
+  const s = new CsvStatsScanner(plan, { file, ...opts });
   for (let i = 0; i < bytes.length; i += chunk) s.push(bytes.subarray(i, i + chunk));
   return s.end();
 }
@@ -150,18 +152,46 @@ describe('statistics engine: exact counts and moments', () => {
   });
 });
 
+/** The line each row of `csv` starts on (records may span lines): what Ingest's line map records. */
+async function rowLines(csv: string): Promise<number[]> {
+  const lines: number[] = [];
+  for await (const r of (await openTable(Readable.from([csv]), { format: 'csv', file: 'x' })).rows) lines.push(r.line);
+  return lines;
+}
+
 describe('statistics engine: merge(a, b) equals stats(a + b)', () => {
-  test('exactly for counts, sketches and frequencies; to rounding for moments', () => {
-    // GIVEN a dataset split into two shards at an arbitrary row
+  /** A plan with a range on x, so that out-of-range rows are located too. */
+  const RANGED: StatsPlan = { ...PLAN, columns: PLAN.columns.map((c) => (c.name === 'x' ? { ...c, range: { min: -250, max: 600 } } : c)) };
+
+  test('exactly for counts, sketches, frequencies and first offending rows; to rounding for moments', async () => {
+    // GIVEN a dataset split into two shards whose rows interleave (as the train/validation split does), each
+    // locating its rows in the whole file as Ingest's line map does
     const rows = makeRows(3000, 5);
-    const a = scan(toCsv(rows.slice(0, 1234)));
-    const b = scan(toCsv(rows.slice(1234)));
-    const all = scan(toCsv(rows));
-    // WHEN merged
+    const source = await rowLines(toCsv(rows));
+    const pick = rng(77);
+    const inA = rows.map(() => pick() < 0.3);
+    const shard = (mine: boolean) => {
+      const index = rows.map((_, i) => i).filter((i) => inA[i] === mine);
+      const locate = (row: number): RowLocation => ({ file: 'src.csv', line: source[index[row]] });
+      return scan(toCsv(index.map((i) => rows[i])), 4096, RANGED, 'part.csv', { locate });
+    };
+    const a = shard(true);
+    const b = shard(false);
+    const all = scan(toCsv(rows), 4096, RANGED, 'part.csv', { locate: (row) => ({ file: 'src.csv', line: source[row] }) });
+    // WHEN merged (in either order)
     const merged = mergeStats(a, b);
+    expect(JSON.stringify(mergeStats(b, a).toJSON().columns.map((c) => [c.typeErrorExample, c.nonFiniteExample, c.missingExample, c.outOfRangeExample, c.firsts])))
+      .toBe(JSON.stringify(merged.toJSON().columns.map((c) => [c.typeErrorExample, c.nonFiniteExample, c.missingExample, c.outOfRangeExample, c.firsts])));
     // THEN
     const m = merged.toJSON();
     const w = all.toJSON();
+    const x = w.columns[0];
+    expect([x.typeErrorExample, x.nonFiniteExample, x.missingExample, x.outOfRangeExample].every((e) => e !== undefined)).toBe(true);
+    // the first offending row is the first in the source: its line is the smallest offending one
+    const firstOops = rows.findIndex((r) => r.x === 'oops');
+    expect(x.typeErrorExample).toEqual({ file: 'src.csv', line: source[firstOops], value: 'oops' });
+    const firstOut = rows.findIndex((r) => r.x !== '' && Number.isFinite(Number(r.x)) && (Number(r.x) < -250 || Number(r.x) > 600));
+    expect(x.outOfRangeExample).toEqual({ file: 'src.csv', line: source[firstOut], value: rows[firstOut].x });
     expect(m.rows).toBe(w.rows);
     expect(m.rowHll).toEqual(w.rowHll);
     m.columns.forEach((c, i) => {
@@ -178,7 +208,7 @@ describe('statistics engine: merge(a, b) equals stats(a + b)', () => {
       }
     });
     // and the inputs are unchanged
-    expect(a.rows).toBe(1234);
+    expect(a.rows).toBe(inA.filter(Boolean).length);
   });
 
   test('survives a JSON round trip (shards are stored in S3)', () => {

@@ -143,6 +143,19 @@ describe('relearn templates (reference configuration)', () => {
       }
     });
 
+    test('the SageMaker role may read the schema channel: exactly runs/*/validation/schema.json, nothing else of the run', () => {
+      const statements = statementsOf(pipeline, 'PipelineSageMakerRole');
+      const rendered = (s: Statement) => JSON.stringify(s.Resource) + JSON.stringify(s.Condition ?? {});
+      const reads = statements.filter((s) => list(s.Action).includes('s3:GetObject') && rendered(s).includes('validation'));
+      expect(reads).toHaveLength(1);
+      expect(JSON.stringify(reads[0].Resource)).toMatch(/"\/runs\/\*\/validation\/schema\.json"\]\]\}$/);
+      const lists = statements.filter((s) => list(s.Action).includes('s3:ListBucket') && rendered(s).includes('validation'));
+      expect(lists).toHaveLength(1);
+      expect(lists[0].Condition).toEqual({ StringLike: { 's3:prefix': ['runs/*/validation/schema.json'] } });
+      // and not the run's statistics or anomalies
+      expect(JSON.stringify(statements)).not.toMatch(/validation\/\*|stats\.json|anomalies\.json/);
+    });
+
     test('stage roles use exact bucket prefixes: Ingest reads only incoming/ of the data bucket', () => {
       const reads = statementsOf(pipeline, 'PipelineIngestRole').filter((s) => s.Action === 's3:GetObject');
       const rendered = JSON.stringify(reads);
@@ -169,9 +182,12 @@ describe('relearn templates (reference configuration)', () => {
   });
 
   describe('pipeline stack: functions, topic, state machine', () => {
-    test('twelve stage functions and the abort cleanup: Node.js 22, traced, with their own encrypted log groups and the full environment', () => {
-      const fns = Object.values(pipeline.findResources('AWS::Lambda::Function'));
-      expect(fns).toHaveLength(13); // 12 stages + AbortCleanup (lib/constructs/abort-cleanup.ts)
+    test('fifteen stage functions and the abort cleanup: Node.js 22, traced, with their own encrypted log groups and the full environment', () => {
+      const all = pipeline.findResources('AWS::Lambda::Function');
+      // + the endpoint owner's handler and CDK's provider framework function (lib/constructs/endpoint-owner.ts)
+      expect(Object.keys(all)).toHaveLength(18);
+      const fns = Object.entries(all).filter(([id]) => !id.startsWith('PipelineEndpointOwner')).map(([, f]) => f);
+      expect(fns).toHaveLength(16); // 13 retrain stages + 2 rollback stages + AbortCleanup (lib/constructs/abort-cleanup.ts)
       // Every variable loadEnv requires (CURATED_SCHEMA_URI is optional: only with validation.schemaFile).
       const required = Object.entries(LambdaEnvSchema.shape).filter(([, v]) => !v.safeParse(undefined).success).map(([k]) => k);
       for (const f of fns) {
@@ -214,17 +230,25 @@ describe('relearn templates (reference configuration)', () => {
         LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true },
         TracingConfiguration: { Enabled: true },
       });
+      pipeline.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+        StateMachineName: 'relearn-rollback',
+        StateMachineType: 'STANDARD',
+        LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true },
+        TracingConfiguration: { Enabled: true },
+      });
       // named under /aws/vendedlogs/, with a per-stack suffix so a redeploy never collides with a retained group
       const named = Object.values(pipeline.findResources('AWS::Logs::LogGroup')).filter((g) => g.Properties.LogGroupName);
-      expect(named).toHaveLength(1);
-      expect(JSON.stringify(named[0].Properties.LogGroupName)).toContain('/aws/vendedlogs/states/relearn-retrain-');
-      expect(JSON.stringify(named[0].Properties.LogGroupName)).toContain('AWS::StackId');
-      expect(named[0].Properties.KmsKeyId).toBeDefined();
+      expect(named).toHaveLength(2);
+      for (const [i, machine] of ['relearn-retrain', 'relearn-rollback'].entries()) {
+        expect(JSON.stringify(named[i].Properties.LogGroupName)).toContain(`/aws/vendedlogs/states/${machine}-`);
+        expect(JSON.stringify(named[i].Properties.LogGroupName)).toContain('AWS::StackId');
+        expect(named[i].Properties.KmsKeyId).toBeDefined();
+      }
     });
 
     test('outputs: state machine ARN and console URL, bucket names, endpoint name', () => {
       const outputs = Object.keys(pipeline.toJSON().Outputs);
-      for (const o of ['StateMachineArn', 'StateMachineConsoleUrl', 'EndpointName', 'DataBucketName', 'ArtifactsBucketName', 'TopicArn']) {
+      for (const o of ['StateMachineArn', 'RollbackStateMachineArn', 'StateMachineConsoleUrl', 'EndpointName', 'DataBucketName', 'ArtifactsBucketName', 'TopicArn']) {
         expect(outputs).toContain(o);
       }
       pipeline.hasOutput('EndpointName', { Value: 'relearn-endpoint' });
@@ -301,18 +325,18 @@ describe('abort cleanup (DESIGN principle 6: an aborted execution leaves no trai
     pipeline.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: { Ref: fn }, MaximumRetryAttempts: 2 });
   });
 
-  test("the role: Describe/StopTrainingJob on this pipeline's training jobs, Publish on the topic, the topic's key; nothing else", () => {
+  test("the role: Describe/ListTags/StopTrainingJob on this pipeline's training jobs, Publish on the topic, the topic's key; nothing else", () => {
     const topic = idOf('AWS::SNS::Topic', 'PipelineTopic');
     const statements = statementsOf(pipeline, 'PipelineAbortCleanupRole');
     const byAction = (a: string) => statements.filter((s) => list(s.Action).includes(a));
     expect(statements.flatMap((s) => list(s.Action)).sort()).toEqual(
       [
         'kms:Decrypt', 'kms:GenerateDataKey', 'logs:CreateLogStream', 'logs:PutLogEvents', 'sagemaker:DescribeTrainingJob',
-        'sagemaker:StopTrainingJob', 'sns:Publish', 'sqs:SendMessage', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments',
+        'sagemaker:ListTags', 'sagemaker:StopTrainingJob', 'sns:Publish', 'sqs:SendMessage', 'xray:PutTelemetryRecords', 'xray:PutTraceSegments',
       ].sort(),
     );
     const [sagemaker] = byAction('sagemaker:StopTrainingJob');
-    expect(list(sagemaker.Action).sort()).toEqual(['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob']);
+    expect(list(sagemaker.Action).sort()).toEqual(['sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:StopTrainingJob']);
     expect(JSON.stringify(sagemaker.Resource)).toMatch(/:training-job\/relearn-train-\*"\]\]\}$/);
     expect(byAction('sns:Publish')[0].Resource).toEqual({ Ref: topic });
     expect(JSON.stringify(byAction('kms:Decrypt')[0].Resource)).toContain('Key');
@@ -322,16 +346,16 @@ describe('abort cleanup (DESIGN principle 6: an aborted execution leaves no trai
     }
   });
 
-  test("the state machine's TimeoutSeconds is the configured limit (reference config: 17070 s), so a stuck run ends TIMED_OUT", () => {
+  test("the state machine's TimeoutSeconds is the configured limit (reference config: 18930 s), so a stuck run ends TIMED_OUT", () => {
     const timeoutOf = (t: Template) => {
-      const [sm] = Object.values(t.findResources('AWS::StepFunctions::StateMachine'));
+      const [sm] = Object.entries(t.findResources('AWS::StepFunctions::StateMachine')).filter(([id]) => id.startsWith('PipelineRetrain')).map(([, r]) => r);
       const def = sm.Properties.DefinitionString;
       const text = typeof def === 'string' ? def : (def['Fn::Join'][1] as unknown[]).map((p) => (typeof p === 'string' ? p : 'TOKEN')).join('');
       return (JSON.parse(text) as { TimeoutSeconds?: number }).TimeoutSeconds;
     };
-    expect(timeoutOf(pipeline)).toBe(17070);
+    expect(timeoutOf(pipeline)).toBe(18930);
     // GIVEN spot training with its default MaxWait (twice a 2 h runtime) THEN the limit grows by the extra 3 h of training
-    expect(timeoutOf(synth({ training: { maxRuntimeSeconds: 7200, spot: { enabled: true } } }).pipeline)).toBe(17070 - 3600 + 14400);
+    expect(timeoutOf(synth({ training: { maxRuntimeSeconds: 7200, spot: { enabled: true } } }).pipeline)).toBe(18930 - 3600 + 14400);
   });
 });
 

@@ -2,6 +2,7 @@ import {
   CreateTrainingJobCommand,
   CreateTrainingJobCommandInput,
   DescribeTrainingJobCommand,
+  ListTagsCommand,
   SageMakerClient,
   SageMakerServiceException,
 } from '@aws-sdk/client-sagemaker';
@@ -20,10 +21,13 @@ import { handler as startHandler } from '../lambdas/start-training/handler';
 import { parseConfig, RelearnConfigInput } from '../lambdas/shared/config';
 import { ChampionRecord, PipelineState } from '../lambdas/shared/contracts';
 import { loadEnv } from '../lambdas/shared/env';
-import { trainingJobName } from '../lambdas/shared/names';
+import { fitsShape, tagSafeDecode, trainingJobName } from '../lambdas/shared/names';
+import { executionTags } from '../lambdas/shared/sagemaker';
+import { EDGE_EXECUTION_NAMES } from './helpers/execution-names';
 import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
 const EXEC = 'run-2026-11-29T08-00';
+const START = '2026-11-29T08:00:00.000Z';
 const KMS = 'arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000';
 const CODE = `s3://${ARTIFACTS_BUCKET}/code/sourcedir.tar.gz`;
 const IMAGE = '683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3';
@@ -37,6 +41,7 @@ const CHAMPION_MODEL = `s3://${ARTIFACTS_BUCKET}/runs/previous/training/relearn-
 function inputs(config: RelearnConfigInput = {}, extra: Partial<TrainingJobInputs> = {}): TrainingJobInputs {
   return {
     executionName: EXEC,
+    executionStartTime: START,
     config: parseConfig(config),
     dataset: DATASET,
     artifactsBucket: ARTIFACTS_BUCKET,
@@ -71,6 +76,7 @@ describe('buildCreateTrainingJobRequest', () => {
     expect(req.HyperParameters).toEqual({
       'label-column': '"churned"',
       'id-column': '"_row_id"',
+      'problem-type': '"binary_classification"',
       sagemaker_program: '"train.py"',
       sagemaker_submit_directory: `"${CODE}"`,
       sagemaker_container_log_level: '20',
@@ -96,8 +102,23 @@ describe('buildCreateTrainingJobRequest', () => {
     expect(req.Tags).toEqual([
       { Key: 'relearn:pipeline', Value: 'relearn' },
       { Key: 'relearn:execution', Value: EXEC },
+      { Key: 'relearn:execution-start', Value: START },
       { Key: 'relearn:dataset', Value: 'ds-abc123' },
     ]);
+  });
+
+  test('execution names at the 80-character limit and with every character Step Functions allows give a valid request', () => {
+    for (const name of EDGE_EXECUTION_NAMES) {
+      // WHEN the request is built for that execution
+      const req = buildCreateTrainingJobRequest(inputs({ training: { spot: { enabled: true } } }, { executionName: name }));
+      // THEN every value SageMaker checks with a pattern fits it, and the S3 locations keep the name whole
+      expect(fitsShape('EntityName', req.TrainingJobName!)).toBe(true);
+      for (const tag of req.Tags!) expect([name, tag, fitsShape('TagKey', tag.Key!), fitsShape('TagValue', tag.Value!)]).toEqual([name, tag, true, true]);
+      expect(tagSafeDecode(req.Tags!.find((t) => t.Key === 'relearn:execution')!.Value!) ?? name).toBe(name);
+      expect(req.OutputDataConfig?.S3OutputPath).toBe(`s3://${ARTIFACTS_BUCKET}/runs/${name}/training/`);
+      expect(req.CheckpointConfig?.S3Uri).toBe(`s3://${ARTIFACTS_BUCKET}/runs/${name}/checkpoints/`);
+      expect(JSON.parse(req.HyperParameters!.sagemaker_job_name)).toBe(req.TrainingJobName);
+    }
   });
 
   test('passes the configured id column, label column and user hyperparameters JSON-encoded', () => {
@@ -116,6 +137,19 @@ describe('buildCreateTrainingJobRequest', () => {
       'feature-columns': '"plan,country"',
       'class-weight-balanced': 'true',
     });
+  });
+
+  test('adds the schema channel: exactly the run\'s schema.json, and the problem type as a reserved hyperparameter', () => {
+    const schemaUri = `s3://${ARTIFACTS_BUCKET}/runs/${EXEC}/validation/schema.json`;
+    const req = buildCreateTrainingJobRequest(inputs({ evaluation: { problemType: 'multiclass_classification' } }, { schemaUri }));
+    expect(req.InputDataConfig?.map((c) => c.ChannelName)).toEqual(['train', 'validation', 'schema']);
+    expect(channel(req, 'schema')).toEqual({
+      ChannelName: 'schema',
+      DataSource: { S3DataSource: { S3DataType: 'S3Prefix', S3Uri: schemaUri, S3DataDistributionType: 'FullyReplicated' } },
+      ContentType: 'application/json',
+      InputMode: 'File',
+    });
+    expect(req.HyperParameters?.['problem-type']).toBe('"multiclass_classification"');
   });
 
   test('adds the champion channel when there is a champion model', () => {
@@ -149,8 +183,8 @@ describe('buildCreateTrainingJobRequest', () => {
   });
 
   test('leaves VolumeKmsKeyId out for instance types with instance storage, which SageMaker refuses it for', () => {
-    const req = buildCreateTrainingJobRequest(inputs({ training: { instanceType: 'ml.m5d.xlarge', instanceCount: 2 } }));
-    expect(req.ResourceConfig).toEqual({ InstanceType: 'ml.m5d.xlarge', InstanceCount: 2, VolumeSizeInGB: 30 });
+    const req = buildCreateTrainingJobRequest(inputs({ training: { instanceType: 'ml.g4dn.xlarge', instanceCount: 2 } }));
+    expect(req.ResourceConfig).toEqual({ InstanceType: 'ml.g4dn.xlarge', InstanceCount: 2, VolumeSizeInGB: 30 });
     expect(req.EnableInterContainerTrafficEncryption).toBe(true);
     expect(['ml.m5.large', 'ml.c5.2xlarge', 'ml.g4dn.xlarge', 'ml.p3dn.24xlarge', 'ml.g5.xlarge', 'ml.r5d.large'].map(hasInstanceStorage)).toEqual([
       false,
@@ -203,7 +237,7 @@ describe('the request and the script agree', () => {
       await pipeline(generateChurn({ rows, seed }), createWriteStream(join(dir, name, 'part-00000.csv')));
     }
     // WHEN the script runs with them, laid out like /opt/ml
-    const run = spawnSync(python, [join(__dirname, '..', 'training-scripts', 'churn', 'train.py'), ...args], {
+    const run = spawnSync(python, [join(__dirname, '..', 'training-scripts', 'tabular', 'train.py'), ...args], {
       env: {
         ...process.env,
         SM_CHANNEL_TRAIN: join(dir, 'train'),
@@ -289,7 +323,7 @@ describe('StartTraining and CheckTraining handlers', () => {
     // GIVEN no champion/current.json
     sm.on(CreateTrainingJobCommand).resolves({ TrainingJobArn: 'arn:job' });
     // WHEN StartTraining runs
-    const ref = await startHandler({ executionName: EXEC, state: pipelineState() });
+    const ref = await startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() });
     // THEN one CreateTrainingJob went out for this execution's job, with train and validation only
     const calls = sm.commandCalls(CreateTrainingJobCommand);
     expect(calls).toHaveLength(1);
@@ -301,11 +335,20 @@ describe('StartTraining and CheckTraining handlers', () => {
     expect(ref).toEqual({ jobName: req.TrainingJobName, status: 'InProgress', done: false });
   });
 
+  test('after ValidateData: the run\'s schema.json is the schema channel', async () => {
+    sm.on(CreateTrainingJobCommand).resolves({ TrainingJobArn: 'arn:job' });
+    const schemaUri = `s3://${ARTIFACTS_BUCKET}/runs/${EXEC}/validation/schema.json`;
+    const validation = { statsUri: schemaUri.replace('schema', 'stats'), schemaUri, anomaliesUri: schemaUri.replace('schema', 'anomalies'), blocking: 0, warnings: 0, summary: 'ok' };
+    await startHandler({ executionName: EXEC, executionStartTime: START, state: { ...pipelineState(), validation } });
+    const req = sm.commandCalls(CreateTrainingJobCommand)[0].args[0].input;
+    expect(channel(req, 'schema')?.DataSource?.S3DataSource?.S3Uri).toBe(schemaUri);
+  });
+
   test('with a champion: its model is a channel and the result names it', async () => {
     await putChampion(champion);
     sm.on(CreateTrainingJobCommand).resolves({ TrainingJobArn: 'arn:job' });
     try {
-      const ref = await startHandler({ executionName: EXEC, state: pipelineState() });
+      const ref = await startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() });
       const req = sm.commandCalls(CreateTrainingJobCommand)[0].args[0].input;
       expect(channel(req, 'champion')?.DataSource?.S3DataSource?.S3Uri).toBe(CHAMPION_MODEL);
       expect(ref.championModelDataUri).toBe(CHAMPION_MODEL);
@@ -317,7 +360,7 @@ describe('StartTraining and CheckTraining handlers', () => {
   test('a champion record without a model URI is an error that names the record', async () => {
     await putChampion({ executionName: 'broken' });
     try {
-      await expect(startHandler({ executionName: EXEC, state: pipelineState() })).rejects.toThrow(/champion\/current\.json has no valid modelDataUri/);
+      await expect(startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() })).rejects.toThrow(/champion\/current\.json has no valid modelDataUri/);
       expect(sm.commandCalls(CreateTrainingJobCommand)).toHaveLength(0);
     } finally {
       await deleteChampion();
@@ -328,26 +371,51 @@ describe('StartTraining and CheckTraining handlers', () => {
     // GIVEN the job was created by an earlier attempt
     const name = trainingJobName('relearn', EXEC);
     sm.on(CreateTrainingJobCommand).rejects(smError('ResourceInUse', `Training job names must be unique within an AWS account and region, and a training job with this name already exists (${name})`));
-    sm.on(DescribeTrainingJobCommand, { TrainingJobName: name }).resolves({ TrainingJobName: name, TrainingJobStatus: 'InProgress', SecondaryStatus: 'Training' });
+    sm.on(DescribeTrainingJobCommand, { TrainingJobName: name }).resolves({ TrainingJobName: name, TrainingJobArn: `arn:${name}`, TrainingJobStatus: 'InProgress', SecondaryStatus: 'Training' });
+    sm.on(ListTagsCommand, { ResourceArn: `arn:${name}` }).resolves({ Tags: executionTags({ executionName: EXEC, startTime: START }) });
     // WHEN StartTraining runs again
-    const ref = await startHandler({ executionName: EXEC, state: pipelineState() });
+    const ref = await startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() });
     // THEN it reports that job instead of failing
     expect(ref).toEqual({ jobName: name, status: 'InProgress', secondaryStatus: 'Training', done: false });
   });
 
+  test('a name used again by a later execution never adopts the earlier execution’s job (finding 6)', async () => {
+    // GIVEN a job of this name created by an execution of the same name that started 100 days ago
+    const name = trainingJobName('relearn', EXEC);
+    sm.on(CreateTrainingJobCommand).rejects(smError('ResourceInUse', `a training job with this name already exists (${name})`));
+    sm.on(DescribeTrainingJobCommand, { TrainingJobName: name }).resolves({ TrainingJobName: name, TrainingJobArn: `arn:${name}`, TrainingJobStatus: 'Completed', CreationTime: new Date('2026-08-21T08:00:05Z') });
+    sm.on(ListTagsCommand, { ResourceArn: `arn:${name}` }).resolves({ Tags: executionTags({ executionName: EXEC, startTime: '2026-08-21T08:00:00.000Z' }) });
+    // WHEN this execution's StartTraining runs, THEN it fails clearly instead of reporting the old job as its own
+    await expect(startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() })).rejects.toMatchObject({
+      name: 'TrainingFailed',
+      message: expect.stringMatching(/already exists and is not this execution's: it was created by an earlier execution of the same name, started 2026-08-21T08:00:00.000Z .*start this run again under a new name/),
+    });
+    // AND a job without relearn's start tag (made before it existed, or by hand) is not adopted either
+    sm.on(ListTagsCommand, { ResourceArn: `arn:${name}` }).resolves({ Tags: [{ Key: 'relearn:execution', Value: EXEC }] });
+    await expect(startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() })).rejects.toMatchObject({
+      name: 'TrainingFailed',
+      message: expect.stringMatching(/carries no relearn:execution-start tag/),
+    });
+  });
+
+  test('without the execution start time in the payload StartTraining refuses to run (it could not prove a job its own)', async () => {
+    await expect(startHandler({ executionName: EXEC, state: pipelineState() })).rejects.toMatchObject({ name: 'InvalidStageInput', message: expect.stringMatching(/executionStartTime is missing/) });
+    expect(sm.commandCalls(CreateTrainingJobCommand)).toHaveLength(0);
+  });
+
   test('SageMaker refusing the request is TrainingFailed with its message; throttling is transient', async () => {
     sm.on(CreateTrainingJobCommand).rejects(smError('ResourceLimitExceeded', 'The account-level service limit for ml.m5.large is 0 Instances'));
-    await expect(startHandler({ executionName: EXEC, state: pipelineState() })).rejects.toMatchObject({
+    await expect(startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() })).rejects.toMatchObject({
       name: 'TrainingFailed',
       message: expect.stringMatching(/refused to create training job .*ResourceLimitExceeded: The account-level service limit/),
     });
     sm.reset();
     sm.on(CreateTrainingJobCommand).rejects(smError('ThrottlingException', 'Rate exceeded'));
-    await expect(startHandler({ executionName: EXEC, state: pipelineState() })).rejects.toMatchObject({ name: 'TransientError' });
+    await expect(startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() })).rejects.toMatchObject({ name: 'TransientError' });
   });
 
   test('StartTraining without a dataset is InvalidStageInput', async () => {
-    await expect(startHandler({ executionName: EXEC, state: { source: { bucket: 'b', keys: ['k'] } } })).rejects.toMatchObject({
+    await expect(startHandler({ executionName: EXEC, executionStartTime: START, state: { source: { bucket: 'b', keys: ['k'] } } })).rejects.toMatchObject({
       name: 'InvalidStageInput',
       message: expect.stringMatching(/state\.dataset is missing/),
     });

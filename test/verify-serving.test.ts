@@ -3,8 +3,6 @@ import { DeleteEndpointCommand, DescribeEndpointCommand, SageMakerClient, Update
 import { SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { mockClient } from 'aws-sdk-client-mock';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, IncomingMessage, Server } from 'node:http';
-import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from 'tar';
@@ -13,6 +11,7 @@ import { DeploymentRef, PipelineState } from '../lambdas/shared/contracts';
 import { loadEnv } from '../lambdas/shared/env';
 import { sampleValidationRows, verifyServing } from '../lambdas/verify-serving/core';
 import { parseConfig } from '../lambdas/shared/config';
+import { EndpointAnswer, startFakeEndpoint } from './helpers/fake-endpoint';
 import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
 /**
@@ -34,14 +33,14 @@ const OFFLINE = [
   { id: 'c4', label: 0, candidate: score('40') },
 ];
 
-type Answer = (rows: Record<string, string | null>[]) => { status: number; body: string; headers?: Record<string, string> };
+type Answer = EndpointAnswer;
 
 describe('VerifyServing', () => {
   let s3: Awaited<ReturnType<typeof startTestS3>>;
-  let server: Server;
+  let endpoint: Awaited<ReturnType<typeof startFakeEndpoint>>;
   let runtime: SageMakerRuntimeClient;
-  let answer: Answer;
-  const requests: { url?: string; contentType?: string; rows: Record<string, string | null>[] }[] = [];
+  let requests: Awaited<ReturnType<typeof startFakeEndpoint>>['requests'];
+  const setAnswer = (a: Answer) => endpoint.answer(a);
 
   beforeAll(async () => {
     s3 = await startTestS3();
@@ -53,28 +52,19 @@ describe('VerifyServing', () => {
     await create({ gzip: true, file: join(dir, 'output.tar.gz'), cwd: join(dir, 'data') }, ['predictions.jsonl']);
     await s3.client.send(new PutObjectCommand({ Bucket: ARTIFACTS_BUCKET, Key: OUTPUT.replace(`s3://${ARTIFACTS_BUCKET}/`, ''), Body: readFileSync(join(dir, 'output.tar.gz')) }));
 
-    server = createServer(async (req: IncomingMessage, res) => {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      const rows = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      requests.push({ url: req.url, contentType: req.headers['content-type'], rows });
-      const a = answer(rows);
-      res.writeHead(a.status, { 'content-type': 'application/json', ...(a.headers ?? {}) });
-      res.end(a.body);
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    runtime = new SageMakerRuntimeClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'us-east-1', maxAttempts: 1 });
+    endpoint = await startFakeEndpoint(() => ({ status: 500, body: 'not set' }));
+    runtime = endpoint.runtime;
+    requests = endpoint.requests;
   });
   afterAll(async () => {
-    runtime.destroy();
-    await new Promise((r) => server.close(r));
+    await endpoint.stop();
     await s3.cleanup();
   });
   beforeEach(() => {
     sm.reset();
     requests.length = 0;
     setLambdaEnv({ dataset: { idColumn: 'customer_id' }, deployment: { verifySampleRows: 3 } });
-    answer = (rows) => ({ status: 200, body: JSON.stringify({ predictions: rows.map((r) => score(r.tenure)) }) });
+    setAnswer((rows) => ({ status: 200, body: JSON.stringify({ predictions: rows.map((r) => score(r.tenure)) }) }));
   });
 
   const deployment = (previous?: string): DeploymentRef => ({
@@ -121,7 +111,7 @@ describe('VerifyServing', () => {
 
   test('skew: rolls back to the previous config and throws ServingSkew naming the worst rows', async () => {
     // GIVEN an endpoint that answers in reverse row order (a serving bug)
-    answer = (rows) => ({ status: 200, body: JSON.stringify({ predictions: rows.map((r) => score(r.tenure)).reverse() }) });
+    setAnswer((rows) => ({ status: 200, body: JSON.stringify({ predictions: rows.map((r) => score(r.tenure)).reverse() }) }));
     sm.on(DescribeEndpointCommand).resolves({ EndpointName: 'relearn-endpoint', EndpointStatus: 'InService', EndpointConfigName: 'relearn-epc-run-7' });
     // WHEN / THEN
     await expect(verify(state('relearn-epc-old'))).rejects.toMatchObject({
@@ -132,7 +122,7 @@ describe('VerifyServing', () => {
   });
 
   test('skew on a first deploy: the endpoint is deleted', async () => {
-    answer = (rows) => ({ status: 200, body: JSON.stringify({ predictions: rows.map(() => 0.99) }) });
+    setAnswer((rows) => ({ status: 200, body: JSON.stringify({ predictions: rows.map(() => 0.99) }) }));
     sm.on(DescribeEndpointCommand).resolves({ EndpointName: 'relearn-endpoint', EndpointStatus: 'InService', EndpointConfigName: 'relearn-epc-run-7' });
     await expect(verify(state())).rejects.toMatchObject({ name: 'ServingSkew', message: expect.stringMatching(/has been deleted/) });
     expect(sm.commandCalls(DeleteEndpointCommand)).toHaveLength(1);
@@ -141,7 +131,7 @@ describe('VerifyServing', () => {
 
   test('differences within the tolerance pass', async () => {
     setLambdaEnv({ dataset: { idColumn: 'customer_id' }, deployment: { verifySampleRows: 4, verifyTolerance: 1e-3 } });
-    answer = (rows) => ({ status: 200, body: JSON.stringify({ predictions: rows.map((r) => score(r.tenure) + 5e-4) }) });
+    setAnswer((rows) => ({ status: 200, body: JSON.stringify({ predictions: rows.map((r) => score(r.tenure) + 5e-4) }) }));
     const result = await verify(state('relearn-epc-old'));
     expect(result.checkedRows).toBe(4);
     expect(result.maxAbsDifference).toBeCloseTo(5e-4, 9);
@@ -149,18 +139,18 @@ describe('VerifyServing', () => {
 
   test('the model answers with an error: rolled back, ServingSkew carries the model message', async () => {
     // GIVEN the container rejects the request (SageMaker wraps it as ModelError)
-    answer = () => ({
+    setAnswer(() => ({
       status: 424,
       body: JSON.stringify({ ErrorCode: 'CLIENT_ERROR_FROM_MODEL', OriginalStatusCode: 400, OriginalMessage: "missing column(s): tenure", Message: 'Received client error (400) from primary' }),
       headers: { 'x-amzn-errortype': 'ModelError' },
-    });
+    }));
     sm.on(DescribeEndpointCommand).resolves({ EndpointName: 'relearn-endpoint', EndpointStatus: 'InService', EndpointConfigName: 'relearn-epc-run-7' });
     await expect(verify(state('relearn-epc-old'))).rejects.toMatchObject({ name: 'ServingSkew', message: expect.stringMatching(/answered with an error: missing column\(s\): tenure.*rolling back/) });
     expect(sm.commandCalls(UpdateEndpointCommand)).toHaveLength(1);
   });
 
   test('a wrong number of scores is a ServingSkew too', async () => {
-    answer = () => ({ status: 200, body: JSON.stringify({ predictions: [0.5] }) });
+    setAnswer(() => ({ status: 200, body: JSON.stringify({ predictions: [0.5] }) }));
     sm.on(DescribeEndpointCommand).resolves({ EndpointName: 'relearn-endpoint', EndpointStatus: 'InService', EndpointConfigName: 'relearn-epc-run-7' });
     await expect(verify(state('relearn-epc-old'))).rejects.toMatchObject({ name: 'ServingSkew', message: expect.stringMatching(/sent 3 rows, got 1 scores/) });
   });

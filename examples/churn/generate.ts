@@ -20,9 +20,8 @@
  * A deliberately weak model: train on clean data with the script's `--feature-columns plan` hyperparameter
  * (only the plan), which scores clearly worse than the default (all features); see docs/training-contract.md.
  */
-import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { cliMain, csvField, Rng, runCli, sigmoid, streamRows } from '../lib/generator';
 
 export const VARIANTS = ['clean', 'nulls', 'shift', 'empty-text', 'new-category', 'missing-column'] as const;
 export type ChurnVariant = (typeof VARIANTS)[number];
@@ -119,81 +118,6 @@ const MESSAGES = {
   ],
 };
 
-/** sfc32: a small, fast, seedable PRNG (deterministic across platforms). */
-function sfc32(seed: number): () => number {
-  let a = 0x9e3779b9 ^ seed;
-  let b = 0x243f6a88 + seed * 0x85ebca6b;
-  let c = 0xb7e15162 ^ (seed >>> 3);
-  let d = 1;
-  const next = () => {
-    a >>>= 0;
-    b >>>= 0;
-    c >>>= 0;
-    d >>>= 0;
-    let t = (a + b) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    d = (d + 1) | 0;
-    t = (t + d) | 0;
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-  for (let i = 0; i < 20; i++) next();
-  return next;
-}
-
-class Rng {
-  private readonly next: () => number;
-  private spare: number | undefined;
-  constructor(seed: number) {
-    this.next = sfc32(seed);
-  }
-  uniform(): number {
-    return this.next();
-  }
-  normal(mean = 0, sd = 1): number {
-    if (this.spare !== undefined) {
-      const s = this.spare;
-      this.spare = undefined;
-      return mean + sd * s;
-    }
-    let u = 0;
-    while (u === 0) u = this.next();
-    const v = this.next();
-    const r = Math.sqrt(-2 * Math.log(u));
-    this.spare = r * Math.sin(2 * Math.PI * v);
-    return mean + sd * r * Math.cos(2 * Math.PI * v);
-  }
-  poisson(lambda: number): number {
-    const l = Math.exp(-lambda);
-    let k = 0;
-    let p = 1;
-    do {
-      k++;
-      p *= this.next();
-    } while (p > l);
-    return k - 1;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.next() * items.length)];
-  }
-  weighted(weights: readonly number[], total: number): number {
-    let x = this.next() * total;
-    for (let i = 0; i < weights.length; i++) {
-      x -= weights[i];
-      if (x < 0) return i;
-    }
-    return weights.length - 1;
-  }
-}
-
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
-
-function csvField(value: string): string {
-  return /[",\n\r]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
-}
-
 /** The columns a variant writes (all but `support_tickets` for missing-column). */
 export function columnsOf(variant: ChurnVariant = 'clean'): string[] {
   return ALL_COLUMNS.filter((c) => !(variant === 'missing-column' && c === 'support_tickets'));
@@ -249,53 +173,18 @@ function makeRow(rng: Rng, index: number, seed: number, variant: ChurnVariant): 
 /** Streams `rows` churn rows as CSV text (header first). Deterministic for (rows, seed, variant). */
 export function generateChurn(opts: GenerateChurnOptions): Readable {
   const variant = opts.variant ?? 'clean';
-  if (!VARIANTS.includes(variant)) throw new Error(`variant must be one of ${VARIANTS.join(', ')}, but got "${variant}"`);
-  if (!Number.isInteger(opts.rows) || opts.rows < 0) throw new Error(`rows must be a non-negative integer, but got ${opts.rows}`);
-  if (!Number.isInteger(opts.seed)) throw new Error(`seed must be an integer, but got ${opts.seed}`);
-  const chunkRows = opts.chunkRows ?? 2000;
-  const rng = new Rng(opts.seed);
-  let written = 0;
-  let headerDone = false;
-  return new Readable({
-    encoding: 'utf8',
-    read() {
-      let out = '';
-      if (!headerDone) {
-        out += columnsOf(variant).join(',') + '\n';
-        headerDone = true;
-      }
-      const end = Math.min(opts.rows, written + chunkRows);
-      for (; written < end; written++) out += makeRow(rng, written + 1, opts.seed, variant) + '\n';
-      if (out) this.push(out);
-      if (written >= opts.rows) this.push(null);
-    },
+  return streamRows({
+    ...opts,
+    variant,
+    variants: VARIANTS,
+    header: columnsOf(variant),
+    row: (rng, index) => makeRow(rng, index, opts.seed, variant),
   });
 }
 
 /** CLI: --rows N --seed S [--variant V] [--out FILE] (stdout when --out is absent). */
-export async function main(argv: string[]): Promise<void> {
-  const args: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (!a.startsWith('--')) throw new Error(`unexpected argument "${a}" (usage: --rows N --seed S [--variant ${VARIANTS.join('|')}] [--out FILE])`);
-    const value = argv[i + 1];
-    if (value === undefined || value.startsWith('--')) throw new Error(`${a} needs a value`);
-    args[a.slice(2)] = value;
-    i++;
-  }
-  for (const key of Object.keys(args)) {
-    if (!['rows', 'seed', 'variant', 'out'].includes(key)) throw new Error(`unknown option --${key} (known: --rows, --seed, --variant, --out)`);
-  }
-  const rows = Number(args.rows ?? '5000');
-  const seed = Number(args.seed ?? '1');
-  const stream = generateChurn({ rows, seed, variant: (args.variant ?? 'clean') as ChurnVariant });
-  if (args.out) await pipeline(stream, createWriteStream(args.out));
-  else await pipeline(stream, process.stdout);
+export function main(argv: string[]): Promise<void> {
+  return runCli(argv, VARIANTS, generateChurn);
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).catch((err: Error) => {
-    process.stderr.write(`generate: ${err.message}\n`);
-    process.exit(2);
-  });
-}
+if (require.main === module) cliMain('generate', main);

@@ -25,6 +25,8 @@ export const ExecutionStatusChangeSchema = z.object({
     stateMachineArn: z.string().min(1),
     /** The execution name: every SageMaker resource of the run is named after it (lambdas/shared/names.ts). */
     name: z.string().min(1).max(80),
+    /** Epoch milliseconds: with the name, which execution this was (a name may be used again after 90 days). */
+    startDate: z.number().nullish(),
     status: z.enum(CLEANED_UP_STATUSES),
     error: z.string().nullish(),
     cause: z.string().nullish(),
@@ -65,9 +67,11 @@ export async function cleanUpAbortedExecution(
   env: LambdaEnv,
   deps: AbortCleanupDeps = defaultDeps(),
 ): Promise<AbortCleanupResult> {
-  const { name: executionName, status } = event.detail;
+  const { name: executionName, status, startDate } = event.detail;
   logger.appendKeys({ executionName, status });
-  const training = await stopTrainingJobIfRunning(deps.sagemaker, trainingJobName(env.config.name, executionName));
+  // With the start date, a job of the same name that an earlier execution created is left alone.
+  const owner = typeof startDate === 'number' ? { executionName, startTime: startDate } : undefined;
+  const training = await stopTrainingJobIfRunning(deps.sagemaker, trainingJobName(env.config.name, executionName), owner);
   logger.info('cleanup of an execution that ended', { training });
 
   if (status === 'FAILED' && training.action === 'none') return { executionName, status, training, notified: false };

@@ -1,8 +1,10 @@
 import {
+  ContainerDefinition,
   CreateEndpointCommand,
   CreateEndpointConfigCommand,
   CreateModelCommand,
   DeploymentConfig as SageMakerDeploymentConfig,
+  DescribeModelPackageCommand,
   ProductionVariantInstanceType,
   SageMakerClient,
   UpdateEndpointCommand,
@@ -15,8 +17,9 @@ import { LambdaEnv } from '../shared/env';
 import { DeploymentFailed, InvalidStageInput, RelearnError } from '../shared/errors';
 import { isTransient } from '../shared/handler';
 import { logger } from '../shared/logger';
-import { endpointConfigName, modelName } from '../shared/names';
-import { DeploymentRecord, describeEndpoint, Endpoint, isAlreadyExists, pendingConfigOf, readDeploymentRecord, writeDeploymentRecord } from './endpoint';
+import { endpointConfigName, modelName, tagSafe } from '../shared/names';
+import { canonicalStartTime, EXECUTION_TAG, executionTags, SUBMIT_DIRECTORY_IN_MODEL } from '../shared/sagemaker';
+import { DeploymentRecord, describeEndpoint, Endpoint, ENDPOINT_CHANGING, isAlreadyExists, pendingConfigOf, readDeploymentRecord, writeDeploymentRecord } from './endpoint';
 
 export interface DeployDeps {
   readonly sagemaker: SageMakerClient;
@@ -25,8 +28,6 @@ export interface DeployDeps {
 
 const defaultDeps = (): DeployDeps => ({ sagemaker: sageMakerClient(), s3: s3Client() });
 
-/** Statuses in which SageMaker is already changing the endpoint: nobody may start another change. */
-const IN_PROGRESS = new Set(['Creating', 'Updating', 'SystemUpdating', 'RollingBack', 'UpdateRollbackFailed']);
 
 /**
  * Deploy: puts the blessed candidate on the endpoint. Creates the model and the endpoint config (names derived
@@ -44,38 +45,27 @@ export async function deploy(event: StageEvent, env: LambdaEnv, deps: DeployDeps
       `Deploy refused model package ${state.registration.modelPackageArn}: it is ${state.registration.approvalStatus}, not approved for deployment; the endpoint was not touched`,
     );
   }
-  const modelDataUri = state.training?.modelDataUri;
-  if (!modelDataUri) throw new InvalidStageInput('Deploy: state.training.modelDataUri is missing: nothing to deploy');
-
   const names = {
     endpointName: env.endpointName,
     modelName: modelName(config.name, executionName),
     endpointConfigName: endpointConfigName(config.name, executionName),
   };
   const { sagemaker, s3 } = deps;
-  const region = await sagemaker.config.region();
-  const tags = [{ Key: 'relearn:execution', Value: executionName }];
+  const tags = event.executionStartTime
+    ? executionTags({ executionName, startTime: event.executionStartTime })
+    : [{ Key: EXECUTION_TAG, Value: tagSafe(executionName) }];
 
-  // 2. The model: the training job's artifact behind the same SKLearn image, in script mode.
+  // 2. The model: exactly what the registry holds for the approved package (a self-contained model.tar.gz: the
+  //    serving code is inside it, so the container needs no network and can start as long as the archive exists).
+  const container = await registeredContainer(sagemaker, state.registration.modelPackageArn);
   await createIfAbsent(() =>
     sagemaker.send(
       new CreateModelCommand({
         ModelName: names.modelName,
         ExecutionRoleArn: env.sagemakerRoleArn,
-        PrimaryContainer: {
-          Image: env.trainingImageUri,
-          ModelDataUrl: modelDataUri,
-          Environment: {
-            SAGEMAKER_PROGRAM: config.training.entryPoint,
-            SAGEMAKER_SUBMIT_DIRECTORY: env.trainingCodeUri,
-            SAGEMAKER_CONTAINER_LOG_LEVEL: '20',
-            SAGEMAKER_REGION: region,
-          },
-        },
-        // Network isolation stays off: the SKLearn container downloads SAGEMAKER_SUBMIT_DIRECTORY (an s3:// URI)
-        // at start-up, which an isolated container cannot do. Enabling it needs the code inside model.tar.gz
-        // (code/, SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code); see docs/deployment.md.
-        EnableNetworkIsolation: false,
+        PrimaryContainer: container,
+        // Nothing to download at start-up but the model itself, which SageMaker does before the container runs.
+        EnableNetworkIsolation: true,
         Tags: tags,
       }),
     ),
@@ -102,8 +92,10 @@ export async function deploy(event: StageEvent, env: LambdaEnv, deps: DeployDeps
     ),
   );
 
-  // 4. The endpoint: create, update, or (on a retry) recognise our own change in flight.
-  const record = await readDeploymentRecord(s3, env.artifactsBucket, executionName);
+  // 4. The endpoint: create, update, or (on a retry) recognise our own change in flight. A record written by an
+  //    earlier execution of the same name is not this run's.
+  const stored = await readDeploymentRecord(s3, env.artifactsBucket, executionName);
+  const record = stored && (!stored.executionStartTime || !event.executionStartTime || canonicalStartTime(stored.executionStartTime) === canonicalStartTime(event.executionStartTime)) ? stored : undefined;
   const endpoint = await describeEndpoint(sagemaker, names.endpointName);
   const ref = (status: string, previous: string | undefined): DeploymentRef => ({
     ...names,
@@ -126,6 +118,7 @@ export async function deploy(event: StageEvent, env: LambdaEnv, deps: DeployDeps
     action,
     issued,
     at: new Date().toISOString(),
+    ...(event.executionStartTime ? { executionStartTime: canonicalStartTime(event.executionStartTime) } : {}),
   });
 
   if (!endpoint) {
@@ -143,7 +136,7 @@ export async function deploy(event: StageEvent, env: LambdaEnv, deps: DeployDeps
     // Our config is already live or on its way (e.g. the record write failed after the call): nothing to issue.
     return ref(status, record?.previousEndpointConfigName);
   }
-  if (IN_PROGRESS.has(status)) {
+  if (ENDPOINT_CHANGING.has(status)) {
     if (record) {
       // We recorded the intent and the endpoint started changing: our call went out before the Lambda died.
       return ref(status, record.previousEndpointConfigName);
@@ -180,6 +173,27 @@ export async function deploy(event: StageEvent, env: LambdaEnv, deps: DeployDeps
   await writeDeploymentRecord(s3, env.artifactsBucket, newRecord('update', previous, true), env.kmsKeyArn);
   logger.info('Deploy: updating the endpoint blue/green', { ...names, previousEndpointConfigName: previous });
   return { ...names, ...(previous ? { previousEndpointConfigName: previous } : {}), status: 'Updating', done: false };
+}
+
+/**
+ * The container of a registered model package (its InferenceSpecification), as CreateModel takes it. A package
+ * that is not self-contained (SAGEMAKER_SUBMIT_DIRECTORY on S3, registered before PackageModel existed) would need
+ * the SageMaker role to read that code object forever: refused, naming it.
+ */
+export async function registeredContainer(sagemaker: SageMakerClient, modelPackageArn: string): Promise<ContainerDefinition> {
+  const pkg = await sagemaker.send(new DescribeModelPackageCommand({ ModelPackageName: modelPackageArn })).catch((err: unknown) => {
+    throw asDeploymentFailed(err);
+  });
+  const c = pkg.InferenceSpecification?.Containers?.[0];
+  if (!c?.Image || !c.ModelDataUrl) throw new DeploymentFailed(`model package ${modelPackageArn} has no container with an image and a ModelDataUrl: nothing to deploy`);
+  const submit = c.Environment?.SAGEMAKER_SUBMIT_DIRECTORY;
+  if (submit !== undefined && submit !== SUBMIT_DIRECTORY_IN_MODEL) {
+    throw new DeploymentFailed(
+      `model package ${modelPackageArn} is not self-contained: its SAGEMAKER_SUBMIT_DIRECTORY is ${submit}, not ${SUBMIT_DIRECTORY_IN_MODEL}; ` +
+        'relearn deploys only models that carry their serving code (docs/architecture.md, PackageModel)',
+    );
+  }
+  return { Image: c.Image, ModelDataUrl: c.ModelDataUrl, ...(c.Environment ? { Environment: c.Environment } : {}) };
 }
 
 /** The blue/green update policy: all traffic at once after the new fleet is up, the old fleet kept a while. */

@@ -14,6 +14,9 @@ export { isAlreadyExists, isSageMakerNotFound };
 
 export type Endpoint = DescribeEndpointCommandOutput;
 
+/** Statuses in which SageMaker is already changing the endpoint: nobody may start another change (Deploy, rollbacks). */
+export const ENDPOINT_CHANGING: ReadonlySet<string> = new Set(['Creating', 'Updating', 'SystemUpdating', 'RollingBack', 'UpdateRollbackFailed']);
+
 /** DescribeEndpoint, or undefined when there is no such endpoint. */
 export async function describeEndpoint(sagemaker: SageMakerClient, endpointName: string): Promise<Endpoint | undefined> {
   try {
@@ -41,6 +44,8 @@ export const DeploymentRecordSchema = z.object({
   action: z.enum(['create', 'update']),
   issued: z.boolean(),
   at: z.string(),
+  /** `$$.Execution.StartTime` of the execution that wrote it: a later execution of the same name is another run. */
+  executionStartTime: z.string().optional(),
 });
 export type DeploymentRecord = z.infer<typeof DeploymentRecordSchema>;
 

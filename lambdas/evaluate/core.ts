@@ -1,14 +1,16 @@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { GatesConfig } from '../shared/config';
+import { defaultGates, GatesConfig, perClassMetric, ProblemType, RelearnConfig } from '../shared/config';
 import { ChampionRecord, EvaluationRef, Layout, StageEvent } from '../shared/contracts';
 import { LambdaEnv } from '../shared/env';
 import { InvalidStageInput } from '../shared/errors';
 import {
-  BiasResult, ColumnCodes, ColumnEncoder, Curves, GateResult, GroupMetrics, judge, MetricsEngine, RegressionPlot, SliceMetrics, biasMetrics, sliceMetrics,
+  BiasResult, ClassCurves, ColumnCodes, ColumnEncoder, Curves, GateResult, GroupMetrics, judge, MetricsEngine, RegressionPlot, SliceMetrics, biasMetrics, sliceMetrics,
+  smallValidationWarning,
 } from '../shared/metrics';
-import { PredictionRow, readPredictions } from '../shared/predictions';
+import { PredictionsError, PredictionTable, readPredictionTable, runClasses } from '../shared/predictions';
 import { getJsonIfExists, getStream, parseS3Uri, putText, s3Uri } from '../shared/s3';
 import { openTable } from '../shared/tabular';
+import { modelQualityStatistics } from './model-quality';
 import { renderReport } from './report';
 
 /** evaluation.json: every metric, slice, bias gap and gate of one run. */
@@ -17,7 +19,10 @@ export interface EvaluationDocument {
   readonly executionName: string;
   readonly createdAt: string;
   readonly datasetId: string | null;
-  readonly problemType: 'binary_classification' | 'regression';
+  readonly problemType: ProblemType;
+  /** Classification: the class names in order (binary: the positive class second), when the run's schema has them. */
+  readonly classes: string[] | null;
+  /** Binary: a score >= threshold predicts the positive class. */
   readonly threshold: number;
   readonly confidence: number;
   readonly primaryMetric: string;
@@ -27,7 +32,10 @@ export interface EvaluationDocument {
   readonly champion: { readonly executionName?: string; readonly modelPackageArn?: string; readonly modelDataUri?: string } | null;
   readonly rows: { readonly predictions: number; readonly validation: number | null; readonly unscored: number };
   readonly overall: GroupMetrics;
+  /** Binary: ROC, precision-recall and calibration curves. */
   readonly curves: Curves | null;
+  /** Multiclass: the one-vs-rest ROC curve of every class. */
+  readonly classCurves: ClassCurves | null;
   readonly regressionPlot: RegressionPlot | null;
   readonly slices: { readonly columns: string[]; readonly crosses: boolean; readonly omitted: number; readonly items: SliceMetrics[] };
   readonly bias: BiasResult[];
@@ -35,6 +43,8 @@ export interface EvaluationDocument {
   readonly gatesSource: 'config' | 'default';
   readonly gatesConfig: GatesConfig;
   readonly decision: { readonly deploy: boolean; readonly reasons: string[] };
+  /** Said next to the verdict without changing it: e.g. a validation set too small for its intervals to mean much. */
+  readonly warnings: string[];
   readonly validation: DataValidationSummary | null;
 }
 
@@ -56,6 +66,8 @@ export interface DecisionRecord {
   readonly deploy: boolean;
   readonly reasons: string[];
   readonly failedGates: string[];
+  /** Warnings that do not change the verdict (also among the reasons). */
+  readonly warnings: string[];
   readonly firstRun: boolean;
   readonly gatesSource: 'config' | 'default';
   readonly approval: 'auto' | 'manual';
@@ -66,7 +78,7 @@ export interface DecisionRecord {
 
 /** The scored rows of a run joined with the slice/group columns of its validation split. */
 export interface JoinedRows {
-  readonly predictions: PredictionRow[];
+  readonly predictions: PredictionTable;
   readonly columns: ColumnCodes[];
   readonly validationRows: number | null;
   readonly unscored: number;
@@ -79,6 +91,8 @@ export interface ComputeInput {
   readonly joined: JoinedRows;
   readonly validation: DataValidationSummary | null;
   readonly champion: EvaluationDocument['champion'];
+  /** Classification: the run's classes (multiclass: required, in the order of the probabilities). */
+  readonly classes?: readonly string[] | null;
   readonly now?: Date;
 }
 
@@ -89,23 +103,11 @@ export function computeEvaluation(input: ComputeInput): EvaluationDocument {
   const preds = joined.predictions;
   const n = preds.length;
   if (n === 0) throw new InvalidStageInput('Evaluate: predictions.jsonl has no rows: nothing to evaluate');
-  const withChampion = preds.filter((p) => p.champion !== null).length;
-  if (withChampion !== 0 && withChampion !== n) {
-    const missing = preds.find((p) => p.champion === null)!;
-    throw new InvalidStageInput(
-      `Evaluate: predictions.jsonl has a champion score on ${withChampion} of ${n} rows (first without: id "${missing.id}"); it must be on every row or on none`,
-    );
-  }
-  const labels = new Float64Array(n);
-  const candidate = new Float64Array(n);
-  const champion = withChampion ? new Float64Array(n) : null;
-  preds.forEach((p, i) => {
-    labels[i] = p.label;
-    candidate[i] = p.candidate;
-    if (champion) champion[i] = p.champion!;
-  });
+  const classes = input.classes ? [...input.classes] : null;
+  if (ev.problemType === 'multiclass_classification' && !classes) throw new InvalidStageInput('Evaluate: multiclass_classification needs the run\'s classes (schema.json "classes")');
+  const { champion } = preds;
   const engine = new MetricsEngine(
-    { ids: preds.map((p) => p.id), labels, candidate, champion },
+    { ids: preds.ids, labels: preds.labels, candidate: preds.candidate, champion, ...(ev.problemType === 'multiclass_classification' ? { classes: classes! } : {}) },
     { problemType: ev.problemType, threshold: ev.threshold, confidence: ev.confidence },
   );
   const overall = engine.overall();
@@ -114,18 +116,21 @@ export function computeEvaluation(input: ComputeInput): EvaluationDocument {
   const { slices, omitted } = sliceMetrics(
     engine,
     sliceCols.map((c) => byName.get(c)!).filter(Boolean),
-    { crosses: ev.sliceCrosses, maxSlices: ev.maxSlices },
+    { crosses: ev.sliceCrosses, maxSlices: ev.maxSlices, perClass: slicePerClassMetrics(config), auc: sliceMetricNames(config).some((m) => m.startsWith('roc_auc')) },
   );
   const biasCfg = ev.gates?.bias;
   const bias = biasCfg ? biasCfg.columns.flatMap((c) => biasMetrics(engine, byName.get(c)!, biasCfg.metrics, biasCfg.minRows)) : [];
   const firstRun = champion === null;
-  const verdict = judge({ config: ev, overall, slices, bias, firstRun, unscoredRows: joined.unscored });
+  const small = smallValidationWarning(ev.problemType, overall, classes);
+  const warnings = small ? [small] : [];
+  const verdict = judge({ config: ev, overall, slices, bias, firstRun, unscoredRows: joined.unscored, classes: classes ?? undefined, warnings });
   return {
     schemaVersion: 1,
     executionName: input.executionName,
     createdAt: (input.now ?? new Date()).toISOString(),
     datasetId: input.datasetId,
     problemType: ev.problemType,
+    classes,
     threshold: ev.threshold,
     confidence: ev.confidence,
     primaryMetric: ev.primaryMetric,
@@ -135,6 +140,7 @@ export function computeEvaluation(input: ComputeInput): EvaluationDocument {
     rows: { predictions: n, validation: joined.validationRows, unscored: joined.unscored },
     overall,
     curves: engine.curves(),
+    classCurves: engine.classCurves(),
     regressionPlot: engine.regressionPlot(),
     slices: { columns: sliceCols, crosses: ev.sliceCrosses, omitted, items: slices },
     bias,
@@ -148,8 +154,24 @@ export function computeEvaluation(input: ComputeInput): EvaluationDocument {
           ? [verdict.reasons[0], 'Approval is manual: the candidate is registered as PendingManualApproval and deploys only when a person approves it.', ...verdict.reasons.slice(1)]
           : verdict.reasons,
     },
+    warnings,
     validation: input.validation,
   };
+}
+
+/** The per-class metrics (`recall:setosa`) that slices need: those the slice gates name, and a per-class primary metric. */
+export function slicePerClassMetrics(config: RelearnConfig): string[] {
+  return [...new Set(sliceMetricNames(config).filter((m) => perClassMetric(m)))];
+}
+
+/**
+ * The metrics slices must have: the primary metric and those the slice gates name. Multiclass computes the
+ * one-vs-rest AUC per slice (its costliest part) only when one of them is an AUC; binary and regression compute all.
+ */
+export function sliceMetricNames(config: RelearnConfig): string[] {
+  const ev = config.evaluation;
+  const s = ev.gates ? ev.gates.slices : defaultGates(ev.problemType, ev.primaryMetric).slices;
+  return [ev.primaryMetric, ...Object.keys(s?.min ?? {}), ...Object.keys(s?.max ?? {}), ...(s?.noRegression?.metrics ?? [])];
 }
 
 /**
@@ -160,15 +182,15 @@ export function computeEvaluation(input: ComputeInput): EvaluationDocument {
 export async function joinValidation(
   s3: S3Client,
   validationUri: string,
-  predictions: PredictionRow[],
+  predictions: PredictionTable,
   idColumn: string,
   columns: string[],
 ): Promise<JoinedRows> {
   const n = predictions.length;
   const index = new Map<string, number>();
-  predictions.forEach((p, i) => {
-    if (index.has(p.id)) throw new InvalidStageInput(`Evaluate: predictions.jsonl has id "${p.id}" twice (lines ${index.get(p.id)! + 1} and ${i + 1})`);
-    index.set(p.id, i);
+  predictions.ids.forEach((id, i) => {
+    if (index.has(id)) throw new InvalidStageInput(`Evaluate: predictions.jsonl has id "${id}" twice (lines ${index.get(id)! + 1} and ${i + 1})`);
+    index.set(id, i);
   });
   const encoders = columns.map((c) => new ColumnEncoder(c, n));
   const seen = new Uint8Array(n);
@@ -208,7 +230,7 @@ export async function joinValidation(
     let count = 0;
     for (let i = 0; i < n; i++) count += seen[i] ? 0 : 1;
     throw new InvalidStageInput(
-      `Evaluate: ${count} prediction row(s) have no row in the validation split ${validationUri} (first: id "${predictions[orphan].id}", line ${orphan + 1} of predictions.jsonl): ` +
+      `Evaluate: ${count} prediction row(s) have no row in the validation split ${validationUri} (first: id "${predictions.ids[orphan]}", line ${orphan + 1} of predictions.jsonl): ` +
         `the training script must score the validation rows under their "${idColumn}" value`,
     );
   }
@@ -264,13 +286,19 @@ export async function evaluateStage(event: StageEvent, env: LambdaEnv, deps: { s
   const config = env.config;
   if (!state.training?.outputDataUri) throw new InvalidStageInput('Evaluate: state.training.outputDataUri is missing: the training job has not produced output');
   if (!state.dataset) throw new InvalidStageInput('Evaluate: state.dataset is missing');
-  const predictions = await readPredictions(s3, state.training.outputDataUri);
+  const classes = await runClasses(s3, state.validation?.schemaUri, config).catch((err) => {
+    throw err instanceof PredictionsError ? new InvalidStageInput(`Evaluate: ${err.message}`, { cause: err }) : err;
+  });
+  const predictions = await readPredictionTable(s3, state.training.outputDataUri, { problemType: config.evaluation.problemType, classes: classes ?? undefined }).catch((err) => {
+    throw err instanceof PredictionsError ? new InvalidStageInput(`Evaluate: ${err.message}`, { cause: err }) : err;
+  });
   const idColumn = config.dataset.idColumn ?? '_row_id';
   const columns = [...new Set([...config.dataset.sliceColumns, ...(config.evaluation.gates?.bias?.columns ?? [])])];
   const joined =
     columns.length > 0
       ? await joinValidation(s3, state.dataset.validationUri, predictions, idColumn, columns)
       : { predictions, columns: [], validationRows: state.dataset.rows.validation, unscored: Math.max(0, state.dataset.rows.validation - predictions.length) };
+
   const validation = await readValidationSummary(s3, state.validation);
   const championRecord = await getJsonIfExists<Partial<ChampionRecord>>(s3, env.artifactsBucket, Layout.champion);
   const doc = computeEvaluation({
@@ -279,6 +307,7 @@ export async function evaluateStage(event: StageEvent, env: LambdaEnv, deps: { s
     config,
     joined,
     validation,
+    classes,
     champion: championRecord
       ? { executionName: championRecord.executionName, modelPackageArn: championRecord.modelPackageArn, modelDataUri: championRecord.modelDataUri ?? state.training.championModelDataUri }
       : state.training.championModelDataUri
@@ -289,18 +318,21 @@ export async function evaluateStage(event: StageEvent, env: LambdaEnv, deps: { s
   const put = { kmsKeyArn: env.kmsKeyArn };
   const evaluationKey = `${Layout.evaluation(executionName)}evaluation.json`;
   const reportKey = `${Layout.evaluation(executionName)}report.html`;
+  const modelQualityKey = `${Layout.evaluation(executionName)}model-quality.json`;
   const evaluationUri = s3Uri(bucket, evaluationKey);
   const reportUri = s3Uri(bucket, reportKey);
   const primary = doc.overall.metrics[doc.primaryMetric];
   const primaryMetric = { name: doc.primaryMetric, candidate: primary?.candidate.value ?? null, champion: doc.firstRun ? null : (primary?.champion?.value ?? null) };
   await putText(s3, bucket, evaluationKey, compactJson(doc), { ...put, contentType: 'application/json' });
   await putText(s3, bucket, reportKey, renderReport(doc), { ...put, contentType: 'text/html; charset=utf-8' });
+  const modelQualityUri = await putText(s3, bucket, modelQualityKey, compactJson(modelQualityStatistics(doc)), { ...put, contentType: 'application/json' });
   const decision: DecisionRecord = {
     executionName,
     decidedAt: doc.createdAt,
     deploy: doc.decision.deploy,
     reasons: doc.decision.reasons,
     failedGates: doc.gates.filter((g) => !g.pass).map((g) => g.id),
+    warnings: doc.warnings,
     firstRun: doc.firstRun,
     gatesSource: doc.gatesSource,
     approval: config.evaluation.approval,
@@ -311,6 +343,7 @@ export async function evaluateStage(event: StageEvent, env: LambdaEnv, deps: { s
   const decisionUri = await putText(s3, bucket, Layout.decision(executionName), JSON.stringify(decision, null, 2), { ...put, contentType: 'application/json' });
   return {
     evaluationUri,
+    modelQualityUri,
     reportUri,
     decisionUri,
     deploy: doc.decision.deploy,

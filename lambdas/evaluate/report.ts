@@ -1,5 +1,6 @@
+import { LOWER_IS_BETTER, PER_CLASS_METRICS, perClassMetric } from '../shared/config/evaluation';
 import { describeGates } from '../shared/metrics/gates';
-import type { CalibrationBin, Confusion, CurvePoint, Estimate, GateResult, MetricComparison, SliceMetrics } from '../shared/metrics';
+import type { CalibrationBin, ClassCurves, Confusion, CurvePoint, Estimate, GateResult, MetricComparison, SliceMetrics } from '../shared/metrics';
 import type { EvaluationDocument } from './core';
 
 /**
@@ -12,6 +13,7 @@ export function renderReport(doc: EvaluationDocument): string {
   const sections = [
     verdict(doc, headline, reasons),
     comparison(doc),
+    perClassTable(doc),
     charts(doc),
     gatesTable(doc.gates),
     slicesTable(doc),
@@ -51,6 +53,8 @@ figcaption{font-size:12.5px;color:var(--muted);text-align:center}
 .cm td{width:90px;text-align:center;font-variant-numeric:tabular-nums}.cm th{text-align:center}
 .legend span{display:inline-block;margin-right:14px;font-size:12.5px}.sw{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:4px}
 .small{color:var(--muted)}footer{color:var(--muted);font-size:12px;padding:4px 4px 24px}
+.warning{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:8px 12px;margin:10px 0 0}
+.scroll{overflow-x:auto}td.pc{text-align:right;font-variant-numeric:tabular-nums;line-height:1.35}.cm.k td{width:auto;min-width:64px}.cm.k th.actual{text-align:right;white-space:nowrap}
 
 `;
 
@@ -60,7 +64,10 @@ function esc(s: unknown): string {
 const num = (x: number | null | undefined, d = 4) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : Number(x.toFixed(d)).toString());
 const sgn = (x: number | null | undefined, d = 4) => (x === null || x === undefined ? '–' : (x > 0 ? '+' : '') + num(x, d));
 const ci = (e: Estimate | null | undefined) => (e && e.lo !== null && e.hi !== null ? `<span class="ci">[${num(e.lo, 3)}, ${num(e.hi, 3)}]</span>` : '');
-const LOWER = new Set(['log_loss', 'brier', 'rmse', 'mae']);
+const LOWER = LOWER_IS_BETTER;
+/** Line colours for one curve per class (Tableau 10; more classes cycle through hues). */
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+const colourOf = (k: number) => (k < PALETTE.length ? PALETTE[k] : `hsl(${(k * 137.5) % 360} 65% 42%)`);
 
 function verdict(doc: EvaluationDocument, headline: string, reasons: string[]): string {
   const ok = doc.decision.deploy;
@@ -72,13 +79,22 @@ function verdict(doc: EvaluationDocument, headline: string, reasons: string[]): 
 <h1><span class="badge${ok ? ' ok' : ''}">${ok ? (doc.approval === 'manual' ? 'PASSED: AWAITS APPROVAL' : 'DEPLOY') : 'DO NOT DEPLOY'}</span> ${esc(headline)}</h1>
 <div class="meta">Run <b>${esc(doc.executionName)}</b> · dataset ${esc(doc.datasetId ?? '–')} · ${doc.rows.predictions.toLocaleString('en-US')} validation rows
  · ${doc.firstRun ? 'first run (no champion)' : `champion ${esc(doc.champion?.executionName ?? doc.champion?.modelPackageArn ?? 'scored on the same rows')}`} · ${primary}</div>
-<ul class="reasons">${reasons.map((r) => `<li>${esc(r)}</li>`).join('')}</ul>
+${doc.warnings.map((w) => `<p class="warning">⚠ ${esc(w)}</p>`).join('')}
+<ul class="reasons">${reasons.filter((r) => !doc.warnings.includes(r)).map((r) => `<li>${esc(r)}</li>`).join('')}</ul>
 </section>`;
 }
 
 function comparison(doc: EvaluationDocument): string {
-  const rows = Object.entries(doc.overall.metrics).map(([name, m]) => metricRow(name, m, name === doc.primaryMetric, doc.firstRun));
-  const extra = doc.overall.positives !== null ? ` · ${doc.overall.positives.toLocaleString('en-US')} positives` : '';
+  // per-class metrics have their own table
+  const rows = Object.entries(doc.overall.metrics)
+    .filter(([name]) => !perClassMetric(name))
+    .map(([name, m]) => metricRow(name, m, name === doc.primaryMetric, doc.firstRun));
+  const extra =
+    doc.overall.positives !== null
+      ? ` · ${doc.overall.positives.toLocaleString('en-US')} positives${doc.classes ? ` (${esc(doc.classes[1])})` : ''}`
+      : doc.classes && doc.overall.support
+        ? ` · ${doc.classes.length} classes · predicted class = the most probable`
+        : '';
   return `<section><h2>Candidate vs champion</h2>
 <p class="meta">${doc.overall.rows.toLocaleString('en-US')} rows${extra}${doc.problemType === 'binary_classification' ? ` · threshold ${doc.threshold}` : ''} · lower is better for ${[...LOWER].filter((m) => m in doc.overall.metrics).join(', ') || '–'}</p>
 <table><thead><tr><th>metric</th><th>candidate</th><th>champion</th><th>difference (candidate − champion)</th></tr></thead>
@@ -151,12 +167,38 @@ const calSeries = (name: string, bins: readonly CalibrationBin[], color: string)
   };
 };
 
-function confusionTable(title: string, c: Confusion): string {
+function confusionTable(title: string, c: Confusion, classes: readonly string[] | null): string {
   const n = c.tp + c.fp + c.tn + c.fn || 1;
+  const [c0, c1] = classes ? classes.map(esc) : ['0', '1'];
   const cell = (v: number, good: boolean) =>
     `<td style="background:rgba(${good ? '26,127,55' : '207,34,46'},${(0.08 + (0.5 * v) / n).toFixed(3)})">${v.toLocaleString('en-US')}<br><span class="ci">${((100 * v) / n).toFixed(1)}%</span></td>`;
-  return `<figure><table class="cm"><caption><b>${esc(title)}</b></caption><thead><tr><th></th><th>predicted 0</th><th>predicted 1</th></tr></thead>
-<tbody><tr><th>actual 0</th>${cell(c.tn, true)}${cell(c.fp, false)}</tr><tr><th>actual 1</th>${cell(c.fn, false)}${cell(c.tp, true)}</tr></tbody></table></figure>`;
+  return `<figure><table class="cm"><caption><b>${esc(title)}</b></caption><thead><tr><th></th><th>predicted ${c0}</th><th>predicted ${c1}</th></tr></thead>
+<tbody><tr><th>actual ${c0}</th>${cell(c.tn, true)}${cell(c.fp, false)}</tr><tr><th>actual ${c1}</th>${cell(c.fn, false)}${cell(c.tp, true)}</tr></tbody></table></figure>`;
+}
+
+/** A K x K confusion matrix: rows = actual class, columns = predicted class; shaded by the share of the row. */
+function matrixTable(title: string, m: readonly (readonly number[])[], classes: readonly string[]): string {
+  const head = classes.map((c) => `<th>${esc(c)}</th>`).join('');
+  const body = m
+    .map((row, a) => {
+      const total = row.reduce((x, v) => x + v, 0) || 1;
+      const cells = row
+        .map((v, p) => {
+          const share = v / total;
+          const rgb = a === p ? '26,127,55' : '207,34,46';
+          return `<td style="background:rgba(${rgb},${(v ? 0.06 + 0.6 * share : 0).toFixed(3)})">${v.toLocaleString('en-US')}<br><span class="ci">${(100 * share).toFixed(1)}%</span></td>`;
+        })
+        .join('');
+      return `<tr><th class="actual">${esc(classes[a])}</th>${cells}<td class="num small">${row.reduce((x, v) => x + v, 0).toLocaleString('en-US')}</td></tr>`;
+    })
+    .join('');
+  return `<figure class="scroll"><table class="cm k"><caption><b>${esc(title)}</b> <span class="small">(rows: actual class, columns: predicted; % of the row)</span></caption>
+<thead><tr><th>actual \\ predicted</th>${head}<th class="small">rows</th></tr></thead><tbody>${body}</tbody></table></figure>`;
+}
+
+/** One ROC curve per class, one-vs-rest, for one model. */
+function classRocChart(title: string, curves: readonly CurvePoint[][], classes: readonly string[]): string {
+  return chart(title, 'false positive rate', 'true positive rate', curves.map((points, k) => ({ name: classes[k], points, color: colourOf(k) })), { diagonal: 'up' });
 }
 
 function charts(doc: EvaluationDocument): string {
@@ -173,7 +215,15 @@ function charts(doc: EvaluationDocument): string {
 ${chart('ROC curve', 'false positive rate', 'true positive rate', s((m) => m.roc), { diagonal: 'up' })}
 ${chart('Precision-recall curve', 'recall', 'precision', s((m) => m.pr))}
 ${chart('Calibration (reliability)', 'mean predicted probability', 'observed positive rate', [calSeries('candidate', c.candidate.calibration, cand), ...(c.champion ? [calSeries('champion', c.champion.calibration, champ)] : [])], { diagonal: 'up' })}
-</div><div class="grid">${confusionTable(`Candidate at threshold ${doc.threshold}`, cm.candidate)}${cm.champion ? confusionTable(`Champion at threshold ${doc.threshold}`, cm.champion) : ''}</div></section>`;
+</div><div class="grid">${confusionTable(`Candidate at threshold ${doc.threshold}`, cm.candidate, doc.classes)}${cm.champion ? confusionTable(`Champion at threshold ${doc.threshold}`, cm.champion, doc.classes) : ''}</div></section>`;
+  }
+  if (doc.classCurves && doc.overall.matrix && doc.classes) {
+    const c: ClassCurves = doc.classCurves;
+    const m = doc.overall.matrix;
+    return `<section><h2>One-vs-rest ROC curves and confusion matrices</h2><div class="grid">
+${classRocChart('ROC per class, candidate (one-vs-rest)', c.candidate, c.classes)}
+${c.champion ? classRocChart('ROC per class, champion (one-vs-rest)', c.champion, c.classes) : ''}
+</div><div class="grid">${matrixTable('Candidate', m.candidate, doc.classes)}${m.champion ? matrixTable('Champion', m.champion, doc.classes) : ''}</div></section>`;
   }
   if (doc.regressionPlot) {
     const r = doc.regressionPlot;
@@ -196,8 +246,35 @@ function gatesTable(gates: readonly GateResult[]): string {
     g.status === 'skipped' ? '<span class="badge skip">skipped</span>' : g.withinNoise ? `<span class="badge noise">${g.pass ? 'pass' : 'fail'} (noise)</span>` : `<span class="badge${g.pass ? ' ok' : ''}">${g.pass ? 'pass' : 'fail'}</span>`;
   return `<section><h2>Gate checks (${gates.filter((g) => !g.pass).length} failed, ${gates.filter((g) => g.pass && g.status !== 'skipped').length} passed, ${gates.filter((g) => g.status === 'skipped').length} skipped)</h2>
 <div><table><thead><tr><th></th><th>check</th><th>observed</th><th>threshold</th><th>why</th></tr></thead><tbody>
-${shown.map((g) => `<tr><td>${badge(g)}</td><td>${esc(g.id)}</td><td class="num">${num(g.observed)}${g.interval ? ` <span class="ci">[${num(g.interval[0], 3)}, ${num(g.interval[1], 3)}]</span>` : ''}</td><td class="num">${g.kind.includes('regression') ? `−${num(g.threshold)}` : num(g.threshold)}</td><td>${esc(g.reason)}</td></tr>`).join('')}
+${shown.map((g) => `<tr><td>${badge(g)}</td><td>${esc(g.id)}</td><td class="num">${num(g.observed)}${g.interval ? ` <span class="ci">[${num(g.interval[0], 3)}, ${num(g.interval[1], 3)}]</span>` : ''}</td><td class="num">${thresholdCell(g)}</td><td>${esc(g.reason)}</td></tr>`).join('')}
 </tbody></table>${sorted.length > shown.length ? `<p class="small">${sorted.length - shown.length} more checks (all passed or skipped) are in evaluation.json.</p>` : ''}</div></section>`;
+}
+
+function thresholdCell(g: GateResult): string {
+  if (!g.kind.includes('regression')) return num(g.threshold);
+  if (g.relativeTolerance === undefined) return `−${num(g.threshold)}`;
+  const rel = `${Number((g.relativeTolerance * 100).toPrecision(4))}%`;
+  return g.observed === null ? `−${rel} of champion` : `−${num(g.threshold)} <span class="ci">(${rel} of champion)</span>`;
+}
+
+/** Multiclass: precision, recall, F1 and one-vs-rest ROC AUC of every class, candidate with interval and difference. */
+function perClassTable(doc: EvaluationDocument): string {
+  if (doc.problemType !== 'multiclass_classification' || !doc.classes) return '';
+  const support = doc.overall.support ?? [];
+  const cell = (name: string) => {
+    const m = doc.overall.metrics[name];
+    if (!m) return '<td class="num">–</td>';
+    const d = m.diff?.value;
+    const dir = d === null || d === undefined || d === 0 ? '' : d > 0 ? 'better' : 'worse';
+    const note = m.note ? ` <span class="ci">(${esc(m.note)})</span>` : '';
+    return `<td class="pc">${num(m.candidate.value, 3)} ${ci(m.candidate)}${doc.firstRun ? '' : `<br><span class="small">vs ${num(m.champion?.value, 3)}</span> <span class="${dir}">${sgn(d, 3)}</span> ${ci(m.diff)}`}${note}</td>`;
+  };
+  const rows = doc.classes
+    .map((c, k) => `<tr><td>${esc(c)}</td><td class="num">${(support[k] ?? 0).toLocaleString('en-US')}</td>${PER_CLASS_METRICS.map((m) => cell(`${m}:${c}`)).join('')}</tr>`)
+    .join('');
+  return `<section><h2>Per class (${doc.classes.length} classes)</h2>
+<p class="meta">Each cell: candidate [interval]${doc.firstRun ? '' : '; below, vs the champion, and the difference (candidate − champion) [interval]'}. ROC AUC is one class against the rest. Gate a class with e.g. <code>recall:${esc(doc.classes[0])}</code>.</p>
+<div class="scroll"><table><thead><tr><th>class</th><th>rows</th><th>precision</th><th>recall</th><th>F1</th><th>ROC AUC (one-vs-rest)</th></tr></thead><tbody>${rows}</tbody></table></div></section>`;
 }
 
 function slicesTable(doc: EvaluationDocument): string {
@@ -206,8 +283,14 @@ function slicesTable(doc: EvaluationDocument): string {
   const failing = new Map<string, Set<string>>();
   for (const g of doc.gates) if (!g.pass && g.kind.startsWith('slice_')) (failing.get(g.scope) ?? failing.set(g.scope, new Set()).get(g.scope)!).add(g.metric);
   const gatedMetrics = [...new Set([...Object.keys(doc.gatesConfig.slices?.min ?? {}), ...Object.keys(doc.gatesConfig.slices?.max ?? {}), ...(doc.gatesConfig.slices?.noRegression?.metrics ?? [])])];
-  const base = doc.problemType === 'regression' ? ['rmse', 'mae', 'r2'] : ['roc_auc', 'recall', 'precision', 'positive_rate'];
-  const metrics = [...new Set([doc.primaryMetric, ...gatedMetrics, ...base])].slice(0, 5);
+  const base =
+    doc.problemType === 'regression'
+      ? ['rmse', 'mae', 'r2']
+      : doc.problemType === 'multiclass_classification'
+        ? ['roc_auc_ovr', 'accuracy', 'f1_macro', 'recall_macro']
+        : ['roc_auc', 'recall', 'precision', 'positive_rate'];
+  // a metric no slice has (multiclass computes the AUC per slice only when it is needed) gets no column
+  const metrics = [...new Set([doc.primaryMetric, ...gatedMetrics, ...base])].filter((m) => items.some((s) => m in s.metrics)).slice(0, 5);
   const minRows = doc.gatesConfig.slices?.minRows ?? Infinity;
   const sorted = [...items].sort((a, b) => (failing.has(b.key) ? 1 : 0) - (failing.has(a.key) ? 1 : 0) || a.columns.length - b.columns.length || b.rows - a.rows);
   const shown = sorted.slice(0, 400);

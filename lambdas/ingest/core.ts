@@ -3,8 +3,10 @@ import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clie
 import { DatasetConfig } from '../shared/config';
 import { DatasetRef, Layout, Source } from '../shared/contracts';
 import { IngestError, NoNewData } from '../shared/errors';
-import { getJson, getStream, isNotFound, putJson, putText, s3Uri } from '../shared/s3';
+import { getBuffer, getJson, getStream, isNotFound, putJson, putText, s3Uri } from '../shared/s3';
 import { openTable, ParseError, Table, TableFormat, Value, writeCsvRow } from '../shared/tabular';
+import { LineMap, LineMapJson, lineMapKey } from './line-map';
+import { ClassSplit, Move, Placement, SplitReport, Stratifier, TooRare } from './split';
 
 /**
  * Ingest: copies the objects a trigger names into an immutable dataset snapshot in the artifacts bucket,
@@ -22,10 +24,14 @@ export interface IngestDeps {
   readonly artifactsBucket: string;
   readonly kmsKeyArn?: string;
   readonly dataset: DatasetConfig;
+  /** `evaluation.problemType`: classification splits stratified by the label. @default - not stratified */
+  readonly problemType?: string;
   /** Longest accepted source line. @default 1 MiB */
   readonly maxLineBytes?: number;
   /** Keys per ListObjectsV2 page. @default - S3's own (1000) */
   readonly listPageSize?: number;
+  /** Write a line map per part (bench/ingest.ts turns it off for its baseline). @default true */
+  readonly lineMaps?: boolean;
 }
 
 export interface SourceObject {
@@ -38,18 +44,40 @@ export interface DatasetManifest {
   readonly datasetId: string;
   readonly createdAt: string;
   readonly source: { bucket: string; objects: (SourceObject & { rows: number; format: TableFormat })[] };
-  readonly split: { validationFraction: number; splitSalt: string; idColumn: string; rowsPerPart: number; hash: string };
+  readonly split: {
+    validationFraction: number;
+    splitSalt: string;
+    idColumn: string;
+    rowsPerPart: number;
+    hash: string;
+    /** Classification: the label column the split is stratified by (see `rule`). */
+    stratifiedBy?: string;
+    rule?: string;
+    /** Rows per class and split, after the moves (at most 1,024 classes). */
+    classes?: ClassSplit[];
+    /** The rows moved to the other split so that their class is in both. */
+    moved?: { class: string; id: string; from: 'train' | 'validation'; to: 'train' | 'validation'; file: string; line: number }[];
+    /** Classes too rare to be in both splits (a single row). */
+    tooRare?: TooRare[];
+  };
   readonly columns: string[];
   readonly rows: { train: number; validation: number };
   readonly parts: { key: string; split: 'train' | 'validation'; rows: number; bytes: number; sha256: string }[];
+  /** Each part has a line map (`lineMapKey(part)`): where its rows came from. Absent in snapshots made before. */
+  readonly lineMaps?: boolean;
+  /** What a person should know about the snapshot (a class too rare for both splits); carried by `$.dataset`. */
+  readonly warnings?: string[];
 }
+
+/** Bumped when the snapshot's layout or split rule changes, so that a re-ingest makes a new snapshot. */
+const SNAPSHOT_LAYOUT = 2;
 
 export async function ingest(source: Source, deps: IngestDeps): Promise<DatasetRef> {
   const objects = await resolveSource(deps.s3, source, deps.listPageSize);
   if (objects.length === 0) {
     throw new NoNewData(`nothing to ingest in s3://${source.bucket}/${source.prefix ?? ''} (only markers or empty objects)`);
   }
-  const datasetId = datasetIdOf(objects, deps.dataset);
+  const datasetId = datasetIdOf(objects, deps.dataset, deps.problemType);
   const prefix = Layout.dataset(datasetId);
   const manifestKey = `${prefix}manifest.json`;
   const existing = await manifestIfListed(deps.s3, deps.artifactsBucket, manifestKey);
@@ -102,13 +130,20 @@ function isMarker(key: string): boolean {
 }
 
 /** Content hash of what was read and how it is split: the same data gives the same snapshot. */
-export function datasetIdOf(objects: readonly SourceObject[], d: DatasetConfig): string {
+export function datasetIdOf(objects: readonly SourceObject[], d: DatasetConfig, problemType?: string): string {
   const h = createHash('sha256');
   h.update(JSON.stringify({
     objects: objects.map((o) => [o.key, o.etag]),
     split: [d.format, d.idColumn ?? null, d.validationFraction, d.splitSalt, d.rowsPerPart],
+    layout: SNAPSHOT_LAYOUT,
+    stratifiedBy: stratifiedBy(d, problemType) ?? null,
   }));
   return h.digest('hex').slice(0, 20);
+}
+
+/** The label column a classification split is stratified by; undefined for regression (plain hash split). */
+function stratifiedBy(d: DatasetConfig, problemType: string | undefined): string | undefined {
+  return problemType !== undefined && problemType !== 'regression' ? d.labelColumn : undefined;
 }
 
 /** Position of `id` in [0, 1): sha256(salt + id), first 48 bits. Deterministic across runs and machines. */
@@ -137,7 +172,8 @@ class ByteSink {
   private used = 0;
   length = 0;
 
-  write(text: string): void {
+  /** Appends `text` as UTF-8; returns the bytes written. */
+  write(text: string): number {
     // A UTF-8 character takes at most 3 bytes per UTF-16 unit.
     if (this.used + text.length * 3 > this.current.length) {
       this.blocks.push(this.current.subarray(0, this.used));
@@ -147,6 +183,7 @@ class ByteSink {
     const n = this.current.write(text, this.used);
     this.used += n;
     this.length += n;
+    return n;
   }
 
   /** All bytes written, then empties the sink. */
@@ -160,16 +197,19 @@ class ByteSink {
   }
 }
 
-/** Buffers one split's rows and writes a part file every `rowsPerPart` rows. */
+/** Buffers one split's rows and writes a part file (and its line map) every `rowsPerPart` rows. */
 class PartWriter {
   private sink = new ByteSink();
+  private lines = new LineMap();
   private rows = 0;
   private index = 0;
   total = 0;
   readonly parts: DatasetManifest['parts'] = [];
+  /** Where the last row went (read by the stratifier, only for the rows it keeps as candidates). */
+  private last = { part: 0, row: 0, offset: 0, length: 0 };
 
   constructor(
-    private readonly split: 'train' | 'validation',
+    readonly split: 'train' | 'validation',
     private readonly prefix: string,
     private readonly header: string,
     private readonly deps: IngestDeps,
@@ -177,33 +217,55 @@ class PartWriter {
     this.sink.write(header);
   }
 
-  async add(line: string): Promise<void> {
-    this.sink.write(line);
+  async add(line: string, object: string, sourceLine: number): Promise<void> {
+    const offset = this.sink.length;
+    const length = this.sink.write(line);
+    if (this.deps.lineMaps !== false) this.lines.add(object, sourceLine);
+    this.last.part = this.index;
+    this.last.row = this.rows;
+    this.last.offset = offset;
+    this.last.length = length;
     this.rows++;
     this.total++;
     if (this.rows >= this.deps.dataset.rowsPerPart) await this.flush();
+  }
+
+  lastPlacement(): Placement {
+    return { split: this.split, ...this.last };
+  }
+
+  partKey(index: number): string {
+    return `${this.prefix}${this.split}/part-${String(index).padStart(5, '0')}.csv`;
   }
 
   async flush(force = false): Promise<void> {
     if (this.rows === 0 && !(force && this.index === 0)) return;
     const body = this.sink.take();
     this.sink.write(this.header);
-    const key = `${this.prefix}${this.split}/part-${String(this.index).padStart(5, '0')}.csv`;
+    const key = this.partKey(this.index);
+    const lines = this.deps.lineMaps === false ? undefined : this.lines.toJSON(key);
+    this.lines = new LineMap();
     await putText(this.deps.s3, this.deps.artifactsBucket, key, body, { kmsKeyArn: this.deps.kmsKeyArn, contentType: 'text/csv; charset=utf-8' });
-    this.parts.push({ key, split: this.split, rows: this.rows, bytes: body.length, sha256: createHash('sha256').update(body).digest('hex') });
+    if (lines) await putJson(this.deps.s3, this.deps.artifactsBucket, lineMapKey(key), lines, { kmsKeyArn: this.deps.kmsKeyArn });
+    this.parts.push({ key, split: this.split, rows: this.rows, bytes: body.length, sha256: sha256(body) });
     this.index++;
     this.rows = 0;
   }
 }
 
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
 async function writeSnapshot(bucket: string, objects: SourceObject[], datasetId: string, deps: IngestDeps): Promise<DatasetManifest> {
   const d = deps.dataset;
   const prefix = Layout.dataset(datasetId);
+  const labelColumn = stratifiedBy(d, deps.problemType);
+  const stratifier = labelColumn !== undefined ? new Stratifier() : undefined;
   let columns: string[] | undefined;
   let firstKey = '';
   let train: PartWriter | undefined;
   let validation: PartWriter | undefined;
   let idIndex = -1;
+  let labelIndex = -1;
   const read: DatasetManifest['source']['objects'] = [];
 
   for (const obj of objects) {
@@ -223,6 +285,8 @@ async function writeSnapshot(bucket: string, objects: SourceObject[], datasetId:
         } else if (columns.includes(ROW_ID_COLUMN)) {
           throw new IngestError(`${obj.key}: column "${ROW_ID_COLUMN}" is reserved for the row id Ingest adds; set dataset.idColumn to use it`);
         }
+        // A missing label column is ValidateData's to report (label_missing); the split is then the plain hash.
+        labelIndex = labelColumn !== undefined ? columns.indexOf(labelColumn) : -1;
         const outColumns = d.idColumn === undefined ? [...columns, ROW_ID_COLUMN] : columns;
         const header = writeCsvRow(outColumns);
         train = new PartWriter('train', prefix, header, deps);
@@ -245,8 +309,10 @@ async function writeSnapshot(bucket: string, objects: SourceObject[], datasetId:
           id = rowId(values);
           out = [...values, id];
         }
-        const target = splitPosition(d.splitSalt, id) < d.validationFraction ? validation! : train!;
-        await target.add(writeCsvRow(out));
+        const position = splitPosition(d.splitSalt, id);
+        const target = position < d.validationFraction ? validation! : train!;
+        await target.add(writeCsvRow(out), obj.key, line);
+        if (labelIndex >= 0) stratifier!.observe(values[labelIndex], position, id, target, obj.key, line);
         rows++;
       }
     } catch (err) {
@@ -261,6 +327,8 @@ async function writeSnapshot(bucket: string, objects: SourceObject[], datasetId:
   }
   await train!.flush(true);
   await validation!.flush(true);
+  const report = stratifier?.finish();
+  if (report && report.moves.length) await moveRows(report.moves, { train: train!, validation: validation! }, deps);
   return {
     datasetId,
     createdAt: new Date().toISOString(),
@@ -271,11 +339,95 @@ async function writeSnapshot(bucket: string, objects: SourceObject[], datasetId:
       idColumn: d.idColumn ?? ROW_ID_COLUMN,
       rowsPerPart: d.rowsPerPart,
       hash: 'sha256(splitSalt + id), first 48 bits / 2^48 < validationFraction -> validation',
+      ...(report
+        ? {
+            stratifiedBy: labelColumn,
+            rule: SPLIT_RULE,
+            classes: report.classes,
+            moved: report.moves.map((m) => ({ class: m.className, id: m.id, from: m.from.split, to: m.to, file: m.at.file, line: m.at.line })),
+            tooRare: report.tooRare,
+          }
+        : {}),
     },
     columns: d.idColumn === undefined ? [...columns!, ROW_ID_COLUMN] : columns!,
     rows: { train: train!.total, validation: validation!.total },
     parts: [...train!.parts, ...validation!.parts],
+    ...(deps.lineMaps === false ? {} : { lineMaps: true }),
+    ...(report ? { warnings: splitWarnings(labelColumn!, report) } : {}),
   };
+}
+
+/** The split rule in words, as the manifest records it (docs/architecture.md, "Stratified split"). */
+export const SPLIT_RULE =
+  'stratified by the label: each row goes where its hash puts it, except that a class whose rows all fall in one split ' +
+  'gives the other split its row nearest the boundary (smallest position of a train-only class, largest of a validation-only one)';
+
+/** The words a person (and the decision record, through `$.dataset.warnings`) gets about the split. */
+function splitWarnings(label: string, r: SplitReport): string[] {
+  const out = r.tooRare.map(
+    (t) => `class "${t.name}" of the label "${label}" has a single row (${t.at.file} line ${t.at.line}): it cannot be in both splits and is in the ${t.split} split only`,
+  );
+  if (r.untrackedRows > 0) {
+    out.push(`the label "${label}" has more than ${r.maxClasses} distinct values: ${r.untrackedRows} row(s) of the classes beyond were split by hash alone (is it a class label?)`);
+  }
+  return out;
+}
+
+/**
+ * Moves the stratifier's rows to the other split, after every part is written: cuts each row out of its part
+ * (by the byte range it was written at) and appends it to the last part of the other split, rewriting those few
+ * parts, their line maps and their manifest entries. Only classes whose rows all fell on one side have a moved
+ * row, so this touches a few parts at most (none for a dataset whose classes are all common).
+ */
+async function moveRows(moves: Move[], writers: Record<'train' | 'validation', PartWriter>, deps: IngestDeps): Promise<void> {
+  const { s3, artifactsBucket: bucket, kmsKeyArn } = deps;
+  const maps = deps.lineMaps !== false;
+  const put = async (w: PartWriter, index: number, body: Buffer, lines: LineMap, rows: number) => {
+    const key = w.partKey(index);
+    await putText(s3, bucket, key, body, { kmsKeyArn, contentType: 'text/csv; charset=utf-8' });
+    if (maps) await putJson(s3, bucket, lineMapKey(key), lines.toJSON(key), { kmsKeyArn });
+    w.parts[index] = { ...w.parts[index], rows, bytes: body.length, sha256: sha256(body) };
+  };
+  const load = async (key: string) => ({
+    body: await getBuffer(s3, bucket, key),
+    lines: maps ? LineMap.fromJSON(await getJson<LineMapJson>(s3, bucket, lineMapKey(key))) : new LineMap(),
+  });
+
+  // 1. Cut the rows out of their parts, one part at a time.
+  const bySource = new Map<string, Move[]>();
+  for (const m of moves) {
+    const k = `${m.from.split}/${m.from.part}`;
+    bySource.set(k, [...(bySource.get(k) ?? []), m]);
+  }
+  const moved: { move: Move; bytes: Buffer }[] = [];
+  for (const group of bySource.values()) {
+    const w = writers[group[0].from.split];
+    const { body, lines } = await load(w.partKey(group[0].from.part));
+    const sorted = [...group].sort((a, b) => a.from.offset - b.from.offset);
+    const pieces: Buffer[] = [];
+    let pos = 0;
+    for (const m of sorted) {
+      pieces.push(body.subarray(pos, m.from.offset));
+      moved.push({ move: m, bytes: Buffer.from(body.subarray(m.from.offset, m.from.offset + m.from.length)) });
+      pos = m.from.offset + m.from.length;
+    }
+    pieces.push(body.subarray(pos));
+    lines.remove(sorted.map((m) => m.from.row));
+    await put(w, group[0].from.part, Buffer.concat(pieces), lines, w.parts[group[0].from.part].rows - group.length);
+    w.total -= group.length;
+  }
+  // 2. Append them to the other split's last part (after its rows in source order: `ordered` marks where).
+  for (const to of ['train', 'validation'] as const) {
+    const mine = moved.filter((m) => m.move.to === to).sort((a, b) => (a.move.at.file < b.move.at.file ? -1 : a.move.at.file > b.move.at.file ? 1 : a.move.at.line - b.move.at.line));
+    if (mine.length === 0) continue;
+    const w = writers[to];
+    const index = w.parts.length - 1;
+    const { body, lines } = await load(w.partKey(index));
+    lines.ordered = Math.min(lines.ordered, lines.rows);
+    for (const m of mine) lines.add(m.move.at.file, m.move.at.line);
+    await put(w, index, Buffer.concat([body, ...mine.map((m) => m.bytes)]), lines, w.parts[index].rows + mine.length);
+    w.total += mine.length;
+  }
 }
 
 /** Maps a later file's columns onto the first file's order; a different set of columns is an IngestError. */
@@ -291,6 +443,7 @@ function alignHeader(expected: string[], got: string[], firstKey: string, key: s
 
 function refOf(m: DatasetManifest, artifactsBucket: string, reused: boolean): DatasetRef {
   const prefix = Layout.dataset(m.datasetId);
+  const warnings = (m.warnings ?? []).slice(0, MAX_STATE_WARNINGS);
   return {
     datasetId: m.datasetId,
     uri: s3Uri(artifactsBucket, prefix),
@@ -301,5 +454,10 @@ function refOf(m: DatasetManifest, artifactsBucket: string, reused: boolean): Da
     rows: m.rows,
     columns: m.columns,
     reused,
+    ...(m.lineMaps ? { lineMaps: true } : {}),
+    ...(warnings.length ? { warnings } : {}),
   };
 }
+
+/** Warnings carried in the state (all of them are in the manifest): the state stays small. */
+const MAX_STATE_WARNINGS = 10;

@@ -8,9 +8,9 @@ import { logger } from '../shared/logger';
 import { trainingJobName } from '../shared/names';
 import { putJson, s3Uri } from '../shared/s3';
 import { readDeploymentRecord, rollBackEndpoint, RollbackTarget } from '../deploy/endpoint';
-import { stopTrainingJobIfRunning } from '../shared/sagemaker';
+import { canonicalStartTime, stopTrainingJobIfRunning } from '../shared/sagemaker';
 
-export type Outcome = 'promoted' | 'not promoted' | 'failed';
+export type Outcome = 'promoted' | 'not promoted' | 'rolled back' | 'failed';
 
 export interface NotifyResult {
   readonly outcome: Outcome;
@@ -45,7 +45,7 @@ const defaultDeps = (): NotifyDeps => ({ sns: snsClient(), sagemaker: sageMakerC
  */
 export async function notify(event: StageEvent, env: LambdaEnv, deps: NotifyDeps = defaultDeps()): Promise<NotifyResult> {
   const { executionName, state } = event;
-  const outcome: Outcome = state.error ? 'failed' : state.champion ? 'promoted' : 'not promoted';
+  const outcome: Outcome = state.error ? 'failed' : state.champion ? (state.rollback ? 'rolled back' : 'promoted') : 'not promoted';
   const cleanup = outcome === 'failed' ? await cleanUp(event, env, deps) : [];
   const stage = outcome === 'failed' ? failedStage(state) : undefined;
   const subject = subjectLine(`[relearn] ${env.config.name}: ${outcome === 'failed' ? `FAILED at ${stage}` : outcome} (${executionName})`);
@@ -93,6 +93,7 @@ export function subjectLine(text: string): string {
  * own key). The Catch does not record the state name; this is exact for every stage's own errors.
  */
 export function failedStage(state: PipelineState): string {
+  if (state.rollback) return failedRollbackStage(state);
   switch (state.error?.Error) {
     case 'NoNewData':
     case 'IngestError':
@@ -118,6 +119,17 @@ export function failedStage(state: PipelineState): string {
   return 'Ingest';
 }
 
+/** The same for the rollback state machine: ResolveRollback -> Deploy -> CheckEndpoint -> VerifyServing -> RestoreChampion -> Notify. */
+function failedRollbackStage(state: PipelineState): string {
+  if (state.error?.Error === 'ServingSkew') return 'VerifyServing';
+  if (state.error?.Error === 'DeploymentRolledBack') return 'CheckEndpoint';
+  if (state.champion) return 'Notify';
+  if (state.serving) return 'RestoreChampion';
+  if (state.deployment) return state.deployment.done ? 'VerifyServing' : 'CheckEndpoint';
+  if (state.rollback?.target) return 'Deploy';
+  return 'ResolveRollback';
+}
+
 /** The error's message: Step Functions stores a Lambda error's Cause as JSON {errorType, errorMessage, trace}. */
 export function causeOf(cause: string | undefined): string {
   if (!cause) return '(no cause recorded)';
@@ -135,18 +147,23 @@ async function cleanUp(event: StageEvent, env: LambdaEnv, deps: NotifyDeps): Pro
   const done: string[] = [];
   // 1. Nothing keeps running: this run's training job (a Lambda-started job outlives an aborted execution).
   const jobName = trainingJobName(env.config.name, executionName);
-  try {
-    const training = await stopTrainingJobIfRunning(deps.sagemaker, jobName);
-    if (training.action !== 'none') done.push(training.detail);
-  } catch (err) {
-    // Throttled even after the SDK's retries: say so rather than fail the notification itself.
-    done.push(`could not check or stop training job ${jobName} (${(err as Error).name}: ${(err as Error).message}); stop it by hand: aws sagemaker stop-training-job --training-job-name ${jobName}`);
+  // With the start time, a running job of the same name from an earlier execution (a name used again) is left alone.
+  const owner = event.executionStartTime ? { executionName, startTime: event.executionStartTime } : undefined;
+  // A rollback execution never trains: no job of its name to look for.
+  if (!state.rollback) {
+    try {
+      const training = await stopTrainingJobIfRunning(deps.sagemaker, jobName, owner);
+      if (training.action !== 'none' || /left alone/.test(training.detail)) done.push(training.detail);
+    } catch (err) {
+      // Throttled even after the SDK's retries: say so rather than fail the notification itself.
+      done.push(`could not check or stop training job ${jobName} (${(err as Error).name}: ${(err as Error).message}); stop it by hand: aws sagemaker stop-training-job --training-job-name ${jobName}`);
+    }
   }
   // 2. Nothing half-deployed: an endpoint left on this run's unpromoted model goes back to the previous one.
   //    ServingSkew already rolled back; CheckEndpoint's errors mean SageMaker kept or restored the old config.
   if (!state.champion && state.error?.Error !== 'ServingSkew') {
     try {
-      const target: RollbackTarget | undefined = state.deployment ?? (await readDeploymentRecord(deps.s3, env.artifactsBucket, executionName));
+      const target: RollbackTarget | undefined = state.deployment ?? (await ownDeploymentRecord(event, env, deps));
       if (target) {
         const result = await rollBackEndpoint(deps.sagemaker, target);
         if (result.action !== 'none' || !/nothing to roll back/.test(result.detail)) done.push(result.detail);
@@ -157,6 +174,21 @@ async function cleanUp(event: StageEvent, env: LambdaEnv, deps: NotifyDeps): Pro
   }
   for (const line of done) logger.warn('Notify cleanup', { line });
   return done;
+}
+
+/**
+ * runs/<exec>/deployment.json, when this execution wrote it: only a run that reached Deploy (it has a
+ * registration) can have one, and a record that names another start time is an earlier execution's of the same
+ * name, whose deployment may be the live champion: never rolled back from here.
+ */
+async function ownDeploymentRecord(event: StageEvent, env: LambdaEnv, deps: NotifyDeps): Promise<RollbackTarget | undefined> {
+  if (!event.state.registration) return undefined;
+  const record = await readDeploymentRecord(deps.s3, env.artifactsBucket, event.executionName);
+  if (!record) return undefined;
+  if (record.executionStartTime && event.executionStartTime && canonicalStartTime(record.executionStartTime) !== canonicalStartTime(event.executionStartTime)) {
+    return undefined;
+  }
+  return record;
 }
 
 function body(outcome: Outcome, event: StageEvent, env: LambdaEnv, stage: string | undefined, cleanup: string[]): string {
@@ -172,6 +204,17 @@ function body(outcome: Outcome, event: StageEvent, env: LambdaEnv, stage: string
     lines.push(`Failed at: ${stage}`, `Error: ${state.error!.Error}`, `Cause: ${truncate(causeOf(state.error!.Cause), 4000)}`, '');
     lines.push('Cleanup:', ...(cleanup.length ? cleanup.map((c) => `  - ${c}`) : ['  - nothing was left running']));
     if (!state.deployment) lines.push('', `The endpoint ${env.endpointName} was not touched by this run.`);
+  } else if (outcome === 'rolled back') {
+    const r = state.rollback!;
+    const d = state.deployment!;
+    lines.push(
+      `Rolled back: the endpoint ${d.endpointName} serves ${r.target!.executionName} again (model package ${r.target!.modelPackageArn}), as model ${d.modelName} on endpoint config ${d.endpointConfigName}.`,
+      r.from ? `It replaces champion ${r.from.executionName} (model package ${r.from.modelPackageArn}, endpoint config ${r.from.endpointConfigName}).` : 'There was no champion record before.',
+      r.request.to ? `Asked for: ${r.request.to}` : 'Asked for: the previous champion',
+    );
+    if (state.serving) lines.push(`Serving check: ${state.serving.checkedRows} validation rows of the restored model, max |served - offline| = ${state.serving.maxAbsDifference}`);
+    lines.push(`Champion record (with its statistics and schema baselines): ${state.champion!.championUri}`);
+    for (const line of state.champion!.registry ?? []) lines.push(`Model registry: ${line}`);
   } else if (outcome === 'promoted') {
     const d = state.deployment;
     if (d) {

@@ -45,7 +45,8 @@ export async function promoteBaseline(event: StageEvent, env: LambdaEnv, deps: P
     modelName: deployment.modelName,
     endpointName: deployment.endpointName,
     endpointConfigName: deployment.endpointConfigName,
-    modelDataUri: training.modelDataUri,
+    // The self-contained archive (code inside): what a rollback deploys again, and the next run's champion channel.
+    modelDataUri: state.model?.modelDataUri ?? training.modelDataUri,
     datasetId: dataset.datasetId,
     datasetUri: dataset.uri,
     statsUri: validation.statsUri,

@@ -1,6 +1,7 @@
 import { s3Client } from '../shared/clients';
 import { stageHandler } from '../shared/handler';
 import { shardStatistics } from './core';
+import { planConfigOf } from './plan';
 
 /** ShardStatistics (a Map iteration of ComputeStatistics): one dataset part -> its statistics in S3. */
 export const handler = stageHandler('ShardStatistics', (event, env) =>
@@ -8,7 +9,7 @@ export const handler = stageHandler('ShardStatistics', (event, env) =>
     s3: s3Client(),
     artifactsBucket: env.artifactsBucket,
     kmsKeyArn: env.kmsKeyArn,
-    labelColumn: env.config.dataset.labelColumn,
+    config: planConfigOf(env.config),
     curatedSchemaUri: env.curatedSchemaUri,
   }),
 );

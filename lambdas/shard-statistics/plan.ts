@@ -1,5 +1,6 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
+import { RelearnConfig } from '../shared/config';
 import { ChampionRecord, ChampionRecordSchema, DatasetRef, Layout } from '../shared/contracts';
 import { DataValidationFailed } from '../shared/errors';
 import { getBuffer, getJson, getJsonIfExists, isNotFound, parseS3Uri, s3Uri } from '../shared/s3';
@@ -18,6 +19,17 @@ export interface ValidationContext {
   readonly curatedUri?: string;
   readonly champion?: ChampionRecord;
   readonly championSchema?: DatasetSchema;
+}
+
+/** The config fields the plan depends on (`dataset.labelColumn`, `dataset.columnRoles`, `evaluation.problemType`). */
+export interface PlanConfig {
+  readonly labelColumn: string;
+  readonly problemType?: string;
+  readonly columnRoles?: Readonly<Record<string, string>>;
+}
+
+export function planConfigOf(config: RelearnConfig): PlanConfig {
+  return { labelColumn: config.dataset.labelColumn, problemType: config.evaluation.problemType, columnRoles: config.dataset.columnRoles };
 }
 
 export interface ResolveOptions {
@@ -39,7 +51,7 @@ export async function resolveContext(
   s3: S3Client,
   bucket: string,
   dataset: DatasetRef,
-  labelColumn: string,
+  config: PlanConfig,
   opts: ResolveOptions = {},
 ): Promise<ValidationContext> {
   const found = await curatedSchema(s3, bucket, opts.curatedSchemaUri);
@@ -54,7 +66,7 @@ export async function resolveContext(
     if (parsed?.success) championSchema = { ...parsed.data, source: 'champion' };
   }
   const sample = dataset.parts.length ? await sampleOf(s3, bucket, dataset.parts[0]) : { columns: dataset.columns, rows: [] };
-  const plan = planFor(sample.columns, sample.rows, labelColumn, curated ?? championSchema);
+  const plan = planFor(sample.columns, sample.rows, { labelColumn: config.labelColumn, schema: curated ?? championSchema, roles: config.columnRoles, problemType: config.problemType });
   return { plan, curated, ...(found ? { curatedUri: found.uri } : {}), champion, championSchema };
 }
 

@@ -32,6 +32,10 @@ export const DatasetRefSchema = z.object({
   columns: z.array(z.string()),
   /** True when this exact snapshot already existed (idempotent re-ingest). */
   reused: z.boolean(),
+  /** Each part has a line map (its rows' source objects and lines): messages point at the user's files. */
+  lineMaps: z.boolean().optional(),
+  /** What a person should know about the snapshot, e.g. a class too rare for both splits (at most 10; all in the manifest). */
+  warnings: z.array(z.string()).optional(),
 });
 export type DatasetRef = z.infer<typeof DatasetRefSchema>;
 
@@ -68,6 +72,8 @@ export type TrainingRef = z.infer<typeof TrainingRefSchema>;
 /** Evaluate -> `$.evaluation` */
 export const EvaluationRefSchema = z.object({
   evaluationUri: s3Uri,
+  /** The candidate's metrics in SageMaker's model-quality format (the model package's ModelMetrics), when written. */
+  modelQualityUri: s3Uri.optional(),
   reportUri: s3Uri,
   decisionUri: s3Uri,
   /** The gate's verdict: deploy only when true. */
@@ -80,6 +86,25 @@ export const EvaluationRefSchema = z.object({
   }),
 });
 export type EvaluationRef = z.infer<typeof EvaluationRefSchema>;
+
+/**
+ * PackageModel -> `$.model`: the self-contained model archive (the job's model.tar.gz with the serving code under
+ * `code/`) and the container that serves it. Register registers exactly this; Deploy and rollbacks deploy it.
+ */
+export const ModelRefSchema = z.object({
+  /** s3://artifacts/runs/<exec>/model/model.tar.gz */
+  modelDataUri: s3Uri,
+  /** The training job's own model.tar.gz it was built from. */
+  trainingModelDataUri: s3Uri,
+  /** The packaged source directory that went into `code/` (the one the job trained with). */
+  codeUri: s3Uri,
+  /** sha256 (hex) and size of the archive. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int(),
+  /** s3://artifacts/runs/<exec>/model/manifest.json: the model's record (ModelManifestSchema). */
+  manifestUri: s3Uri,
+});
+export type ModelRef = z.infer<typeof ModelRefSchema>;
 
 /** Register -> `$.registration` */
 export const RegistrationRefSchema = z.object({
@@ -110,17 +135,48 @@ export const ServingRefSchema = z.object({
 export type ServingRef = z.infer<typeof ServingRefSchema>;
 
 /** PromoteBaseline -> `$.champion` */
-export const ChampionRefSchema = z.object({ championUri: s3Uri });
+export const ChampionRefSchema = z.object({
+  championUri: s3Uri,
+  /** RestoreChampion (rollback): what the model registry records, one line per package. */
+  registry: z.array(z.string()).optional(),
+});
 
 /** What a Catch stores at `$.error`. */
 export const CaughtErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() });
 
+/**
+ * A rollback execution's own key (`$.rollback`, the rollback state machine of docs/architecture.md). The input
+ * carries `request`; ResolveRollback adds the target and the champion it replaces.
+ */
+export const RollbackRefSchema = z.object({
+  /** What was asked: `to` an execution name or a model package ARN; absent = the previous champion. */
+  request: z.object({ to: z.string().min(1).optional() }),
+  target: z
+    .object({
+      executionName: z.string(),
+      modelPackageArn: z.string(),
+      manifestUri: s3Uri,
+      /** For VerifyServing: the target's validation split and the predictions its job made offline. */
+      validationUri: s3Uri,
+      outputDataUri: s3Uri,
+      /** The target's own schema (its classes, in its order): how VerifyServing reads its predictions. */
+      schemaUri: s3Uri.optional(),
+    })
+    .optional(),
+  /** The champion being replaced (absent when there is no champion record). */
+  from: z.object({ executionName: z.string(), modelPackageArn: z.string(), endpointConfigName: z.string() }).optional(),
+});
+export type RollbackRef = z.infer<typeof RollbackRefSchema>;
+
 export const PipelineStateSchema = z.object({
-  source: SourceSchema,
+  /** A retrain's input (absent in a rollback execution, which starts from `rollback`). */
+  source: SourceSchema.optional(),
+  rollback: RollbackRefSchema.optional(),
   dataset: DatasetRefSchema.optional(),
   validation: ValidationRefSchema.optional(),
   training: TrainingRefSchema.optional(),
   evaluation: EvaluationRefSchema.optional(),
+  model: ModelRefSchema.optional(),
   registration: RegistrationRefSchema.optional(),
   deployment: DeploymentRefSchema.optional(),
   serving: ServingRefSchema.optional(),
@@ -132,6 +188,12 @@ export type PipelineState = z.infer<typeof PipelineStateSchema>;
 /** The payload every Lambda task receives. */
 export const StageEventSchema = z.object({
   executionName: z.string().min(1),
+  /**
+   * `$$.Execution.StartTime`: with the name, what tells this execution from an earlier one of the same name
+   * (Step Functions lets a name be used again 90 days after). Stages that create or stop SageMaker resources tag
+   * and check with it (lambdas/shared/sagemaker.ts, ExecutionIdentity).
+   */
+  executionStartTime: z.string().min(1).optional(),
   state: PipelineStateSchema,
   /** Inside a Map iteration: the item (e.g. the dataset part a statistics shard reads). */
   item: z.string().optional(),
@@ -155,8 +217,41 @@ export const ChampionRecordSchema = z.object({
   schemaUri: s3Uri,
   evaluationUri: s3Uri,
   primaryMetric: z.object({ name: z.string(), value: z.number().nullable() }),
+  /** Set when a rollback made this model the champion again (promotedAt is then the time of the rollback). */
+  restored: z.object({ at: z.string(), by: z.string(), replacedExecutionName: z.string().optional() }).optional(),
+  /** Set on a history record when a rollback took this champion off the endpoint: never a default rollback target. */
+  rolledBack: z.object({ at: z.string(), by: z.string(), restoredExecutionName: z.string() }).optional(),
 });
 export type ChampionRecord = z.infer<typeof ChampionRecordSchema>;
+
+/** The container that serves a self-contained model (SageMaker's ContainerDefinition, the fields relearn sets). */
+export const ServingContainerSchema = z.object({
+  Image: z.string().min(1),
+  ModelDataUrl: s3Uri,
+  Environment: z.record(z.string(), z.string()),
+});
+export type ServingContainer = z.infer<typeof ServingContainerSchema>;
+
+/**
+ * runs/<exec>/model/manifest.json, written by PackageModel next to the archive: everything needed to deploy the
+ * model again later and to make it the champion (its baselines), without the run's state. Rollbacks read it.
+ */
+export const ModelManifestSchema = z.object({
+  executionName: z.string(),
+  createdAt: z.string(),
+  container: ServingContainerSchema,
+  model: ModelRefSchema,
+  entryPoint: z.string(),
+  trainingJobName: z.string(),
+  /** The job's output.tar.gz (predictions.jsonl): what VerifyServing compares the endpoint's answers with. */
+  outputDataUri: s3Uri,
+  dataset: z.object({ datasetId: z.string(), uri: s3Uri, validationUri: s3Uri }),
+  statsUri: s3Uri,
+  schemaUri: s3Uri,
+  evaluationUri: s3Uri,
+  primaryMetric: z.object({ name: z.string(), value: z.number().nullable() }),
+});
+export type ModelManifest = z.infer<typeof ModelManifestSchema>;
 
 /** The keys of the S3 layout (docs/architecture.md). One place, so no stage spells a path on its own. */
 export const Layout = {
@@ -167,6 +262,8 @@ export const Layout = {
   training: (executionName: string) => `runs/${executionName}/training/`,
   evaluation: (executionName: string) => `runs/${executionName}/evaluation/`,
   decision: (executionName: string) => `runs/${executionName}/decision.json`,
+  /** PackageModel's output: the self-contained model.tar.gz and its manifest.json. */
+  model: (executionName: string) => `runs/${executionName}/model/`,
   champion: 'champion/current.json',
   code: 'code/',
 } as const;

@@ -38,6 +38,13 @@ export class DeploymentRolledBack extends RelearnError {
 export class ServingSkew extends RelearnError {
   override readonly name = 'ServingSkew';
 }
+/**
+ * A rollback that must not happen now or at all: an endpoint update in flight, no previous champion, a target that
+ * is not an approved, self-contained model or whose baselines are gone. Nothing was changed.
+ */
+export class RollbackRefused extends RelearnError {
+  override readonly name = 'RollbackRefused';
+}
 /** The state handed to a handler does not have the shape it needs (a bug or a hand-started execution). */
 export class InvalidStageInput extends RelearnError {
   override readonly name = 'InvalidStageInput';

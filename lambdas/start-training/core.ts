@@ -15,7 +15,8 @@ import { LambdaEnv } from '../shared/env';
 import { InvalidStageInput, TrainingFailed } from '../shared/errors';
 import { isTransient } from '../shared/handler';
 import { logger } from '../shared/logger';
-import { trainingJobName } from '../shared/names';
+import { tagSafe, trainingJobName } from '../shared/names';
+import { executionTags, listTags, ownershipOf } from '../shared/sagemaker';
 import { getJsonIfExists, s3Uri } from '../shared/s3';
 
 /** The id column Ingest adds when `dataset.idColumn` is not configured (docs/architecture.md). */
@@ -24,10 +25,14 @@ export const DEFAULT_ID_COLUMN = '_row_id';
 export const CHECKPOINT_LOCAL_PATH = '/opt/ml/checkpoints';
 /** With network isolation the source directory arrives as this channel (as the SageMaker Python SDK does it). */
 export const CODE_CHANNEL = 'code';
+/** The run's validated schema.json (Contract A): `SM_CHANNEL_SCHEMA/schema.json` in the container. */
+export const SCHEMA_CHANNEL = 'schema';
 
 /** Everything the CreateTrainingJob request is built from: no clients, no environment. */
 export interface TrainingJobInputs {
   readonly executionName: string;
+  /** `$$.Execution.StartTime`: tagged on the job, so a later execution of the same name never takes it for its own. */
+  readonly executionStartTime: string;
   readonly config: RelearnConfig;
   readonly dataset: Pick<DatasetRef, 'datasetId' | 'trainUri' | 'validationUri'>;
   readonly artifactsBucket: string;
@@ -40,6 +45,8 @@ export interface TrainingJobInputs {
   readonly region: string;
   /** The serving model's model.tar.gz (champion/current.json), scored by the job on the same validation rows. */
   readonly championModelDataUri?: string;
+  /** The run's schema.json (ValidateData's `schemaUri`): the `schema` channel. @default - no schema channel */
+  readonly schemaUri?: string;
 }
 
 /**
@@ -62,6 +69,7 @@ export function encodeHyperparameters(inputs: TrainingJobInputs, jobName: string
     ...user,
     'label-column': JSON.stringify(config.dataset.labelColumn),
     'id-column': JSON.stringify(config.dataset.idColumn ?? DEFAULT_ID_COLUMN),
+    'problem-type': JSON.stringify(config.evaluation.problemType),
     sagemaker_program: JSON.stringify(config.training.entryPoint),
     sagemaker_submit_directory: JSON.stringify(submitDirectory),
     sagemaker_container_log_level: '20',
@@ -90,6 +98,8 @@ export function buildCreateTrainingJobRequest(inputs: TrainingJobInputs): Create
 
   const channels: Channel[] = [s3Channel('train', inputs.dataset.trainUri, 'text/csv'), s3Channel('validation', inputs.dataset.validationUri, 'text/csv')];
   if (inputs.championModelDataUri) channels.push(s3Channel(CHAMPION_CHANNEL, inputs.championModelDataUri));
+  // Exactly the one object: S3Prefix of the full key (SageMaker lists the prefix; nothing else starts with it).
+  if (inputs.schemaUri) channels.push(s3Channel(SCHEMA_CHANNEL, inputs.schemaUri, 'application/json'));
   if (isolated) channels.push(s3Channel(CODE_CHANNEL, inputs.codeUri));
 
   const maxWait = t.spot.enabled ? (t.spot.maxWaitSeconds ?? 2 * t.maxRuntimeSeconds) : undefined;
@@ -123,8 +133,8 @@ export function buildCreateTrainingJobRequest(inputs: TrainingJobInputs): Create
     EnableInterContainerTrafficEncryption: t.instanceCount > 1,
     Tags: [
       { Key: 'relearn:pipeline', Value: config.name },
-      { Key: 'relearn:execution', Value: executionName },
-      { Key: 'relearn:dataset', Value: inputs.dataset.datasetId },
+      ...executionTags({ executionName, startTime: inputs.executionStartTime }),
+      { Key: 'relearn:dataset', Value: tagSafe(inputs.dataset.datasetId) },
     ],
   };
 }
@@ -154,11 +164,15 @@ export async function readChampionModelDataUri(s3: S3Client, artifactsBucket: st
  * exists). Idempotent: when a previous attempt already created the job, describes and returns it.
  */
 export async function startTraining(event: StageEvent, env: LambdaEnv, deps: StartTrainingDeps = defaultDeps()): Promise<TrainingRef> {
-  const { executionName, state } = event;
+  const { executionName, executionStartTime, state } = event;
   if (!state.dataset) throw new InvalidStageInput('StartTraining: state.dataset is missing: StartTraining runs after Ingest');
+  if (!executionStartTime) {
+    throw new InvalidStageInput('StartTraining: executionStartTime is missing: the task payload must carry $$.Execution.StartTime (docs/architecture.md)');
+  }
   const championModelDataUri = await readChampionModelDataUri(deps.s3, env.artifactsBucket);
   const request = buildCreateTrainingJobRequest({
     executionName,
+    executionStartTime,
     config: env.config,
     dataset: state.dataset,
     artifactsBucket: env.artifactsBucket,
@@ -168,15 +182,25 @@ export async function startTraining(event: StageEvent, env: LambdaEnv, deps: Sta
     codeUri: env.trainingCodeUri,
     region: await deps.sagemaker.config.region(),
     championModelDataUri,
+    schemaUri: state.validation?.schemaUri,
   });
   const jobName = request.TrainingJobName!;
   try {
     await deps.sagemaker.send(new CreateTrainingJobCommand(request));
   } catch (err) {
     if ((err as Error).name === 'ResourceInUse') {
-      // A retried attempt: the job exists under our own name. Report it as it is now.
-      logger.info('StartTraining: the job already exists (an earlier attempt created it)', { jobName });
+      // The name is taken: by an earlier attempt of this execution (a retry), or by an earlier execution of the same
+      // name (Step Functions allows a name again 90 days after). Only the job's tags tell; never adopt another's.
       const existing = await deps.sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: jobName }));
+      const ownership = ownershipOf(await listTags(deps.sagemaker, existing.TrainingJobArn!), { executionName, startTime: executionStartTime });
+      if (ownership.owner === 'other') {
+        throw new TrainingFailed(
+          `training job ${jobName} already exists and is not this execution's: ${ownership.detail} (job created ${existing.CreationTime?.toISOString() ?? 'at an unknown time'}, ` +
+            `${existing.TrainingJobStatus}). Execution names must be unique per run: start this run again under a new name`,
+          { cause: err },
+        );
+      }
+      logger.info('StartTraining: the job already exists (an earlier attempt of this execution created it)', { jobName });
       return trainingRefOf(existing);
     }
     if (isTransient(err)) throw err;

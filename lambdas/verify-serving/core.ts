@@ -7,7 +7,7 @@ import { ServingRef, StageEvent } from '../shared/contracts';
 import { LambdaEnv } from '../shared/env';
 import { InvalidStageInput, ServingSkew } from '../shared/errors';
 import { logger } from '../shared/logger';
-import { readPredictions } from '../shared/predictions';
+import { PredictionTable, readPredictionTable, runClasses } from '../shared/predictions';
 import { getStream, parseS3Uri } from '../shared/s3';
 import { readRows, Value } from '../shared/tabular';
 import { rollBackEndpoint } from '../deploy/endpoint';
@@ -34,38 +34,46 @@ export interface SampleRow {
 export interface RowDifference {
   readonly id: string;
   readonly at: string;
-  readonly served: number;
-  readonly offline: number;
+  /** A score, or K class probabilities (multiclass). */
+  readonly served: number | number[];
+  readonly offline: number | number[];
+  /** |served - offline|; multiclass: the largest over the K probabilities. */
   readonly diff: number;
 }
 
 /**
  * VerifyServing: the live endpoint must give the scores the training job gave offline for the same rows.
  * Sends `verifySampleRows` validation rows (label removed) as one JSON request, joins the answers with the
- * offline candidate predictions on the id column, and compares. Beyond `verifyTolerance`, or when the
- * endpoint cannot answer the request, it rolls the endpoint back (previous config, or delete on a first
- * deploy) and throws ServingSkew naming the worst rows.
+ * offline candidate predictions on the id column, and compares: per row |served - offline|, for multiclass
+ * the largest difference over the K class probabilities (and the endpoint's `classes` must be the run's, in
+ * order). Beyond `verifyTolerance`, or when the endpoint cannot answer the request, it rolls the endpoint back
+ * (previous config, or delete on a first deploy) and throws ServingSkew naming the worst rows.
  */
 export async function verifyServing(event: StageEvent, env: LambdaEnv, deps: VerifyServingDeps = defaultDeps()): Promise<ServingRef> {
   const { state } = event;
   const { config } = env;
   const deployment = state.deployment;
   if (!deployment) throw new InvalidStageInput('VerifyServing: the state has no deployment: it runs after CheckEndpoint');
-  if (!state.dataset) throw new InvalidStageInput('VerifyServing: the state has no dataset');
-  const outputDataUri = state.training?.outputDataUri;
+  // A retrain checks its candidate on its own split; a rollback checks the model it restores on that model's.
+  const validationUri = state.rollback?.target?.validationUri ?? state.dataset?.validationUri;
+  if (!validationUri) throw new InvalidStageInput('VerifyServing: the state has no dataset');
+  const outputDataUri = state.rollback?.target?.outputDataUri ?? state.training?.outputDataUri;
   if (!outputDataUri) throw new InvalidStageInput('VerifyServing: state.training.outputDataUri is missing: no offline predictions to compare with');
 
-  const sample = await sampleValidationRows(deps.s3, state.dataset.validationUri, config, config.deployment.verifySampleRows);
-  const offline = new Map((await readPredictions(deps.s3, outputDataUri)).map((p) => [p.id, p.candidate]));
+  const sample = await sampleValidationRows(deps.s3, validationUri, config, config.deployment.verifySampleRows);
+  const problemType = config.evaluation.problemType;
+  const classes = await runClasses(deps.s3, state.rollback?.target?.schemaUri ?? state.validation?.schemaUri, config);
+  const table = await readPredictionTable(deps.s3, outputDataUri, { problemType, classes: classes ?? undefined });
+  const offline = offlineScores(table);
   for (const row of sample) {
     if (!offline.has(row.id)) {
       throw new Error(`${row.at}: id "${row.id}" has no offline prediction in ${outputDataUri}: predictions.jsonl must score every validation row`);
     }
   }
 
-  let served: number[];
+  let served: (number | number[])[];
   try {
-    served = await invoke(deps.runtime, deployment.endpointName, sample);
+    served = await invoke(deps.runtime, deployment.endpointName, sample, problemType === 'multiclass_classification' ? classes! : null);
   } catch (err) {
     if (!(err instanceof UnusableAnswer)) throw err;
     const rollback = await rollBackEndpoint(deps.sagemaker, deployment);
@@ -74,7 +82,7 @@ export async function verifyServing(event: StageEvent, env: LambdaEnv, deps: Ver
 
   const diffs: RowDifference[] = sample.map((row, i) => {
     const off = offline.get(row.id)!;
-    return { id: row.id, at: row.at, served: served[i], offline: off, diff: Math.abs(served[i] - off) };
+    return { id: row.id, at: row.at, served: served[i], offline: off, diff: scoreDifference(served[i], off) };
   });
   // NaN never passes: a NaN score is as wrong as any.
   const maxAbsDifference = diffs.reduce((m, d) => (Number.isNaN(d.diff) ? Infinity : Math.max(m, d.diff)), 0);
@@ -84,13 +92,35 @@ export async function verifyServing(event: StageEvent, env: LambdaEnv, deps: Ver
     throw new ServingSkew(
       `endpoint ${deployment.endpointName} (${deployment.endpointConfigName}) disagrees with the offline predictions: max |served - offline| = ${maxAbsDifference} ` +
         `> tolerance ${config.deployment.verifyTolerance} over ${sample.length} rows; worst: ${worst
-          .map((d) => `id ${d.id} (${d.at}) served ${d.served} offline ${d.offline}`)
+          .map((d) => `id ${d.id} (${d.at}) served ${showScore(d.served)} offline ${showScore(d.offline)}`)
           .join('; ')}. ${rollback.detail}`,
     );
   }
   logger.info('VerifyServing: served scores match the offline predictions', { checkedRows: sample.length, maxAbsDifference });
   return { checkedRows: sample.length, maxAbsDifference };
 }
+
+/** The offline candidate score of each validation row, by id: a number, or K probabilities (multiclass). */
+function offlineScores(t: PredictionTable): Map<string, number | number[]> {
+  const out = new Map<string, number | number[]>();
+  t.ids.forEach((id, i) => out.set(id, t.k === 1 ? t.candidate[i] : Array.from(t.candidate.subarray(i * t.k, (i + 1) * t.k))));
+  return out;
+}
+
+/** |served - offline|, or for K class probabilities the largest of the K differences; NaN when they cannot be compared. */
+export function scoreDifference(served: number | number[], offline: number | number[]): number {
+  if (typeof served === 'number' && typeof offline === 'number') return Math.abs(served - offline);
+  if (!Array.isArray(served) || !Array.isArray(offline) || served.length !== offline.length) return NaN;
+  let max = 0;
+  for (let k = 0; k < served.length; k++) {
+    const d = Math.abs(served[k] - offline[k]);
+    if (Number.isNaN(d)) return NaN;
+    max = Math.max(max, d);
+  }
+  return max;
+}
+
+const showScore = (s: number | number[]) => (Array.isArray(s) ? `[${s.map((x) => Number(x.toPrecision(6))).join(', ')}]` : String(s));
 
 export function worstRows(diffs: RowDifference[], n: number): RowDifference[] {
   const key = (d: RowDifference) => (Number.isNaN(d.diff) ? Infinity : d.diff);
@@ -139,9 +169,14 @@ export async function sampleValidationRows(s3: S3Client, validationUri: string, 
 }
 
 /** The endpoint answered, but not with one score per row: the model cannot serve what it was trained on. */
-class UnusableAnswer extends Error {}
+export class UnusableAnswer extends Error {}
 
-async function invoke(runtime: SageMakerRuntimeClient, endpointName: string, sample: SampleRow[]): Promise<number[]> {
+/**
+ * One InvokeEndpoint with the sample as a JSON list of objects; the answer in the serving shape of
+ * docs/training-contract.md: `{"predictions": [...], "classes": [...], "labels": [...]}` (a bare list is also
+ * read). Multiclass: each prediction is the K class probabilities, and `classes`, when sent, must be the run's.
+ */
+async function invoke(runtime: SageMakerRuntimeClient, endpointName: string, sample: SampleRow[], classes: readonly string[] | null): Promise<(number | number[])[]> {
   let body: string;
   try {
     const res = await runtime.send(
@@ -159,17 +194,36 @@ async function invoke(runtime: SageMakerRuntimeClient, endpointName: string, sam
     if (e?.name === 'ModelError') throw new UnusableAnswer(`the model answered with an error: ${e.OriginalMessage ?? e.message}`);
     throw err;
   }
+  return parseServingAnswer(body, sample.length, classes);
+}
+
+/** The scores of a JSON serving answer, one per row sent; throws UnusableAnswer saying what is off. */
+export function parseServingAnswer(body: string, rows: number, classes: readonly string[] | null): (number | number[])[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
     throw new UnusableAnswer(`the answer is not JSON: ${body.slice(0, 200)}`);
   }
-  const scores = Array.isArray(parsed) ? parsed : (parsed as { predictions?: unknown })?.predictions;
-  if (!Array.isArray(scores)) throw new UnusableAnswer(`expected {"predictions": [scores]}, got ${body.slice(0, 200)}`);
-  if (scores.length !== sample.length) throw new UnusableAnswer(`sent ${sample.length} rows, got ${scores.length} scores`);
+  const answer = parsed as { predictions?: unknown; classes?: unknown };
+  const scores = Array.isArray(parsed) ? parsed : answer?.predictions;
+  const shape = classes ? `{"predictions": [[${classes.length} class probabilities], ...], "classes": [...]}` : '{"predictions": [scores]}';
+  if (!Array.isArray(scores)) throw new UnusableAnswer(`expected ${shape}, got ${body.slice(0, 200)}`);
+  if (scores.length !== rows) throw new UnusableAnswer(`sent ${rows} rows, got ${scores.length} scores`);
+  if (classes && !Array.isArray(parsed) && answer.classes !== undefined) {
+    const served = answer.classes;
+    if (!Array.isArray(served) || served.length !== classes.length || served.some((c, k) => String(c) !== classes[k])) {
+      throw new UnusableAnswer(`the endpoint's classes ${JSON.stringify(served).slice(0, 200)} are not the run's ${JSON.stringify(classes).slice(0, 200)} (same names, same order)`);
+    }
+  }
   return scores.map((s, i) => {
-    if (typeof s !== 'number') throw new UnusableAnswer(`score ${i + 1} is not a number: ${JSON.stringify(s)}`);
-    return s;
+    if (!classes) {
+      if (typeof s !== 'number') throw new UnusableAnswer(`score ${i + 1} is not a number: ${JSON.stringify(s)}`);
+      return s;
+    }
+    if (!Array.isArray(s) || s.length !== classes.length || s.some((p) => typeof p !== 'number')) {
+      throw new UnusableAnswer(`prediction ${i + 1} is not ${classes.length} class probabilities: ${JSON.stringify(s).slice(0, 200)}`);
+    }
+    return s as number[];
   });
 }

@@ -92,7 +92,8 @@ export class AbortCleanup extends Construct {
 
     // 3. Least privilege: this pipeline's training jobs, the topic (and its key).
     const trainingJobs = `arn:${stack.partition}:sagemaker:${stack.region}:${stack.account}:training-job/${props.pipelineName}-train-*`;
-    role.addToPolicy(new iam.PolicyStatement({ actions: ['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob'], resources: [trainingJobs] }));
+    // ListTags: a running job of the execution's name is stopped only when its tags show this execution made it.
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:StopTrainingJob'], resources: [trainingJobs] }));
     role.addToPolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [props.topic.topicArn] }));
     role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [(props.topicKey ?? props.encryptionKey).keyArn] }));
 

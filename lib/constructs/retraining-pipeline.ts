@@ -21,10 +21,12 @@ import { acknowledgeReviewedFindings } from '../nag-acknowledgements';
 import { PACKAGE_ROOT } from '../package-root';
 import { packageSourceDir } from '../training-code';
 import { AbortCleanup } from './abort-cleanup';
+import { EndpointOwner } from './endpoint-owner';
 import { checkNoClash, checkProps, effectiveConfig } from './pipeline-props';
 import { relearnFunction } from './relearn-function';
 import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
-import { STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
+import { rollbackTimeout, RollbackStateMachine } from './rollback-state-machine';
+import { FUNCTION_IDS, FunctionId, STAGE_SIZING, stageConstructId, StageId } from './stages';
 import {
   ACCESS_LOGS_USE_BUCKET_POLICY,
   buildBucket,
@@ -210,7 +212,9 @@ export class RetrainingPipeline extends Construct {
   /** The parsed configuration, with the instance-type props applied: what every stage reads (RELEARN_CONFIG). */
   public readonly config: RelearnConfig;
   public readonly stateMachine: sfn.StateMachine;
-  public readonly functions: Readonly<Record<StageId, lambda.Function>>;
+  /** `<name>-rollback`: `relearn rollback` starts it (lib/constructs/rollback-state-machine.ts). */
+  public readonly rollbackStateMachine: sfn.StateMachine;
+  public readonly functions: Readonly<Record<FunctionId, lambda.Function>>;
   public readonly sagemakerRole: iam.Role;
   public readonly topic: sns.ITopic;
   public readonly dataBucket: s3.IBucket;
@@ -225,6 +229,8 @@ export class RetrainingPipeline extends Construct {
   /** The training and serving image URI (a token: it depends on the stack's region). */
   public readonly trainingImageUri: string;
   public readonly endpointName: string;
+  /** The custom resource that deletes the endpoint, models and endpoint configs on `cdk destroy`. */
+  public readonly endpointOwner: EndpointOwner;
   private imageRegistry?: CfnMapping;
 
   constructor(scope: Construct, id: string, props: RetrainingPipelineProps = {}) {
@@ -317,8 +323,8 @@ export class RetrainingPipeline extends Construct {
     const schemaVariables: Record<string, string> = this.curatedSchema ? { CURATED_SCHEMA_URI: this.curatedSchema.s3ObjectUrl } : {};
     environment.RELEARN_CONFIG = configForEnvironment(config, { ...environment, ...schemaVariables });
 
-    const functions = {} as Record<StageId, lambda.Function>;
-    for (const stage of STAGE_IDS) {
+    const functions = {} as Record<FunctionId, lambda.Function>;
+    for (const stage of FUNCTION_IDS) {
       const cid = stageConstructId(stage);
       const logGroup = new logs.LogGroup(this, `${cid}Logs`, {
         retention: logRetention,
@@ -339,7 +345,7 @@ export class RetrainingPipeline extends Construct {
         role,
         logGroup,
         tracing: lambda.Tracing.ACTIVE,
-        environment: CURATED_SCHEMA_STAGES.includes(stage) ? { ...environment, ...schemaVariables } : environment,
+        environment: (CURATED_SCHEMA_STAGES as readonly FunctionId[]).includes(stage) ? { ...environment, ...schemaVariables } : environment,
       });
     }
     this.functions = functions;
@@ -358,14 +364,37 @@ export class RetrainingPipeline extends Construct {
     });
     this.stateMachine = machine.stateMachine;
 
-    // 7. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
+    // 7. Rollbacks: the previous (or a named) champion back on the endpoint through the same Deploy/CheckEndpoint/
+    //    VerifyServing/Notify functions, with ResolveRollback and RestoreChampion around them.
+    this.rollbackStateMachine = new RollbackStateMachine(this, 'Rollback', {
+      functions,
+      stateMachineName: `${config.name}-rollback`,
+      endpointPollInterval: Duration.seconds(config.deployment.pollIntervalSeconds),
+      timeout: rollbackTimeout(config),
+      encryptionKey: key,
+      logRetention,
+      logRemovalPolicy,
+    }).stateMachine;
+
+    // 8. The endpoint, and every run's model and endpoint config, belong to the stack: `cdk destroy` deletes them
+    //    (unless deployment.endpointRemovalPolicy is "retain").
+    this.endpointOwner = new EndpointOwner(this, 'EndpointOwner', {
+      endpointName: this.endpointName,
+      pipelineName: config.name,
+      retain: config.deployment.endpointRemovalPolicy === 'retain',
+      encryptionKey: key,
+      logRetention,
+      logRemovalPolicy,
+    });
+
+    // 9. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
     new AbortCleanup(this, 'AbortCleanup', {
       stateMachine: this.stateMachine, pipelineName: config.name, topic: this.topic, encryptionKey: key,
       ...(topicKey ? { topicKey } : {}),
       environment, logRetention, logRemovalPolicy,
     });
 
-    // 8. What `relearn local run` finds the pipeline by (PIPELINE_METADATA_TYPE), and cdk-nag's reviewed findings:
+    // 10. What `relearn local run` finds the pipeline by (PIPELINE_METADATA_TYPE), and cdk-nag's reviewed findings:
     //    acknowledged on this pipeline's own resources when the app is validated (after cross-stack references are
     //    resolved, before any validation plugin of the app runs), so an app's own AwsSolutionsChecks pass.
     const metadata: PipelineMetadata = {
@@ -390,12 +419,21 @@ export class RetrainingPipeline extends Construct {
   private grantSageMakerRole(role: iam.Role, props: Wiring): void {
     const { artifactsBucket: artifacts, encryptionKey: key } = props;
     const stack = Stack.of(this);
-    // Read: dataset channels, earlier runs' model.tar.gz (the champion channel and the serving model).
-    role.addToPolicy(s3Read(artifacts, ['datasets/*', 'runs/*/training/*']));
-    role.addToPolicy(s3List(artifacts, ['datasets/*', 'runs/*/training/*']));
+    // Read: dataset channels; self-contained models (runs/*/model/model.tar.gz: the champion channel, and what
+    // every endpoint instance downloads when it starts, for the model's whole life).
+    role.addToPolicy(s3Read(artifacts, ['datasets/*', 'runs/*/model/*']));
+    role.addToPolicy(s3List(artifacts, ['datasets/*', 'runs/*/model/*']));
+    // Spot checkpoints: written while the job trains, and read back (ListBucket on the prefix, then GetObject) each
+    // time a job starts, so that a job resumed after a spot interruption continues from them.
+    role.addToPolicy(s3Read(artifacts, [CHECKPOINTS]));
+    role.addToPolicy(s3List(artifacts, [CHECKPOINTS]));
+    // The `schema` channel: each run's validated schema.json, exactly that key (an S3Prefix channel: SageMaker lists it).
+    role.addToPolicy(s3Read(artifacts, [SCHEMA_CHANNEL_KEY]));
+    role.addToPolicy(s3List(artifacts, [SCHEMA_CHANNEL_KEY]));
     // Write: the job's own output (model.tar.gz, output.tar.gz) and spot checkpoints.
-    role.addToPolicy(s3Write(artifacts, ['runs/*/training/*', 'runs/*/checkpoints/*']));
-    // The packaged code, exactly that object (training's submit directory and the serving model's).
+    role.addToPolicy(s3Write(artifacts, ['runs/*/training/*', CHECKPOINTS]));
+    // The packaged code, exactly that object: training only (the submit directory, or the code channel of an
+    // isolated job). A model never reads it: its code is inside its own archive (PackageModel).
     role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetObject'],
@@ -411,13 +449,16 @@ export class RetrainingPipeline extends Construct {
       }),
     );
     role.addToPolicy(new iam.PolicyStatement({ actions: KMS_DATA_ACTIONS, resources: [key.keyArn] }));
+    // DescribeKey in a statement of its own: kms:GrantIsForAWSResource is only ever present on grant requests, so
+    // under that condition DescribeKey would never be allowed.
     role.addToPolicy(
       new iam.PolicyStatement({
-        actions: ['kms:CreateGrant', 'kms:DescribeKey'],
+        actions: ['kms:CreateGrant'],
         resources: [key.keyArn],
         conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
       }),
     );
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:DescribeKey'], resources: [key.keyArn] }));
     role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
@@ -466,7 +507,7 @@ export class RetrainingPipeline extends Construct {
   }
 
   /** Least privilege per stage: STAGE_S3_ACCESS for S3, SageMaker ARNs built from the names in names.ts. */
-  private grantStages(fns: Record<StageId, lambda.Function>, props: Wiring, topicKey: kms.IKey | undefined): void {
+  private grantStages(fns: Record<FunctionId, lambda.Function>, props: Wiring, topicKey: kms.IKey | undefined): void {
     const { config, dataBucket: data, artifactsBucket: artifacts, encryptionKey: key } = props;
     const stack = Stack.of(this);
     const smArn = (resource: string) => `arn:${stack.partition}:sagemaker:${stack.region}:${stack.account}:${resource}`;
@@ -482,7 +523,7 @@ export class RetrainingPipeline extends Construct {
       f.addToRolePolicy(new iam.PolicyStatement({ actions, resources, conditions }));
 
     // S3, from the table: every stage uses the key for SSE-KMS.
-    for (const stage of STAGE_IDS) {
+    for (const stage of FUNCTION_IDS) {
       const f = fns[stage];
       const access = STAGE_S3_ACCESS[stage];
       if (access.incoming) {
@@ -498,12 +539,17 @@ export class RetrainingPipeline extends Construct {
     const passRole = (f: lambda.IFunction) =>
       allow(f, ['iam:PassRole'], [this.sagemakerRole.roleArn], { StringEquals: { 'iam:PassedToService': 'sagemaker.amazonaws.com' } });
     // SageMaker encrypts volumes and outputs with our key through grants it creates for itself.
-    const keyGrantsForSageMaker = (f: lambda.IFunction) =>
-      allow(f, ['kms:CreateGrant', 'kms:DescribeKey'], [key.keyArn], { Bool: { 'kms:GrantIsForAWSResource': 'true' } });
+    // (DescribeKey apart: kms:GrantIsForAWSResource is only present on grant requests, so it would never match it.)
+    const keyGrantsForSageMaker = (f: lambda.IFunction) => {
+      allow(f, ['kms:CreateGrant'], [key.keyArn], { Bool: { 'kms:GrantIsForAWSResource': 'true' } });
+      allow(f, ['kms:DescribeKey'], [key.keyArn]);
+    };
     // Rolling an endpoint back (CheckEndpoint, VerifyServing, Notify): to the previous config, or delete a first deploy.
+    // Every endpoint config carries the KMS key, so UpdateEndpoint to one needs the same grants as Deploy's.
     const rollBack = (f: lambda.IFunction) => {
       allow(f, ['sagemaker:DescribeEndpoint', 'sagemaker:UpdateEndpoint', 'sagemaker:DeleteEndpoint'], [endpoint]);
       allow(f, ['sagemaker:UpdateEndpoint', 'sagemaker:DescribeEndpointConfig'], [endpointConfigs]);
+      keyGrantsForSageMaker(f);
     };
 
     // ShardStatistics / ValidateData: the curated schema asset, exactly that object.
@@ -513,10 +559,15 @@ export class RetrainingPipeline extends Construct {
     }
 
     // StartTraining / CheckTraining: the job named from the execution, run as the SageMaker role.
-    allow(fns['start-training'], ['sagemaker:CreateTrainingJob', 'sagemaker:DescribeTrainingJob', 'sagemaker:AddTags'], [trainingJobs]);
+    // ListTags proves a job of this run's name is this execution's (its start-time tag), not an earlier one's.
+    allow(fns['start-training'], ['sagemaker:CreateTrainingJob', 'sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:AddTags'], [trainingJobs]);
     passRole(fns['start-training']);
     keyGrantsForSageMaker(fns['start-training']);
     allow(fns['check-training'], ['sagemaker:DescribeTrainingJob'], [trainingJobs]);
+
+    // PackageModel: the job's code URI (it must be the code asset below), then the repack into runs/*/model/.
+    allow(fns['package-model'], ['sagemaker:DescribeTrainingJob'], [trainingJobs]);
+    allow(fns['package-model'], ['s3:GetObject'], [`arn:${Aws.PARTITION}:s3:::${this.trainingCode.s3BucketName}/${this.trainingCode.s3ObjectKey}`]);
 
     // Register: a model package in the group; it finds its own earlier package by listing the group.
     allow(fns.register, ['sagemaker:CreateModelPackage', 'sagemaker:DescribeModelPackageGroup'], [packageGroup]);
@@ -547,8 +598,15 @@ export class RetrainingPipeline extends Construct {
     // unpromoted deployment).
     allow(fns.notify, ['sns:Publish'], [this.topic.topicArn]);
     if (topicKey) allow(fns.notify, KMS_DATA_ACTIONS, [topicKey.keyArn]); // the topic's key (the pipeline's, unless a topic was given)
-    allow(fns.notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:StopTrainingJob'], [trainingJobs]);
+    allow(fns.notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:StopTrainingJob'], [trainingJobs]);
     rollBack(fns.notify);
+
+    // ResolveRollback: reads the endpoint (refuses while it changes), the champion records and the target package.
+    allow(fns['resolve-rollback'], ['sagemaker:DescribeEndpoint'], [endpoint]);
+    allow(fns['resolve-rollback'], ['sagemaker:DescribeModelPackage'], [packages]);
+    allow(fns['resolve-rollback'], ['sagemaker:ListModelPackages'], ['*']);
+    // RestoreChampion: records the rollback on the restored and the replaced package.
+    allow(fns['restore-champion'], ['sagemaker:UpdateModelPackage'], [packages]);
   }
 }
 
@@ -558,7 +616,7 @@ export class RetrainingPipeline extends Construct {
  * lists the exact key first (S3 answers a GET of a missing key with 403 when ListBucket is prefix-scoped).
  * Keep this table in step with the handlers: a missing line is an AccessDenied in the cloud only.
  */
-export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; read?: string[]; list?: string[]; write?: string[] }>> = {
+export const STAGE_S3_ACCESS: Readonly<Record<FunctionId, { incoming?: boolean; read?: string[]; list?: string[]; write?: string[] }>> = {
   ingest: { incoming: true, read: ['datasets/*'], list: ['datasets/*'], write: ['datasets/*'] },
   'shard-statistics': {
     read: ['datasets/*', Layout.champion, 'config/schema.json', 'runs/*/validation/*'],
@@ -577,13 +635,27 @@ export const STAGE_S3_ACCESS: Readonly<Record<StageId, { incoming?: boolean; rea
     list: ['datasets/*', Layout.champion, 'runs/*/validation/*'],
     write: ['runs/*/evaluation/*', 'runs/*/decision.json'],
   },
+  'package-model': { read: ['runs/*/training/*', 'runs/*/model/*'], list: ['runs/*/model/*'], write: ['runs/*/model/*'] },
   register: {},
   deploy: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/deployment.json'] },
   'check-endpoint': {},
-  'verify-serving': { read: ['datasets/*', 'runs/*/training/*'], list: ['datasets/*'] },
+  // runs/*/validation/*: the run's schema.json, for the order of the class probabilities (multiclass)
+  'verify-serving': { read: ['datasets/*', 'runs/*/training/*', 'runs/*/validation/*'], list: ['datasets/*', 'runs/*/validation/*'] },
   'promote-baseline': { read: [Layout.champion], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
   notify: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/outcome.json'] },
+  // It checks that everything the target is verified and validated against is still there (listing each key).
+  'resolve-rollback': {
+    read: [Layout.champion, 'champion/history/*', 'runs/*/model/*'],
+    list: [Layout.champion, 'champion/history/*', 'runs/*/model/*', 'runs/*/validation/*', 'runs/*/training/*', 'datasets/*'],
+  },
+  'restore-champion': { read: [Layout.champion, 'runs/*/model/*'], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
 };
+
+/** The key pattern of the training job's `schema` channel (ValidateData writes runs/<exec>/validation/schema.json). */
+export const SCHEMA_CHANNEL_KEY = `${Layout.validation('*')}schema.json`;
+
+/** Where a spot job's checkpoints live (StartTraining's CheckpointConfig.S3Uri: runs/<exec>/checkpoints/). */
+const CHECKPOINTS = 'runs/*/checkpoints/*';
 
 /** What S3 SSE-KMS, SNS and SageMaker need of the key to encrypt and decrypt data (no wildcards). */
 const KMS_DATA_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'];

@@ -7,7 +7,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { RelearnConfig } from '../../lambdas/shared/config';
 import { RETRYABLE_ERRORS } from '../../lambdas/shared/errors';
-import { STAGE_IDS, STAGE_SIZING, StageId } from './stages';
+import { FunctionId, STAGE_IDS, STAGE_SIZING, StageId } from './stages';
 
 /**
  * The state names of docs/architecture.md. They are a contract with local mode's progress display, the
@@ -23,6 +23,7 @@ export const STATE_NAMES = {
   checkTraining: 'CheckTraining',
   trainingComplete: 'TrainingComplete?',
   evaluate: 'Evaluate',
+  packageModel: 'PackageModel',
   register: 'Register',
   blessed: 'Blessed?',
   notPromoted: 'NotPromoted',
@@ -145,12 +146,12 @@ export class RetrainingStateMachine extends Construct {
       errorPath: sfn.JsonPath.stringAt('$.error.Error'),
       causePath: sfn.JsonPath.stringAt('$.error.Cause'),
     });
-    const notifyFailure = this.lambdaTask(STATE_NAMES.notifyFailure, fn.notify, 'notify', sfn.JsonPath.DISCARD);
+    const notifyFailure = stageTask(this, STATE_NAMES.notifyFailure, fn.notify, 'notify', sfn.JsonPath.DISCARD);
     notifyFailure.addCatch(failed, { errors: ['States.ALL'], resultPath: '$.notifyFailureError' });
     notifyFailure.next(failed);
 
     const task = (name: string, stage: StageId, resultPath: string): tasks.LambdaInvoke => {
-      const t = this.lambdaTask(name, fn[stage], stage, resultPath);
+      const t = stageTask(this, name, fn[stage], stage, resultPath);
       t.addCatch(notifyFailure, { errors: ['States.ALL'], resultPath: '$.error' });
       return t;
     };
@@ -158,7 +159,7 @@ export class RetrainingStateMachine extends Construct {
     // 2. Data: ingest, per-part statistics in parallel, validation.
     const ingest = task(STATE_NAMES.ingest, 'ingest', '$.dataset');
     // The iteration's input already is the shard's `{ executionName, state, item }`: passed as it is.
-    const shardStatistics = this.lambdaTask(STATE_NAMES.shardStatistics, fn['shard-statistics'], 'shard-statistics', sfn.JsonPath.DISCARD, {
+    const shardStatistics = stageTask(this, STATE_NAMES.shardStatistics, fn['shard-statistics'], 'shard-statistics', sfn.JsonPath.DISCARD, {
       wholeInput: true,
     });
     const computeStatistics = new sfn.Map(this, STATE_NAMES.computeStatistics, {
@@ -184,6 +185,8 @@ export class RetrainingStateMachine extends Construct {
 
     // 4. Evaluation, registration and the gate.
     const evaluate = task(STATE_NAMES.evaluate, 'evaluate', '$.evaluation');
+    // The candidate becomes self-contained (its serving code inside model.tar.gz) before it is registered.
+    const packageModel = task(STATE_NAMES.packageModel, 'package-model', '$.model');
     const register = task(STATE_NAMES.register, 'register', '$.registration');
     const blessed = new sfn.Choice(this, STATE_NAMES.blessed);
     const done = new sfn.Succeed(this, STATE_NAMES.done);
@@ -218,6 +221,7 @@ export class RetrainingStateMachine extends Construct {
           .when(
             sfn.Condition.booleanEquals('$.training.done', true),
             evaluate
+              .next(packageModel)
               .next(register)
               .next(blessed.when(sfn.Condition.booleanEquals('$.registration.promote', true), deployment).otherwise(notPromoted.next(done))),
           )
@@ -225,15 +229,7 @@ export class RetrainingStateMachine extends Construct {
       );
 
     // 6. The state machine: STANDARD (a run lasts as long as training), bounded by the timeout, every event logged, traced.
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      // /aws/vendedlogs/ keeps Step Functions' log delivery off the account's CloudWatch Logs resource policy.
-      // The suffix (from the stack's UUID) lets a destroyed and redeployed stack create its log group next to
-      // the retained one instead of failing on "already exists".
-      logGroupName: Fn.join('', [`/aws/vendedlogs/states/${props.stateMachineName}-`, Fn.select(0, Fn.split('-', Fn.select(2, Fn.split('/', Aws.STACK_ID))))]),
-      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
-      encryptionKey: props.encryptionKey,
-      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
-    });
+    this.logGroup = executionLogGroup(this, 'Logs', props);
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineName: props.stateMachineName,
       stateMachineType: sfn.StateMachineType.STANDARD,
@@ -245,32 +241,52 @@ export class RetrainingStateMachine extends Construct {
     });
   }
 
-  /** A Lambda task of the contract: payload `{ executionName, state }`, the stage result at ResultPath, our own retrier. */
-  private lambdaTask(
-    name: string,
-    fn: lambda.IFunction,
-    stage: StageId,
-    resultPath: string,
-    opts: { wholeInput?: boolean } = {},
-  ): tasks.LambdaInvoke {
-    const t = new tasks.LambdaInvoke(this, name, {
-      lambdaFunction: fn,
-      payload: opts.wholeInput
-        ? undefined
-        : sfn.TaskInput.fromObject({
-            executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
-            state: sfn.JsonPath.objectAt('$'),
-          }),
-      // The task's result is the function's return value itself, so ResultPath `$.training` holds the
-      // TrainingRef and `$.training.done` is readable by the Choice. (The lambda:invoke integration's
-      // envelope cannot be unwrapped: a ResultSelector must build an object, `{ Payload: ... }` at best.)
-      payloadResponseOnly: true,
-      resultPath,
-      // LambdaInvoke's built-in retrier would match first and shadow ours (it has no jitter).
-      retryOnServiceExceptions: false,
-      taskTimeout: sfn.Timeout.duration(STAGE_SIZING[stage].timeout.plus(TASK_TIMEOUT_MARGIN)),
-    });
-    t.addRetry(TASK_RETRY);
-    return t;
-  }
+}
+
+/**
+ * A Lambda task of the contract (both state machines): payload `{ executionName, executionStartTime, state }`, the
+ * stage result at ResultPath, our own retrier, the function's timeout plus a margin as the task's.
+ */
+export function stageTask(
+  scope: Construct,
+  name: string,
+  fn: lambda.IFunction,
+  stage: FunctionId,
+  resultPath: string,
+  opts: { wholeInput?: boolean } = {},
+): tasks.LambdaInvoke {
+  const t = new tasks.LambdaInvoke(scope, name, {
+    lambdaFunction: fn,
+    payload: opts.wholeInput
+      ? undefined
+      : sfn.TaskInput.fromObject({
+          executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+          executionStartTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+          state: sfn.JsonPath.objectAt('$'),
+        }),
+    // The task's result is the function's return value itself, so ResultPath `$.training` holds the
+    // TrainingRef and `$.training.done` is readable by the Choice. (The lambda:invoke integration's
+    // envelope cannot be unwrapped: a ResultSelector must build an object, `{ Payload: ... }` at best.)
+    payloadResponseOnly: true,
+    resultPath,
+    // LambdaInvoke's built-in retrier would match first and shadow ours (it has no jitter).
+    retryOnServiceExceptions: false,
+    taskTimeout: sfn.Timeout.duration(STAGE_SIZING[stage].timeout.plus(TASK_TIMEOUT_MARGIN)),
+  });
+  t.addRetry(TASK_RETRY);
+  return t;
+}
+
+/**
+ * The execution log group of a state machine: under /aws/vendedlogs/ (keeps Step Functions' log delivery off the
+ * account's CloudWatch Logs resource policy), with a suffix from the stack's UUID, so that a destroyed and redeployed
+ * stack creates its log group next to the retained one instead of failing on "already exists".
+ */
+export function executionLogGroup(scope: Construct, id: string, props: { stateMachineName: string; encryptionKey: kms.IKey; logRetention?: logs.RetentionDays; logRemovalPolicy?: RemovalPolicy }): logs.LogGroup {
+  return new logs.LogGroup(scope, id, {
+    logGroupName: Fn.join('', [`/aws/vendedlogs/states/${props.stateMachineName}-`, Fn.select(0, Fn.split('-', Fn.select(2, Fn.split('/', Aws.STACK_ID))))]),
+    retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+    encryptionKey: props.encryptionKey,
+    removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+  });
 }

@@ -97,11 +97,18 @@ export interface ResolvedPipeline {
 
 export interface ResolveOptions {
   readonly account?: LocalAccount;
-  /** Logical id (or a prefix of it) of the state machine to run, when the assembly has more than one. */
+  /**
+   * Logical id (or a prefix of it) of the state machine to run.
+   * @default - the only state machine, or, when there are several, relearn's retrain (RETRAIN_STATE_MACHINE)
+   */
   readonly stateMachine?: string;
   /** The stack (its CloudFormation name) the state machine is in: a pipeline of a user's app (local/asl/pipelines.ts). */
   readonly stackName?: string;
 }
+
+/** Logical id prefixes of relearn's two state machines (the pipeline stack's `Pipeline/Retrain` and `Pipeline/Rollback`). */
+export const RETRAIN_STATE_MACHINE = 'PipelineRetrainStateMachine';
+export const ROLLBACK_STATE_MACHINE = 'PipelineRollbackStateMachine';
 
 interface ManifestArtifact {
   type: string;
@@ -153,14 +160,16 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
       .filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine')
       .map(([logicalId]) => ({ stack, logicalId })),
   );
-  const wanted = machines.filter(
-    (m) => (!opts.stackName || m.stack.stackName === opts.stackName) && (!opts.stateMachine || m.logicalId.startsWith(opts.stateMachine)),
-  );
+  // A user's app names the stack and the state machine (local/asl/pipelines.ts); relearn's own app has one pipeline
+  // stack with two machines, the retrain by default.
+  const inStack = machines.filter((m) => !opts.stackName || m.stack.stackName === opts.stackName);
+  const choice = opts.stateMachine ?? (inStack.length > 1 ? RETRAIN_STATE_MACHINE : undefined);
+  const wanted = choice ? inStack.filter((m) => m.logicalId.startsWith(choice)) : inStack;
   if (wanted.length !== 1) {
     const list = machines.map((m) => `${m.stack.stackName}/${m.logicalId}`).join(', ') || 'none';
     throw new UnresolvableError(
       wanted.length === 0
-        ? `${outdir}: no AWS::StepFunctions::StateMachine${opts.stateMachine ? ` matching ${opts.stateMachine}` : ''}${opts.stackName ? ` in stack ${opts.stackName}` : ''} in the assembly (state machines: ${list})`
+        ? `${outdir}: no AWS::StepFunctions::StateMachine${choice ? ` matching ${choice}` : ''}${opts.stackName ? ` in stack ${opts.stackName}` : ''} in the assembly (state machines: ${list})`
         : `${outdir}: more than one state machine (${list}); say which one`,
     );
   }

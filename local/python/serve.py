@@ -10,7 +10,12 @@ Error mapping (a relearn choice, see docs/local-sagemaker.md): an unsupported co
 a ValueError (or subclass) raised while decoding the request (input_fn) -> 400 with its message;
 anything else -> 500 with the message. The response body is the message as text/plain.
 
-Usage: serve.py --model-dir DIR --code-dir DIR --program train.py [--port 0]
+The code: --code-dir when the local server downloaded it (an s3:// SAGEMAKER_SUBMIT_DIRECTORY). Otherwise it is in the
+model, where SAGEMAKER_SUBMIT_DIRECTORY says: /opt/ml/model/code (the SageMaker Python SDK's repack, relearn's
+PackageModel) is <model-dir>/code, as the container finds it under /opt/ml/model once SageMaker has extracted the
+archive; unset means <model-dir>/code too.
+
+Usage: serve.py --model-dir DIR [--code-dir DIR] --program train.py [--port 0]
 """
 import argparse
 import importlib.util
@@ -83,6 +88,19 @@ def default_output_fn(prediction, accept):
     return encode(prediction, accept), accept
 
 
+MODEL_DIR = "/opt/ml/model"
+
+
+def code_dir_in_model(model_dir, submit_directory):
+    """Where SAGEMAKER_SUBMIT_DIRECTORY points inside the model (this instance's /opt/ml/model is model_dir)."""
+    if not submit_directory:
+        return os.path.join(model_dir, "code")
+    if submit_directory == MODEL_DIR or submit_directory.startswith(MODEL_DIR + "/"):
+        return os.path.join(model_dir, submit_directory[len(MODEL_DIR):].lstrip("/"))
+    raise ValueError("SAGEMAKER_SUBMIT_DIRECTORY %r is neither in the model (%s/...) nor downloaded (--code-dir)"
+                     % (submit_directory, MODEL_DIR))
+
+
 def load_module(code_dir, program):
     sys.path.insert(0, code_dir)
     name = program[:-3] if program.endswith(".py") else program
@@ -100,7 +118,7 @@ def main():
     die_with_parent()
     p = argparse.ArgumentParser()
     p.add_argument("--model-dir", required=True)
-    p.add_argument("--code-dir", required=True)
+    p.add_argument("--code-dir")
     p.add_argument("--program", required=True)
     p.add_argument("--port", type=int, default=0)
     a = p.parse_args()
@@ -109,7 +127,11 @@ def main():
     if fault:
         raise RuntimeError(fault)
     os.environ.setdefault("SM_MODEL_DIR", a.model_dir)
-    module = load_module(a.code_dir, a.program)
+    code_dir = a.code_dir or code_dir_in_model(a.model_dir, os.environ.get("SAGEMAKER_SUBMIT_DIRECTORY"))
+    if not os.path.isdir(code_dir):
+        raise FileNotFoundError("SAGEMAKER_SUBMIT_DIRECTORY %s: no such folder in the model (it holds %s)"
+                                % (os.environ.get("SAGEMAKER_SUBMIT_DIRECTORY"), sorted(os.listdir(a.model_dir))))
+    module = load_module(code_dir, a.program)
     model_fn = getattr(module, "model_fn", default_model_fn)
     input_fn = getattr(module, "input_fn", default_input_fn)
     predict_fn = getattr(module, "predict_fn", default_predict_fn)

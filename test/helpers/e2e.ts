@@ -58,6 +58,8 @@ export class E2eProject {
   readonly dir: string;
   private readonly assemblies: string;
   private readonly configs = new Map<string, string>();
+  /** The pipeline name (the config's `name`, default `relearn`) of each config written. */
+  private readonly pipelines = new Map<string, string>();
 
   constructor(prefix = 'relearn-e2e-') {
     this.dir = mkdtempSync(join(tmpdir(), prefix));
@@ -83,6 +85,8 @@ export class E2eProject {
     const path = join(this.dir, `${name}.json`);
     writeFileSync(path, JSON.stringify(config, null, 2));
     this.configs.set(name, path);
+    const pipelineName = (config as { name?: unknown } | null)?.name;
+    this.pipelines.set(name, typeof pipelineName === 'string' ? pipelineName : 'relearn');
     return path;
   }
 
@@ -122,7 +126,7 @@ export class E2eProject {
 
   private restoreAssembly(config: string): void {
     const saved = join(this.assemblies, config);
-    const current = join(this.stateDir, 'cdk.out');
+    const current = join(this.pipelineDir(this.pipelines.get(config) ?? 'relearn'), 'cdk.out');
     if (!existsSync(saved) || sameAssembly(saved, current)) return;
     rmSync(current, { recursive: true, force: true });
     cpSync(saved, current, { recursive: true });
@@ -132,7 +136,7 @@ export class E2eProject {
     const saved = join(this.assemblies, config);
     rmSync(saved, { recursive: true, force: true });
     mkdirSync(this.assemblies, { recursive: true });
-    cpSync(join(this.stateDir, 'cdk.out'), saved, { recursive: true });
+    cpSync(join(this.pipelineDir(this.pipelines.get(config) ?? 'relearn'), 'cdk.out'), saved, { recursive: true });
   }
 
   /** `relearn local invoke --body <body> [...extra]`. */

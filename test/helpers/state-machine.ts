@@ -20,8 +20,10 @@ export type Definition = { StartAt: string; States: Record<string, State>; Timeo
 export type Handlers = Record<string, (input: any) => unknown>;
 
 /** The synthesized DefinitionString with every token (function ARNs) replaced by a readable placeholder. */
-export function definitionOf(template: Template): Definition {
-  const [sm] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+export function definitionOf(template: Template, machine: 'Retrain' | 'Rollback' = 'Retrain'): Definition {
+  const found = Object.entries(template.findResources('AWS::StepFunctions::StateMachine')).filter(([id]) => id.includes(`${machine}StateMachine`));
+  if (found.length !== 1) throw new Error(`expected one ${machine} state machine, found ${found.map(([id]) => id).join(', ') || 'none'}`);
+  const [[, sm]] = found;
   const def = sm.Properties.DefinitionString;
   const text =
     typeof def === 'string'
@@ -33,10 +35,10 @@ export function definitionOf(template: Template): Definition {
 }
 
 /** The pipeline's state machine definition for `config`, synthesized without bundling (only the ASL matters). */
-export function synthDefinition(config: RelearnConfig): Definition {
+export function synthDefinition(config: RelearnConfig, machine: 'Retrain' | 'Rollback' = 'Retrain'): Definition {
   const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
   const { pipeline } = buildRelearnApp(app, config, { nag: false });
-  return definitionOf(Template.fromStack(pipeline));
+  return definitionOf(Template.fromStack(pipeline), machine);
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { instanceTypeSchema } from './instance-types';
 
 /**
  * Blue/green settings of an endpoint update (SageMaker DeploymentConfig.BlueGreenUpdatePolicy). Traffic moves
@@ -24,7 +25,8 @@ export const DeploymentConfigSchema = z
   .object({
     /** Endpoint name; defaults to `<name>-endpoint`. */
     endpointName: z.string().regex(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/, 'a SageMaker endpoint name (letters, digits, hyphens; at most 63)').optional(),
-    instanceType: z.string().regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'an instance type such as ml.m5.large').default('ml.m5.large'),
+    /** An endpoint instance type of SageMaker's API model (instance-types.ts): `ml.t2.medium` hosts but cannot train. */
+    instanceType: instanceTypeSchema('hosting').default('ml.m5.large'),
     instanceCount: z.number().int().min(1).max(100).default(1),
     /** Seconds between two CheckEndpoint polls. */
     pollIntervalSeconds: z.number().int().min(1).max(3600).default(30),
@@ -40,6 +42,12 @@ export const DeploymentConfigSchema = z
      * @default - no alarms: VerifyServing's parity check is the only post-deploy gate
      */
     rollbackAlarms: z.array(z.string().min(1).max(255)).max(10).default([]),
+    /**
+     * What `cdk destroy` does with the endpoint, and the models and endpoint configs of every run and rollback:
+     * `destroy` deletes them (nothing is left billing); `retain` leaves them running. Independent of `removalPolicy`,
+     * which keeps data (buckets, key, registry): an endpoint is compute, not data.
+     */
+    endpointRemovalPolicy: z.enum(['destroy', 'retain']).default('destroy'),
   })
   .strict();
 

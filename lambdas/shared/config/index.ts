@@ -1,8 +1,8 @@
 import * as z from 'zod';
-import { DatasetConfigSchema } from './dataset';
+import { checkDatasetAgainstProblemType, DatasetConfigSchema } from './dataset';
 import { DeploymentConfigSchema } from './deployment';
 import { EvaluationConfigSchema } from './evaluation';
-import { TrainingConfigSchema } from './training';
+import { defaultMetricDefinitions, TrainingConfigSchema } from './training';
 import { ValidationConfigSchema } from './validation';
 
 export * from './dataset';
@@ -34,7 +34,13 @@ export const RelearnConfigSchema = z
     /** `retain` keeps buckets, key and registry on `cdk destroy`; `destroy` is for throw-away dev stacks. */
     removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => checkDatasetAgainstProblemType(c.dataset, c.evaluation.problemType, ctx))
+  // defaults that depend on another section
+  .transform((c) => ({
+    ...c,
+    training: { ...c.training, metricDefinitions: c.training.metricDefinitions ?? defaultMetricDefinitions(c.evaluation.problemType) },
+  }));
 
 export type RelearnConfig = z.infer<typeof RelearnConfigSchema>;
 export type RelearnConfigInput = z.input<typeof RelearnConfigSchema>;

@@ -1,4 +1,6 @@
 import * as z from 'zod';
+import { ProblemType } from './evaluation';
+import { instanceTypeSchema } from './instance-types';
 
 const hyperparameterValue = z.union([z.string(), z.number(), z.boolean()]);
 
@@ -6,9 +8,9 @@ const hyperparameterValue = z.union([z.string(), z.number(), z.boolean()]);
  * Hyperparameter names the pipeline sets itself: the reserved script arguments (from `dataset`) and the
  * SageMaker framework container's own `sagemaker_*` keys.
  */
-export const RESERVED_HYPERPARAMETERS = ['label-column', 'id-column'] as const;
-/** SageMaker's limits on CreateTrainingJob HyperParameters (the pipeline adds 7 of its own). */
-export const HYPERPARAMETER_LIMITS = { count: 100 - 7, keyLength: 256, valueLength: 2500 } as const;
+export const RESERVED_HYPERPARAMETERS = ['label-column', 'id-column', 'problem-type'] as const;
+/** SageMaker's limits on CreateTrainingJob HyperParameters (the pipeline adds 8 of its own). */
+export const HYPERPARAMETER_LIMITS = { count: 100 - 8, keyLength: 256, valueLength: 2500 } as const;
 
 /** The SageMaker training job. Owned by StartTraining/CheckTraining. */
 export const TrainingConfigSchema = z
@@ -26,7 +28,8 @@ export const TrainingConfigSchema = z
     sourceDir: z.string().min(1).optional(),
     /** Entry point script inside sourceDir; it also defines the serving functions. */
     entryPoint: z.string().min(1).default('train.py'),
-    instanceType: z.string().regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'an instance type such as ml.m5.large').default('ml.m5.large'),
+    /** A training instance type of SageMaker's API model (instance-types.ts): `ml.m5d.xlarge` hosts but cannot train. */
+    instanceType: instanceTypeSchema('training').default('ml.m5.large'),
     instanceCount: z.number().int().min(1).max(100).default(1),
     volumeSizeGb: z.number().int().min(1).max(16384).default(30),
     /**
@@ -48,13 +51,11 @@ export const TrainingConfigSchema = z
       .default({ enabled: false }),
     /** Passed to the script as `--name value` arguments. */
     hyperparameters: z.record(z.string(), hyperparameterValue).default({}),
-    /** Metric lines scraped from the job's log (SageMaker MetricDefinitions). */
-    metricDefinitions: z
-      .array(z.object({ name: z.string().min(1), regex: z.string().min(1) }).strict())
-      .default([
-        { name: 'validation:roc_auc', regex: 'validation:roc_auc=([0-9.eE+-]+)' },
-        { name: 'validation:accuracy', regex: 'validation:accuracy=([0-9.eE+-]+)' },
-      ]),
+    /**
+     * Metric lines scraped from the job's log (SageMaker MetricDefinitions).
+     * @default - defaultMetricDefinitions(evaluation.problemType): the lines the built-in script prints
+     */
+    metricDefinitions: z.array(z.object({ name: z.string().min(1), regex: z.string().min(1) }).strict()).optional(),
     /** Seconds between two CheckTraining polls. */
     pollIntervalSeconds: z.number().int().min(1).max(3600).default(60),
   })
@@ -66,7 +67,7 @@ export const TrainingConfigSchema = z
         ctx.addIssue({
           code: 'custom',
           path: ['hyperparameters', name],
-          message: `"${name}" is set by the pipeline (label-column and id-column come from dataset.labelColumn and dataset.idColumn; sagemaker_* from the framework container)`,
+          message: `"${name}" is set by the pipeline (label-column and id-column come from dataset.labelColumn and dataset.idColumn, problem-type from evaluation.problemType; sagemaker_* from the framework container)`,
         });
       } else if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name) || name.length > HYPERPARAMETER_LIMITS.keyLength) {
         ctx.addIssue({
@@ -101,4 +102,24 @@ export const TrainingConfigSchema = z
     }
   });
 
-export type TrainingConfig = z.infer<typeof TrainingConfigSchema>;
+/** The training section once the whole config is parsed: metricDefinitions filled in for the problem type. */
+export type TrainingConfig = z.infer<typeof TrainingConfigSchema> & { metricDefinitions: MetricDefinition[] };
+export interface MetricDefinition {
+  readonly name: string;
+  readonly regex: string;
+}
+
+/** The metrics the built-in script prints per problem type, as `validation:<metric>=<value>` lines. */
+const SCRAPED_METRICS: Readonly<Record<ProblemType, readonly string[]>> = {
+  binary_classification: ['roc_auc', 'accuracy'],
+  multiclass_classification: ['accuracy', 'f1_macro', 'f1_weighted', 'precision_macro', 'recall_macro', 'roc_auc_ovr', 'log_loss'],
+  regression: ['rmse', 'mae', 'r2'],
+};
+
+/**
+ * `training.metricDefinitions` when the config sets none: one per metric the built-in script prints for the
+ * problem type (docs/training-contract.md). The `=` after the name keeps `f1` from matching `f1_macro`.
+ */
+export function defaultMetricDefinitions(problemType: ProblemType): MetricDefinition[] {
+  return SCRAPED_METRICS[problemType].map((m) => ({ name: `validation:${m}`, regex: `validation:${m}=([0-9.eE+-]+)` }));
+}

@@ -1,4 +1,11 @@
+import type { ProblemType } from '../config/evaluation';
+import { CalibrationBin, ClassCurves, Confusion, CurvePoint, Curves, Estimate, est, GroupMetrics, groupPlacements, MetricComparison, ModelCurves, notComputable, RegressionPlot, sortDescending, thin } from './common';
+import { GroupOptions, MulticlassMetrics } from './multiclass';
 import { normalInterval, wilson, zFor } from './stats';
+
+export * from './common';
+export type { GroupOptions } from './multiclass';
+export type { ProblemType };
 
 /**
  * The metrics engine: every metric of relearn is computed here, for the candidate and the champion on
@@ -12,17 +19,20 @@ import { normalInterval, wilson, zFor } from './stats';
  * - confidence intervals are analytic: Wilson for proportions, DeLong for AUC (and the paired DeLong
  *   variance of the AUC difference), the logit interval for average precision, and the first-order
  *   (linearised) variance of a ratio of sums for F1, log loss, Brier and the paired differences.
+ * Multiclass metrics are computed by MulticlassMetrics (multiclass.ts), behind the same interface.
  */
-
-export type ProblemType = 'binary_classification' | 'regression';
 
 export interface ScoredRows {
   /** Row ids, for error messages. */
   readonly ids?: readonly string[];
+  /** Binary: 0/1; multiclass: the class index into `classes`; regression: the value. */
   readonly labels: Float64Array;
+  /** One score per row (binary: P(positive), regression: the prediction), or K probabilities per row (multiclass). */
   readonly candidate: Float64Array;
   /** The champion's scores on the same rows, or null on a first run. */
   readonly champion: Float64Array | null;
+  /** Multiclass: the class names, in the order of each row's probabilities. */
+  readonly classes?: readonly string[];
 }
 
 export interface EngineOptions {
@@ -31,66 +41,6 @@ export interface EngineOptions {
   readonly threshold: number;
   /** Confidence level of every interval. */
   readonly confidence: number;
-}
-
-/** A value with its confidence interval; value null = not computable on these rows (note says why). */
-export interface Estimate {
-  readonly value: number | null;
-  readonly lo: number | null;
-  readonly hi: number | null;
-}
-
-export interface MetricComparison {
-  readonly candidate: Estimate;
-  readonly champion: Estimate | null;
-  /** candidate - champion, with the paired interval (lo/hi null when no interval is available). */
-  readonly diff: Estimate | null;
-  readonly note?: string;
-}
-
-export interface Confusion {
-  readonly tp: number;
-  readonly fp: number;
-  readonly tn: number;
-  readonly fn: number;
-}
-
-export interface GroupMetrics {
-  readonly rows: number;
-  /** Classification: rows whose label is 1. */
-  readonly positives: number | null;
-  readonly metrics: Record<string, MetricComparison>;
-  readonly confusion: { readonly candidate: Confusion; readonly champion: Confusion | null } | null;
-}
-
-export interface CurvePoint {
-  readonly x: number;
-  readonly y: number;
-}
-export interface CalibrationBin {
-  readonly lo: number;
-  readonly hi: number;
-  readonly rows: number;
-  readonly meanScore: number | null;
-  readonly positiveRate: number | null;
-  readonly positiveRateLo: number | null;
-  readonly positiveRateHi: number | null;
-}
-export interface ModelCurves {
-  /** x = false positive rate, y = true positive rate */
-  readonly roc: CurvePoint[];
-  /** x = recall, y = precision */
-  readonly pr: CurvePoint[];
-  readonly calibration: CalibrationBin[];
-}
-export interface Curves {
-  readonly candidate: ModelCurves;
-  readonly champion: ModelCurves | null;
-}
-export interface RegressionPlot {
-  /** A deterministic sample of (label, prediction) points. */
-  readonly candidate: CurvePoint[];
-  readonly champion: CurvePoint[] | null;
 }
 
 const EPS = 1e-15;
@@ -122,6 +72,7 @@ export class MetricsEngine {
   /** Labels in each model's score order, and a buffer for group ids in that order: the hot loop reads sequentially. */
   private readonly ySorted: Uint8Array[] = [];
   private gathered: Int32Array | undefined;
+  private readonly multi: MulticlassMetrics | null;
 
   constructor(
     private readonly data: ScoredRows,
@@ -129,11 +80,17 @@ export class MetricsEngine {
   ) {
     const n = data.labels.length;
     this.n = n;
+    this.hasChampion = data.champion !== null;
+    this.z = zFor(opts.confidence);
+    if (opts.problemType === 'multiclass_classification') {
+      if (!data.classes) throw new Error('metrics: multiclass_classification needs the class names');
+      this.multi = new MulticlassMetrics({ ...data, classes: data.classes }, this.z);
+      return;
+    }
+    this.multi = null;
     if (data.candidate.length !== n || (data.champion && data.champion.length !== n)) {
       throw new Error(`metrics: labels (${n}), candidate (${data.candidate.length}) and champion (${data.champion?.length}) differ in length`);
     }
-    this.hasChampion = data.champion !== null;
-    this.z = zFor(opts.confidence);
     const models = this.models();
     if (opts.problemType === 'binary_classification') {
       const y = new Uint8Array(n);
@@ -186,6 +143,7 @@ export class MetricsEngine {
    * bootstrap (Poisson weights from a seeded RNG, so the same rows give the same interval).
    */
   overall(bootstrapResamples = BOOTSTRAP_RESAMPLES): GroupMetrics {
+    if (this.multi) return this.multi.groups(new Int32Array(this.n), 1, { perClass: 'all', matrix: true })[0];
     const g = this.groups(new Int32Array(this.n), 1)[0];
     const ap = g.metrics.pr_auc;
     if (this.opts.problemType !== 'binary_classification' || !this.hasChampion || !ap?.diff || ap.diff.value === null || !g.positives || bootstrapResamples < 10) return g;
@@ -248,7 +206,8 @@ export class MetricsEngine {
    * Metrics of every group at once. `groupOf[i]` is row i's group in [0, nGroups), or -1 to leave it out.
    * Cost: a few linear passes over the rows, whatever the number of groups.
    */
-  groups(groupOf: Int32Array, nGroups: number): GroupMetrics[] {
+  groups(groupOf: Int32Array, nGroups: number, opts: GroupOptions = {}): GroupMetrics[] {
+    if (this.multi) return this.multi.groups(groupOf, nGroups, opts);
     if (groupOf.length !== this.n) throw new Error(`metrics: groupOf has ${groupOf.length} entries for ${this.n} rows`);
     return this.opts.problemType === 'regression' ? this.regressionGroups(groupOf, nGroups) : this.classificationGroups(groupOf, nGroups);
   }
@@ -261,6 +220,11 @@ export class MetricsEngine {
       calibration: this.calibration(this.models()[m], bins),
     });
     return { candidate: one(0), champion: this.hasChampion ? one(1) : null };
+  }
+
+  /** Multiclass: the one-vs-rest ROC curve of every class, at most `maxPoints` per curve. */
+  classCurves(maxPoints = 200): ClassCurves | null {
+    return this.multi ? this.multi.curves(maxPoints) : null;
   }
 
   /** A deterministic sample of (label, prediction) points for a regression plot. */
@@ -348,62 +312,10 @@ export class MetricsEngine {
 
   private sortedPass(m: number, groupOf: Int32Array, G: number, negTot: Float64Array, acc: Float64Array): void {
     const order = this.orders[m];
-    const newBlock = this.newBlock[m];
-    const place = this.placement[m];
-    const y = this.ySorted[m];
     const n = this.n;
     const gs = (this.gathered ??= new Int32Array(n));
     for (let k = 0; k < n; k++) gs[k] = groupOf[order[k]];
-    const posSeen = new Float64Array(G);
-    const negSeen = new Float64Array(G);
-    const bPos = new Float64Array(G);
-    const bNeg = new Float64Array(G);
-    const touched = new Int32Array(G);
-    const apSlot = C_AP + m;
-    let k = 0;
-    while (k < n) {
-      let e = k + 1;
-      while (e < n && newBlock[e] === 0) e++;
-      if (e === k + 1) {
-        // a score no other row shares: the common case
-        const g = gs[k];
-        if (g >= 0) {
-          if (y[k]) {
-            place[order[k]] = negTot[g] - negSeen[g];
-            const tp = ++posSeen[g];
-            acc[g * C_SLOTS + apSlot] += tp / (tp + negSeen[g]);
-          } else {
-            place[order[k]] = posSeen[g];
-            negSeen[g]++;
-          }
-        }
-      } else {
-        let touchedCount = 0;
-        for (let j = k; j < e; j++) {
-          const g = gs[j];
-          if (g < 0) continue;
-          if (bPos[g] === 0 && bNeg[g] === 0) touched[touchedCount++] = g;
-          if (y[j]) bPos[g]++;
-          else bNeg[g]++;
-        }
-        for (let j = k; j < e; j++) {
-          const g = gs[j];
-          if (g < 0) continue;
-          // ties count one half
-          place[order[j]] = y[j] ? negTot[g] - negSeen[g] - 0.5 * bNeg[g] : posSeen[g] + 0.5 * bPos[g];
-        }
-        for (let t = 0; t < touchedCount; t++) {
-          const g = touched[t];
-          const bp = bPos[g];
-          posSeen[g] += bp;
-          negSeen[g] += bNeg[g];
-          if (bp > 0) acc[g * C_SLOTS + apSlot] += (bp * posSeen[g]) / (posSeen[g] + negSeen[g]);
-          bPos[g] = 0;
-          bNeg[g] = 0;
-        }
-      }
-      k = e;
-    }
+    groupPlacements(order, this.newBlock[m], this.ySorted[m], gs, negTot, G, this.placement[m], { acc, stride: C_SLOTS, offset: C_AP + m });
   }
 
   private finishClassification(a: Float64Array): GroupMetrics {
@@ -698,14 +610,6 @@ export class MetricsEngine {
   }
 }
 
-function est(value: number | null, lo: number | null, hi: number | null): Estimate {
-  return { value, lo, hi };
-}
-
-function notComputable(champ: boolean, note: string): MetricComparison {
-  return { candidate: est(null, null, null), champion: champ ? est(null, null, null) : null, diff: champ ? est(null, null, null) : null, note };
-}
-
 /** Poisson(1) draws by table lookup on 16 uniform bits (the tail beyond 7 is below the table's resolution). */
 const POISSON1_TABLE = (() => {
   const table = new Uint8Array(65536);
@@ -733,29 +637,3 @@ function hanleyMcNeil(A: number, m: number, n: number): number {
   return (A * (1 - A) + (m - 1) * (q1 - A * A) + (n - 1) * (q2 - A * A)) / (m * n);
 }
 
-/** Row indices by descending score, and where a new score starts (ties share a block). */
-export function sortDescending(s: Float64Array): { order: Uint32Array; newBlock: Uint8Array } {
-  const n = s.length;
-  // Sort (score, index) pairs packed in one Float64Array pass: sort the scores with their indices by
-  // sorting a copy of indices on a comparator over a typed array (fast in V8 for numbers).
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  order.sort((i, j) => s[j] - s[i] || i - j);
-  const newBlock = new Uint8Array(n);
-  if (n) newBlock[0] = 1;
-  for (let k = 1; k < n; k++) newBlock[k] = s[order[k]] !== s[order[k - 1]] ? 1 : 0;
-  return { order, newBlock };
-}
-
-/** Keeps at most `max` points of a curve, always the first and the last. */
-function thin(points: CurvePoint[], max: number): CurvePoint[] {
-  if (points.length <= max) return points.map((p) => ({ x: round4(p.x), y: round4(p.y) }));
-  const out: CurvePoint[] = [];
-  const step = (points.length - 1) / (max - 1);
-  for (let k = 0; k < max; k++) {
-    const p = points[Math.round(k * step)];
-    out.push({ x: round4(p.x), y: round4(p.y) });
-  }
-  return out;
-}
-const round4 = (x: number) => Math.round(x * 1e4) / 1e4;

@@ -1,4 +1,4 @@
-import { defaultGates, EvaluationConfig, GatesConfig, LOWER_IS_BETTER } from '../config/evaluation';
+import { defaultGates, EvaluationConfig, GatesConfig, LOWER_IS_BETTER, NoRegressionConfig, perClassMetric } from '../config/evaluation';
 import { GroupMetrics, MetricComparison } from './engine';
 import { BiasResult, SliceMetrics } from './slices';
 
@@ -16,8 +16,13 @@ export interface GateResult {
   readonly observed: number | null;
   /** The interval of `observed`, when there is one. */
   readonly interval: readonly [number, number] | null;
-  /** Floor, ceiling, largest tolerated worsening (a positive number), or largest gap. */
+  /**
+   * Floor, ceiling, largest gap, or the largest tolerated worsening (a positive number, in the metric's units:
+   * for a relative tolerance, the fraction times the champion's value; 0 when there was no champion value).
+   */
   readonly threshold: number;
+  /** No-regression with a relative tolerance: the configured fraction of the champion's value. */
+  readonly relativeTolerance?: number;
   readonly pass: boolean;
   /** `skipped` checks count as passed (not computable on a slice, first run); the reason says why. */
   readonly status: 'pass' | 'fail' | 'skipped';
@@ -35,6 +40,10 @@ export interface GateInput {
   readonly firstRun: boolean;
   /** Validation rows without a prediction (the training script must score every row). */
   readonly unscoredRows: number;
+  /** Multiclass: the run's classes (a per-class metric of another class is named as such). */
+  readonly classes?: readonly string[];
+  /** Said in the decision right after the verdict (e.g. a validation set too small for its intervals). */
+  readonly warnings?: readonly string[];
 }
 
 export interface GateVerdict {
@@ -50,6 +59,23 @@ export interface GateVerdict {
 const fmt = (x: number | null | undefined, digits = 4): string => (x === null || x === undefined ? 'n/a' : Number(x.toFixed(digits)).toString());
 const signed = (x: number) => (x >= 0 ? '+' : '') + fmt(x);
 const pct = (c: number) => `${Math.round(c * 100)}%`;
+const fraction = (f: number) => `${Number((f * 100).toPrecision(4))}%`;
+
+/** The tolerance of a no-regression check against a champion value: absolute, and in words. */
+export function toleranceOf(nr: Pick<NoRegressionConfig, 'tolerance' | 'relativeTolerance'>, championValue: number | null): { absolute: number; words: string } {
+  if (nr.relativeTolerance !== undefined) {
+    const absolute = championValue === null ? 0 : nr.relativeTolerance * Math.abs(championValue);
+    if (nr.relativeTolerance === 0) return { absolute: 0, words: 'zero tolerance' };
+    return { absolute, words: `the tolerance of ${fmt(absolute)} (${fraction(nr.relativeTolerance)} of the champion's ${fmt(championValue)})` };
+  }
+  const t = nr.tolerance ?? 0;
+  return { absolute: t, words: t > 0 ? `the tolerance of ${fmt(t)}` : 'zero tolerance' };
+}
+
+/** A no-regression tolerance in a few words: `1% of the champion's value` or `0.005`. */
+export function describeTolerance(nr: Pick<NoRegressionConfig, 'tolerance' | 'relativeTolerance'>): string {
+  return nr.relativeTolerance !== undefined ? `${fraction(nr.relativeTolerance)} of the champion's value` : String(nr.tolerance ?? 0);
+}
 
 /** Applies every configured gate (or the safe default) and words the verdict. */
 export function judge(input: GateInput): GateVerdict {
@@ -76,6 +102,15 @@ export function judge(input: GateInput): GateVerdict {
         : `${input.unscoredRows} validation rows have no prediction: the training script must score every validation row`,
   });
 
+  /** Why a metric is missing from a group: a per-class metric of a class the run does not have, or not computed. */
+  const missing = (metric: string): string => {
+    const pc = perClassMetric(metric);
+    if (pc && input.classes && !input.classes.includes(pc.className)) {
+      return `no class ${JSON.stringify(pc.className)} in this run's classes: ${input.classes.map((c) => JSON.stringify(c)).join(', ')}`;
+    }
+    return 'not available';
+  };
+
   const limit = (kind: 'min' | 'max' | 'slice_min' | 'slice_max', scope: string, metric: string, bound: number, m: MetricComparison | undefined, sliceRows?: number) => {
     const isMin = kind.endsWith('min');
     const id = `${kind}:${metric}${scope === 'overall' ? '' : `@${scope}`}`;
@@ -87,7 +122,7 @@ export function judge(input: GateInput): GateVerdict {
       gates.push({
         id, kind, scope, metric, observed: null, interval: null, threshold: bound,
         pass: slice, status: slice ? 'skipped' : 'fail', withinNoise: false,
-        reason: `${metric}${where} cannot be computed (${m?.note ?? 'not available'})${slice ? ': not gated' : ': the floor cannot be checked'}`,
+        reason: `${metric}${where} cannot be computed (${m?.note ?? missing(metric)})${slice ? ': not gated' : `: the ${isMin ? 'floor' : 'ceiling'} cannot be checked`}`,
       });
       return;
     }
@@ -98,23 +133,28 @@ export function judge(input: GateInput): GateVerdict {
     });
   };
 
-  const noRegression = (kind: 'no_regression' | 'slice_no_regression', scope: string, metric: string, tol: number, withinNoise: 'pass' | 'fail', m: MetricComparison | undefined, sliceRows?: number) => {
+  const noRegression = (kind: 'no_regression' | 'slice_no_regression', scope: string, metric: string, nr: NoRegressionConfig, m: MetricComparison | undefined, sliceRows?: number) => {
     const id = `${kind}:${metric}${scope === 'overall' ? '' : `@${scope}`}`;
     const where = scope === 'overall' ? '' : ` on slice ${scope} (${sliceRows} rows)`;
-    const base = { id, kind, scope, metric, threshold: tol };
+    const rel = nr.relativeTolerance !== undefined ? { relativeTolerance: nr.relativeTolerance } : {};
+    const withinNoise = nr.withinNoise;
     if (firstRun) {
+      const base = { id, kind, scope, metric, threshold: toleranceOf(nr, null).absolute, ...rel };
       gates.push({ ...base, observed: null, interval: null, pass: true, status: 'skipped', withinNoise: false, reason: `${metric}${where}: no champion to compare with (first run)` });
       return;
     }
     const d = m?.diff?.value ?? null;
     if (d === null || m?.candidate.value === null || m?.champion?.value === null || m?.champion?.value === undefined) {
       const slice = scope !== 'overall';
+      const base = { id, kind, scope, metric, threshold: toleranceOf(nr, null).absolute, ...rel };
       gates.push({
         ...base, observed: null, interval: null, pass: slice, status: slice ? 'skipped' : 'fail', withinNoise: false,
-        reason: `${metric}${where} cannot be compared with the champion (${m?.note ?? 'not available'})${slice ? ': not gated' : ''}`,
+        reason: `${metric}${where} cannot be compared with the champion (${m?.note ?? missing(metric)})${slice ? ': not gated' : ''}`,
       });
       return;
     }
+    const { absolute: tol, words: tolWords } = toleranceOf(nr, m!.champion!.value);
+    const base = { id, kind, scope, metric, threshold: tol, ...rel };
     // improvement > 0 means the candidate is better, whatever the metric's direction
     const sign = LOWER_IS_BETTER.has(metric) ? -1 : 1;
     const imp = sign * d;
@@ -122,7 +162,6 @@ export function judge(input: GateInput): GateVerdict {
     const hi = m!.diff!.hi;
     const interval = lo !== null && hi !== null ? ([lo, hi] as const) : null;
     const vs = `${metric}${where}: candidate ${fmt(m!.candidate.value)} vs champion ${fmt(m!.champion!.value)} (${signed(d)}`;
-    const tolWords = tol > 0 ? `the tolerance of ${fmt(tol)}` : 'zero tolerance';
     if (!interval) {
       const pass = imp >= -tol;
       gates.push({
@@ -151,7 +190,7 @@ export function judge(input: GateInput): GateVerdict {
   for (const [metric, bound] of Object.entries(gc.min ?? {})) limit('min', 'overall', metric, bound!, overall.metrics[metric]);
   for (const [metric, bound] of Object.entries(gc.max ?? {})) limit('max', 'overall', metric, bound!, overall.metrics[metric]);
   if (gc.noRegression) {
-    for (const metric of gc.noRegression.metrics) noRegression('no_regression', 'overall', metric, gc.noRegression.tolerance, gc.noRegression.withinNoise, overall.metrics[metric]);
+    for (const metric of gc.noRegression.metrics) noRegression('no_regression', 'overall', metric, gc.noRegression, overall.metrics[metric]);
   }
   // 2. slices with enough rows
   let smallSlices = 0;
@@ -165,7 +204,7 @@ export function judge(input: GateInput): GateVerdict {
       for (const [metric, bound] of Object.entries(sg.min ?? {})) limit('slice_min', s.key, metric, bound!, s.metrics[metric], s.rows);
       for (const [metric, bound] of Object.entries(sg.max ?? {})) limit('slice_max', s.key, metric, bound!, s.metrics[metric], s.rows);
       if (sg.noRegression && !firstRun) {
-        for (const metric of sg.noRegression.metrics) noRegression('slice_no_regression', s.key, metric, sg.noRegression.tolerance, sg.noRegression.withinNoise, s.metrics[metric], s.rows);
+        for (const metric of sg.noRegression.metrics) noRegression('slice_no_regression', s.key, metric, sg.noRegression, s.metrics[metric], s.rows);
       }
     }
   }
@@ -193,6 +232,7 @@ export function judge(input: GateInput): GateVerdict {
   const counted = gates.filter((g) => g.status !== 'skipped').length;
   if (deploy) reasons.push(`Deploy: all ${counted} gate checks passed.`);
   else reasons.push(`Do not deploy: ${failed.length} of ${counted} gate checks failed.`);
+  reasons.push(...(input.warnings ?? []));
   for (const g of failed) reasons.push(g.reason);
   const primary = overall.metrics[config.primaryMetric];
   if (primary && deploy) {
@@ -216,11 +256,11 @@ export function describeGates(g: GatesConfig): string {
   const parts: string[] = [];
   const lim = (r: Partial<Record<string, number>> | undefined, op: string) => Object.entries(r ?? {}).map(([k, v]) => `${k} ${op} ${v}`);
   parts.push(...lim(g.min, '>='), ...lim(g.max, '<='));
-  if (g.noRegression) parts.push(`no regression of ${g.noRegression.metrics.join(', ')} beyond ${g.noRegression.tolerance} (within noise: ${g.noRegression.withinNoise})`);
+  if (g.noRegression) parts.push(`no regression of ${g.noRegression.metrics.join(', ')} beyond ${describeTolerance(g.noRegression)} (within noise: ${g.noRegression.withinNoise})`);
   if (g.slices) {
     const s = g.slices;
     const sp = [...lim(s.min, '>='), ...lim(s.max, '<=')];
-    if (s.noRegression) sp.push(`no regression of ${s.noRegression.metrics.join(', ')} beyond ${s.noRegression.tolerance} (within noise: ${s.noRegression.withinNoise})`);
+    if (s.noRegression) sp.push(`no regression of ${s.noRegression.metrics.join(', ')} beyond ${describeTolerance(s.noRegression)} (within noise: ${s.noRegression.withinNoise})`);
     if (sp.length) parts.push(`per slice of ${s.minRows}+ rows: ${sp.join(', ')}`);
   }
   if (g.bias) parts.push(`${g.bias.metrics.join(', ')} gap across ${g.bias.columns.join(', ')} <= ${g.bias.maxGap}`);

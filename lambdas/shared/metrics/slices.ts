@@ -1,3 +1,4 @@
+import { perClassMetric } from '../config/evaluation';
 import { Estimate, GroupMetrics, MetricsEngine } from './engine';
 
 /** The value a row without a slice value (empty/null) is reported under. */
@@ -83,6 +84,10 @@ export interface SliceOptions {
   readonly crosses: boolean;
   /** Most slices returned: all single-column slices first, then the largest crosses. */
   readonly maxSlices: number;
+  /** Multiclass: the per-class metrics (`recall:setosa`) to compute per slice (the gates' and the report's). */
+  readonly perClass?: readonly string[];
+  /** Multiclass: compute the one-vs-rest AUC per slice (2K sorted passes per grouping). @default true */
+  readonly auc?: boolean;
 }
 
 /** Metrics per slice: each value of each column, and of each pair of columns when asked. Empty slices are left out. */
@@ -91,7 +96,7 @@ export function sliceMetrics(engine: MetricsEngine, columns: readonly ColumnCode
   const crosses: SliceMetrics[] = [];
   const groupOf = new Int32Array(engine.n);
   for (const col of columns) {
-    const g = engine.groups(col.codes, col.values.length);
+    const g = engine.groups(col.codes, col.values.length, { perClass: opts.perClass, auc: opts.auc });
     g.forEach((m, v) => {
       if (m.rows > 0) singles.push({ ...m, key: `${col.column}=${col.values[v]}`, columns: [col.column], values: [col.values[v]] });
     });
@@ -107,7 +112,7 @@ export function sliceMetrics(engine: MetricsEngine, columns: readonly ColumnCode
           const y = B.codes[i];
           groupOf[i] = x < 0 || y < 0 ? -1 : x * kb + y;
         }
-        const g = engine.groups(groupOf, A.values.length * kb);
+        const g = engine.groups(groupOf, A.values.length * kb, { perClass: opts.perClass, auc: opts.auc });
         g.forEach((m, id) => {
           if (m.rows === 0) return;
           const va = A.values[Math.floor(id / kb)];
@@ -144,7 +149,7 @@ export interface BiasResult {
 
 /** For one group column: each metric per group and the gap between the best and the worst group. */
 export function biasMetrics(engine: MetricsEngine, col: ColumnCodes, metrics: readonly string[], minRows: number): BiasResult[] {
-  const groups = engine.groups(col.codes, col.values.length);
+  const groups = engine.groups(col.codes, col.values.length, { perClass: metrics.filter((m) => perClassMetric(m)) });
   return metrics.map((metric) => {
     const rows: BiasGroup[] = groups.map((g, v) => ({
       value: col.values[v],

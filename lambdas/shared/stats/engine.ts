@@ -7,6 +7,7 @@ import { FrequentItems, FrequentJson } from './frequent';
 import { fmix32, hashNumber, murmur3 } from './hash';
 import { HyperLogLog } from './hll';
 import { Moments, MomentsJson } from './moments';
+import { earliest, FirstRows, FirstRowsJson, isBefore, RowLocation, valueKey } from './location';
 import {
   CSV_INCOMPLETE,
   CSV_INCOMPLETE_IN_QUOTES,
@@ -37,7 +38,11 @@ export type ColumnKind = 'numeric' | 'categorical' | 'text';
 
 /** What a shard needs to agree with every other shard: the columns and their kinds (inferred once). */
 export interface StatsPlan {
-  readonly columns: readonly { readonly name: string; readonly kind: ColumnKind }[];
+  /**
+   * `range`: the expected schema's [min, max] of a numeric column (curated or the champion's), so that the
+   * scan can record the first row outside it.
+   */
+  readonly columns: readonly { readonly name: string; readonly kind: ColumnKind; readonly range?: { readonly min?: number; readonly max?: number } }[];
   /** Its class counts are tracked whatever its kind, and every feature is compared with it. */
   readonly labelColumn?: string;
 }
@@ -46,6 +51,11 @@ export const HLL_PRECISION = 12;
 export const ROW_HLL_PRECISION = 14;
 export const QUANTILE_ALPHA = 0.01;
 export const TOP_K_CAPACITY = 1024;
+/** Distinct values whose first row is kept: the label's (its classes), and a categorical column's. */
+export const LABEL_FIRSTS_CAPACITY = 1024;
+export const CATEGORY_FIRSTS_CAPACITY = 256;
+/** Offending values are kept this long in the examples. */
+const EXAMPLE_CHARS = 80;
 
 const MISSING_TOKENS = new Set(['na', 'n/a', 'null', 'none', '']);
 const NUMERIC_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
@@ -62,7 +72,14 @@ export class ColumnStats {
   blank = 0;
   /** Values that do not fit the column's kind (numeric columns only: text that is not a number). */
   typeErrors = 0;
-  typeErrorExample?: { value: string; line: number; file?: string };
+  /** The first row (in the source) of each kind of offence, for messages that point at the user's data. */
+  typeErrorExample?: RowLocation;
+  nonFiniteExample?: RowLocation;
+  missingExample?: RowLocation;
+  /** Needs the plan's `range`. */
+  outOfRangeExample?: RowLocation;
+  /** The first row of each distinct value (categorical columns and the label). */
+  firsts?: FirstRows;
   nan = 0;
   posInf = 0;
   negInf = 0;
@@ -79,6 +96,7 @@ export class ColumnStats {
     readonly name: string,
     readonly kind: ColumnKind,
     trackFrequencies = kind === 'categorical',
+    firstsCapacity = 0,
   ) {
     if (kind === 'numeric') {
       this.moments = new Moments();
@@ -87,6 +105,7 @@ export class ColumnStats {
       this.length = new Moments();
     }
     if (trackFrequencies) this.freq = new FrequentItems(TOP_K_CAPACITY);
+    if (firstsCapacity > 0) this.firsts = new FirstRows(firstsCapacity);
   }
 
   merge(o: ColumnStats): void {
@@ -97,7 +116,15 @@ export class ColumnStats {
     this.missing += o.missing;
     this.blank += o.blank;
     this.typeErrors += o.typeErrors;
-    this.typeErrorExample ??= o.typeErrorExample;
+    // The earliest in the source, whatever order the shards merge in.
+    this.typeErrorExample = earliest(this.typeErrorExample, o.typeErrorExample);
+    this.nonFiniteExample = earliest(this.nonFiniteExample, o.nonFiniteExample);
+    this.missingExample = earliest(this.missingExample, o.missingExample);
+    this.outOfRangeExample = earliest(this.outOfRangeExample, o.outOfRangeExample);
+    if (o.firsts) {
+      if (this.firsts) this.firsts.merge(o.firsts);
+      else this.firsts = FirstRows.fromJSON(o.firsts.toJSON());
+    }
     this.nan += o.nan;
     this.posInf += o.posInf;
     this.negInf += o.negInf;
@@ -121,6 +148,9 @@ export class ColumnStats {
       blank: this.blank,
       typeErrors: this.typeErrors,
       ...(this.typeErrorExample ? { typeErrorExample: this.typeErrorExample } : {}),
+      ...(this.nonFiniteExample ? { nonFiniteExample: this.nonFiniteExample } : {}),
+      ...(this.missingExample ? { missingExample: this.missingExample } : {}),
+      ...(this.outOfRangeExample ? { outOfRangeExample: this.outOfRangeExample } : {}),
       nan: this.nan,
       posInf: this.posInf,
       negInf: this.negInf,
@@ -130,6 +160,7 @@ export class ColumnStats {
       ...(this.sketch ? { sketch: this.sketch.toJSON() } : {}),
       ...(this.length ? { length: this.length.toJSON() } : {}),
       ...(this.freq ? { freq: this.freq.toJSON() } : {}),
+      ...(this.firsts ? { firsts: this.firsts.toJSON() } : {}),
     };
   }
 
@@ -141,6 +172,9 @@ export class ColumnStats {
       blank: j.blank,
       typeErrors: j.typeErrors,
       typeErrorExample: j.typeErrorExample,
+      nonFiniteExample: j.nonFiniteExample,
+      missingExample: j.missingExample,
+      outOfRangeExample: j.outOfRangeExample,
       nan: j.nan,
       posInf: j.posInf,
       negInf: j.negInf,
@@ -151,6 +185,7 @@ export class ColumnStats {
     if (j.sketch) c.sketch = DDSketch.fromJSON(j.sketch);
     if (j.length) c.length = Moments.fromJSON(j.length);
     if (j.freq) c.freq = FrequentItems.fromJSON(j.freq);
+    if (j.firsts) c.firsts = FirstRows.fromJSON(j.firsts);
     return c;
   }
 }
@@ -162,7 +197,10 @@ export interface ColumnStatsJson {
   missing: number;
   blank: number;
   typeErrors: number;
-  typeErrorExample?: { value: string; line: number; file?: string };
+  typeErrorExample?: RowLocation;
+  nonFiniteExample?: RowLocation;
+  missingExample?: RowLocation;
+  outOfRangeExample?: RowLocation;
   nan: number;
   posInf: number;
   negInf: number;
@@ -172,6 +210,7 @@ export interface ColumnStatsJson {
   sketch?: DDSketchJson;
   length?: MomentsJson;
   freq?: FrequentJson;
+  firsts?: FirstRowsJson;
 }
 
 export interface DatasetStatsJson {
@@ -190,7 +229,11 @@ export class DatasetStats {
 
   constructor(plan: StatsPlan) {
     this.labelColumn = plan.labelColumn;
-    this.columns = plan.columns.map((c) => new ColumnStats(c.name, c.kind, c.kind === 'categorical' || c.name === plan.labelColumn));
+    this.columns = plan.columns.map((c) => {
+      const label = c.name === plan.labelColumn;
+      const firsts = label ? LABEL_FIRSTS_CAPACITY : c.kind === 'categorical' ? CATEGORY_FIRSTS_CAPACITY : 0;
+      return new ColumnStats(c.name, c.kind, c.kind === 'categorical' || label, firsts);
+    });
   }
 
   column(name: string): ColumnStats | undefined {
@@ -251,6 +294,16 @@ export interface ScanOptions {
   readonly file: string;
   /** @default 1 MiB */
   readonly maxLineBytes?: number;
+  /**
+   * Where data row `row` (0-based, header excluded) read at `line` of this file came from, for the examples.
+   * @default - this file and the line
+   */
+  readonly locate?: (row: number, line: number) => RowLocation;
+  /**
+   * Rows before this one are in source order, so the first offence among them is the earliest; rows from it on
+   * (the few the stratified split moved to the end of a part) are compared one by one. @default - all rows
+   */
+  readonly orderedRows?: number;
 }
 
 /**
@@ -270,6 +323,11 @@ export class CsvStatsScanner {
   private readonly hashes: Int32Array;
   private readonly labelIndex: number;
   private readonly maxLine: number;
+  /** The plan's ranges per column (numeric columns; -Inf/+Inf when none). */
+  private readonly lo: Float64Array;
+  private readonly hi: Float64Array;
+  private readonly ordered: number;
+  private readonly locate?: (row: number, line: number) => RowLocation;
   private carry: Buffer | undefined;
   private line = 0;
   private headerSeen = false;
@@ -292,6 +350,33 @@ export class CsvStatsScanner {
     this.hashes = new Int32Array(this.ncols);
     this.labelIndex = plan.labelColumn ? plan.columns.findIndex((c) => c.name === plan.labelColumn) : -1;
     this.maxLine = opts.maxLineBytes ?? 1 << 20;
+    this.lo = Float64Array.from(plan.columns.map((c) => c.range?.min ?? -Infinity));
+    this.hi = Float64Array.from(plan.columns.map((c) => c.range?.max ?? Infinity));
+    this.ordered = opts.orderedRows ?? Infinity;
+    this.locate = opts.locate;
+  }
+
+  /** Where the current row (read at `line` of this file) comes from, with the value [s, e) of `b` if given. */
+  private at(line: number, b?: Uint8Array, s = 0, e = 0): RowLocation {
+    const loc = this.locate ? this.locate(this.stats.rows, line) : { file: this.opts.file, line };
+    return b ? { file: loc.file, line: loc.line, value: utf8.decode(b.subarray(s, Math.min(e, s + EXAMPLE_CHARS))) } : loc;
+  }
+
+  /**
+   * The earlier of `prev` and the current row. Rows in source order need no comparison: the first one kept
+   * stays, which is why callers skip the call when `prev` is set and the row is below `ordered`.
+   */
+  private earlier(prev: RowLocation | undefined, line: number, b?: Uint8Array, s = 0, e = 0): RowLocation {
+    const l = this.at(line, b, s, e);
+    return prev === undefined || isBefore(l, prev) ? l : prev;
+  }
+
+  /** Counts a value in the column's frequent items and, for a new value (or a row out of order), its first row. */
+  private frequent(col: ColumnStats, h: number, b: Buffer, s: number, e: number, line: number): void {
+    const isNew = col.freq!.addBytes(h >>> 0, b, s, e);
+    if (col.firsts && (isNew || this.stats.rows >= this.ordered)) {
+      col.firsts.note(valueKey(h), () => utf8.decode(b.subarray(s, e)), () => this.at(line));
+    }
   }
 
   push(chunk: Buffer): void {
@@ -429,7 +514,10 @@ export class CsvStatsScanner {
       if (e === s) {
         hashes[c] = 0;
         if (flags & F_QUOTED && kinds[c] !== 0) col.blank++;
-        else col.missing++;
+        else {
+          col.missing++;
+          if (col.missingExample === undefined || this.stats.rows >= this.ordered) col.missingExample = this.earlier(col.missingExample, line);
+        }
         rowHash = Math.imul(rowHash ^ 0x9e3779b9, 0x01000193);
         continue;
       }
@@ -439,6 +527,7 @@ export class CsvStatsScanner {
           const text = b.toString('latin1', s, e).trim();
           if (MISSING_TOKENS.has(text.toLowerCase())) {
             col.missing++;
+            if (col.missingExample === undefined || this.stats.rows >= this.ordered) col.missingExample = this.earlier(col.missingExample, line, b, s, e);
             hashes[c] = 0;
             rowHash = Math.imul(rowHash ^ 0x9e3779b9, 0x01000193);
             continue;
@@ -450,15 +539,16 @@ export class CsvStatsScanner {
             hashes[c] = hb;
             rowHash = Math.imul(rowHash ^ hb, 0x01000193);
             col.hll.add(hb >>> 0);
-            if (col.freq) col.freq.addBytes(hb >>> 0, b, s, e);
+            if (col.freq) this.frequent(col, hb, b, s, e, line);
             const inf = INF_RE.exec(text);
-            if (NAN_RE.test(text)) col.nan++;
-            else if (inf) {
-              if (inf[1] === '-') col.negInf++;
+            if (NAN_RE.test(text) || inf) {
+              if (!inf) col.nan++;
+              else if (inf[1] === '-') col.negInf++;
               else col.posInf++;
+              if (col.nonFiniteExample === undefined || this.stats.rows >= this.ordered) col.nonFiniteExample = this.earlier(col.nonFiniteExample, line, b, s, e);
             } else {
               col.typeErrors++;
-              col.typeErrorExample ??= { value: utf8.decode(b.subarray(s, Math.min(e, s + 80))), line, file: this.opts.file };
+              if (col.typeErrorExample === undefined || this.stats.rows >= this.ordered) col.typeErrorExample = this.earlier(col.typeErrorExample, line, b, s, e);
             }
             continue;
           }
@@ -469,8 +559,11 @@ export class CsvStatsScanner {
         col.hll.add(h >>> 0);
         col.moments!.add(x);
         col.sketch!.add(x);
+        if ((x < this.lo[c] || x > this.hi[c]) && (col.outOfRangeExample === undefined || this.stats.rows >= this.ordered)) {
+          col.outOfRangeExample = this.earlier(col.outOfRangeExample, line, b, s, e);
+        }
         // Frequent values are keyed by their bytes everywhere (a shard's JSON is re-keyed from the text).
-        if (col.freq) col.freq.addBytes(murmur3(b, s, e), b, s, e);
+        if (col.freq) this.frequent(col, murmur3(b, s, e), b, s, e, line);
         continue;
       }
       const h = murmur3(b, s, e) | 0;
@@ -479,7 +572,7 @@ export class CsvStatsScanner {
       col.hll.add(h >>> 0);
       if (col.length) col.length.add(e - s);
       if (b[s] <= 0x20 && isBlank(b, s, e)) col.blank++;
-      if (col.freq) col.freq.addBytes(h >>> 0, b, s, e);
+      if (col.freq) this.frequent(col, h, b, s, e, line);
     }
     const li = this.labelIndex;
     if (li >= 0) {

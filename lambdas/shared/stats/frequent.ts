@@ -36,16 +36,17 @@ export class FrequentItems {
     if (this.items.size > this.capacity) this.purge();
   }
 
-  /** Hot-path form: the value is bytes [start, end) of `buf`, decoded only when it is a new item. */
-  addBytes(hash: number, buf: Uint8Array, start: number, end: number): void {
+  /** Hot-path form: the value is bytes [start, end) of `buf`, decoded only when it is a new item (then returns true). */
+  addBytes(hash: number, buf: Uint8Array, start: number, end: number): boolean {
     const k = key(hash);
     const e = this.items.get(k);
     if (e) {
       e.count++;
-      return;
+      return false;
     }
     this.items.set(k, { value: utf8.decode(buf.subarray(start, end)), count: 1 });
     if (this.items.size > this.capacity) this.purge();
+    return true;
   }
 
   add(value: string, count = 1): void {

@@ -7,3 +7,5 @@ export { HyperLogLog } from './hll';
 export { FrequentItems } from './frequent';
 export { Moments } from './moments';
 export { murmur3, hashString } from './hash';
+export * from './classes';
+export * from './location';

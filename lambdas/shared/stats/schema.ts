@@ -2,6 +2,12 @@ import * as z from 'zod';
 import { ColumnKind, DatasetStats, StatsPlan } from './engine';
 import { Value } from '../tabular';
 
+/** What a column is for in training (Contract A): a feature unless it is the id, the label or ignored. */
+export const SCHEMA_ROLES = ['feature', 'id', 'label', 'ignore'] as const;
+export type SchemaRole = (typeof SCHEMA_ROLES)[number];
+export const PROBLEM_TYPES = ['binary_classification', 'multiclass_classification', 'regression'] as const;
+export type SchemaProblemType = (typeof PROBLEM_TYPES)[number];
+
 /**
  * The dataset schema: inferred from the first good dataset, stored with each run (`schema.json`), promoted
  * with the champion, and overridable by a curated `config/schema.json` in the artifacts bucket.
@@ -19,6 +25,8 @@ export const ColumnSchemaSchema = z
     max: z.number().optional(),
     /** The categories a categorical column is expected to take. */
     domain: z.array(z.string()).optional(),
+    /** What training makes of it. @default feature */
+    role: z.enum(SCHEMA_ROLES).optional(),
   })
   .strict();
 export type ColumnSchema = z.infer<typeof ColumnSchemaSchema>;
@@ -29,6 +37,14 @@ export const DatasetSchemaSchema = z
     /** `inferred` (by ValidateData), `champion` (the serving model's baseline) or `curated` (written by a person). */
     source: z.enum(['inferred', 'champion', 'curated']).default('curated'),
     labelColumn: z.string().optional(),
+    /** Written by ValidateData into the run's schema (what the training job reads); optional in a curated one. */
+    problemType: z.enum(PROBLEM_TYPES).optional(),
+    idColumn: z.string().optional(),
+    /**
+     * Classification: the ordered classes (binary: the positive class second). The champion's are the
+     * reference a new dataset's classes are checked against.
+     */
+    classes: z.array(z.string()).min(1).optional(),
     columns: z.array(ColumnSchemaSchema),
   })
   .strict();
@@ -61,12 +77,33 @@ export function inferKinds(columns: string[], rows: Value[][]): ColumnKind[] {
   });
 }
 
-/** The plan every shard uses: the curated or champion schema's kinds where it names a column, else inferred ones. */
-export function planFor(columns: string[], sample: Value[][], labelColumn: string | undefined, schema?: DatasetSchema): StatsPlan {
+export interface PlanOptions {
+  readonly labelColumn?: string;
+  /** The curated or the champion's schema: its kinds win over inferred ones, its numeric ranges are checked row by row. */
+  readonly schema?: DatasetSchema;
+  /** `dataset.columnRoles`: a kind here wins over everything. */
+  readonly roles?: Readonly<Record<string, string>>;
+  /** Regression: the label is numeric whatever it looks like (so that text in it is counted and located). */
+  readonly problemType?: string;
+}
+
+/**
+ * The plan every shard uses. A column's kind: its `dataset.columnRoles` kind, else the (curated or champion)
+ * schema's type, else inferred; a regression label is numeric. Numeric columns carry the schema's range.
+ */
+export function planFor(columns: string[], sample: Value[][], opts: PlanOptions = {}): StatsPlan {
   const inferred = inferKinds(columns, sample);
+  const label = opts.labelColumn && columns.includes(opts.labelColumn) ? opts.labelColumn : undefined;
   return {
-    columns: columns.map((name, i) => ({ name, kind: schema?.columns.find((c) => c.name === name)?.type ?? inferred[i] })),
-    labelColumn: labelColumn && columns.includes(labelColumn) ? labelColumn : undefined,
+    columns: columns.map((name, i) => {
+      const expected = opts.schema?.columns.find((c) => c.name === name);
+      const role = opts.roles?.[name];
+      const kind: ColumnKind =
+        name === label && opts.problemType === 'regression' ? 'numeric' : role === 'numeric' || role === 'categorical' || role === 'text' ? role : (expected?.type ?? inferred[i]);
+      const range = kind === 'numeric' && expected && (expected.min !== undefined || expected.max !== undefined) ? { range: { min: expected.min, max: expected.max } } : {};
+      return { name, kind, ...range };
+    }),
+    labelColumn: label,
   };
 }
 
@@ -94,3 +131,52 @@ export function inferSchema(stats: DatasetStats, labelColumn?: string): DatasetS
 }
 
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
+
+export interface RunSchemaInput {
+  /** The schema the data was validated against (curated, the champion's, or inferred): its entries are kept. */
+  readonly expected: DatasetSchema;
+  /** Inferred from this dataset's statistics: the columns the expected schema does not name, in data order. */
+  readonly inferred: DatasetSchema;
+  readonly problemType: SchemaProblemType;
+  readonly labelColumn: string;
+  readonly idColumn: string;
+  /** Classification: the run's ordered classes. */
+  readonly classes?: readonly string[];
+  /** Role of every column (`roleOf`). */
+  readonly role: (column: string) => SchemaRole;
+}
+
+/**
+ * The run's schema.json (Contract A, docs/architecture.md): what training reads (problem type, label, id,
+ * ordered classes, every column's type and role) on top of the schema the data was validated against, whose
+ * entries (ranges, domains, `required`) it keeps; columns that schema does not name come from this dataset.
+ */
+export function runSchema(i: RunSchemaInput): DatasetSchema {
+  const named = new Map(i.expected.columns.map((c) => [c.name, c]));
+  const inData = new Set(i.inferred.columns.map((c) => c.name));
+  const columns = [
+    ...i.inferred.columns.map((c) => ({ ...(named.get(c.name) ?? c), type: c.type, role: i.role(c.name) })),
+    ...i.expected.columns.filter((c) => !inData.has(c.name)).map((c) => ({ ...c, role: i.role(c.name) })),
+  ];
+  return {
+    version: 1,
+    source: i.expected.source,
+    problemType: i.problemType,
+    labelColumn: i.labelColumn,
+    idColumn: i.idColumn,
+    ...(i.classes && i.problemType !== 'regression' ? { classes: [...i.classes] } : {}),
+    columns,
+  };
+}
+
+/** `dataset.columnRoles` kinds applied to a schema's column types (an override wins over what a schema says). */
+export function withKindOverrides(schema: DatasetSchema, roles: Readonly<Record<string, string>> | undefined): DatasetSchema {
+  if (!roles) return schema;
+  return {
+    ...schema,
+    columns: schema.columns.map((c) => {
+      const r = roles[c.name];
+      return r === 'numeric' || r === 'categorical' || r === 'text' ? { ...c, type: r } : c;
+    }),
+  };
+}

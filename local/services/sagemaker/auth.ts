@@ -101,8 +101,13 @@ export function sagemakerChecks(authorizer: Authorizer, op: string, input: Recor
       return [{ action, resource: packageArn(authorizer, input.ModelPackageName) }];
     case 'UpdateModelPackage':
       return [{ action, resource: packageArn(authorizer, input.ModelPackageArn) }];
+    case 'ListTags':
+      // On the resource whose tags are listed (a training job, model, endpoint, ... by its ARN).
+      return [{ action, resource: String(input.ResourceArn ?? '') }];
     case 'ListTrainingJobs':
     case 'ListEndpoints':
+    case 'ListEndpointConfigs':
+    case 'ListModels':
     case 'ListModelPackages':
       return [{ action, resource: '*' }];
     default:

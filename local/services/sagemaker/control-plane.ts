@@ -21,7 +21,7 @@ export interface ControlPlaneContext {
   readonly emit: Emit;
   readonly faults: () => LocalFaults;
   /** Clears a one-shot fault once it has been used. */
-  readonly consumeFault: (f: 'failTraining' | 'failEndpointUpdate') => void;
+  readonly consumeFault: (f: 'failTraining' | 'failEndpointUpdate' | 'spotInterruption' | 'holdEndpointUpdateMs') => void;
   readonly servingStartTimeoutMs: number;
 }
 
@@ -66,6 +66,8 @@ function sortBy(items: Doc[], input: Doc, byName: string, defaultField = 'Creati
 export class ControlPlane {
   readonly training: TrainingRunner;
   private readonly endpoints = new Map<string, EndpointRuntime>();
+  /** Endpoint changes held by the holdEndpointUpdateMs fault: stopAll wakes them. */
+  private readonly holds = new Set<() => void>();
   readonly ops: Record<string, Op>;
 
   constructor(private readonly ctx: ControlPlaneContext) {
@@ -92,6 +94,9 @@ export class ControlPlane {
       DescribeModelPackage: (i) => this.describeModelPackage(i),
       ListModelPackages: (i) => this.listModelPackages(i),
       UpdateModelPackage: (i) => this.updateModelPackage(i),
+      ListTags: (i) => this.listTags(i),
+      ListModels: (i) => this.listNamed(i, this.state.models, 'ModelName', 'ModelArn', 'Models'),
+      ListEndpointConfigs: (i) => this.listNamed(i, this.state.endpointConfigs, 'EndpointConfigName', 'EndpointConfigArn', 'EndpointConfigs'),
     };
   }
 
@@ -163,7 +168,9 @@ export class ControlPlane {
     this.ctx.store.save();
     const fault = this.ctx.faults().failTraining;
     if (fault !== undefined) this.ctx.consumeFault('failTraining');
-    this.training.start(jobName, fault);
+    const interruptSpot = this.ctx.faults().spotInterruption === true && input.EnableManagedSpotTraining === true && input.CheckpointConfig !== undefined;
+    if (interruptSpot) this.ctx.consumeFault('spotInterruption');
+    this.training.start(jobName, fault, interruptSpot);
     return { TrainingJobArn: jobArn };
   }
 
@@ -283,6 +290,7 @@ export class ControlPlane {
     if (!ep) return;
     Object.assign(ep, patch, { LastModifiedTime: nowSeconds() });
     if (patch.FailureReason === undefined && 'FailureReason' in patch) delete ep.FailureReason;
+    if (patch.PendingDeploymentSummary === undefined && 'PendingDeploymentSummary' in patch) delete ep.PendingDeploymentSummary;
     if (ep.EndpointStatus === 'InService') this.state.serving[endpointName] = { lastInServiceConfig: String(ep.EndpointConfigName) };
     this.ctx.store.save();
     this.ctx.emit({
@@ -323,6 +331,20 @@ export class ControlPlane {
       failLoad = this.ctx.faults().failEndpointUpdate;
       this.ctx.consumeFault('failEndpointUpdate');
     }
+    const hold = allowFault ? this.ctx.faults().holdEndpointUpdateMs : undefined;
+    if (hold !== undefined) {
+      // The endpoint stays Creating/Updating this long before the new instance starts (ended early by stopAll).
+      this.ctx.consumeFault('holdEndpointUpdateMs');
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          this.holds.delete(wake);
+          resolve();
+        };
+        const timer = setTimeout(wake, hold);
+        this.holds.add(wake);
+      });
+    }
     const rt = this.runtime(endpointName);
     rt.generation++;
     return startServing(
@@ -353,6 +375,7 @@ export class ControlPlane {
       EndpointStatus: 'Creating',
       CreationTime: now,
       LastModifiedTime: now,
+      ...(input.Tags ? { Tags: input.Tags } : {}),
     };
     this.ctx.store.save();
     this.ctx.emit({ kind: 'endpoint-status', endpoint: endpointName, status: 'Creating', endpointConfigName: configName });
@@ -401,6 +424,27 @@ export class ControlPlane {
     });
   }
 
+  /**
+   * The instance serving `endpointName` dies (SIGKILL) and is replaced as SageMaker replaces an unhealthy instance:
+   * a new model server from scratch, the model downloaded and extracted again as the execution role. Resolves once
+   * the replacement serves, or the endpoint is Failed because it could not start (with the reason).
+   */
+  async replaceInstance(endpointName: string): Promise<{ status: string; failureReason?: string }> {
+    const ep = this.state.endpoints[endpointName];
+    if (!ep) throw new Error(`no endpoint ${endpointName}`);
+    const rt = this.endpoints.get(endpointName);
+    const proc = rt?.current;
+    if (!rt || !proc) throw new Error(`endpoint ${endpointName} has no instance serving (status ${String(ep.EndpointStatus)})`);
+    proc.child.kill('SIGKILL');
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 100));
+      const now = this.state.endpoints[endpointName];
+      if (!now) throw new Error(`endpoint ${endpointName} was deleted while its instance was replaced`);
+      if (now.EndpointStatus === 'Failed') return { status: 'Failed', failureReason: String(now.FailureReason ?? '') };
+      if (rt.current && rt.current !== proc) return { status: String(now.EndpointStatus) };
+    }
+  }
+
   private updateEndpoint(input: Doc): Doc {
     const endpointName = String(required(input, 'EndpointName'));
     const configName = String(required(input, 'EndpointConfigName'));
@@ -410,7 +454,8 @@ export class ControlPlane {
     if (ep.EndpointStatus !== 'InService') throw validation(`Cannot update in-progress endpoint "${String(ep.EndpointArn)}".`);
     if (!this.state.endpointConfigs[configName]) throw validation(`Could not find endpoint configuration "${arn('endpoint-config', configName)}".`);
     const oldConfig = String(ep.EndpointConfigName);
-    this.setEndpoint(endpointName, { EndpointStatus: 'Updating', FailureReason: undefined });
+    // While it updates, SageMaker reports where it is going (DescribeEndpoint's PendingDeploymentSummary).
+    this.setEndpoint(endpointName, { EndpointStatus: 'Updating', FailureReason: undefined, PendingDeploymentSummary: { EndpointConfigName: configName, StartTime: nowSeconds() } });
     const rt = this.runtime(endpointName);
     // Blue/green as SageMaker does it: the new model loads beside the old one, which keeps serving.
     const p = this.load(endpointName, configName, true).then(
@@ -418,12 +463,12 @@ export class ControlPlane {
         if (!this.state.endpoints[endpointName]) return stopServing(proc);
         const old = rt.current;
         this.serve(endpointName, proc);
-        this.setEndpoint(endpointName, { EndpointStatus: 'InService', EndpointConfigName: configName, ProductionVariants: this.variantsFor(configName, 'ok'), FailureReason: undefined });
+        this.setEndpoint(endpointName, { EndpointStatus: 'InService', EndpointConfigName: configName, ProductionVariants: this.variantsFor(configName, 'ok'), FailureReason: undefined, PendingDeploymentSummary: undefined });
         await stopServing(old);
       },
       (err: Error) => {
         // Rollback: back to InService on the OLD config, with the reason.
-        this.setEndpoint(endpointName, { EndpointStatus: 'InService', EndpointConfigName: oldConfig, FailureReason: err.message });
+        this.setEndpoint(endpointName, { EndpointStatus: 'InService', EndpointConfigName: oldConfig, FailureReason: err.message, PendingDeploymentSummary: undefined });
       },
     );
     rt.pending = p.finally(() => (rt.pending = undefined));
@@ -498,7 +543,11 @@ export class ControlPlane {
       }
       if (ep.EndpointStatus === 'InService' || ep.EndpointStatus === 'Updating' || ep.EndpointStatus === 'Creating') {
         const wasServing = ep.EndpointStatus !== 'Creating';
-        if (ep.EndpointStatus === 'Updating') ep.EndpointStatus = 'InService';
+        if (ep.EndpointStatus === 'Updating') {
+          // The update died with the server that ran it: the old config serves on.
+          ep.EndpointStatus = 'InService';
+          delete ep.PendingDeploymentSummary;
+        }
         const p = this.load(endpointName, String(ep.EndpointConfigName), false).then(
           (proc) => {
             this.serve(endpointName, proc);
@@ -518,11 +567,33 @@ export class ControlPlane {
   }
 
   async stopAll(): Promise<void> {
+    for (const wake of [...this.holds]) wake();
     await this.training.stopAll();
     const pending = [...this.endpoints.values()].map((rt) => rt.pending).filter(Boolean);
     await Promise.allSettled(pending);
     await Promise.all([...this.endpoints.values()].map((rt) => stopServing(rt.current)));
     this.endpoints.clear();
+  }
+
+  /** ListModels / ListEndpointConfigs: name, ARN and creation time, NameContains and paging as SageMaker offers them. */
+  private listNamed(input: Doc, items: Record<string, Doc>, nameField: string, arnField: string, listField: string): Doc {
+    let docs = Object.values(items);
+    if (input.NameContains) docs = docs.filter((d) => String(d[nameField]).includes(String(input.NameContains)));
+    const summaries = docs.map((d) => ({ [nameField]: d[nameField], [arnField]: d[arnField], CreationTime: d.CreationTime }));
+    const { items: pageItems, next } = page(sortBy(summaries, input, nameField), input);
+    return { [listField]: pageItems, NextToken: next };
+  }
+
+  /** ListTags: the Tags a resource was created with, found by its ARN (every kind this server keeps). */
+  private listTags(input: Doc): Doc {
+    const resourceArn = String(required(input, 'ResourceArn'));
+    const s = this.state;
+    const all = [...Object.values(s.trainingJobs), ...Object.values(s.models), ...Object.values(s.endpointConfigs), ...Object.values(s.endpoints), ...Object.values(s.modelPackageGroups), ...Object.values(s.modelPackages)];
+    const arnFields = ['TrainingJobArn', 'ModelArn', 'EndpointConfigArn', 'EndpointArn', 'ModelPackageGroupArn', 'ModelPackageArn'];
+    const found = all.find((r) => arnFields.some((f) => r[f] === resourceArn));
+    if (!found) throw validation(`Requested resource not found: ${resourceArn}`);
+    const { items, next } = page((found.Tags as Doc[] | undefined) ?? [], input);
+    return { Tags: items, NextToken: next };
   }
 
   // ---- 4. Model registry -------------------------------------------------------------------------------

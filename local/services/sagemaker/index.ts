@@ -45,6 +45,12 @@ export interface LocalSageMaker {
   /** http://127.0.0.1:<port>: the value for AWS_ENDPOINT_URL_SAGEMAKER, _SAGEMAKER_RUNTIME and _SNS. */
   readonly endpoint: string;
   setFaults(f: LocalFaults): void;
+  /**
+   * Replaces the endpoint's instance as SageMaker replaces an unhealthy one: the model server is killed and a new one
+   * starts from scratch (the model downloaded again). Resolves with the endpoint's status once it serves again, or
+   * Failed with the reason the new instance could not start.
+   */
+  replaceInstance(endpointName: string): Promise<{ status: string; failureReason?: string }>;
   readonly authorizer: Authorizer;
   /** Requests checked against the service models (botocore's), by service and operation, and how many were refused. */
   readonly apiModel: ApiModelCounts;
@@ -96,7 +102,7 @@ function parseEnvFaults(): LocalFaults {
   return checkFaults(parsed, 'RELEARN_LOCAL_FAULTS');
 }
 
-const KNOWN_FAULTS: readonly string[] = ['failTraining', 'failEndpointUpdate', 'delayMs', 'throttle'];
+const KNOWN_FAULTS: readonly string[] = ['failTraining', 'failEndpointUpdate', 'spotInterruption', 'holdEndpointUpdateMs', 'delayMs', 'throttle'];
 
 /** Operations the throttle fault leaves alone: set-up calls that are not the pipeline's (see LocalFaults.throttle). */
 const NOT_THROTTLED = new Set(['CreateModelPackageGroup']);
@@ -109,6 +115,10 @@ function checkFaults(f: unknown, where: string): LocalFaults {
   }
   for (const k of ['failTraining', 'failEndpointUpdate']) {
     if (o[k] !== undefined && typeof o[k] !== 'string') throw new Error(`${where}.${k} must be a string (the failure reason), but got ${JSON.stringify(o[k])}`);
+  }
+  if (o.spotInterruption !== undefined && typeof o.spotInterruption !== 'boolean') throw new Error(`${where}.spotInterruption must be true or false, but got ${JSON.stringify(o.spotInterruption)}`);
+  if (o.holdEndpointUpdateMs !== undefined && (typeof o.holdEndpointUpdateMs !== 'number' || !(o.holdEndpointUpdateMs >= 0))) {
+    throw new Error(`${where}.holdEndpointUpdateMs must be a number >= 0, but got ${JSON.stringify(o.holdEndpointUpdateMs)}`);
   }
   if (o.delayMs !== undefined && (typeof o.delayMs !== 'number' || !(o.delayMs >= 0))) throw new Error(`${where}.delayMs must be a number >= 0, but got ${JSON.stringify(o.delayMs)}`);
   if (o.throttle !== undefined && (typeof o.throttle !== 'number' || !Number.isInteger(o.throttle) || o.throttle < 0)) {
@@ -477,6 +487,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
     setFaults: (f) => {
       faults = checkFaults(f, 'faults');
     },
+    replaceInstance: (endpointName) => cp.replaceInstance(endpointName),
     stop: async () => {
       if (stopped) return;
       stopped = true;

@@ -67,6 +67,25 @@ export async function uploadFile(s3: S3Client, file: string, uri: string): Promi
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: readFileSync(file) }));
 }
 
+/** Every file under `dir`, at its relative path under the `uri` prefix (SageMaker's checkpoint sync). Returns the count. */
+export async function uploadFolder(s3: S3Client, dir: string, uri: string): Promise<number> {
+  if (!existsSync(dir)) return 0;
+  const base = uri.endsWith('/') ? uri : `${uri}/`;
+  let count = 0;
+  const walk = async (rel: string): Promise<void> => {
+    for (const entry of readdirSync(resolve(dir, rel), { withFileTypes: true })) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) await walk(child);
+      else if (entry.isFile()) {
+        await uploadFile(s3, resolve(dir, child), `${base}${child}`);
+        count++;
+      }
+    }
+  };
+  await walk('');
+  return count;
+}
+
 /** A gzipped tar of a folder's contents, entries at the archive root (as SageMaker packs /opt/ml/model). */
 export async function tarFolder(dir: string, file: string): Promise<void> {
   mkdirSync(dirname(file), { recursive: true });

@@ -14,6 +14,9 @@ import { PACKAGE_ROOT } from '../../../lib/package-root';
 /** From relearn's own folder (the Python files are shipped as they are; dist/ holds only compiled TypeScript). */
 export const SERVE_SCRIPT = join(PACKAGE_ROOT, 'local', 'python', 'serve.py');
 
+/** Where SageMaker extracts a model's ModelDataUrl in the serving container. */
+export const MODEL_DIR = '/opt/ml/model';
+
 /** One running model server (local/python/serve.py) for one endpoint config. */
 export interface ServingProcess {
   readonly endpointConfigName: string;
@@ -34,9 +37,12 @@ export interface ServingContext {
 }
 
 /**
- * Starts a model server for `model` (CreateModel's document) the way the SKLearn serving container starts:
- * model.tar.gz extracted to a model folder, SAGEMAKER_SUBMIT_DIRECTORY to a code folder, SAGEMAKER_PROGRAM
- * imported, model_fn called, then /ping must answer. Rejects with the FailureReason SageMaker would show.
+ * Starts a model server for `model` (CreateModel's document) the way the SKLearn serving container starts, from
+ * scratch each time (a new instance: a fresh folder, everything downloaded again): model.tar.gz extracted to the
+ * instance's model folder (/opt/ml/model), the code from SAGEMAKER_SUBMIT_DIRECTORY (under /opt/ml/model: the
+ * model's own code/, nothing fetched; an s3:// tar.gz: downloaded, which an isolated container cannot do),
+ * SAGEMAKER_PROGRAM imported, model_fn called, then /ping must answer. Rejects with the FailureReason SageMaker
+ * would show.
  */
 export async function startServing(
   ctx: ServingContext,
@@ -54,15 +60,23 @@ export async function startServing(
 
   const program = env.SAGEMAKER_PROGRAM;
   if (!program) throw healthFailure('the model has no SAGEMAKER_PROGRAM in its Environment');
+  const submit = env.SAGEMAKER_SUBMIT_DIRECTORY;
+  // An isolated container has no network: the SKLearn container cannot download an s3:// submit directory and fails
+  // to start, as it would in SageMaker.
+  if (model.EnableNetworkIsolation === true && submit && !submit.startsWith('/')) {
+    throw healthFailure(`the container runs with network isolation and cannot download SAGEMAKER_SUBMIT_DIRECTORY ${submit}: put the code in the model (code/ in model.tar.gz, SAGEMAKER_SUBMIT_DIRECTORY=${MODEL_DIR}/code)`);
+  }
+  // SageMaker extracts ModelDataUrl into /opt/ml/model, which is this instance's model folder.
   let modelDir = join(folder, 'model');
-  let codeDir = join(folder, 'code');
+  // Set only for code that is downloaded; code inside the model is found by serve.py from SAGEMAKER_SUBMIT_DIRECTORY.
+  let codeDir: string | undefined;
   try {
     mkdirSync(modelDir, { recursive: true });
     if (container.ModelDataUrl) modelDir = await materialize(ctx.s3, String(container.ModelDataUrl), modelDir, 'ModelDataUrl');
-    if (env.SAGEMAKER_SUBMIT_DIRECTORY) codeDir = await materialize(ctx.s3, env.SAGEMAKER_SUBMIT_DIRECTORY, codeDir, 'SAGEMAKER_SUBMIT_DIRECTORY');
-    else codeDir = modelDir.endsWith('model') ? join(modelDir, 'code') : modelDir;
+    if (submit && !submit.startsWith(`${MODEL_DIR}/`) && submit !== MODEL_DIR) codeDir = await materialize(ctx.s3, submit, join(folder, 'code'), 'SAGEMAKER_SUBMIT_DIRECTORY');
   } catch (err) {
-    throw new Error(`Failed to download model data for production variant ${opts.variantName}: ${(err as Error).message}`);
+    const e = err as Error;
+    throw new Error(`Failed to download model data for production variant ${opts.variantName}: ${e.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e.message}`);
   }
 
   const childEnv: Record<string, string> = {
@@ -72,7 +86,7 @@ export async function startServing(
     PYTHONUNBUFFERED: '1',
     ...(opts.failLoad !== undefined ? { RELEARN_FAIL_LOAD: opts.failLoad } : {}),
   };
-  const child = spawnChild(ctx.python, [SERVE_SCRIPT, '--model-dir', modelDir, '--code-dir', codeDir, '--program', program], {
+  const child = spawnChild(ctx.python, [SERVE_SCRIPT, '--model-dir', modelDir, ...(codeDir ? ['--code-dir', codeDir] : []), '--program', program], {
     cwd: folder,
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,7 +4,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSyn
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { signalTree, spawnChild } from './children';
-import { downloadPrefix, joinUri, materialize, tarFolder, uploadFile } from './s3io';
+import { downloadPrefix, joinUri, materialize, tarFolder, uploadFile, uploadFolder } from './s3io';
 import type { Doc, Store } from './store';
 import { Emit, nowSeconds, toJsRegex } from './types';
 import { PACKAGE_ROOT } from '../../../lib/package-root';
@@ -28,7 +28,17 @@ interface Running {
   child?: ChildProcess;
   stop?: 'user' | 'max-runtime';
   fault?: string;
+  /** The spotInterruption fault: interrupt the first attempt once it has written a checkpoint. */
+  interruptSpot?: boolean;
+  /** Set while the script is being stopped by a spot interruption (not a user stop). */
+  interrupted?: boolean;
   killTimer?: NodeJS.Timeout;
+}
+
+/** Where a job's checkpoints live: CheckpointConfig.LocalPath (default /opt/ml/checkpoints) in the job's folder. */
+export function checkpointDirOf(root: string, localPath: string | undefined): string {
+  const path = localPath ?? '/opt/ml/checkpoints';
+  return path.startsWith('/opt/ml/') ? join(root, ...path.slice('/opt/ml/'.length).split('/').filter(Boolean)) : join(root, 'checkpoints');
 }
 
 /** Runs and stops training jobs; `running` holds the live processes (not persisted). */
@@ -38,9 +48,12 @@ export class TrainingRunner {
 
   constructor(private readonly ctx: TrainingContext) {}
 
-  /** Starts the job in the background; `fault` makes it fail with that reason once its script has started. */
-  start(name: string, fault?: string): void {
-    const run: Running = { fault };
+  /**
+   * Starts the job in the background; `fault` makes it fail with that reason once its script has started;
+   * `interruptSpot` interrupts a managed spot job once its script has written a checkpoint (see run()).
+   */
+  start(name: string, fault?: string, interruptSpot = false): void {
+    const run: Running = { fault, interruptSpot };
     this.running.set(name, run);
     const p = this.run(name, run)
       .catch((err) => this.finish(name, 'Failed', 'Failed', `InternalServerError: ${(err as Error).message}`))
@@ -107,6 +120,70 @@ export class TrainingRunner {
     return run.stop !== undefined;
   }
 
+  /**
+   * One run of the script (the harness) to its end: its lines logged and scraped for metrics. With
+   * `interruptWhenCheckpointIn`, the script is stopped as a spot interruption stops it (SIGTERM, then SIGKILL) once a
+   * file appears in that folder, and `run.interrupted` is set.
+   */
+  private async execute(
+    name: string,
+    run: Running,
+    root: string,
+    logFile: string,
+    env: Record<string, string>,
+    metricDefs: { name: string; re: RegExp }[],
+    finalMetrics: Map<string, { value: number; time: number }>,
+    interruptWhenCheckpointIn?: string,
+  ): Promise<{ code: number | null; stderrTail: string[] }> {
+    const child = spawnChild(this.ctx.python, [TRAIN_HARNESS, root], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    run.child = child;
+    const stderrTail: string[] = [];
+    const onLine = (stream: 'stdout' | 'stderr') => (line: string) => {
+      appendFileSync(logFile, line + '\n');
+      if (stream === 'stderr') {
+        stderrTail.push(line);
+        if (stderrTail.length > 10) stderrTail.shift();
+      }
+      this.ctx.emit({ kind: 'training-log', job: name, stream, line });
+      for (const def of metricDefs) {
+        const m = def.re.exec(line);
+        const value = m ? parseFloat(m[1] ?? m[0]) : NaN;
+        if (m && Number.isFinite(value)) {
+          finalMetrics.set(def.name, { value, time: nowSeconds() });
+          this.ctx.emit({ kind: 'training-metric', job: name, name: def.name, value });
+        }
+      }
+    };
+    const outDone = new Promise<void>((r) => createInterface({ input: child.stdout! }).on('line', onLine('stdout')).on('close', r));
+    const errDone = new Promise<void>((r) => createInterface({ input: child.stderr! }).on('line', onLine('stderr')).on('close', r));
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+      child.on('exit', (code, signal) => resolve({ code, signal }));
+      child.on('error', (err) => {
+        stderrTail.push(`could not start ${this.ctx.python}: ${err.message}`);
+        resolve({ code: -1, signal: null });
+      });
+    });
+    let watch: NodeJS.Timeout | undefined;
+    if (interruptWhenCheckpointIn) {
+      watch = setInterval(() => {
+        if (readdirSync(interruptWhenCheckpointIn).length === 0) return;
+        clearInterval(watch);
+        run.interrupted = true;
+        this.kill(run);
+      }, 100);
+    }
+    if (run.fault !== undefined) {
+      // The fault fires after the script really started: it is killed and the job fails with the given reason.
+      setImmediate(() => this.kill(run));
+    }
+    if (run.stop) this.kill(run); // stopped while the process was being spawned
+    const { code } = await exited;
+    clearInterval(watch);
+    await Promise.all([outDone, errDone]);
+    if (run.killTimer) clearTimeout(run.killTimer);
+    return { code, stderrTail };
+  }
+
   private async run(name: string, run: Running): Promise<void> {
     const { store, directory } = this.ctx;
     const job = store.state.trainingJobs[name];
@@ -145,7 +222,11 @@ export class TrainingRunner {
       }),
     );
 
-    // 1. Downloading: channels (S3Prefix) and the submitted code.
+    const checkpointConfig = job.CheckpointConfig as Doc | undefined;
+    const checkpoints = checkpointConfig?.S3Uri ? { s3Uri: String(checkpointConfig.S3Uri), dir: checkpointDirOf(root, checkpointConfig.LocalPath as string | undefined) } : undefined;
+    if (checkpoints) mkdirSync(checkpoints.dir, { recursive: true });
+
+    // 1. Downloading: channels (S3Prefix), checkpoints and the submitted code.
     this.transition(job, 'InProgress', 'Downloading', 'Downloading input data');
     try {
       for (const ch of channels) {
@@ -158,6 +239,9 @@ export class TrainingRunner {
           );
         }
       }
+      // Spot checkpoints: what earlier attempts saved under CheckpointConfig.S3Uri is copied in before the script
+      // starts, read as the job's role (GetObject, and ListBucket on the prefix), as SageMaker does on every start.
+      if (checkpoints) await downloadPrefix(s3, checkpoints.s3Uri, checkpoints.dir);
       const submit = decodeHp(hps.sagemaker_submit_directory);
       if (typeof submit === 'string' && submit !== '') {
         // A path under /opt/ml (network isolation: the code arrives as the `code` channel) is this job's folder.
@@ -181,53 +265,53 @@ export class TrainingRunner {
       ...((job.Environment as Record<string, string> | undefined) ?? {}),
       TRAINING_JOB_NAME: name,
       TRAINING_JOB_ARN: String(job.TrainingJobArn),
+      // Locally /opt/ml is the job's folder: a script that checkpoints reads its folder from here (docs/local-sagemaker.md).
+      ...(checkpoints ? { RELEARN_CHECKPOINT_DIR: checkpoints.dir } : {}),
     };
-    const child = spawnChild(this.ctx.python, [TRAIN_HARNESS, root], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    run.child = child;
-    const stderrTail: string[] = [];
     const metricDefs = (((job.AlgorithmSpecification as Doc).MetricDefinitions as Doc[] | undefined) ?? []).map((d) => ({ name: String(d.Name), re: new RegExp(toJsRegex(String(d.Regex))) }));
     const finalMetrics = new Map<string, { value: number; time: number }>();
-    const onLine = (stream: 'stdout' | 'stderr') => (line: string) => {
-      appendFileSync(logFile, line + '\n');
-      if (stream === 'stderr') {
-        stderrTail.push(line);
-        if (stderrTail.length > 10) stderrTail.shift();
-      }
-      this.ctx.emit({ kind: 'training-log', job: name, stream, line });
-      for (const def of metricDefs) {
-        const m = def.re.exec(line);
-        const value = m ? parseFloat(m[1] ?? m[0]) : NaN;
-        if (m && Number.isFinite(value)) {
-          finalMetrics.set(def.name, { value, time: nowSeconds() });
-          this.ctx.emit({ kind: 'training-metric', job: name, name: def.name, value });
-        }
-      }
-    };
-    const outDone = new Promise<void>((r) => createInterface({ input: child.stdout! }).on('line', onLine('stdout')).on('close', r));
-    const errDone = new Promise<void>((r) => createInterface({ input: child.stderr! }).on('line', onLine('stderr')).on('close', r));
-    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-      child.on('exit', (code, signal) => resolve({ code, signal }));
-      child.on('error', (err) => {
-        stderrTail.push(`could not start ${this.ctx.python}: ${err.message}`);
-        resolve({ code: -1, signal: null });
-      });
-    });
     const maxRuntime = Number((job.StoppingCondition as Doc).MaxRuntimeInSeconds);
     const timer = setTimeout(() => {
       run.stop ??= 'max-runtime';
       this.kill(run);
     }, maxRuntime * 1000);
-    if (run.fault !== undefined) {
-      // The fault fires after the script really started: it is killed and the job fails with the given reason.
-      setImmediate(() => this.kill(run));
+    let code: number | null;
+    let stderrTail: string[];
+    const spot = job.EnableManagedSpotTraining === true && checkpoints !== undefined;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        const interrupt = spot && run.interruptSpot === true && attempt === 1;
+        ({ code, stderrTail } = await this.execute(name, run, root, logFile, env, metricDefs, finalMetrics, interrupt ? checkpoints!.dir : undefined));
+        if (!run.interrupted) break;
+        // A spot interruption: what the script checkpointed is uploaded, a new instance starts from scratch and
+        // downloads the checkpoints again before the script runs again (SageMaker's managed spot resume).
+        run.interrupted = false;
+        this.transition(job, 'InProgress', 'Interrupted', 'The job was interrupted: the spot instance was reclaimed');
+        try {
+          await uploadFolder(s3, checkpoints!.dir, checkpoints!.s3Uri);
+          rmSync(checkpoints!.dir, { recursive: true, force: true });
+          mkdirSync(checkpoints!.dir, { recursive: true });
+          this.transition(job, 'InProgress', 'Downloading', 'Restarting on a new spot instance: downloading the checkpoints');
+          await downloadPrefix(s3, checkpoints!.s3Uri, checkpoints!.dir);
+        } catch (err) {
+          return this.finish(name, 'Failed', 'Failed', `ClientError: resuming after a spot interruption: ${(err as Error).message}`);
+        }
+        if (this.stopped(run)) return this.finish(name, 'Stopped', 'Stopped');
+        this.transition(job, 'InProgress', 'Training', 'Training resumed from the checkpoints');
+      }
+    } finally {
+      clearTimeout(timer);
     }
-    if (run.stop) this.kill(run); // stopped while the process was being spawned
-    const { code } = await exited;
-    await Promise.all([outDone, errDone]);
-    clearTimeout(timer);
-    if (run.killTimer) clearTimeout(run.killTimer);
     job.FinalMetricDataList = [...finalMetrics].map(([MetricName, m]) => ({ MetricName, Value: m.value, Timestamp: m.time }));
     store.save();
+    // Checkpoints are synced to S3 while SageMaker trains; locally once the script has ended.
+    if (checkpoints) {
+      try {
+        await uploadFolder(s3, checkpoints.dir, checkpoints.s3Uri);
+      } catch (err) {
+        return this.finish(name, 'Failed', 'Failed', `ClientError: could not upload the checkpoints to ${checkpoints.s3Uri}: ${(err as Error).message}`);
+      }
+    }
 
     if (run.fault !== undefined && !run.stop) return this.finish(name, 'Failed', 'Failed', run.fault);
     const output = job.OutputDataConfig as Doc;

@@ -4,6 +4,17 @@ export interface LocalFaults {
   readonly failTraining?: string;
   /** The next endpoint create/update fails to load its model (the reason appears in FailureReason). One-shot. */
   readonly failEndpointUpdate?: string;
+  /**
+   * The next managed spot training job (EnableManagedSpotTraining with a CheckpointConfig) is interrupted once its
+   * script has written a checkpoint: the checkpoints are uploaded, the script is restarted on a "new instance"
+   * after they were downloaded again, as SageMaker resumes a spot job. One-shot; left pending for a non-spot job.
+   */
+  readonly spotInterruption?: boolean;
+  /**
+   * The next endpoint create/update stays Creating/Updating this many milliseconds before its instance starts: an
+   * update in flight that other calls meet (Deploy's and a rollback's refusals). One-shot.
+   */
+  readonly holdEndpointUpdateMs?: number;
   /** Every control-plane answer is delayed by this many milliseconds. Stays until changed. */
   readonly delayMs?: number;
   /**
