@@ -12,6 +12,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { RetrainingPipeline, RetrainingPipelineProps } from '../lib';
 import { PIPELINE_METADATA_TYPE } from '../lib/constructs/retraining-pipeline';
+import { FUNCTION_IDS } from '../lib/constructs/stages';
 import { choosePipeline, findPipelines, PIPELINE_METADATA } from '../local/asl/pipelines';
 
 /**
@@ -126,11 +127,12 @@ describe('two pipelines side by side', () => {
     const b = new RetrainingPipeline(stack, 'Upsell', { config: { name: 'upsell' } });
     app.synth();
     const t = Template.fromStack(stack);
-    t.resourceCountIs('AWS::StepFunctions::StateMachine', 2);
-    // 2 x (12 stages + the abort clean-up), and CDK's one handler that turns on both data buckets' EventBridge
-    t.resourceCountIs('AWS::Lambda::Function', 27);
+    t.resourceCountIs('AWS::StepFunctions::StateMachine', 4);
+    // 2 x (each function of FUNCTION_IDS + the abort clean-up + the endpoint owner and its provider framework), and
+    // CDK's one handler that turns on both data buckets' EventBridge
+    t.resourceCountIs('AWS::Lambda::Function', 2 * (FUNCTION_IDS.length + 3) + 1);
     const names = Object.values(t.findResources('AWS::StepFunctions::StateMachine')).map((r) => r.Properties.StateMachineName);
-    expect(names.sort()).toEqual(['churn-retrain', 'upsell-retrain']);
+    expect(names.sort()).toEqual(['churn-retrain', 'churn-rollback', 'upsell-retrain', 'upsell-rollback']);
     expect([a.endpointName, b.endpointName]).toEqual(['churn-endpoint', 'upsell-endpoint']);
     // each pipeline's stages are limited to its own SageMaker names
     const policies = JSON.stringify(Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('Upsell')));
