@@ -13,6 +13,15 @@ const event = (modelQualityUri?: string): StageEvent => ({
   state: {
     source: { bucket: 'test-data', prefix: 'incoming/' },
     training: { jobName: 'j', status: 'Completed', done: true, modelDataUri: `${ART}/runs/exec-mc/training/j/output/model.tar.gz` },
+    // PackageModel's self-contained archive: what Register registers
+    model: {
+      modelDataUri: `${ART}/runs/exec-mc/model/model.tar.gz`,
+      trainingModelDataUri: `${ART}/runs/exec-mc/training/j/output/model.tar.gz`,
+      codeUri: `${ART}/code/sourcedir.tar.gz`,
+      sha256: 'a'.repeat(64),
+      bytes: 1234,
+      manifestUri: `${ART}/runs/exec-mc/model/manifest.json`,
+    },
     evaluation: {
       evaluationUri: `${ART}/runs/exec-mc/evaluation/evaluation.json`,
       ...(modelQualityUri ? { modelQualityUri } : {}),
