@@ -4,7 +4,7 @@
  *
  * - consumer: examples/team-app with the tarball installed (TypeScript through ts-node, two pipelines, cdk-nag), its
  *   Lambda code relearn's pre-built bundles (what an install always uses: the handlers' sources are not shipped);
- * - repo, source: this repository's `cdk synth` (tsx, one pipeline, cdk-nag), esbuild bundling 13 handlers at synth;
+ * - repo, source: this repository's `cdk synth` (tsx, one pipeline, cdk-nag), esbuild bundling every handler at synth;
  * - repo, prebuilt: the same with `-c relearn:lambdaCode=prebuilt` (dist/lambda-bundles, as a consumer gets them):
  *   the cost of bundling at synth, the reason relearn ships pre-built bundles.
  *
