@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseConfig, RelearnConfig } from '../lambdas/shared/config';
-import { resolvePipeline } from './asl/assembly';
+import { ResolveOptions, resolvePipeline, ROLLBACK_STATE_MACHINE } from './asl/assembly';
 import { AssemblyPipeline, choosePipeline, findPipelines } from './asl/pipelines';
 import { AppSynthError, cdkAppOf, synthesizeApp } from './app-synth';
 import { CONFIG_FILE_NAMES, LocalPipeline, pipelineDirOf, stateDirOf } from './project';
@@ -111,4 +111,17 @@ export function configOfAssembly(found: AssemblyPipeline): RelearnConfig {
   const text = Object.values(resolved.functions).find((f) => f.environment.RELEARN_CONFIG)?.environment.RELEARN_CONFIG;
   if (!text) throw new AppSynthError(`${found.path}: its functions carry no RELEARN_CONFIG: not a RetrainingPipeline of this relearn?`);
   return parseConfig(JSON.parse(text), `${found.path} (RELEARN_CONFIG)`);
+}
+
+/**
+ * Where the rollback state machine of the pipeline `name` deployed in `outdir` (its state's cdk.out) is: found by the
+ * pipeline's metadata (a pipeline of a user's app, or of relearn's own app, possibly in a Stage's nested assembly),
+ * else by relearn's own logical id prefix (an assembly synthesized before the metadata named it).
+ */
+export function rollbackMachineOf(outdir: string, name: string): { outdir: string; resolve: ResolveOptions } {
+  const found = findPipelines(outdir).find((p) => p.name === name);
+  if (found?.rollbackStateMachineLogicalId) {
+    return { outdir: found.outdir, resolve: { stateMachine: found.rollbackStateMachineLogicalId, stackName: found.stackName } };
+  }
+  return { outdir, resolve: { stateMachine: ROLLBACK_STATE_MACHINE } };
 }

@@ -85,7 +85,7 @@ Usage:
       Deletes the pipeline's local state (every run's state and its synthesized app); --all deletes .relearn/
       entirely (every pipeline).
 
-  relearn local rollback [--to <execution name | model package ARN>] [--config <file>] [--json]
+  relearn local rollback [--to <execution name | model package ARN>] [--config <file> | --pipeline <name>] [--json]
       Puts the previous champion (or the named one) back on the pipeline's local endpoint through the rollback state
       machine of its locally deployed app (.relearn/pipelines/<name>/cdk.out): the same guarded blue/green update,
       wait and serving check as a retrain's deploy; then its champion record and its statistics and schema
@@ -93,7 +93,7 @@ Usage:
       notified. Refused (exit 1, one line) while an endpoint update is in flight, or when the target is not an
       approved, self-contained model.
 
-  relearn local replace-instance [--endpoint <name>] [--config <file>]
+  relearn local replace-instance [--endpoint <name>] [--config <file> | --pipeline <name>]
       Replaces the local endpoint's instance as SageMaker replaces an unhealthy one: the model server is killed
       and a new one starts from scratch, downloading the model again. Exit 1 (with the reason) if it cannot start.
 
@@ -102,9 +102,9 @@ Usage:
       The same against the deployed stack (AWS credentials of your shell): starts <name>-rollback (found by name,
       or the pipeline stack's RollbackStateMachineArn output) and waits for its end.
 
-  invoke, schema, reset, rollback and replace-instance work on the pipeline named by --pipeline (a pipeline of a
-  CDK app, by its config name; invoke, schema and reset), else of --config, else of ./relearn.config.json, else on
-  the only pipeline with local state.
+  invoke, schema, reset, rollback and replace-instance work on the pipeline named by --pipeline (one with local
+  state, by its config name: how a pipeline of a CDK app is named), else of --config, else of ./relearn.config.json,
+  else on the only pipeline with local state.
 
   relearn --help
 

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appChoiceOf, prepareAppPipeline } from '../local/app-run';
+import { appChoiceOf, prepareAppPipeline, rollbackMachineOf } from '../local/app-run';
+import { resolvePipeline } from '../local/asl/assembly';
 import { ensureBuilt, REPO_ROOT } from './helpers/consumer';
 import { AppSynthError, cdkAppOf, errorLineOf, synthesizeApp } from '../local/app-synth';
 import { CliIO, main } from '../local/cli';
@@ -153,5 +154,11 @@ describe('a pipeline inside a Stage (a nested assembly)', () => {
     expect(adopted).toBe(join(d, '.relearn', 'pipelines', 'staged-churn', 'cdk.out', 'assembly-Prod'));
     expect(existsSync(join(adopted, 'manifest.json'))).toBe(true);
     expect(readdirSync(join(d, '.relearn', 'app-synth'))).toEqual([]);
+    // relearn local rollback --pipeline staged-churn: the pipeline's own rollback machine, found by its metadata
+    const machine = rollbackMachineOf(join(d, '.relearn', 'pipelines', 'staged-churn', 'cdk.out'), 'staged-churn');
+    expect(machine.outdir).toBe(adopted);
+    expect(machine.resolve).toMatchObject({ stateMachine: expect.stringMatching(/^ChurnRollbackStateMachine/), stackName: 'Prod-Ml' });
+    const rollback = resolvePipeline(machine.outdir, machine.resolve);
+    expect(Object.keys(rollback.stateMachine.definition.States)).toEqual(expect.arrayContaining(['ResolveRollback', 'RestoreChampion']));
   });
 });

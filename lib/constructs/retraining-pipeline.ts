@@ -61,6 +61,8 @@ export interface PipelineMetadata {
   readonly name: string;
   /** Logical id of its state machine in the stack's template. */
   readonly stateMachineLogicalId: string;
+  /** Logical id of its rollback state machine (`relearn local rollback --pipeline`). */
+  readonly rollbackStateMachineLogicalId: string;
   /** The relearn version that synthesized it. */
   readonly version: string;
 }
@@ -401,6 +403,7 @@ export class RetrainingPipeline extends Construct {
       id,
       name: config.name,
       stateMachineLogicalId: Stack.of(this).getLogicalId(this.stateMachine.node.defaultChild as sfn.CfnStateMachine),
+      rollbackStateMachineLogicalId: Stack.of(this).getLogicalId(this.rollbackStateMachine.node.defaultChild as sfn.CfnStateMachine),
       version: RELEARN_VERSION,
     };
     this.node.addMetadata(PIPELINE_METADATA_TYPE, metadata);

@@ -24,6 +24,8 @@ export interface AssemblyPipeline {
   /** config.name */
   readonly name: string;
   readonly stateMachineLogicalId: string;
+  /** Its rollback state machine (absent in an assembly of a relearn before 0.3.0). */
+  readonly rollbackStateMachineLogicalId?: string;
   /** The relearn version that synthesized it. */
   readonly version: string;
 }
@@ -60,7 +62,7 @@ export function findPipelines(outdir: string): AssemblyPipeline[] {
     for (const [path, entries] of Object.entries(metadata)) {
       for (const entry of entries) {
         if (entry.type !== PIPELINE_METADATA) continue;
-        const data = entry.data as Partial<Record<'id' | 'name' | 'stateMachineLogicalId' | 'version', unknown>> | undefined;
+        const data = entry.data as Partial<Record<'id' | 'name' | 'stateMachineLogicalId' | 'rollbackStateMachineLogicalId' | 'version', unknown>> | undefined;
         if (typeof data?.name !== 'string' || typeof data.stateMachineLogicalId !== 'string') {
           throw new UnresolvableError(`${outdir}: the ${PIPELINE_METADATA} metadata of ${path} is not what relearn writes (${JSON.stringify(entry.data)})`);
         }
@@ -73,6 +75,7 @@ export function findPipelines(outdir: string): AssemblyPipeline[] {
           id: typeof data.id === 'string' ? data.id : constructPath.split('/').pop()!,
           name: data.name,
           stateMachineLogicalId: data.stateMachineLogicalId,
+          ...(typeof data.rollbackStateMachineLogicalId === 'string' ? { rollbackStateMachineLogicalId: data.rollbackStateMachineLogicalId } : {}),
           version: typeof data.version === 'string' ? data.version : 'unknown',
         });
       }
