@@ -42,6 +42,7 @@ export const RESOURCE_STAR_ACTIONS: Readonly<Record<string, string>> = {
   'sagemaker:ListEndpointConfigs': 'SageMaker List* actions have no resource-level permission (the endpoint owner filters on the pipeline\'s name prefix)',
   'sagemaker:ListModels': 'SageMaker List* actions have no resource-level permission (the endpoint owner filters on the pipeline\'s name prefix)',
   'cloudwatch:PutMetricData': 'CloudWatch metrics have no resource-level permission (limited by the cloudwatch:namespace condition)',
+  'cloudwatch:GetMetricData': 'CloudWatch GetMetricData has no resource-level permission (the monitor reads the endpoint\'s invocation metrics)',
   'logs:CreateLogDelivery': 'Step Functions log delivery APIs have no resource-level permissions',
   'logs:GetLogDelivery': 'Step Functions log delivery APIs have no resource-level permissions',
   'logs:UpdateLogDelivery': 'Step Functions log delivery APIs have no resource-level permissions',
@@ -56,18 +57,22 @@ const STAGE_ROLE = /^[A-Za-z]+Role\/DefaultPolicy\/Resource$/;
 const SAGEMAKER_ROLE = /^SageMakerRole\/DefaultPolicy\/Resource$/;
 const STATE_MACHINE_ROLE = /^(Retrain|Rollback)\/StateMachine\/Role\/DefaultPolicy\/Resource$/;
 const ABORT_CLEANUP_ROLE = /^AbortCleanup\/Role\/DefaultPolicy\/Resource$/;
+const TRIGGER_ROLE = /^Trigger\/Role\/DefaultPolicy\/Resource$/;
+const MONITOR_ROLE = /^Monitoring\/(Plan|Shard|Compare)FunctionRole\/DefaultPolicy\/Resource$/;
+/** The capture prefix is configurable (monitoring.capture.prefix): key characters between slashes, then `/*`. */
+const CAPTURE_PREFIX = "[a-zA-Z0-9!_.'()-]+(/[a-zA-Z0-9!_.'()-]+)*/\\*";
 const ENDPOINT_OWNER_ROLE = /^EndpointOwner\/Role\/DefaultPolicy\/Resource$/;
 const SAGEMAKER_ARN = 'arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:';
 
 export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
   {
     finding: () => /^AwsSolutions-IAM5\[Resource::\*\]$/,
-    path: /^([A-Za-z]+Role|(Retrain|Rollback)\/StateMachine\/Role)\/DefaultPolicy\/Resource$/,
+    path: /^([A-Za-z]+Role|(Retrain|Rollback|Monitoring)\/StateMachine\/Role)\/DefaultPolicy\/Resource$/,
     reason: 'Only actions without resource-level permissions are granted on * (X-Ray tracing, ECR login, CloudWatch metrics, log delivery, listing model packages); checked action by action against RESOURCE_STAR_ACTIONS.',
   },
   {
     finding: ({ artifacts }) =>
-      new RegExp(`^AwsSolutions-IAM5\\[Resource::${artifacts}/(datasets/\\*|champion/history/\\*|runs/\\*/(validation|training|evaluation|checkpoints|model)/\\*|runs/\\*/(decision|deployment|outcome)\\.json|runs/\\*/validation/schema\\.json)\\]$`),
+      new RegExp(`^AwsSolutions-IAM5\\[Resource::${artifacts}/(datasets/\\*|trigger/manifests/\\*|champion/history/\\*|runs/\\*/(validation|training|evaluation|checkpoints|model)/\\*|runs/\\*/(decision|deployment|outcome)\\.json|runs/\\*/validation/schema\\.json)\\]$`),
     path: new RegExp(`${STAGE_ROLE.source}|${SAGEMAKER_ROLE.source}`),
     reason: 'Object keys carry the dataset id or the execution name, known only at run time; each stage is limited to the prefixes of docs/architecture.md it reads or writes (the SageMaker role reads each run\'s schema.json, its training job\'s schema channel, and no other validation output).',
   },
@@ -113,6 +118,51 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
     finding: () => /^AwsSolutions-L1$/,
     path: /^AbortCleanup\/Function\/Resource$/,
     reason: 'The abort cleanup function runs on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
+  },
+  {
+    finding: () => /^AwsSolutions-IAM5\[Resource::\*\]$/,
+    path: TRIGGER_ROLE,
+    reason: 'The trigger function is traced like the stages: X-Ray has no resource-level permissions; checked action by action against RESOURCE_STAR_ACTIONS.',
+  },
+  {
+    finding: ({ data, artifacts }) => new RegExp(`^AwsSolutions-IAM5\\[Resource::(${data}/incoming/\\*|${artifacts}/trigger/manifests/\\*)\\]$`),
+    path: TRIGGER_ROLE,
+    reason: 'The trigger reads what producers land under incoming/ (markers, and HeadObject for the version a run pins) and writes one manifest per run under trigger/manifests/, named by the execution; nothing else of either bucket.',
+  },
+  {
+    finding: () => new RegExp(`^AwsSolutions-IAM5\\[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:[a-z0-9-]+-retrain:\\*\\]$`),
+    path: TRIGGER_ROLE,
+    reason: 'The trigger asks DescribeExecution about the run it started; execution names derive from run manifests (lambdas/trigger/state.ts), so the wildcard covers only executions of this pipeline\'s state machine.',
+  },
+  {
+    finding: () => /^AwsSolutions-L1$/,
+    path: /^Trigger\/Function\/Resource$/,
+    reason: 'The trigger function runs on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
+  },
+  {
+    finding: ({ artifacts }) => new RegExp(`^AwsSolutions-IAM5\\[Resource::${artifacts}/(${CAPTURE_PREFIX}|monitoring/\\*|runs/\\*/(validation|training)/\\*|runs/\\*/model/manifest\\.json)\\]$`),
+    path: MONITOR_ROLE,
+    reason: 'The monitor reads the capture files SageMaker names (<capture prefix><endpoint>/<variant>/yyyy/mm/dd/hh/<uuid>.jsonl), writes under monitoring/ (keys carry the window and the execution), and reads the champion\'s statistics and validation predictions (found through its model manifest), whose keys carry its execution name: only those prefixes of docs/monitoring.md.',
+  },
+  {
+    finding: () => /^AwsSolutions-IAM5\[Resource::\*\]$/,
+    path: MONITOR_ROLE,
+    reason: 'The monitor functions are traced (X-Ray), put their metrics (cloudwatch:namespace relearn/Monitoring only) and read the endpoint\'s invocation metrics: none has resource-level permissions; checked action by action against RESOURCE_STAR_ACTIONS.',
+  },
+  {
+    finding: ({ artifacts }) => new RegExp(`^AwsSolutions-IAM5\\[Resource::${artifacts}/${CAPTURE_PREFIX}\\]$`),
+    path: SAGEMAKER_ROLE,
+    reason: 'SageMaker data capture writes the endpoint\'s traffic under the capture prefix, in keys it names itself (endpoint, variant, hour, uuid).',
+  },
+  {
+    finding: () => /^AwsSolutions-IAM5\[Resource::<[A-Za-z0-9]*Monitoring(Plan|Shard|Compare)Function[0-9A-F]{8}\.Arn>:\*\]$/,
+    path: /^Monitoring\/StateMachine\/Role\/DefaultPolicy\/Resource$/,
+    reason: 'CDK grants invoke on each monitor function and its versions/aliases (`<arn>:*`); only the three monitor functions are listed.',
+  },
+  {
+    finding: () => /^AwsSolutions-L1$/,
+    path: /^Monitoring\/(Plan|Shard|Compare)Function\/Resource$/,
+    reason: 'The monitor functions run on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',
   },
   {
     finding: () => /^AwsSolutions-IAM5\[Resource::\*\]$/,

@@ -45,9 +45,15 @@ export class PipelineStack extends Stack {
       description: 'Watch executions here',
     });
     new CfnOutput(this, 'RollbackStateMachineArn', { value: this.pipeline.rollbackStateMachine.stateMachineArn, description: 'relearn rollback starts it' });
+    new CfnOutput(this, 'MonitorStateMachineArn', { value: this.pipeline.monitoring.stateMachine.stateMachineArn, description: 'Start it to check the endpoint\'s traffic now (docs/monitoring.md)' });
     new CfnOutput(this, 'EndpointName', { value: this.pipeline.endpointName, description: 'The endpoint a promoted model is served from' });
     new CfnOutput(this, 'TopicArn', { value: this.pipeline.topic.topicArn });
     new CfnOutput(this, 'DataBucketName', { value: props.dataBucket.bucketName });
     new CfnOutput(this, 'ArtifactsBucketName', { value: props.artifactsBucket.bucketName });
+    // What `relearn start` and `relearn status` find the deployed pipeline by (local/target.ts).
+    const trigger = this.pipeline.trigger;
+    new CfnOutput(this, 'TriggerQueueUrl', { value: trigger.queue.queueUrl, description: 'relearn start sends here' });
+    new CfnOutput(this, 'TriggerDeadLetterQueueUrl', { value: trigger.deadLetterQueue.queueUrl, description: 'Trigger messages that kept failing' });
+    new CfnOutput(this, 'KmsKeyArn', { value: props.encryptionKey.keyArn });
   }
 }

@@ -4,6 +4,7 @@ import { AppSynthError } from './app-synth';
 import { UnresolvableError } from './asl/cfn-resolver';
 import { CliIO, Command, Flags, PythonMissing, UsageError } from './commands/common';
 import { invokeCommand } from './commands/invoke';
+import { monitorCommand } from './commands/monitor';
 import { replaceInstanceCommand } from './commands/replace-instance';
 import { resetCommand } from './commands/reset';
 import { localRollbackCommand, rollbackCommand } from './commands/rollback';
@@ -81,6 +82,18 @@ Usage:
       run's (or that execution's), without its "source", as a start for a curated schema: edit it and name it
       in the config as validation.schemaFile (docs/validation.md).
 
+  relearn local monitor [--window <duration | start/end>] [--config <file>] [--json] [--verbose]
+      Runs the monitoring state machine of the pipeline's locally deployed app (.relearn/pipelines/<name>/cdk.out,
+      from its last run) once on its local services: reads what the local endpoint captured
+      (data capture, monitoring.capture) in the window, compares it with the champion's baselines (its
+      training statistics and schema, its validation predictions), writes monitoring/<window>/report.json
+      and report.html, puts the drift metrics and publishes the verdict in words. Prints the verdict, the
+      findings, the drift alarm's state, the notification and the report's path. Exit code 0 when the
+      monitor ran (whatever its verdict), 1 when it failed, 2 on bad input (docs/monitoring.md).
+
+      --window <w>        a duration ending now (90m, 6h, 7d) or <start>/<end> in ISO 8601
+                          (2026-11-29T09:00Z/2026-11-29T12:00Z); default: the last monitoring.windowMinutes
+
   relearn local reset [--config <file> | --pipeline <name>] [--all]
       Deletes the pipeline's local state (every run's state and its synthesized app); --all deletes .relearn/
       entirely (every pipeline).
@@ -102,9 +115,9 @@ Usage:
       The same against the deployed stack (AWS credentials of your shell): starts <name>-rollback (found by name,
       or the pipeline stack's RollbackStateMachineArn output) and waits for its end.
 
-  invoke, schema, reset, rollback and replace-instance work on the pipeline named by --pipeline (one with local
-  state, by its config name: how a pipeline of a CDK app is named), else of --config, else of ./relearn.config.json,
-  else on the only pipeline with local state.
+  invoke, schema, monitor, reset, rollback and replace-instance work on the pipeline named by --pipeline (one with
+  local state, by its config name: how a pipeline of a CDK app is named; not monitor), else of --config, else of
+  ./relearn.config.json, else on the only pipeline with local state.
 
   relearn --help
 
@@ -116,6 +129,7 @@ Environment:
 const COMMANDS: Readonly<Record<string, Command>> = {
   'local run': runCommand,
   'local invoke': invokeCommand,
+  'local monitor': monitorCommand,
   'local schema': schemaCommand,
   'local reset': resetCommand,
   'local rollback': localRollbackCommand,
@@ -216,7 +230,12 @@ function reportError(err: unknown, io: CliIO): number {
     io.stderr.write(`relearn: ${(err as Error).message}\n`);
     return 2;
   }
-  const e = err as Error;
+  const e = err as Error & { $metadata?: unknown; code?: unknown };
+  // An AWS call that failed (no credentials, AccessDenied, throttling, the network): one line naming it, exit 1.
+  if (e && (e.$metadata !== undefined || e.name === 'CredentialsProviderError' || /^(ECONNREFUSED|ENOTFOUND|ETIMEDOUT|ECONNRESET)$/.test(String(e.code)))) {
+    io.stderr.write(`relearn: ${e.name}: ${e.message.split('\n')[0]}\n`);
+    return 1;
+  }
   io.stderr.write(`relearn: ${e?.stack ?? String(err)}\n`);
   return 1;
 }

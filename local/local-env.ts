@@ -1,3 +1,4 @@
+import { CloudWatchClient, PutMetricAlarmCommand, PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
 import { CreateModelPackageGroupCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
@@ -77,6 +78,8 @@ export interface LocalServices {
   readonly env: Readonly<Record<string, string>>;
   /** A SageMaker client for this server as the operator (explicit endpoint and credentials). */
   readonly sagemakerClient: SageMakerClient;
+  /** A CloudWatch client for the local CloudWatch (metrics and alarms, on the SageMaker server's port). */
+  readonly cloudwatchClient: CloudWatchClient;
   /** The one authorizer of these servers: credentials, the template's policies, the decision log. */
   readonly authorizer: Authorizer;
   /** What was checked so far (IAM decisions, requests validated against the service models). */
@@ -127,8 +130,11 @@ export async function startLocalServices(opts: LocalServicesOptions): Promise<Lo
     ...localSageMakerEnv(sagemaker.endpoint),
     AWS_REGION: LOCAL_REGION,
     AWS_DEFAULT_REGION: LOCAL_REGION,
+    // Powertools metrics are EMF lines on stdout, which the CLI's own output (and --json) must not carry.
+    POWERTOOLS_METRICS_DISABLED: 'true',
   };
   const sagemakerClient = new SageMakerClient({ endpoint: sagemaker.endpoint, region: LOCAL_REGION, credentials: LOCAL_ADMIN_CREDENTIALS });
+  const cloudwatchClient = new CloudWatchClient({ endpoint: sagemaker.endpoint, region: LOCAL_REGION, credentials: LOCAL_ADMIN_CREDENTIALS });
   const enforcement = (): EnforcementSummary => ({
     enforced: authorizer.enforce,
     iam: JSON.parse(JSON.stringify(authorizer.counts)) as EnforcementSummary['iam'],
@@ -140,12 +146,14 @@ export async function startLocalServices(opts: LocalServicesOptions): Promise<Lo
     sagemaker,
     env,
     sagemakerClient,
+    cloudwatchClient,
     authorizer,
     enforcement,
     stop: async () => {
       if (stopped) return;
       stopped = true;
       sagemakerClient.destroy();
+      cloudwatchClient.destroy();
       await Promise.allSettled([sagemaker.stop()]);
       await s3.stop();
       authorizer.flush();
@@ -159,12 +167,16 @@ export async function startLocalServices(opts: LocalServicesOptions): Promise<Lo
 export interface ProvisionResult {
   readonly buckets: readonly string[];
   readonly modelPackageGroups: readonly string[];
+  /** CloudWatch alarms created or updated. */
+  readonly alarms: readonly string[];
+  /** Alarms the local CloudWatch cannot evaluate (e.g. metric math), with its reason: they exist only in the cloud. */
+  readonly skippedAlarms: readonly string[];
   /** File assets uploaded (those already there with the same size are skipped). */
   readonly publishedAssets: number;
 }
 
 /** Creates what the stacks declare (buckets, model package groups) and publishes file assets, like `cdk deploy`. */
-export async function provision(pipeline: ResolvedPipeline, s3: S3Client, sagemaker: SageMakerClient): Promise<ProvisionResult> {
+export async function provision(pipeline: ResolvedPipeline, s3: S3Client, sagemaker: SageMakerClient, cloudwatch?: CloudWatchClient): Promise<ProvisionResult> {
   // A bucket or model package group the pipeline was given by name (imported, not in any template) exists in the
   // account already: local mode creates it, as the account would have it.
   const given = (variable: string) => Object.values(pipeline.functions).map((f) => f.environment[variable]).filter((v): v is string => !!v);
@@ -193,6 +205,19 @@ export async function provision(pipeline: ResolvedPipeline, s3: S3Client, sagema
       if (!/already exists|ResourceInUse|AlreadyExists/i.test(`${e.name} ${e.message}`)) throw err;
     }
   }
+  // Alarms, as CloudFormation creates them (PutMetricAlarm with the template's properties; the name it generates).
+  const alarms: string[] = [];
+  const skippedAlarms: string[] = [];
+  for (const alarm of cloudwatch ? pipeline.alarms : []) {
+    try {
+      await cloudwatch!.send(new PutMetricAlarmCommand({ ...(alarm.properties as unknown as PutMetricAlarmCommandInput), AlarmName: alarm.name }));
+      alarms.push(alarm.name);
+    } catch (err) {
+      // The local CloudWatch refuses what it cannot evaluate (metric math): that alarm exists in the cloud only.
+      if (!/^Validation(Error|Exception)$/.test((err as Error).name)) throw err;
+      skippedAlarms.push(`${alarm.name}: ${(err as Error).message}`);
+    }
+  }
   let publishedAssets = 0;
   for (const asset of pipeline.fileAssets) {
     // Lambda code (zip directories) runs in process from cdk.out: nothing to publish for it.
@@ -207,7 +232,7 @@ export async function provision(pipeline: ResolvedPipeline, s3: S3Client, sagema
     await s3.send(new PutObjectCommand({ Bucket: asset.bucket, Key: asset.key, Body: createReadStream(asset.path), ContentLength: size }));
     publishedAssets++;
   }
-  return { buckets, modelPackageGroups: groups.map((g) => g.name), publishedAssets };
+  return { buckets, modelPackageGroups: groups.map((g) => g.name), alarms, skippedAlarms, publishedAssets };
 }
 
 /** The data bucket: where the handlers' DATA_BUCKET points. */

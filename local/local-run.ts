@@ -307,9 +307,14 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
 
   // 3. What `cdk deploy` would have created.
   let t = performance.now();
-  const provisioned = await provision(resolved, s3, services.sagemakerClient);
+  const provisioned = await provision(resolved, s3, services.sagemakerClient, services.cloudwatchClient);
   const provisionMs = performance.now() - t;
-  ctx.step('provision', provisionMs, `${provisioned.buckets.length} buckets, model package group ${provisioned.modelPackageGroups.join(', ')}, ${provisioned.publishedAssets} assets published`);
+  ctx.step(
+    'provision',
+    provisionMs,
+    `${provisioned.buckets.length} buckets, model package group ${provisioned.modelPackageGroups.join(', ')}, ${provisioned.alarms.length} alarms` +
+      `${provisioned.skippedAlarms.length ? ` (${provisioned.skippedAlarms.length} with metric math exist in the cloud only)` : ''}, ${provisioned.publishedAssets} assets published`,
+  );
   ctx.checkpoint('provisioning');
 
   // 4. The data lands (streamed: memory stays bounded whatever the file size).

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { ResolvedPipeline } from './asl/assembly';
-import { AslDefinition, eachState, waitOverrides, withTaskTimeouts } from './asl/definition';
+import { AslDefinition, eachState, waitOverrides, waitPathProblem, withTaskTimeouts } from './asl/definition';
 import { LambdaHost, LambdaHostOptions } from './lambda-host';
 
 // aws-local-stepfunctions 3 targets Node >= 22; on Node 20 it needs Promise.withResolvers.
@@ -181,6 +181,7 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
   const open = new Map<string, StateVisit>();
   let lastInput: unknown;
   const keyOf = (name: string, index?: number) => `${name}#${index ?? ''}`;
+  let runtimeError: { Error: string; Cause: string } | undefined;
   const drained = (async () => {
     for await (const ev of execution.eventLogs) {
       const e = ev as unknown as { type: string; timestamp: number; state?: { name: string; type: string; input?: unknown }; index?: number; Error?: string; Cause?: unknown; retry?: { attempt: number }; catch?: { catcher: { Next: string } } };
@@ -191,6 +192,13 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
       const key = keyOf(e.state.name, e.index);
       if (e.type === 'StateEntered') {
         if (e.index === undefined) lastInput = e.state.input;
+        // Local waits are shortened, and the interpreter then never reads a Wait's SecondsPath: check it as Step
+        // Functions would, so a missing or bad wait fails here as it would in the cloud (States.Runtime).
+        const badWait = waitPathProblem(definition, e.state.name, e.state.input);
+        if (badWait && !runtimeError) {
+          runtimeError = { Error: 'States.Runtime', Cause: badWait };
+          execution.abort();
+        }
         const visit: StateVisit = {
           name: e.state.name,
           type: e.state.type,
@@ -236,6 +244,10 @@ export async function runLocalExecution(opts: LocalExecutionOptions): Promise<Lo
   try {
     output = await execution.result;
     if (output === null && opts.signal?.aborted) status = 'ABORTED';
+    if (runtimeError) {
+      status = 'FAILED';
+      error = runtimeError;
+    }
   } catch (err) {
     const e = err as Error & { cause?: Error };
     if (e.name === 'ExecutionTimeoutError') {

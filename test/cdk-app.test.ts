@@ -13,7 +13,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('the synthesized app with real bundles (as cdk synth and local mode see it)', () => {
   let outdir: string;
-  let fns: { id: string; dir: string; env: Record<string, unknown> }[];
+  let fns: { id: string; dir: string; env: Record<string, unknown>; handler: string }[];
   beforeAll(() => {
     // GIVEN the reference config, WHEN synthesized with esbuild bundling and asset metadata (as under the CLI)
     outdir = path.join(tmp, 'cdk.out');
@@ -26,12 +26,13 @@ describe('the synthesized app with real bundles (as cdk synth and local mode see
     fns = Object.entries(template.Resources)
       // CDK's custom resource provider framework (the endpoint owner's) ships its own code, not one of our bundles.
       .filter(([id, r]) => r.Type === 'AWS::Lambda::Function' && !id.startsWith('PipelineEndpointOwnerProviderframework'))
-      .map(([id, r]) => ({ id, dir: path.join(outdir, r.Metadata!['aws:asset:path']), env: r.Properties.Environment.Variables }));
+      .map(([id, r]) => ({ id, dir: path.join(outdir, r.Metadata!['aws:asset:path']), env: r.Properties.Environment.Variables, handler: r.Properties.Handler }));
   });
 
-  test('every stage (and the abort clean-up and the endpoint owner) has a minified CommonJS bundle with a handler, no source map, and the SDK clients inside', () => {
-    // 13 retrain stages + 2 rollback stages + the AbortCleanup function + the EndpointOwner handler
-    expect(fns).toHaveLength(17);
+  test('every stage (and the abort clean-up, the endpoint owner, the trigger and the monitor) has a minified CommonJS bundle with a handler, no source map, and the SDK clients inside', () => {
+    // 13 retrain stages + 2 rollback stages + the AbortCleanup function + the EndpointOwner handler + the Trigger
+    // function + the monitor's three tasks (one bundle, three exports)
+    expect(fns).toHaveLength(21);
     for (const f of fns) {
       const files = fs.readdirSync(f.dir);
       expect({ id: f.id, files }).toEqual({ id: f.id, files: ['index.js'] });
@@ -44,9 +45,10 @@ describe('the synthesized app with real bundles (as cdk synth and local mode see
     }
   });
 
-  test('each bundle loads and exports a handler function', () => {
+  test('each bundle loads and exports its function\'s handler (index.<export>)', () => {
     for (const f of fns) {
-      const r = spawnSync(process.execPath, ['-e', `const m=require(${JSON.stringify(path.join(f.dir, 'index.js'))});process.exit(typeof m.handler==='function'?0:3)`], {
+      const exportName = f.handler.replace(/^index\./, '');
+      const r = spawnSync(process.execPath, ['-e', `const m=require(${JSON.stringify(path.join(f.dir, 'index.js'))});process.exit(typeof m[${JSON.stringify(exportName)}]==='function'?0:3)`], {
         encoding: 'utf8',
         env: { PATH: process.env.PATH, AWS_REGION: 'us-east-1' },
       });

@@ -25,8 +25,9 @@ describe('RetrainingPipeline in a stack of your own', () => {
   test('GIVEN existing buckets and key WHEN added THEN the stages, roles and state machine use them', () => {
     const { stack, pipeline } = stackWith();
     const t = Template.fromStack(stack);
-    // 13 retrain stages, 2 rollback stages, the abort clean-up, the endpoint owner and its provider framework function
-    expect(Object.keys(t.findResources('AWS::Lambda::Function'))).toHaveLength(18);
+    // 13 retrain stages, 2 rollback stages, the abort clean-up, the endpoint owner and its provider framework function,
+    // the trigger and the monitor's three tasks
+    expect(Object.keys(t.findResources('AWS::Lambda::Function'))).toHaveLength(22);
     t.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'team-retrain' });
     t.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineName: 'team-rollback' });
     t.hasResourceProperties('Custom::RelearnEndpoint', { EndpointName: 'team-endpoint' });

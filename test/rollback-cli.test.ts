@@ -66,6 +66,17 @@ test('no such state machine, or an empty --to, is bad input: exit 2, one line, n
   expect(viaMain.err()).toBe('relearn: --to needs an execution name or a model package ARN\n');
 });
 
+test('an AWS error (here AccessDenied on ListStateMachines) is one line naming it, exit 1, no stack trace', async () => {
+  const denied = Object.assign(new Error('User: arn:aws:iam::123456789012:user/ops is not authorized to perform: states:ListStateMachines'), {
+    name: 'AccessDeniedException',
+    $metadata: { httpStatusCode: 400 },
+  });
+  sfn.on(ListStateMachinesCommand).rejects(denied);
+  const c = io();
+  expect(await main(['rollback'], c)).toBe(1);
+  expect(c.err()).toBe('relearn: AccessDeniedException: User: arn:aws:iam::123456789012:user/ops is not authorized to perform: states:ListStateMachines\n');
+});
+
 test('rollback execution names are valid in Step Functions and as SageMaker name material', () => {
   expect(rollbackExecutionName(new Date('2026-11-29T09:32:24.123Z'))).toMatch(/^rollback-20261129T093224Z-[0-9a-f]{4}$/);
 });

@@ -37,7 +37,7 @@ describe('the rollback state machine definition', () => {
     const tasks = Object.entries(rollback.States).filter(([, s]) => s.Type === 'Task');
     expect(tasks).toHaveLength(7);
     for (const [name, s] of tasks) {
-      expect([name, s.Retry[0].ErrorEquals, s.Parameters]).toEqual([name, RETRIED_ERRORS, { 'executionName.$': '$$.Execution.Name', 'executionStartTime.$': '$$.Execution.StartTime', 'state.$': '$' }]);
+      expect([name, s.Retry[0].ErrorEquals, s.Parameters]).toEqual([name, RETRIED_ERRORS, { 'executionName.$': '$$.Execution.Name', 'executionStartTime.$': '$$.Execution.StartTime', 'executionArn.$': '$$.Execution.Id', 'state.$': '$' }]);
       if (name !== 'NotifyFailure') expect(s.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'NotifyFailure' }]);
     }
     expect(rollback.States.ResolveRollback.ResultPath).toBe('$.rollback');

@@ -83,7 +83,7 @@ describe('the state machine definition (docs/architecture.md)', () => {
     for (const [name, resultPath] of Object.entries(expected)) {
       expect({ name, params: states[name].Parameters, resultPath: states[name].ResultPath }).toEqual({
         name,
-        params: { 'executionName.$': '$$.Execution.Name', 'executionStartTime.$': '$$.Execution.StartTime', 'state.$': '$' },
+        params: { 'executionName.$': '$$.Execution.Name', 'executionStartTime.$': '$$.Execution.StartTime', 'executionArn.$': '$$.Execution.Id', 'state.$': '$' },
         resultPath,
       });
     }
@@ -103,9 +103,9 @@ describe('the state machine definition (docs/architecture.md)', () => {
     expect(states.ShardStatistics.Parameters).toBeUndefined(); // the item selector already built its payload
   });
 
-  test('poll loops wait the configured intervals and choose on done; the gate reads registration.promote', () => {
-    expect(states.WaitForTraining).toMatchObject({ Type: 'Wait', Seconds: 45, Next: 'CheckTraining' });
-    expect(states.WaitForEndpoint).toMatchObject({ Type: 'Wait', Seconds: 20, Next: 'CheckEndpoint' });
+  test('poll loops wait what the stage before computed (backoff, lambdas/shared/polling.ts) and choose on done; the gate reads registration.promote', () => {
+    expect(states.WaitForTraining).toEqual({ Type: 'Wait', SecondsPath: '$.training.nextWaitSeconds', Next: 'CheckTraining' });
+    expect(states.WaitForEndpoint).toEqual({ Type: 'Wait', SecondsPath: '$.deployment.nextWaitSeconds', Next: 'CheckEndpoint' });
     expect(states['TrainingComplete?']).toMatchObject({
       Choices: [{ Variable: '$.training.done', BooleanEquals: true, Next: 'Evaluate' }],
       Default: 'WaitForTraining',
@@ -121,17 +121,17 @@ describe('the state machine definition (docs/architecture.md)', () => {
   });
 
   test('the whole execution is bounded: TimeoutSeconds is executionTimeout(config), so a stuck run ends TIMED_OUT', () => {
-    // 3600 training + 1800 overhead + 45 poll; 3600 endpoint + 60 bake + 120 termination + 20 poll; 2 x 4830 stages
-    expect(def.TimeoutSeconds).toBe(18905);
-    expect(executionTimeout(config).toSeconds()).toBe(18905);
+    // 3600 training + 1800 overhead + 600 longest wait; 3600 endpoint + 60 bake + 120 termination + 120 longest wait; 2 x 4830 stages
+    expect(def.TimeoutSeconds).toBe(19560);
+    expect(executionTimeout(config).toSeconds()).toBe(19560);
   });
 });
 
 describe('executionTimeout (the formula in lib/constructs/retraining-state-machine.ts)', () => {
   const base = executionTimeout(parseConfig({})).toSeconds();
 
-  test('the reference configuration: 5 h 15 min 30 s, more than training and deployment alone', () => {
-    expect(base).toBe(18930);
+  test('the reference configuration: 5 h 26 min, more than training and deployment alone', () => {
+    expect(base).toBe(19560);
     expect(base).toBeGreaterThan(3600 + EXECUTION_TIMEOUT_MARGINS.trainingOverhead.toSeconds() + EXECUTION_TIMEOUT_MARGINS.endpointUpdate.toSeconds());
   });
 
@@ -143,15 +143,18 @@ describe('executionTimeout (the formula in lib/constructs/retraining-state-machi
     expect(executionTimeout(parseConfig({ training: { spot: { enabled: false, maxWaitSeconds: 36000 } } })).toSeconds()).toBe(base);
   });
 
-  test('deployment counts with the blue/green bound when configured, else 1 h plus its waits; both polls count once', () => {
+  test('deployment counts with the blue/green bound when configured, else 1 h plus its waits; the longest wait of each loop counts once', () => {
     expect(executionTimeout(parseConfig({ deployment: { blueGreen: { maximumExecutionTimeoutSeconds: 14400 } } })).toSeconds()).toBe(base - 3780 + 14400);
     expect(executionTimeout(parseConfig({ deployment: { blueGreen: { waitIntervalSeconds: 600, terminationWaitSeconds: 900 } } })).toSeconds()).toBe(base - 180 + 1500);
-    expect(executionTimeout(parseConfig({ training: { pollIntervalSeconds: 600 }, deployment: { pollIntervalSeconds: 300 } })).toSeconds()).toBe(base - 90 + 900);
+    expect(executionTimeout(parseConfig({ training: { maxPollIntervalSeconds: 900 }, deployment: { maxPollIntervalSeconds: 300 } })).toSeconds()).toBe(base - 720 + 1200);
+    // the first interval no longer bounds anything: the waits grow to the cap
+    expect(executionTimeout(parseConfig({ training: { pollIntervalSeconds: 600 }, deployment: { pollIntervalSeconds: 120 } })).toSeconds()).toBe(base);
   });
 
   test('a limit past a STANDARD execution\'s year fails the synth, saying what was expected and what came in', () => {
     const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-    const config = parseConfig({ training: { spot: { enabled: true, maxWaitSeconds: 400 * 24 * 3600 } } });
+    // (a daily poll keeps that run's history within budget, so the construct's own check is what fails)
+    const config = parseConfig({ training: { maxPollIntervalSeconds: 86400, spot: { enabled: true, maxWaitSeconds: 400 * 24 * 3600 } } });
     expect(() => buildRelearnApp(app, config, { nag: false })).toThrow(/timeout must be between 1 second and 365 days \(a STANDARD execution's limit\), but got \d+ seconds/);
   });
 });
@@ -169,13 +172,13 @@ describe('the synthesized ASL, executed', () => {
       Ingest: () => ({ datasetId: 'd1', parts: ['datasets/d1/train/part-00000.csv', 'datasets/d1/validation/part-00000.csv'] }),
       ShardStatistics: () => ({ shard: 'ok' }),
       ValidateData: () => ({ blocking: 0 }),
-      StartTraining: () => ({ jobName: 'job', done: false }),
-      CheckTraining: () => ({ jobName: 'job', done: ++trainingPolls >= 2 }),
+      StartTraining: () => ({ jobName: 'job', done: false, nextWaitSeconds: 60 }),
+      CheckTraining: () => ({ jobName: 'job', done: ++trainingPolls >= 2, nextWaitSeconds: 60 }),
       Evaluate: () => ({ deploy: true }),
       PackageModel: () => ({ modelDataUri: 's3://a/runs/run-1/model/model.tar.gz' }),
       Register: () => ({ promote: true }),
-      Deploy: () => ({ endpointName: 'e', done: false }),
-      CheckEndpoint: () => ({ endpointName: 'e', done: ++endpointPolls >= 2 }),
+      Deploy: () => ({ endpointName: 'e', done: false, nextWaitSeconds: 30 }),
+      CheckEndpoint: () => ({ endpointName: 'e', done: ++endpointPolls >= 2, nextWaitSeconds: 30 }),
       VerifyServing: () => ({ checkedRows: 3 }),
       PromoteBaseline: () => ({ championUri: 's3://a/champion/current.json' }),
       Notify: () => ({ published: true }),
@@ -218,7 +221,8 @@ describe('the synthesized ASL, executed', () => {
     expect(evaluateInput).toEqual({
       executionName: 'run-1',
       executionStartTime: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
-      state: expect.objectContaining({ training: { jobName: 'job', done: true }, validation: { blocking: 0 } }),
+      executionArn: 'arn:exec:run-1',
+      state: expect.objectContaining({ training: { jobName: 'job', done: true, nextWaitSeconds: 60 }, validation: { blocking: 0 } }),
     });
     expect(output).toMatchObject({
       source: { bucket: 'data', prefix: 'incoming/' },

@@ -2,39 +2,20 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
 import { buildSync } from 'esbuild';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { parseConfig, RelearnConfigInput } from '../lambdas/shared/config';
 import { LambdaEnvSchema } from '../lambdas/shared/env';
-import { buildRelearnApp } from '../lib/app';
 import { RESOURCE_STAR_ACTIONS } from '../lib/nag-acknowledgements';
 import { SDK_CREDENTIAL_FALLBACKS, STAGE_BUNDLING } from '../lib/constructs/retraining-pipeline';
+
+import { list, Statement, statementsOf, synth } from './helpers/templates';
 
 /**
  * Template assertions for what matters (encryption, versioning, public access, TLS, key rotation, IAM scope,
  * the Lambdas and the state machine's settings). One synth per configuration, shared by the tests; asset
  * bundling is skipped here (context `aws:cdk:bundling-stacks: []`): bundles are checked in cdk-app.test.ts.
  */
-function synth(input: RelearnConfigInput = {}) {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const { data, pipeline } = buildRelearnApp(app, parseConfig(input), { nag: false });
-  return { data: Template.fromStack(data), pipeline: Template.fromStack(pipeline) };
-}
-
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
-const list = <T>(x: T | T[] | undefined): T[] => (x === undefined ? [] : Array.isArray(x) ? x : [x]);
-
-/** Every statement of every IAM policy attached to the role with this logical id prefix. */
-function statementsOf(t: Template, rolePrefix: string): Statement[] {
-  const out: Statement[] = [];
-  for (const p of Object.values(t.findResources('AWS::IAM::Policy'))) {
-    const roles = list(p.Properties.Roles as { Ref: string }[]).map((r) => r.Ref);
-    if (roles.some((r) => r.startsWith(rolePrefix))) out.push(...(p.Properties.PolicyDocument.Statement as Statement[]));
-  }
-  return out;
-}
-
 describe('relearn templates (reference configuration)', () => {
   let data: Template;
   let pipeline: Template;
@@ -182,12 +163,14 @@ describe('relearn templates (reference configuration)', () => {
   });
 
   describe('pipeline stack: functions, topic, state machine', () => {
-    test('fifteen stage functions and the abort cleanup: Node.js 22, traced, with their own encrypted log groups and the full environment', () => {
+    test('fifteen stage functions, the abort cleanup, the trigger and the monitor: Node.js 22, traced, with their own encrypted log groups and the full environment', () => {
       const all = pipeline.findResources('AWS::Lambda::Function');
       // + the endpoint owner's handler and CDK's provider framework function (lib/constructs/endpoint-owner.ts)
-      expect(Object.keys(all)).toHaveLength(18);
+      expect(Object.keys(all)).toHaveLength(22);
       const fns = Object.entries(all).filter(([id]) => !id.startsWith('PipelineEndpointOwner')).map(([, f]) => f);
-      expect(fns).toHaveLength(16); // 13 retrain stages + 2 rollback stages + AbortCleanup (lib/constructs/abort-cleanup.ts)
+      // 13 retrain stages + 2 rollback stages + AbortCleanup (lib/constructs/abort-cleanup.ts) + Trigger
+      // (lib/constructs/trigger.ts) + 3 monitor tasks (lib/constructs/monitoring.ts)
+      expect(fns).toHaveLength(20);
       // Every variable loadEnv requires (CURATED_SCHEMA_URI is optional: only with validation.schemaFile).
       const required = Object.entries(LambdaEnvSchema.shape).filter(([, v]) => !v.safeParse(undefined).success).map(([k]) => k);
       for (const f of fns) {
@@ -237,12 +220,13 @@ describe('relearn templates (reference configuration)', () => {
         TracingConfiguration: { Enabled: true },
       });
       // named under /aws/vendedlogs/, with a per-stack suffix so a redeploy never collides with a retained group
-      const named = Object.values(pipeline.findResources('AWS::Logs::LogGroup')).filter((g) => g.Properties.LogGroupName);
-      expect(named).toHaveLength(2);
-      for (const [i, machine] of ['relearn-retrain', 'relearn-rollback'].entries()) {
-        expect(JSON.stringify(named[i].Properties.LogGroupName)).toContain(`/aws/vendedlogs/states/${machine}-`);
-        expect(JSON.stringify(named[i].Properties.LogGroupName)).toContain('AWS::StackId');
-        expect(named[i].Properties.KmsKeyId).toBeDefined();
+      const logGroups = Object.values(pipeline.findResources('AWS::Logs::LogGroup'));
+      for (const machine of ['relearn-retrain', 'relearn-rollback']) {
+        const named = logGroups.filter((g) => JSON.stringify(g.Properties.LogGroupName ?? '').includes(`${machine}-`));
+        expect(named).toHaveLength(1);
+        expect(JSON.stringify(named[0].Properties.LogGroupName)).toContain(`/aws/vendedlogs/states/${machine}-`);
+        expect(JSON.stringify(named[0].Properties.LogGroupName)).toContain('AWS::StackId');
+        expect(named[0].Properties.KmsKeyId).toBeDefined();
       }
     });
 
@@ -269,7 +253,7 @@ describe('abort cleanup (DESIGN principle 6: an aborted execution leaves no trai
 
   test("the rule matches only this state machine's ABORTED, TIMED_OUT and FAILED executions", () => {
     const stateMachine = idOf('AWS::StepFunctions::StateMachine', 'PipelineRetrainStateMachine');
-    const rules = Object.values(pipeline.findResources('AWS::Events::Rule'));
+    const rules = Object.entries(pipeline.findResources('AWS::Events::Rule')).filter(([id]) => id.startsWith('PipelineAbortCleanup')).map(([, r]) => r);
     expect(rules).toHaveLength(1);
     expect(rules[0].Properties.EventPattern).toEqual({
       source: ['aws.states'],
@@ -346,16 +330,16 @@ describe('abort cleanup (DESIGN principle 6: an aborted execution leaves no trai
     }
   });
 
-  test("the state machine's TimeoutSeconds is the configured limit (reference config: 18930 s), so a stuck run ends TIMED_OUT", () => {
+  test("the state machine's TimeoutSeconds is the configured limit (reference config: 19560 s), so a stuck run ends TIMED_OUT", () => {
     const timeoutOf = (t: Template) => {
       const [sm] = Object.entries(t.findResources('AWS::StepFunctions::StateMachine')).filter(([id]) => id.startsWith('PipelineRetrain')).map(([, r]) => r);
       const def = sm.Properties.DefinitionString;
       const text = typeof def === 'string' ? def : (def['Fn::Join'][1] as unknown[]).map((p) => (typeof p === 'string' ? p : 'TOKEN')).join('');
       return (JSON.parse(text) as { TimeoutSeconds?: number }).TimeoutSeconds;
     };
-    expect(timeoutOf(pipeline)).toBe(18930);
+    expect(timeoutOf(pipeline)).toBe(19560);
     // GIVEN spot training with its default MaxWait (twice a 2 h runtime) THEN the limit grows by the extra 3 h of training
-    expect(timeoutOf(synth({ training: { maxRuntimeSeconds: 7200, spot: { enabled: true } } }).pipeline)).toBe(18930 - 3600 + 14400);
+    expect(timeoutOf(synth({ training: { maxRuntimeSeconds: 7200, spot: { enabled: true } } }).pipeline)).toBe(19560 - 3600 + 14400);
   });
 });
 

@@ -332,7 +332,8 @@ describe('StartTraining and CheckTraining handlers', () => {
     expect(req.InputDataConfig?.map((c) => c.ChannelName)).toEqual(['train', 'validation']);
     expect(req.HyperParameters?.['id-column']).toBe('"customer_id"');
     expect(req.HyperParameters?.sagemaker_region).toBe('"us-east-1"');
-    expect(ref).toEqual({ jobName: req.TrainingJobName, status: 'InProgress', done: false });
+    // (with the first WaitForTraining's seconds: training.pollIntervalSeconds)
+    expect(ref).toEqual({ jobName: req.TrainingJobName, status: 'InProgress', done: false, nextWaitSeconds: 60 });
   });
 
   test('after ValidateData: the run\'s schema.json is the schema channel', async () => {
@@ -376,7 +377,7 @@ describe('StartTraining and CheckTraining handlers', () => {
     // WHEN StartTraining runs again
     const ref = await startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() });
     // THEN it reports that job instead of failing
-    expect(ref).toEqual({ jobName: name, status: 'InProgress', secondaryStatus: 'Training', done: false });
+    expect(ref).toEqual({ jobName: name, status: 'InProgress', secondaryStatus: 'Training', done: false, nextWaitSeconds: 60 });
   });
 
   test('a name used again by a later execution never adopts the earlier execution’s job (finding 6)', async () => {
@@ -411,7 +412,12 @@ describe('StartTraining and CheckTraining handlers', () => {
     });
     sm.reset();
     sm.on(CreateTrainingJobCommand).rejects(smError('ThrottlingException', 'Rate exceeded'));
-    await expect(startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() })).rejects.toMatchObject({ name: 'TransientError' });
+    await expect(startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() })).rejects.toMatchObject({ name: 'TransientError' });    // A connection reset or a timeout the SDK's own retries did not get past (a busy network): retried, not a failed run.
+    for (const err of [Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET' }), Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })]) {
+      sm.reset();
+      sm.on(CreateTrainingJobCommand).rejects(err);
+      await expect(startHandler({ executionName: EXEC, executionStartTime: START, state: pipelineState() })).rejects.toMatchObject({ name: 'TransientError' });
+    }
   });
 
   test('StartTraining without a dataset is InvalidStageInput', async () => {
@@ -425,7 +431,8 @@ describe('StartTraining and CheckTraining handlers', () => {
     const name = trainingJobName('relearn', EXEC);
     const started = { jobName: name, status: 'InProgress', done: false, championModelDataUri: CHAMPION_MODEL };
     sm.on(DescribeTrainingJobCommand).resolvesOnce({ TrainingJobName: name, TrainingJobStatus: 'InProgress', SecondaryStatus: 'Downloading' });
-    expect(await checkHandler({ executionName: EXEC, state: pipelineState(started) })).toEqual({ ...started, secondaryStatus: 'Downloading' });
+    // (no CreationTime from SageMaker: age 0, so the first interval)
+    expect(await checkHandler({ executionName: EXEC, state: pipelineState(started) })).toEqual({ ...started, secondaryStatus: 'Downloading', nextWaitSeconds: 60 });
 
     const output = `s3://${ARTIFACTS_BUCKET}/runs/${EXEC}/training/`;
     sm.on(DescribeTrainingJobCommand).resolves({

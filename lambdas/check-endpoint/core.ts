@@ -4,6 +4,7 @@ import { DeploymentRef, StageEvent } from '../shared/contracts';
 import { LambdaEnv } from '../shared/env';
 import { DeploymentFailed, DeploymentRolledBack, InvalidStageInput } from '../shared/errors';
 import { logger } from '../shared/logger';
+import { ageSeconds, endpointPollSchedule, nextPollWaitSeconds } from '../shared/polling';
 import { describeEndpoint, rollBackEndpoint } from '../deploy/endpoint';
 
 export interface CheckEndpointDeps {
@@ -19,7 +20,12 @@ export interface CheckEndpointDeps {
  *   nothing, so it is deleted: the next run can create it afresh.
  * - Anything else (Creating, Updating, ...): done=false, poll again.
  */
-export async function checkEndpoint(event: StageEvent, _env: LambdaEnv, deps: CheckEndpointDeps = { sagemaker: sageMakerClient() }): Promise<DeploymentRef> {
+export async function checkEndpoint(
+  event: StageEvent,
+  env: LambdaEnv,
+  deps: CheckEndpointDeps = { sagemaker: sageMakerClient() },
+  now: Date = new Date(),
+): Promise<DeploymentRef> {
   const deployment = event.state.deployment;
   if (!deployment) throw new InvalidStageInput('CheckEndpoint: the state has no deployment: CheckEndpoint runs after Deploy');
   const { endpointName, endpointConfigName } = deployment;
@@ -42,6 +48,10 @@ export async function checkEndpoint(event: StageEvent, _env: LambdaEnv, deps: Ch
     }
     throw new DeploymentFailed(`endpoint ${endpointName} failed to deploy ${endpointConfigName}${reason || ' (no FailureReason)'}${cleanup}`);
   }
-  logger.info('CheckEndpoint: not ready yet', { endpointName, status });
-  return { ...deployment, status, done: false };
+  // The update's age sets the next wait (lambdas/shared/polling.ts). Its start is the first poll minus the wait before it.
+  const schedule = endpointPollSchedule(env.config);
+  const pollingSince = deployment.pollingSince ?? new Date(now.getTime() - (deployment.nextWaitSeconds ?? schedule.firstSeconds) * 1000).toISOString();
+  const nextWaitSeconds = nextPollWaitSeconds(ageSeconds(pollingSince, now), schedule);
+  logger.info('CheckEndpoint: not ready yet', { endpointName, status, nextWaitSeconds });
+  return { ...deployment, status, done: false, pollingSince, nextWaitSeconds };
 }

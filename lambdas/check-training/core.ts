@@ -3,7 +3,9 @@ import { sageMakerClient } from '../shared/clients';
 import { StageEvent, TrainingRef } from '../shared/contracts';
 import { LambdaEnv } from '../shared/env';
 import { InvalidStageInput, TrainingFailed } from '../shared/errors';
+import { ageSeconds, nextPollWaitSeconds, trainingPollSchedule } from '../shared/polling';
 import { isSageMakerNotFound } from '../shared/sagemaker';
+import { METRIC, MetricUnit, singleMetric } from '../shared/telemetry';
 
 export interface CheckTrainingDeps {
   readonly sagemaker: SageMakerClient;
@@ -68,8 +70,11 @@ export function trainingRefOf(job: DescribeTrainingJobCommandOutput | Omit<Descr
   };
 }
 
-/** CheckTraining: polls the run's training job; `done` once Completed, TrainingFailed on Failed/Stopped. */
-export async function checkTraining(event: StageEvent, _env: LambdaEnv, deps: CheckTrainingDeps = defaultDeps()): Promise<TrainingRef> {
+/**
+ * CheckTraining: polls the run's training job; `done` once Completed, TrainingFailed on Failed/Stopped. While it
+ * runs, `nextWaitSeconds` (WaitForTraining's SecondsPath) grows with the job's age: see lambdas/shared/polling.ts.
+ */
+export async function checkTraining(event: StageEvent, env: LambdaEnv, deps: CheckTrainingDeps = defaultDeps(), now: Date = new Date()): Promise<TrainingRef> {
   const previous = event.state.training;
   if (!previous?.jobName) throw new InvalidStageInput('CheckTraining: state.training.jobName is missing: CheckTraining runs after StartTraining');
   let job: DescribeTrainingJobCommandOutput;
@@ -79,7 +84,12 @@ export async function checkTraining(event: StageEvent, _env: LambdaEnv, deps: Ch
     if (isSageMakerNotFound(err)) throw new TrainingFailed(`training job ${previous.jobName} does not exist (${(err as Error).message})`, { cause: err });
     throw err;
   }
-  const ref = trainingRefOf(job);
+  const described = trainingRefOf(job);
   // The champion StartTraining chose stays on the record even if a describe leaves channels out.
-  return previous.championModelDataUri && !ref.championModelDataUri ? { ...ref, championModelDataUri: previous.championModelDataUri } : ref;
+  const ref = previous.championModelDataUri && !described.championModelDataUri ? { ...described, championModelDataUri: previous.championModelDataUri } : described;
+  if (ref.done) {
+    if (ref.trainingSeconds !== undefined) singleMetric(METRIC.trainingSeconds, MetricUnit.Seconds, ref.trainingSeconds);
+    return ref;
+  }
+  return { ...ref, nextWaitSeconds: nextPollWaitSeconds(ageSeconds(job.CreationTime, now), trainingPollSchedule(env.config)) };
 }

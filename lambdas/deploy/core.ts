@@ -18,6 +18,7 @@ import { DeploymentFailed, InvalidStageInput, RelearnError } from '../shared/err
 import { isTransient } from '../shared/handler';
 import { logger } from '../shared/logger';
 import { endpointConfigName, modelName, tagSafe } from '../shared/names';
+import { dataCaptureConfig } from '../monitor/capture-config';
 import { canonicalStartTime, EXECUTION_TAG, executionTags, SUBMIT_DIRECTORY_IN_MODEL } from '../shared/sagemaker';
 import { DeploymentRecord, describeEndpoint, Endpoint, ENDPOINT_CHANGING, isAlreadyExists, pendingConfigOf, readDeploymentRecord, writeDeploymentRecord } from './endpoint';
 
@@ -72,6 +73,7 @@ export async function deploy(event: StageEvent, env: LambdaEnv, deps: DeployDeps
   );
 
   // 3. The endpoint config: one variant taking all traffic.
+  const capture = dataCaptureConfig(config.monitoring.capture, env.artifactsBucket, env.kmsKeyArn);
   await createIfAbsent(() =>
     sagemaker.send(
       new CreateEndpointConfigCommand({
@@ -87,6 +89,8 @@ export async function deploy(event: StageEvent, env: LambdaEnv, deps: DeployDeps
         ],
         // Instance types with local NVMe storage encrypt it in hardware and reject a KmsKeyId.
         ...(hasInstanceStorage(config.deployment.instanceType) ? {} : { KmsKeyId: env.kmsKeyArn }),
+        // What the endpoint serves is captured (KMS-encrypted, under the capture prefix) for the monitor.
+        ...(capture ? { DataCaptureConfig: capture } : {}),
         Tags: tags,
       }),
     ),

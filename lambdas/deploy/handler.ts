@@ -1,4 +1,6 @@
 import { stageHandler } from '../shared/handler';
+import { endpointPollSchedule, withFirstWait } from '../shared/polling';
 import { deploy } from './core';
 
-export const handler = stageHandler('Deploy', deploy);
+/** Deploy, with the first WaitForEndpoint's seconds (deployment.pollIntervalSeconds). */
+export const handler = stageHandler('Deploy', async (event, env) => withFirstWait(await deploy(event, env), endpointPollSchedule(env.config)));

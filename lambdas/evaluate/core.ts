@@ -1,6 +1,6 @@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { defaultGates, GatesConfig, perClassMetric, ProblemType, RelearnConfig } from '../shared/config';
-import { ChampionRecord, EvaluationRef, Layout, StageEvent } from '../shared/contracts';
+import { ChampionRecord, EvaluationRef, Layout, RunTrigger, StageEvent } from '../shared/contracts';
 import { LambdaEnv } from '../shared/env';
 import { InvalidStageInput } from '../shared/errors';
 import {
@@ -74,6 +74,8 @@ export interface DecisionRecord {
   readonly primaryMetric: EvaluationRef['primaryMetric'];
   readonly evaluationUri: string;
   readonly reportUri: string;
+  /** Why the run was started, when the trigger gave a reason in words (e.g. the monitor's drift verdict). */
+  readonly trigger?: RunTrigger;
 }
 
 /** The scored rows of a run joined with the slice/group columns of its validation split. */
@@ -339,6 +341,7 @@ export async function evaluateStage(event: StageEvent, env: LambdaEnv, deps: { s
     primaryMetric,
     evaluationUri,
     reportUri,
+    ...(state.trigger ? { trigger: state.trigger } : {}),
   };
   const decisionUri = await putText(s3, bucket, Layout.decision(executionName), JSON.stringify(decision, null, 2), { ...put, contentType: 'application/json' });
   return {

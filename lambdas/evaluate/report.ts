@@ -32,7 +32,8 @@ Intervals: ${Math.round(doc.confidence * 100)}% confidence. Every number is in e
 `;
 }
 
-const CSS = `
+/** The decision report's style sheet (the monitoring report uses it too, so both read alike). */
+export const CSS = `
 :root{--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--muted:#57606a;--line:#d0d7de;--cand:#0969da;--champ:#8250df}
 *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2328;background:#f6f8fa}
 main{max-width:1180px;margin:0 auto;padding:24px}
@@ -58,7 +59,7 @@ figcaption{font-size:12.5px;color:var(--muted);text-align:center}
 
 `;
 
-function esc(s: unknown): string {
+export function esc(s: unknown): string {
   return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 const num = (x: number | null | undefined, d = 4) => (x === null || x === undefined || !Number.isFinite(x) ? '–' : Number(x.toFixed(d)).toString());

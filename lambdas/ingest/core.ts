@@ -1,9 +1,11 @@
 import { createHash, hash } from 'node:crypto';
-import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import * as z from 'zod';
 import { DatasetConfig } from '../shared/config';
-import { DatasetRef, Layout, Source } from '../shared/contracts';
+import { DatasetRef, Layout, RunManifestSchema, Source } from '../shared/contracts';
 import { IngestError, NoNewData } from '../shared/errors';
-import { getBuffer, getJson, getStream, isNotFound, putJson, putText, s3Uri } from '../shared/s3';
+import { getBuffer, getJson, isNotFound, parseS3Uri, putJson, putText, s3Uri } from '../shared/s3';
 import { openTable, ParseError, Table, TableFormat, Value, writeCsvRow } from '../shared/tabular';
 import { LineMap, LineMapJson, lineMapKey } from './line-map';
 import { ClassSplit, Move, Placement, SplitReport, Stratifier, TooRare } from './split';
@@ -38,6 +40,8 @@ export interface SourceObject {
   readonly key: string;
   readonly etag: string;
   readonly size: number;
+  /** The version a run manifest pinned (read exactly that one). */
+  readonly versionId?: string;
 }
 
 export interface DatasetManifest {
@@ -98,10 +102,15 @@ async function manifestIfListed(s3: S3Client, bucket: string, key: string): Prom
   return getJson<DatasetManifest>(s3, bucket, key);
 }
 
-/** The objects to ingest, sorted by key, with ETag and size; markers and zero-byte objects are skipped. */
+/**
+ * The objects to ingest, sorted by key, with ETag and size; markers and zero-byte objects are skipped. A run
+ * manifest names them (and pins their versions); otherwise keys are looked up, or a prefix is listed.
+ */
 export async function resolveSource(s3: S3Client, source: Source, pageSize?: number): Promise<SourceObject[]> {
   const found: SourceObject[] = [];
-  if (source.keys && source.keys.length > 0) {
+  if (source.manifest !== undefined) {
+    found.push(...(await readRunManifest(s3, source)));
+  } else if (source.keys && source.keys.length > 0) {
     for (const key of [...new Set(source.keys)]) {
       if (isMarker(key)) continue;
       try {
@@ -123,6 +132,49 @@ export async function resolveSource(s3: S3Client, source: Source, pageSize?: num
     } while (token);
   }
   return found.filter((o) => o.size > 0).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/** The objects of the run manifest `source.manifest` (written by the trigger), checked against its schema and bucket. */
+async function readRunManifest(s3: S3Client, source: Source): Promise<SourceObject[]> {
+  const uri = source.manifest!;
+  const { bucket, key } = parseS3Uri(uri);
+  let raw: unknown;
+  try {
+    raw = await getJson(s3, bucket, key);
+  } catch (err) {
+    const e = err as Error;
+    if (isNotFound(err) || e.name === 'AccessDenied' || e instanceof SyntaxError) {
+      throw new IngestError(`the run manifest ${uri} could not be read (${e.name}: ${e.message})`, { cause: err });
+    }
+    throw err;
+  }
+  const parsed = RunManifestSchema.safeParse(raw);
+  if (!parsed.success) throw new IngestError(`the run manifest ${uri} is not a relearn run manifest: ${z.prettifyError(parsed.error)}`);
+  if (parsed.data.bucket !== source.bucket) {
+    throw new IngestError(`the run manifest ${uri} lists objects of bucket ${parsed.data.bucket}, but the execution's source bucket is ${source.bucket}`);
+  }
+  return parsed.data.objects.map((o) => ({ key: o.key, etag: o.etag, size: o.size, ...(o.versionId ? { versionId: o.versionId } : {}) }));
+}
+
+/**
+ * The object's bytes as the source named it: the pinned version when there is one, and only while its ETag is the one
+ * listed (S3 answers 412 otherwise): a file overwritten after the trigger listed it is an IngestError, never a
+ * silent mix of old manifest and new content.
+ */
+async function openSourceObject(s3: S3Client, bucket: string, obj: SourceObject): Promise<Readable> {
+  try {
+    const res = await s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: obj.key, ...(obj.versionId ? { VersionId: obj.versionId } : {}), ...(obj.etag ? { IfMatch: obj.etag } : {}) }),
+    );
+    return res.Body as Readable;
+  } catch (err) {
+    const e = err as Error & { $metadata?: { httpStatusCode?: number } };
+    if (e.name === 'PreconditionFailed' || e.$metadata?.httpStatusCode === 412) {
+      throw new IngestError(`s3://${bucket}/${obj.key} changed after it was listed for this run (its ETag is no longer ${obj.etag}): land a new file instead of overwriting one`, { cause: err });
+    }
+    if (isNotFound(err)) throw new IngestError(`s3://${bucket}/${obj.key}${obj.versionId ? ` (version ${obj.versionId})` : ''} does not exist any more`, { cause: err });
+    throw err;
+  }
 }
 
 function isMarker(key: string): boolean {
@@ -273,7 +325,7 @@ async function writeSnapshot(bucket: string, objects: SourceObject[], datasetId:
     let rows = 0;
     let table: Table | undefined;
     try {
-      table = await openTable(await getStream(deps.s3, bucket, obj.key), { format, file: obj.key, maxLineBytes: deps.maxLineBytes });
+      table = await openTable(await openSourceObject(deps.s3, bucket, obj), { format, file: obj.key, maxLineBytes: deps.maxLineBytes });
       if (table.columns.length === 0) throw new IngestError(`${obj.key}: the file has no header (it is empty or blank)`);
       let order: number[];
       if (!columns) {

@@ -8,15 +8,63 @@ import * as z from 'zod';
 
 const s3Uri = z.string().regex(/^s3:\/\/[^/]+\/.*/, 'an s3:// URI');
 
-/** Execution input: what arrived. Either explicit keys, or a prefix to list. */
+/**
+ * Execution input: what arrived. A run manifest (what the trigger starts: exactly the objects it lists), explicit
+ * keys, or a prefix to list (a start by hand).
+ */
 export const SourceSchema = z
   .object({
     bucket: z.string().min(1),
     keys: z.array(z.string().min(1)).optional(),
     prefix: z.string().optional(),
+    /** s3:// URI of a RunManifest (trigger/manifests/<executionName>.json in the artifacts bucket). */
+    manifest: s3Uri.optional(),
   })
-  .refine((s) => (s.keys && s.keys.length > 0) || s.prefix !== undefined, 'source needs keys or a prefix');
+  .refine((s) => (s.keys && s.keys.length > 0) || s.prefix !== undefined || s.manifest !== undefined, 'source needs a manifest, keys or a prefix');
 export type Source = z.infer<typeof SourceSchema>;
+
+/** Why the trigger started a run (RunManifest.reason). */
+export const RUN_REASONS = ['data', 'marker', 'schedule', 'start', 'drift'] as const;
+/** The longest reason in words a run carries (the execution input stays small). */
+export const RUN_BECAUSE_MAX = 500;
+
+/**
+ * What started the run, when the trigger was asked with a reason in words (execution input `trigger`; Evaluate copies
+ * it into decision.json): e.g. `{ "reason": "drift", "because": "drift in production traffic, window ...: ..." }`.
+ */
+export const RunTriggerSchema = z.object({ reason: z.enum(RUN_REASONS), because: z.string().max(RUN_BECAUSE_MAX) });
+export type RunTrigger = z.infer<typeof RunTriggerSchema>;
+
+/** One object a run takes, pinned to the version the trigger saw. */
+export const ManifestObjectSchema = z
+  .object({
+    key: z.string().min(1),
+    /** Absent when the bucket is not versioned (local mode's S3). */
+    versionId: z.string().min(1).optional(),
+    size: z.number().int().min(0),
+    etag: z.string().min(1),
+  })
+  .strict();
+export type ManifestObject = z.infer<typeof ManifestObjectSchema>;
+
+/**
+ * What one run consumes (trigger/manifests/<executionName>.json): exactly these objects, each once. The trigger
+ * writes it before it starts the execution; the execution's name derives from its content.
+ */
+export const RunManifestSchema = z
+  .object({
+    version: z.literal(1),
+    executionName: z.string().min(1).max(80),
+    /** Why the run started: data went quiet, a marker, the schedule, `relearn start`, or the monitor found drift. */
+    reason: z.enum(RUN_REASONS),
+    /** The reason in words, when the start came with one (the monitor's drift verdict). */
+    because: z.string().max(RUN_BECAUSE_MAX).optional(),
+    createdAt: z.string(),
+    bucket: z.string().min(1),
+    objects: z.array(ManifestObjectSchema).min(1),
+  })
+  .strict();
+export type RunManifest = z.infer<typeof RunManifestSchema>;
 
 /** Ingest -> `$.dataset` */
 export const DatasetRefSchema = z.object({
@@ -66,6 +114,8 @@ export const TrainingRefSchema = z.object({
   championModelDataUri: s3Uri.optional(),
   finalMetrics: z.record(z.string(), z.number()).optional(),
   trainingSeconds: z.number().optional(),
+  /** Seconds WaitForTraining waits before the next CheckTraining (its SecondsPath; lambdas/shared/polling.ts). */
+  nextWaitSeconds: z.number().int().min(0).optional(),
 });
 export type TrainingRef = z.infer<typeof TrainingRefSchema>;
 
@@ -124,6 +174,10 @@ export const DeploymentRefSchema = z.object({
   previousEndpointConfigName: z.string().optional(),
   status: z.string(),
   done: z.boolean(),
+  /** Seconds WaitForEndpoint waits before the next CheckEndpoint (its SecondsPath; lambdas/shared/polling.ts). */
+  nextWaitSeconds: z.number().int().min(0).optional(),
+  /** When CheckEndpoint's polling began (ISO time): the update's age sets the next wait. */
+  pollingSince: z.string().optional(),
 });
 export type DeploymentRef = z.infer<typeof DeploymentRefSchema>;
 
@@ -171,6 +225,8 @@ export type RollbackRef = z.infer<typeof RollbackRefSchema>;
 export const PipelineStateSchema = z.object({
   /** A retrain's input (absent in a rollback execution, which starts from `rollback`). */
   source: SourceSchema.optional(),
+  /** Why the trigger started this run, in words (absent for runs started by data, a marker, the schedule or by hand). */
+  trigger: RunTriggerSchema.optional(),
   rollback: RollbackRefSchema.optional(),
   dataset: DatasetRefSchema.optional(),
   validation: ValidationRefSchema.optional(),
@@ -188,6 +244,8 @@ export type PipelineState = z.infer<typeof PipelineStateSchema>;
 /** The payload every Lambda task receives. */
 export const StageEventSchema = z.object({
   executionName: z.string().min(1),
+  /** `$$.Execution.Id`: Notify reads the execution's history for its cost. Absent when a handler is called by hand. */
+  executionArn: z.string().optional(),
   /**
    * `$$.Execution.StartTime`: with the name, what tells this execution from an earlier one of the same name
    * (Step Functions lets a name be used again 90 days after). Stages that create or stop SageMaker resources tag
@@ -266,4 +324,8 @@ export const Layout = {
   model: (executionName: string) => `runs/${executionName}/model/`,
   champion: 'champion/current.json',
   code: 'code/',
+  /** The trigger's single-flight state (lambdas/trigger). */
+  triggerState: 'trigger/state.json',
+  /** The manifest a run consumes. */
+  runManifest: (executionName: string) => `trigger/manifests/${executionName}.json`,
 } as const;

@@ -23,6 +23,7 @@ import {
 import { DatasetManifest, ROW_ID_COLUMN } from '../ingest/core';
 import { computeShard, ShardFile } from '../shard-statistics/core';
 import { championStats, planConfigOf, resolveContext, shardStatsKey } from '../shard-statistics/plan';
+import { countAnomalies } from '../shared/telemetry';
 
 export interface ValidateDeps {
   readonly s3: S3Client;
@@ -90,6 +91,7 @@ export async function validateData(event: StageEvent, deps: ValidateDeps): Promi
     rareClasses: await rareClasses(deps, dataset.manifestUri),
   });
   const { summary, blocking } = describe(anomalies, stats.rows, stats.columns.length, schema.source);
+  countAnomalies(anomalies); // the dashboard's "validation anomalies by rule"
 
   // 4. Outputs. The schema written is the one that travels with the model if this run is promoted.
   const prefix = Layout.validation(event.executionName);

@@ -76,6 +76,8 @@ export const STAGE_BUNDLING = {
 export interface RelearnFunctionProps extends lambda.FunctionOptions {
   /** The handler's folder under lambdas/ (`ingest`, `cleanup-aborted`, ...); its module is `handler.ts`, exporting `handler`. */
   readonly handlerName: string;
+  /** The handler module's export to run (one bundle may serve several functions). @default 'handler' */
+  readonly exportName?: string;
 }
 
 /** How Lambda code is found in `scope`: the context key, else how relearn is loaded. */
@@ -90,7 +92,7 @@ export function lambdaCodeSource(scope: Construct): LambdaCodeSource {
 
 /** A relearn Lambda function (Node.js 22, the handler's bundle): see this module's comment for how its code is found. */
 export function relearnFunction(scope: Construct, id: string, props: RelearnFunctionProps): lambda.Function {
-  const { handlerName, ...options } = props;
+  const { handlerName, exportName = 'handler', ...options } = props;
   if (lambdaCodeSource(scope) === 'prebuilt') {
     const dir = path.join(LAMBDA_BUNDLES_DIR, handlerName);
     if (!fs.existsSync(path.join(dir, 'index.js'))) {
@@ -98,7 +100,7 @@ export function relearnFunction(scope: Construct, id: string, props: RelearnFunc
         `relearn's Lambda bundle for ${handlerName} is missing: expected ${path.join(dir, 'index.js')} (built by \`npm run build\`), but it does not exist`,
       );
     }
-    return new lambda.Function(scope, id, { ...options, runtime: LAMBDA_RUNTIME, handler: 'index.handler', code: lambda.Code.fromAsset(dir) });
+    return new lambda.Function(scope, id, { ...options, runtime: LAMBDA_RUNTIME, handler: `index.${exportName}`, code: lambda.Code.fromAsset(dir) });
   }
   const entry = path.join(PACKAGE_ROOT, 'lambdas', handlerName, 'handler.ts');
   if (!fs.existsSync(entry)) {
@@ -108,7 +110,7 @@ export function relearnFunction(scope: Construct, id: string, props: RelearnFunc
     ...options,
     runtime: LAMBDA_RUNTIME,
     entry,
-    handler: 'handler',
+    handler: exportName,
     projectRoot: INSTALL_ROOT,
     depsLockFilePath: DEPS_LOCK_FILE,
     bundling: STAGE_BUNDLING,

@@ -21,12 +21,16 @@ import { acknowledgeReviewedFindings } from '../nag-acknowledgements';
 import { PACKAGE_ROOT } from '../package-root';
 import { packageSourceDir } from '../training-code';
 import { AbortCleanup } from './abort-cleanup';
+import { PipelineAlarms } from './alarms';
+import { PipelineDashboard } from './dashboard';
+import { ProductionMonitoring } from './monitoring';
+import { PipelineTrigger, TRIGGER_VISIBILITY_TIMEOUT } from './trigger';
 import { EndpointOwner } from './endpoint-owner';
 import { checkNoClash, checkProps, effectiveConfig } from './pipeline-props';
-import { relearnFunction } from './relearn-function';
+import { relearnFunction, STAGE_BUNDLING } from './relearn-function';
 import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
 import { rollbackTimeout, RollbackStateMachine } from './rollback-state-machine';
-import { FUNCTION_IDS, FunctionId, STAGE_SIZING, stageConstructId, StageId } from './stages';
+import { FUNCTION_IDS, FunctionId, STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
 import {
   ACCESS_LOGS_USE_BUCKET_POLICY,
   buildBucket,
@@ -231,6 +235,12 @@ export class RetrainingPipeline extends Construct {
   /** The training and serving image URI (a token: it depends on the stack's region). */
   public readonly trainingImageUri: string;
   public readonly endpointName: string;
+  public readonly abortCleanup: AbortCleanup;
+  public readonly trigger: PipelineTrigger;
+  public readonly alarms: PipelineAlarms;
+  public readonly dashboard: PipelineDashboard;
+  /** Production monitoring: the monitor's state machine, schedule, metrics and alarms (docs/monitoring.md). */
+  public readonly monitoring: ProductionMonitoring;
   /** The custom resource that deletes the endpoint, models and endpoint configs on `cdk destroy`. */
   public readonly endpointOwner: EndpointOwner;
   private imageRegistry?: CfnMapping;
@@ -357,8 +367,6 @@ export class RetrainingPipeline extends Construct {
     const machine = new RetrainingStateMachine(this, 'Retrain', {
       functions,
       stateMachineName: props.stateMachineName ?? `${config.name}-retrain`,
-      trainingPollInterval: Duration.seconds(config.training.pollIntervalSeconds),
-      endpointPollInterval: Duration.seconds(config.deployment.pollIntervalSeconds),
       timeout: executionTimeout(config),
       encryptionKey: key,
       logRetention,
@@ -390,13 +398,40 @@ export class RetrainingPipeline extends Construct {
     });
 
     // 9. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
-    new AbortCleanup(this, 'AbortCleanup', {
+    this.abortCleanup = new AbortCleanup(this, 'AbortCleanup', {
       stateMachine: this.stateMachine, pipelineName: config.name, topic: this.topic, encryptionKey: key,
       ...(topicKey ? { topicKey } : {}),
       environment, logRetention, logRemovalPolicy,
     });
 
-    // 10. What `relearn local run` finds the pipeline by (PIPELINE_METADATA_TYPE), and cdk-nag's reviewed findings:
+    // 10. Data landing (and the schedule) start runs, one at a time (lib/constructs/trigger.ts).
+    this.trigger = new PipelineTrigger(this, 'Trigger', {
+      config: config.trigger, pipelineName: config.name, dataBucket, artifactsBucket, encryptionKey: key,
+      stateMachine: this.stateMachine, stateMachineName: machine.stateMachineName, environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
+    });
+
+    // 11. Production monitoring: Deploy turns data capture on; the monitor compares the traffic with the champion.
+    this.monitoring = new ProductionMonitoring(this, 'Monitoring', {
+      monitoring: config.monitoring, pipelineName: config.name, artifactsBucket, encryptionKey: key, topic: this.topic,
+      sagemakerRole: this.sagemakerRole, environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy, triggerQueue: this.trigger.queue,
+    });
+
+    // 12. Alarms (to the outcome topic) and one dashboard (lib/constructs/alarms.ts, dashboard.ts).
+    const deadLetterQueues = { trigger: this.trigger.deadLetterQueue, abortCleanup: this.abortCleanup.deadLetterQueue };
+    this.alarms = new PipelineAlarms(this, 'Alarms', {
+      pipelineName: config.name, stateMachine: this.stateMachine, topic: this.topic, encryptionKey: key, endpointName: this.endpointName,
+      triggerQueue: this.trigger.queue, // Three receives that each waited out the visibility timeout: the message keeps failing.
+      triggerQueueMaxAge: Duration.seconds(TRIGGER_VISIBILITY_TIMEOUT.toSeconds() * 3),
+      deadLetterQueues,
+    });
+    this.dashboard = new PipelineDashboard(this, 'Dashboard', {
+      pipelineName: config.name, serviceName: environment.POWERTOOLS_SERVICE_NAME, stateMachine: this.stateMachine,
+      stageNames: [...STAGE_IDS.map(stageConstructId), 'Trigger'], endpointName: this.endpointName, triggerQueue: this.trigger.queue,
+      deadLetterQueues, alarms: [...this.alarms.alarms, this.monitoring.driftAlarm, this.monitoring.failureAlarm],
+    });
+    this.monitoring.addToDashboard(this.dashboard.dashboard);
+
+    // 13. What `relearn local run` finds the pipeline by (PIPELINE_METADATA_TYPE), and cdk-nag's reviewed findings:
     //    acknowledged on this pipeline's own resources when the app is validated (after cross-stack references are
     //    resolved, before any validation plugin of the app runs), so an app's own AwsSolutionsChecks pass.
     const metadata: PipelineMetadata = {
@@ -555,6 +590,9 @@ export class RetrainingPipeline extends Construct {
       keyGrantsForSageMaker(f);
     };
 
+    // Ingest reads the exact version a run manifest pinned (the data bucket is versioned).
+    allow(fns.ingest, ['s3:GetObjectVersion'], [data.arnForObjects(`${Layout.incomingPrefix}*`)]);
+
     // ShardStatistics / ValidateData: the curated schema asset, exactly that object.
     if (this.curatedSchema) {
       const schemaObject = `arn:${Aws.PARTITION}:s3:::${this.curatedSchema.s3BucketName}/${this.curatedSchema.s3ObjectKey}`;
@@ -620,7 +658,7 @@ export class RetrainingPipeline extends Construct {
  * Keep this table in step with the handlers: a missing line is an AccessDenied in the cloud only.
  */
 export const STAGE_S3_ACCESS: Readonly<Record<FunctionId, { incoming?: boolean; read?: string[]; list?: string[]; write?: string[] }>> = {
-  ingest: { incoming: true, read: ['datasets/*'], list: ['datasets/*'], write: ['datasets/*'] },
+  ingest: { incoming: true, read: ['datasets/*', 'trigger/manifests/*'], list: ['datasets/*'], write: ['datasets/*'] },
   'shard-statistics': {
     read: ['datasets/*', Layout.champion, 'config/schema.json', 'runs/*/validation/*'],
     list: [Layout.champion, 'config/schema.json', 'runs/*/validation/*'],

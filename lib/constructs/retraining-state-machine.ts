@@ -7,6 +7,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { RelearnConfig } from '../../lambdas/shared/config';
 import { RETRYABLE_ERRORS } from '../../lambdas/shared/errors';
+import { ENDPOINT_UPDATE_SECONDS, TRAINING_OVERHEAD_SECONDS } from '../../lambdas/shared/polling';
 import { FunctionId, STAGE_IDS, STAGE_SIZING, StageId } from './stages';
 
 /**
@@ -63,9 +64,9 @@ const TASK_TIMEOUT_MARGIN = Duration.seconds(30);
 /** The fixed parts of the execution timeout (see executionTimeout). */
 export const EXECUTION_TIMEOUT_MARGINS = {
   /** Instance provisioning, image and data download, model upload: around the job's own runtime limit. */
-  trainingOverhead: Duration.minutes(30),
+  trainingOverhead: Duration.seconds(TRAINING_OVERHEAD_SECONDS),
   /** Creating or updating the endpoint, when `deployment.blueGreen.maximumExecutionTimeoutSeconds` does not bound it. */
-  endpointUpdate: Duration.hours(1),
+  endpointUpdate: Duration.seconds(ENDPOINT_UPDATE_SECONDS),
 } as const;
 
 /** A STANDARD execution's longest possible duration. */
@@ -76,20 +77,20 @@ const MAX_EXECUTION_DURATION = Duration.days(365);
  * it is stuck, and ends TIMED_OUT (then AbortCleanup stops its training job). The sum of:
  *
  *   training   = (spot ? spot.maxWaitSeconds ?? 2 x maxRuntimeSeconds : maxRuntimeSeconds)   (SageMaker's own stop)
- *              + 30 min (provisioning, downloads, upload) + training.pollIntervalSeconds     (the last CheckTraining)
+ *              + 30 min (provisioning, downloads, upload) + training.maxPollIntervalSeconds  (the last, longest wait)
  *   deployment = blueGreen.maximumExecutionTimeoutSeconds ?? (1 h + waitIntervalSeconds + terminationWaitSeconds)
- *              + deployment.pollIntervalSeconds                                            (the last CheckEndpoint)
+ *              + deployment.maxPollIntervalSeconds                                         (the last, longest wait)
  *   stages     = 2 x the sum of every stage's task timeout (STAGE_SIZING timeout + 30 s)   (retries, shard rounds)
  *
- * The reference configuration gives 3600 + 1800 + 60 + 3780 + 30 + 7800 = 17070 s (4 h 44 min 30 s).
+ * The reference configuration gives 3600 + 1800 + 600 + 3780 + 120 + 9660 = 19560 s (5 h 26 min).
  */
 export function executionTimeout(config: RelearnConfig): Duration {
   const t = config.training;
   const b = config.deployment.blueGreen;
-  const training = (t.spot.enabled ? (t.spot.maxWaitSeconds ?? 2 * t.maxRuntimeSeconds) : t.maxRuntimeSeconds) + EXECUTION_TIMEOUT_MARGINS.trainingOverhead.toSeconds() + t.pollIntervalSeconds;
+  const training = (t.spot.enabled ? (t.spot.maxWaitSeconds ?? 2 * t.maxRuntimeSeconds) : t.maxRuntimeSeconds) + EXECUTION_TIMEOUT_MARGINS.trainingOverhead.toSeconds() + t.maxPollIntervalSeconds;
   const deployment =
     (b.maximumExecutionTimeoutSeconds ?? EXECUTION_TIMEOUT_MARGINS.endpointUpdate.toSeconds() + b.waitIntervalSeconds + b.terminationWaitSeconds) +
-    config.deployment.pollIntervalSeconds;
+    config.deployment.maxPollIntervalSeconds;
   const stages = 2 * STAGE_IDS.reduce((sum, id) => sum + STAGE_SIZING[id].timeout.toSeconds() + TASK_TIMEOUT_MARGIN.toSeconds(), 0);
   return Duration.seconds(training + deployment + stages);
 }
@@ -99,10 +100,6 @@ export interface RetrainingStateMachineProps {
   readonly functions: Readonly<Record<StageId, lambda.IFunction>>;
   /** `<name>-retrain` */
   readonly stateMachineName: string;
-  /** Seconds between two CheckTraining polls (config.training.pollIntervalSeconds). */
-  readonly trainingPollInterval: Duration;
-  /** Seconds between two CheckEndpoint polls (config.deployment.pollIntervalSeconds). */
-  readonly endpointPollInterval: Duration;
   /**
    * The whole execution's limit (TimeoutSeconds): past it the execution ends TIMED_OUT. Use executionTimeout(config).
    * At most 365 days.
@@ -131,10 +128,13 @@ export interface RetrainingStateMachineProps {
 export class RetrainingStateMachine extends Construct {
   public readonly stateMachine: sfn.StateMachine;
   public readonly logGroup: logs.LogGroup;
+  /** The name it is created with (`props.stateMachineName`): known before deploy, unlike the ARN's token. */
+  public readonly stateMachineName: string;
 
   constructor(scope: Construct, id: string, props: RetrainingStateMachineProps) {
     super(scope, id);
     const fn = props.functions;
+    this.stateMachineName = props.stateMachineName;
     const timeoutSeconds = props.timeout.toSeconds();
     if (timeoutSeconds < 1 || timeoutSeconds > MAX_EXECUTION_DURATION.toSeconds()) {
       throw new Error(`timeout must be between 1 second and ${MAX_EXECUTION_DURATION.toDays()} days (a STANDARD execution's limit), but got ${timeoutSeconds} seconds`);
@@ -179,7 +179,8 @@ export class RetrainingStateMachine extends Construct {
 
     // 3. Training: start, then poll until done (CheckTraining throws TrainingFailed on Failed/Stopped).
     const startTraining = task(STATE_NAMES.startTraining, 'start-training', '$.training');
-    const waitForTraining = new sfn.Wait(this, STATE_NAMES.waitForTraining, { time: sfn.WaitTime.duration(props.trainingPollInterval) });
+    // The wait grows with the job's age: StartTraining and CheckTraining compute it (lambdas/shared/polling.ts).
+    const waitForTraining = new sfn.Wait(this, STATE_NAMES.waitForTraining, { time: sfn.WaitTime.secondsPath('$.training.nextWaitSeconds') });
     const checkTraining = task(STATE_NAMES.checkTraining, 'check-training', '$.training');
     const trainingComplete = new sfn.Choice(this, STATE_NAMES.trainingComplete);
 
@@ -194,7 +195,7 @@ export class RetrainingStateMachine extends Construct {
 
     // 5. Deployment: create/update, poll until InService, verify serving, promote the baselines, notify.
     const deploy = task(STATE_NAMES.deploy, 'deploy', '$.deployment');
-    const waitForEndpoint = new sfn.Wait(this, STATE_NAMES.waitForEndpoint, { time: sfn.WaitTime.duration(props.endpointPollInterval) });
+    const waitForEndpoint = new sfn.Wait(this, STATE_NAMES.waitForEndpoint, { time: sfn.WaitTime.secondsPath('$.deployment.nextWaitSeconds') });
     const checkEndpoint = task(STATE_NAMES.checkEndpoint, 'check-endpoint', '$.deployment');
     const endpointReady = new sfn.Choice(this, STATE_NAMES.endpointReady);
     const verifyServing = task(STATE_NAMES.verifyServing, 'verify-serving', '$.serving');
@@ -240,12 +241,11 @@ export class RetrainingStateMachine extends Construct {
       tracingEnabled: true,
     });
   }
-
 }
 
 /**
- * A Lambda task of the contract (both state machines): payload `{ executionName, executionStartTime, state }`, the
- * stage result at ResultPath, our own retrier, the function's timeout plus a margin as the task's.
+ * A Lambda task of the contract (both state machines): payload `{ executionName, executionStartTime, executionArn,
+ * state }`, the stage result at ResultPath, our own retrier, the function's timeout plus a margin as the task's.
  */
 export function stageTask(
   scope: Construct,
@@ -262,6 +262,8 @@ export function stageTask(
       : sfn.TaskInput.fromObject({
           executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
           executionStartTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+          // Notify reads its own execution's history for the run's cost.
+          executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
           state: sfn.JsonPath.objectAt('$'),
         }),
     // The task's result is the function's return value itself, so ResultPath `$.training` holds the

@@ -56,6 +56,14 @@ export interface LocalTopic {
   readonly arn: string;
 }
 
+/** A CloudWatch alarm of the template, its properties resolved to local values (what PutMetricAlarm takes). */
+export interface LocalAlarmResource {
+  readonly stackName: string;
+  readonly logicalId: string;
+  readonly name: string;
+  readonly properties: Readonly<Record<string, unknown>>;
+}
+
 /** A file asset `cdk deploy` would upload (cdk-assets), with its destination resolved to local names. */
 export interface LocalFileAsset {
   readonly id: string;
@@ -90,6 +98,8 @@ export interface ResolvedPipeline {
   readonly buckets: readonly LocalBucket[];
   readonly modelPackageGroups: readonly LocalModelPackageGroup[];
   readonly topics: readonly LocalTopic[];
+  /** CloudWatch alarms (local mode creates them in its CloudWatch, as `cdk deploy` does). */
+  readonly alarms: readonly LocalAlarmResource[];
   readonly fileAssets: readonly LocalFileAsset[];
   /** Stack outputs, resolved where they can be (unresolvable outputs are left out). */
   readonly outputs: Readonly<Record<string, Readonly<Record<string, string>>>>;
@@ -99,14 +109,24 @@ export interface ResolveOptions {
   readonly account?: LocalAccount;
   /**
    * Logical id (or a prefix of it) of the state machine to run.
-   * @default - the only state machine, or, when there are several, relearn's retrain (RETRAIN_STATE_MACHINE)
+   * @default - among the state machines of `purpose` (none: the untagged ones), the only one, or relearn's retrain
+   * (RETRAIN_STATE_MACHINE) when there are several
    */
   readonly stateMachine?: string;
   /** The stack (its CloudFormation name) the state machine is in: a pipeline of a user's app (local/asl/pipelines.ts). */
   readonly stackName?: string;
+  /**
+   * The value of the state machine's `relearn:purpose` tag (`monitoring` for the monitor). Without it (and without
+   * `stateMachine`), state machines tagged with a purpose are left out: the retraining one is the default.
+   * @default - the state machine without a relearn:purpose tag
+   */
+  readonly purpose?: string;
 }
 
-/** Logical id prefixes of relearn's two state machines (the pipeline stack's `Pipeline/Retrain` and `Pipeline/Rollback`). */
+/** The tag lib/constructs/monitoring.ts puts on the monitoring state machine. */
+export const PURPOSE_TAG = 'relearn:purpose';
+
+/** Logical id prefixes of relearn's untagged state machines (the pipeline stack's `Pipeline/Retrain` and `Pipeline/Rollback`). */
 export const RETRAIN_STATE_MACHINE = 'PipelineRetrainStateMachine';
 export const ROLLBACK_STATE_MACHINE = 'PipelineRollbackStateMachine';
 
@@ -160,16 +180,19 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
       .filter(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine')
       .map(([logicalId]) => ({ stack, logicalId })),
   );
-  // A user's app names the stack and the state machine (local/asl/pipelines.ts); relearn's own app has one pipeline
-  // stack with two machines, the retrain by default.
+  const purposeOf = (m: (typeof machines)[number]) =>
+    ((m.stack.template.Resources?.[m.logicalId]?.Properties?.Tags as { Key?: string; Value?: string }[] | undefined) ?? []).find((t) => t.Key === PURPOSE_TAG)?.Value;
+  // A user's app names the stack (local/asl/pipelines.ts). A purpose (or none: the untagged retrain and rollback
+  // machines) narrows the list; among several, the retrain.
   const inStack = machines.filter((m) => !opts.stackName || m.stack.stackName === opts.stackName);
-  const choice = opts.stateMachine ?? (inStack.length > 1 ? RETRAIN_STATE_MACHINE : undefined);
-  const wanted = choice ? inStack.filter((m) => m.logicalId.startsWith(choice)) : inStack;
+  const candidates = opts.stateMachine ? inStack : inStack.filter((m) => purposeOf(m) === opts.purpose);
+  const choice = opts.stateMachine ?? (candidates.length > 1 ? RETRAIN_STATE_MACHINE : undefined);
+  const wanted = choice ? candidates.filter((m) => m.logicalId.startsWith(choice)) : candidates;
   if (wanted.length !== 1) {
     const list = machines.map((m) => `${m.stack.stackName}/${m.logicalId}`).join(', ') || 'none';
     throw new UnresolvableError(
       wanted.length === 0
-        ? `${outdir}: no AWS::StepFunctions::StateMachine${choice ? ` matching ${choice}` : ''}${opts.stackName ? ` in stack ${opts.stackName}` : ''} in the assembly (state machines: ${list})`
+        ? `${outdir}: no AWS::StepFunctions::StateMachine${choice ? ` matching ${choice}` : ''}${!opts.stateMachine && opts.purpose ? ` tagged ${PURPOSE_TAG}=${opts.purpose}` : ''}${opts.stackName ? ` in stack ${opts.stackName}` : ''} in the assembly (state machines: ${list})`
         : `${outdir}: more than one state machine (${list}); say which one`,
     );
   }
@@ -228,8 +251,13 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
   const buckets: LocalBucket[] = [];
   const modelPackageGroups: LocalModelPackageGroup[] = [];
   const topics: LocalTopic[] = [];
+  const alarms: LocalAlarmResource[] = [];
   for (const stack of stacks) {
     for (const [logicalId, r] of Object.entries(stack.template.Resources ?? {})) {
+      if (r.Type === 'AWS::CloudWatch::Alarm') {
+        const properties = resolver.resolve(stack, r.Properties ?? {}, `${logicalId}.Properties`) as Record<string, unknown>;
+        alarms.push({ stackName: stack.stackName, logicalId, name: resolver.physicalName(stack, logicalId), properties });
+      }
       if (r.Type === 'AWS::S3::Bucket') buckets.push({ stackName: stack.stackName, logicalId, name: resolver.physicalName(stack, logicalId) });
       if (r.Type === 'AWS::SNS::Topic') {
         topics.push({ stackName: stack.stackName, logicalId, name: resolver.physicalName(stack, logicalId), arn: resolver.arn(stack, logicalId) });
@@ -278,6 +306,7 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
     buckets,
     modelPackageGroups,
     topics,
+    alarms,
     fileAssets,
     outputs,
   };

@@ -77,3 +77,22 @@ export function withTaskTimeouts(def: AslDefinition, timeoutOf: (stateName: stri
   }
   return { ...def, States: states };
 }
+
+/**
+ * What Step Functions would say about a Wait's `SecondsPath` on this input (the interpreter skips the path when a
+ * wait is overridden, as local mode does): undefined when the state is no such Wait or the value is a whole number
+ * >= 0, else the States.Runtime cause. Only plain `$.a.b` paths are read.
+ */
+export function waitPathProblem(def: AslDefinition, stateName: string, input: unknown): string | undefined {
+  let state: AslState | undefined;
+  for (const s of eachState(def)) if (s.name === stateName) state = s.state;
+  if (state?.Type !== 'Wait' || typeof state.SecondsPath !== 'string') return undefined;
+  const path = state.SecondsPath;
+  if (!/^\$(\.[A-Za-z0-9_]+)+$/.test(path)) return undefined;
+  let value: unknown = input;
+  for (const part of path.slice(2).split('.')) value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return undefined;
+  return value === undefined
+    ? `The SecondsPath parameter of Wait state ${stateName} does not reference an input value: ${path}`
+    : `The SecondsPath parameter of Wait state ${stateName} does not reference a non-negative integer: ${path} = ${JSON.stringify(value)}`;
+}

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { Authorizer } from '../iam/authorizer';
 import { LOCAL_ADMIN_CREDENTIALS } from '../iam/identities';
+import { conditionalRequests } from './s3-conditional';
 import { s3AuthMiddleware } from './s3-auth';
 import { localTls, trustLocalCa } from './tls';
 
@@ -57,6 +58,9 @@ export async function startLocalS3(opts: LocalS3Options): Promise<LocalS3> {
   const release = cert ? trustLocalCa(cert.ca) : () => undefined;
   const server = new S3rver({ address: '127.0.0.1', port: opts.port ?? 0, directory: opts.directory, silent: true, ...(cert ? { key: cert.key, cert: cert.cert } : {}) });
   const auth = s3AuthMiddleware({ authorizer, directory: opts.directory });
+  // Conditional writes and reads (If-Match / If-None-Match), which the trigger's state relies on, answered as S3 does
+  // (after authorization, which goes first below).
+  server.middleware.unshift(conditionalRequests(server.store));
   if (opts.bare) DUMMY_ACCOUNT.createKeyPair(LOCAL_ADMIN_CREDENTIALS.accessKeyId, LOCAL_ADMIN_CREDENTIALS.secretAccessKey);
   // First in s3rver's (Koa) chain: nothing reaches s3rver unauthenticated or unauthorized.
   if (!opts.bare) server.middleware.unshift(async (ctx: Parameters<typeof auth.middleware>[0], next: () => Promise<void>) => {

@@ -28,8 +28,13 @@ export const DeploymentConfigSchema = z
     /** An endpoint instance type of SageMaker's API model (instance-types.ts): `ml.t2.medium` hosts but cannot train. */
     instanceType: instanceTypeSchema('hosting').default('ml.m5.large'),
     instanceCount: z.number().int().min(1).max(100).default(1),
-    /** Seconds between two CheckEndpoint polls. */
+    /**
+     * Seconds before the first CheckEndpoint poll, and the shortest wait between two. Later waits grow with the
+     * update's age (10% of it, lambdas/shared/polling.ts) up to maxPollIntervalSeconds.
+     */
     pollIntervalSeconds: z.number().int().min(1).max(3600).default(30),
+    /** The longest wait between two CheckEndpoint polls (at least pollIntervalSeconds). */
+    maxPollIntervalSeconds: z.number().int().min(1).max(86400).default(120),
     /** Rows of the validation split sent to the endpoint after a deploy and compared with offline predictions. */
     verifySampleRows: z.number().int().min(1).max(1000).default(20),
     /** Largest tolerated |served - offline| score difference before ServingSkew rolls back. */
@@ -49,6 +54,15 @@ export const DeploymentConfigSchema = z
      */
     endpointRemovalPolicy: z.enum(['destroy', 'retain']).default('destroy'),
   })
-  .strict();
+  .strict()
+  .superRefine((d, ctx) => {
+    if (d.maxPollIntervalSeconds < d.pollIntervalSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxPollIntervalSeconds'],
+        message: `must be >= deployment.pollIntervalSeconds (${d.pollIntervalSeconds}), but got ${d.maxPollIntervalSeconds}`,
+      });
+    }
+  });
 
 export type DeploymentConfig = z.infer<typeof DeploymentConfigSchema>;

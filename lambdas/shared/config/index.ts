@@ -2,13 +2,18 @@ import * as z from 'zod';
 import { checkDatasetAgainstProblemType, DatasetConfigSchema } from './dataset';
 import { DeploymentConfigSchema } from './deployment';
 import { EvaluationConfigSchema } from './evaluation';
+import { MonitoringConfigSchema } from './monitoring';
 import { defaultMetricDefinitions, TrainingConfigSchema } from './training';
+import { TriggerConfigSchema } from './trigger';
 import { ValidationConfigSchema } from './validation';
+import { pollingProblems } from '../polling';
 
 export * from './dataset';
 export * from './deployment';
 export * from './evaluation';
+export * from './monitoring';
 export * from './training';
+export * from './trigger';
 export * from './validation';
 
 /**
@@ -24,6 +29,8 @@ export const RelearnConfigSchema = z
     training: TrainingConfigSchema.default(TrainingConfigSchema.parse({})),
     evaluation: EvaluationConfigSchema.default(EvaluationConfigSchema.parse({})),
     deployment: DeploymentConfigSchema.default(DeploymentConfigSchema.parse({})),
+    trigger: TriggerConfigSchema.default(TriggerConfigSchema.parse({})),
+    monitoring: MonitoringConfigSchema.default(MonitoringConfigSchema.parse({})),
     notifications: z
       .object({
         /** E-mail addresses subscribed to the outcome topic (each must confirm). */
@@ -36,6 +43,8 @@ export const RelearnConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => checkDatasetAgainstProblemType(c.dataset, c.evaluation.problemType, ctx))
+  // The polling of the longest legal run must stay well inside Step Functions' history limit (lambdas/shared/polling.ts).
+  .superRefine((c, ctx) => pollingProblems(c).forEach((p) => ctx.addIssue({ code: 'custom', path: p.path, message: p.message })))
   // defaults that depend on another section
   .transform((c) => ({
     ...c,

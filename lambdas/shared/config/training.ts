@@ -56,8 +56,16 @@ export const TrainingConfigSchema = z
      * @default - defaultMetricDefinitions(evaluation.problemType): the lines the built-in script prints
      */
     metricDefinitions: z.array(z.object({ name: z.string().min(1), regex: z.string().min(1) }).strict()).optional(),
-    /** Seconds between two CheckTraining polls. */
+    /**
+     * Seconds before the first CheckTraining poll, and the shortest wait between two. Later waits grow with the
+     * job's age (10% of it, lambdas/shared/polling.ts) up to maxPollIntervalSeconds.
+     */
     pollIntervalSeconds: z.number().int().min(1).max(3600).default(60),
+    /**
+     * The longest wait between two CheckTraining polls. The polls of the longest legal job (maxRuntimeSeconds or
+     * spot.maxWaitSeconds, plus 30 min) must fit the history budget: config validation says which value fits.
+     */
+    maxPollIntervalSeconds: z.number().int().min(1).max(86400).default(600),
   })
   .strict()
   .superRefine((t, ctx) => {
@@ -92,6 +100,13 @@ export const TrainingConfigSchema = z
     }
     if (!t.imageUri && !t.entryPoint.endsWith('.py')) {
       ctx.addIssue({ code: 'custom', path: ['entryPoint'], message: `must be a .py file for the scikit-learn container, but got "${t.entryPoint}"` });
+    }
+    if (t.maxPollIntervalSeconds < t.pollIntervalSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxPollIntervalSeconds'],
+        message: `must be >= training.pollIntervalSeconds (${t.pollIntervalSeconds}), but got ${t.maxPollIntervalSeconds}`,
+      });
     }
     if (t.spot.enabled && t.spot.maxWaitSeconds !== undefined && t.spot.maxWaitSeconds < t.maxRuntimeSeconds) {
       ctx.addIssue({

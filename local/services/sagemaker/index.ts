@@ -16,7 +16,8 @@ import { localTls, trustLocalCa } from '../tls';
 import { ApiError } from './api-error';
 import { checkAssumableBySageMaker, SAGEMAKER_KEYS, sagemakerArn, sagemakerChecks } from './auth';
 import { ControlPlane } from './control-plane';
-import { invoke } from './serving';
+import { CaptureWriter, invoke } from './serving';
+import { CLOUDWATCH_TARGET_PREFIX, LocalCloudWatch } from '../cloudwatch';
 import { Store } from './store';
 import { ACCOUNT, EventInput, LocalFaults, LocalSageMakerEvent, region } from './types';
 
@@ -54,13 +55,15 @@ export interface LocalSageMaker {
   readonly authorizer: Authorizer;
   /** Requests checked against the service models (botocore's), by service and operation, and how many were refused. */
   readonly apiModel: ApiModelCounts;
+  /** Writes the captured traffic buffered so far (data capture) to S3; resolves once it is there. */
+  flushCaptures(): Promise<void>;
   /** Stops every child process (training jobs, model servers) and the HTTP server. */
   stop(): Promise<void>;
 }
 
-/** The SDK's standard endpoint variables pointing all three clients at the local server. */
+/** The SDK's standard endpoint variables pointing the SageMaker, runtime, SNS and CloudWatch clients at the local server. */
 export function localSageMakerEnv(endpoint: string): Record<string, string> {
-  return { AWS_ENDPOINT_URL_SAGEMAKER: endpoint, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: endpoint, AWS_ENDPOINT_URL_SNS: endpoint };
+  return { AWS_ENDPOINT_URL_SAGEMAKER: endpoint, AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: endpoint, AWS_ENDPOINT_URL_SNS: endpoint, AWS_ENDPOINT_URL_CLOUDWATCH: endpoint };
 }
 
 const pythonCache = new Map<string, boolean>();
@@ -209,6 +212,16 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
     servingStartTimeoutMs: opts.servingStartTimeoutMs ?? 120000,
   });
   const notifications = join(opts.directory, 'notifications.jsonl');
+  /** What an SNS delivery does locally: one line in notifications.jsonl and a progress event (Publish, alarm actions). */
+  const deliver = (topicArn: string, message: string, subject?: string, attributes: Record<string, unknown> = {}): string => {
+    const messageId = randomUUID();
+    appendFileSync(notifications, JSON.stringify({ messageId, topicArn, subject, message, messageAttributes: attributes, timestamp: new Date().toISOString() }) + '\n');
+    emit({ kind: 'notification', topicArn, messageId, subject, message });
+    return messageId;
+  };
+  // Data capture of the endpoints, and CloudWatch (the endpoints' invocation metrics, the monitor's metrics, alarms).
+  const captures = new CaptureWriter(s3ForRole, emit);
+  const cloudwatch = new LocalCloudWatch({ directory: opts.directory, region: region(), account: ACCOUNT, publish: (topic, subject, message) => void deliver(topic, message, subject) });
   // Delayed answers (the delayMs fault) end early when the server stops, so no timer outlives it.
   const sleeping = new Set<() => void>();
   const delay = (ms: number): Promise<void> =>
@@ -334,6 +347,10 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
     if (!ep) return error(400, 'ValidationError', { Message: `Endpoint ${endpointName} of account ${ACCOUNT} not found.` });
     if (!proc) return error(400, 'ValidationError', { Message: `Endpoint ${endpointName} of account ${ACCOUNT} is not in service (status ${String(ep.EndpointStatus)}).` });
     const logStream = `arn:aws:logs:${region()}:${ACCOUNT}:log-group:/aws/sagemaker/Endpoints/${endpointName}`;
+    // The endpoint's CloudWatch metrics, as SageMaker publishes them (AWS/SageMaker, per endpoint and variant).
+    const metric = (name: string) =>
+      cloudwatch.record('AWS/SageMaker', name, [{ Name: 'EndpointName', Value: endpointName }, { Name: 'VariantName', Value: proc.variantName }], 1);
+    metric('Invocations');
     try {
       const out = await invoke(proc.port, body, {
         contentType: req.headers['content-type'],
@@ -341,8 +358,14 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
         customAttributes: req.headers['x-amzn-sagemaker-custom-attributes'] as string | undefined,
       });
       if (out.status >= 200 && out.status < 300) {
-        return send(res, 200, out.body, { 'content-type': out.contentType || 'application/json', 'x-amzn-invoked-production-variant': proc.variantName });
+        const contentType = out.contentType || 'application/json';
+        const epc = store.state.endpointConfigs[proc.endpointConfigName];
+        const modelName = ((epc?.ProductionVariants as { VariantName?: string; ModelName?: string }[] | undefined) ?? []).find((v) => v.VariantName === proc.variantName)?.ModelName;
+        const role = String(store.state.models[modelName ?? '']?.ExecutionRoleArn ?? '');
+        captures.record(endpointName, proc.variantName, epc, role, { body, contentType: req.headers['content-type'] }, { body: out.body, contentType }, new Date(), req.headers['x-amzn-sagemaker-inference-id'] as string | undefined);
+        return send(res, 200, out.body, { 'content-type': contentType, 'x-amzn-invoked-production-variant': proc.variantName });
       }
+      metric(out.status < 500 ? 'Invocation4XXErrors' : 'Invocation5XXErrors');
       const original = out.body.toString('utf8');
       const kind = out.status < 500 ? 'client' : 'server';
       error(424, 'ModelError', {
@@ -353,6 +376,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
         ErrorCode: kind === 'client' ? 'CLIENT_ERROR_FROM_MODEL' : 'SERVER_ERROR_FROM_MODEL',
       });
     } catch (err) {
+      metric('Invocation5XXErrors');
       error(424, 'ModelError', {
         Message: `Received server error (0) from primary with message "${(err as Error).message}". See ${logStream} in account ${ACCOUNT} for more information.`,
         OriginalStatusCode: 0,
@@ -394,10 +418,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
     if (Object.keys(attributes).length) input.MessageAttributes = attributes;
     const publish = (): void => {
       if (message === null || !topicArn) return;
-      const messageId = randomUUID();
-      const subject = params.get('Subject') ?? undefined;
-      appendFileSync(notifications, JSON.stringify({ messageId, topicArn, subject, message, messageAttributes: attributes, timestamp: new Date().toISOString() }) + '\n');
-      emit({ kind: 'notification', topicArn, messageId, subject, message });
+      const messageId = deliver(topicArn, message, params.get('Subject') ?? undefined, attributes);
       send(res, 200, `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>${messageId}</MessageId></PublishResult><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></PublishResponse>`, xml);
     };
     try {
@@ -432,6 +453,34 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
     publish();
   };
 
+  /** What a CloudWatch call needs: PutMetricData per namespace (`cloudwatch:namespace`), alarms by their ARNs. */
+  const cloudwatchChecks = (operation: string, input: Record<string, unknown>): { action: string; resource: string; context?: RequestContext }[] => {
+    const alarmArn = (name: string) => `arn:aws:cloudwatch:${region()}:${ACCOUNT}:alarm:${name}`;
+    const names = (input.AlarmNames as string[] | undefined) ?? (typeof input.AlarmName === 'string' ? [input.AlarmName] : []);
+    if (operation === 'PutMetricData') return [{ action: 'cloudwatch:PutMetricData', resource: '*', context: { values: { 'cloudwatch:namespace': String(input.Namespace ?? '') } } }];
+    if (['PutMetricAlarm', 'DescribeAlarms', 'DeleteAlarms'].includes(operation)) {
+      return names.length ? names.map((n) => ({ action: `cloudwatch:${operation}`, resource: alarmArn(n) })) : [{ action: `cloudwatch:${operation}`, resource: '*' }];
+    }
+    return [{ action: `cloudwatch:${operation}`, resource: '*' }];
+  };
+
+  /** CloudWatch (AWS JSON 1.0): authenticated and authorized like the rest (metrics by namespace, alarms by ARN). */
+  const cloudwatchApi = (operation: string, req: http.IncomingMessage, body: Buffer, res: http.ServerResponse): void => {
+    const headers = { 'content-type': 'application/x-amz-json-1.0' };
+    try {
+      const identity = authenticate(req, body);
+      const input = LocalCloudWatch.body(body, req.headers['content-encoding']);
+      if (!opts.bare) {
+        const result = authorizer.authorizeAll(identity, cloudwatchChecks(operation, input), `CloudWatch.${operation}`, { values: { 'aws:SecureTransport': String(Boolean((req.socket as { encrypted?: boolean }).encrypted)) }, known: ['cloudwatch:namespace'] });
+        if (!result.allowed) throw new ApiError('AccessDenied', result.message, 403);
+      }
+      send(res, 200, JSON.stringify(cloudwatch.call(operation, input)), headers);
+    } catch (err) {
+      if (err instanceof ApiError) return send(res, err.status, JSON.stringify({ __type: `com.amazonaws.cloudwatch#${err.type}`, message: err.message }), { ...headers, 'x-amzn-query-error': `${err.type};Sender` });
+      send(res, 500, JSON.stringify({ __type: 'com.amazonaws.cloudwatch#InternalServiceFault', message: (err as Error).message }), headers);
+    }
+  };
+
   // HTTPS with local mode's CA, as the services are in AWS (the topic's policy denies Publish without TLS).
   const tls = opts.bare ? undefined : localTls();
   const releaseTrust = tls ? trustLocalCa(tls.ca) : () => undefined;
@@ -451,6 +500,7 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
       }
       const body = (await readBody(req))!;
       const target = req.headers['x-amz-target'];
+      if (req.method === 'POST' && typeof target === 'string' && target.startsWith(CLOUDWATCH_TARGET_PREFIX)) return cloudwatchApi(target.slice(CLOUDWATCH_TARGET_PREFIX.length), req, body, res);
       if (req.method === 'POST' && typeof target === 'string') return controlPlane(req, target, body, res);
       if (req.method === 'POST' && String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return sns(req, body, res);
       send(res, 404, JSON.stringify({ message: `The local SageMaker server has no route for ${req.method} ${path}` }), { 'content-type': 'application/json' });
@@ -487,11 +537,13 @@ export async function startLocalSageMaker(opts: LocalSageMakerOptions): Promise<
     setFaults: (f) => {
       faults = checkFaults(f, 'faults');
     },
+    flushCaptures: () => captures.flush(),
     replaceInstance: (endpointName) => cp.replaceInstance(endpointName),
     stop: async () => {
       if (stopped) return;
       stopped = true;
       for (const wake of [...sleeping]) wake();
+      await captures.flush();
       await cp.stopAll();
       await closeAll();
     },

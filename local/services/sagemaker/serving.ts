@@ -1,12 +1,13 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { captureKey, captureRecord } from '../../../lambdas/monitor/capture';
 import { writeFileAtomic } from '../../atomic';
 import { signalTree, spawnChild, stopTree } from './children';
-import { materialize } from './s3io';
+import { materialize, parseS3Uri } from './s3io';
 import type { Doc } from './store';
 import type { Emit } from './types';
 import { PACKAGE_ROOT } from '../../../lib/package-root';
@@ -169,4 +170,77 @@ export function invoke(
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/**
+ * Data capture, as a SageMaker endpoint does it (DataCaptureConfig of the endpoint config that serves): a sampled
+ * share of the invocations the model answered, request and/or response, in SageMaker's JSON Lines format
+ * (lambdas/monitor/capture.ts), written to `<DestinationS3Uri>/<endpoint>/<variant>/yyyy/mm/dd/hh/<mm-ss-mmm>-<uuid>.jsonl`
+ * with SSE-KMS under the config's KmsKeyId. Records are buffered per endpoint and variant and written as one file per
+ * flush (every `flushMs`, at `maxRecords`, and on stop), as SageMaker writes a file every few minutes. A failed write
+ * is reported on the event stream and never fails the invocation.
+ */
+export class CaptureWriter {
+  private readonly buffers = new Map<string, { destination: string; endpoint: string; variant: string; role: string; kms?: string; lines: string[]; first: Date }>();
+  private timer?: NodeJS.Timeout;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    /** SageMaker writes captures as the model's execution role: the S3 client acting as that role. */
+    private readonly s3ForRole: (roleArn: string) => S3Client,
+    private readonly emit: Emit,
+    private readonly opts: { readonly flushMs?: number; readonly maxRecords?: number; readonly random?: () => number } = {},
+  ) {}
+
+  /** Records one answered invocation when the endpoint config captures (and the sample draws it); `role` is the model's execution role. */
+  record(endpoint: string, variant: string, config: Doc | undefined, role: string, input: { body: Buffer; contentType?: string }, output: { body: Buffer; contentType?: string }, time: Date, inferenceId?: string): void {
+    const dc = config?.DataCaptureConfig as Doc | undefined;
+    if (!dc || dc.EnableCapture === false) return;
+    const percent = Number(dc.InitialSamplingPercentage ?? 0);
+    if (!((this.opts.random ?? Math.random)() * 100 < percent)) return;
+    const modes = new Set(((dc.CaptureOptions as Doc[] | undefined) ?? []).map((o) => String(o.CaptureMode)));
+    const withInput = modes.has('Input') || modes.has('InputAndOutput');
+    const withOutput = modes.has('Output') || modes.has('InputAndOutput');
+    const header = dc.CaptureContentTypeHeader as { CsvContentTypes?: string[]; JsonContentTypes?: string[] } | undefined;
+    const types = header ? { csv: header.CsvContentTypes ?? [], json: header.JsonContentTypes ?? [] } : null;
+    const rec = captureRecord({ ...(withInput ? { input } : {}), ...(withOutput ? { output } : {}), time, inferenceId, textTypes: types });
+    const destination = String(dc.DestinationS3Uri);
+    const key = `${destination}|${endpoint}|${variant}|${role}`;
+    let buf = this.buffers.get(key);
+    if (!buf) {
+      buf = { destination, endpoint, variant, role, ...(dc.KmsKeyId ? { kms: String(dc.KmsKeyId) } : {}), lines: [], first: time };
+      this.buffers.set(key, buf);
+    }
+    buf.lines.push(JSON.stringify(rec));
+    if (buf.lines.length >= (this.opts.maxRecords ?? 1000)) void this.flush();
+    else this.timer ??= setTimeout(() => void this.flush(), this.opts.flushMs ?? 1000).unref();
+  }
+
+  /** Writes every buffered record now (one file per endpoint and variant); resolves when they are in S3. */
+  flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batches = [...this.buffers.values()];
+    this.buffers.clear();
+    this.writing = this.writing.then(async () => {
+      for (const b of batches) {
+        const { bucket, key: prefix } = parseS3Uri(b.destination, 'DataCaptureConfig.DestinationS3Uri');
+        const key = captureKey(prefix ? `${prefix.replace(/\/+$/, '')}/` : '', b.endpoint, b.variant, b.first);
+        try {
+          await this.s3ForRole(b.role).send(
+            new PutObjectCommand({
+              Bucket: bucket,
+              Key: key,
+              Body: b.lines.join('\n') + '\n',
+              ContentType: 'application/jsonl',
+              ...(b.kms ? { ServerSideEncryption: 'aws:kms', SSEKMSKeyId: b.kms } : {}),
+            }),
+          );
+        } catch (err) {
+          this.emit({ kind: 'serving-log', endpoint: b.endpoint, line: `data capture: ${b.lines.length} record(s) could not be written to s3://${bucket}/${key}: ${(err as Error).message}` });
+        }
+      }
+    });
+    return this.writing;
+  }
 }
