@@ -123,7 +123,7 @@ describe('a TypeScript CDK app (ts-node) with two pipelines', () => {
     console.log(`cdk synth (examples/team-app, ts-node): ${(synth.ms / 1000).toFixed(1)} s`);
     const t = templateOf(teamApp, 'TeamMl');
     const of = (type: string) => Object.values(t.Resources).filter((r) => r.Type === type);
-    expect(of('AWS::StepFunctions::StateMachine').map((r) => r.Properties!.StateMachineName).sort()).toEqual(['team-churn-retraining', 'team-churn-rollback', 'team-upsell-retrain', 'team-upsell-rollback']);
+    expect(of('AWS::StepFunctions::StateMachine').map((r) => r.Properties!.StateMachineName).sort()).toEqual(['team-churn-monitor', 'team-churn-retraining', 'team-churn-rollback', 'team-upsell-monitor', 'team-upsell-retrain', 'team-upsell-rollback']);
     // Churn uses the team's key, landing bucket and topic; Upsell builds its own: 2 keys, 1 + 1 (Upsell: data, artifacts) + Churn's artifacts
     expect(of('AWS::KMS::Key')).toHaveLength(2);
     expect(of('AWS::SNS::Topic')).toHaveLength(2);
@@ -179,7 +179,7 @@ describe('a plain JavaScript CDK app', () => {
     console.log(`cdk synth (a JavaScript app): ${(synth.ms / 1000).toFixed(1)} s`);
     const t = templateOf(jsApp, 'Forecasts');
     const of = (type: string) => Object.values(t.Resources).filter((r) => r.Type === type);
-    expect(of('AWS::StepFunctions::StateMachine').map((r) => r.Properties!.StateMachineName).sort()).toEqual(['forecasts-rollback', 'platform-forecasts-retrain']);
+    expect(of('AWS::StepFunctions::StateMachine').map((r) => r.Properties!.StateMachineName).sort()).toEqual(['forecasts-monitor', 'forecasts-rollback', 'platform-forecasts-retrain']);
     // a model package group given by name is not built, and Register writes to it
     expect(of('AWS::SageMaker::ModelPackageGroup')).toEqual([]);
     expect(JSON.stringify(of('AWS::IAM::Policy'))).toContain('model-package-group/platform-forecasts');
