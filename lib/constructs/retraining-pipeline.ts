@@ -15,6 +15,7 @@ import { Construct } from 'constructs';
 import { DEPS_LOCK_FILE, INSTALL_ROOT } from '../package-root';
 import { endpointNameOf, parseConfig, RelearnConfig } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
+import { STATE_MEMORY_ENV } from '../../lambdas/shared/cost';
 import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, SKLEARN_VERSIONS, sklearnImageTag } from '../sklearn-images';
 import { trainingSourceDirOf } from '../config-file';
 import { loadCuratedSchemaFile } from '../curated-schema';
@@ -25,7 +26,7 @@ import { PipelineDashboard } from './dashboard';
 import { ProductionMonitoring } from './monitoring';
 import { PipelineTrigger, TRIGGER_VISIBILITY_TIMEOUT } from './trigger';
 import { EndpointOwner } from './endpoint-owner';
-import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
+import { executionTimeout, RetrainingStateMachine, stateMemoryMb } from './retraining-state-machine';
 import { rollbackTimeout, RollbackStateMachine } from './rollback-state-machine';
 import { FUNCTION_IDS, FunctionId, STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
 
@@ -237,7 +238,7 @@ export class RetrainingPipeline extends Construct {
 
     // 7. Rollbacks: the previous (or a named) champion back on the endpoint through the same Deploy/CheckEndpoint/
     //    VerifyServing/Notify functions, with ResolveRollback and RestoreChampion around them.
-    this.rollbackStateMachine = new RollbackStateMachine(this, 'Rollback', {
+    const rollback = new RollbackStateMachine(this, 'Rollback', {
       functions,
       stateMachineName: `${config.name}-rollback`,
       endpointPollInterval: Duration.seconds(config.deployment.pollIntervalSeconds),
@@ -245,7 +246,19 @@ export class RetrainingPipeline extends Construct {
       encryptionKey: key,
       logRetention,
       logRemovalPolicy,
-    }).stateMachine;
+    });
+    this.rollbackStateMachine = rollback.stateMachine;
+
+    // Notify prices its own run (lambdas/notify/cost.ts): the memory behind each state (the history does not carry
+    // it), and the history of both machines' executions (Notify serves the rollback too). Names, not ARNs: the
+    // machines' ARNs would make Notify depend on the state machines that invoke it (a cycle).
+    (functions.notify as nodejs.NodejsFunction).addEnvironment(STATE_MEMORY_ENV, JSON.stringify(stateMemoryMb(machine, rollback)));
+    functions.notify.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:GetExecutionHistory'],
+        resources: [machine.stateMachineName, `${config.name}-rollback`].map((n) => Stack.of(this).formatArn({ service: 'states', resource: 'execution', resourceName: `${n}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })),
+      }),
+    );
 
     // 8. The endpoint, and every run's model and endpoint config, belong to the stack: `cdk destroy` deletes them
     //    (unless deployment.endpointRemovalPolicy is "retain").
