@@ -15,7 +15,7 @@ import { PipelineState } from '../lambdas/shared/contracts';
 import { loadEnv } from '../lambdas/shared/env';
 import { trainingJobName } from '../lambdas/shared/names';
 import { executionTags } from '../lambdas/shared/sagemaker';
-import { getJson } from '../lambdas/shared/s3';
+import { getJson, putJson } from '../lambdas/shared/s3';
 import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
 /**
@@ -282,6 +282,8 @@ describe('Notify', () => {
     sfnMock.on(GetExecutionHistoryCommand, { executionArn }).resolves({ events: awsHistory });
     sm.on(DescribeTrainingJobCommand, { TrainingJobName: 'job' }).resolves(job as never);
     process.env[STATE_MEMORY_ENV] = JSON.stringify(stateMemory);
+    // AND the decision record Evaluate wrote for this run
+    await putJson(s3.client, ARTIFACTS_BUCKET, 'runs/run-c/decision.json', { deploy: false, reasons: ['roc_auc 0.70 < champion 0.78'] });
     try {
       // WHEN Notify runs half a second after its start
       const result = await notify({ executionName: 'run-c', executionArn, state: base() }, loadEnv(), { sns, sagemaker, s3: s3Client(), sfn: new SFNClient({ region: 'us-east-1' }), now: () => T0 + 10_500 });
@@ -293,6 +295,8 @@ describe('Notify', () => {
       expect(kept.cost).toMatchObject({ stateTransitions: 4, lambdaRequests: 3, currency: 'USD', covers: COVERS, training: { instanceType: 'ml.m5.large', billableSeconds: 720 } });
       expect(kept.cost.totalUsd as number).toBeCloseTo(0.023182267075, 12);
       expect(result.cost).toEqual(kept.cost);
+      // AND the decision record keeps what it said, with the cost beside it
+      expect(await getJson(s3.client, ARTIFACTS_BUCKET, 'runs/run-c/decision.json')).toEqual({ deploy: false, reasons: ['roc_auc 0.70 < champion 0.78'], cost: kept.cost });
     } finally {
       sfnMock.restore();
       delete process.env[STATE_MEMORY_ENV];

@@ -7,7 +7,7 @@ import { Layout, PipelineState, StageEvent } from '../shared/contracts';
 import { LambdaEnv } from '../shared/env';
 import { logger } from '../shared/logger';
 import { trainingJobName } from '../shared/names';
-import { putJson, s3Uri } from '../shared/s3';
+import { getJsonIfExists, putJson, s3Uri } from '../shared/s3';
 import { readDeploymentRecord, rollBackEndpoint, RollbackTarget } from '../deploy/endpoint';
 import { canonicalStartTime, stopTrainingJobIfRunning } from '../shared/sagemaker';
 import { costLine, runCostRecord, RunCostRecord } from './cost';
@@ -82,6 +82,17 @@ export async function notify(event: StageEvent, env: LambdaEnv, deps: NotifyDeps
   } catch (err) {
     publishError = `${(err as Error).name}: ${(err as Error).message}`;
     logger.error('Notify: the outcome could not be published to SNS', { topicArn: env.topicArn, outcome, error: publishError });
+  }
+
+  // The decision record (Evaluate's decision.json, when this run got that far) carries the cost too.
+  if (state.evaluation && !state.rollback) {
+    try {
+      const key = Layout.decision(executionName);
+      const decision = await getJsonIfExists<Record<string, unknown>>(deps.s3, env.artifactsBucket, key);
+      if (decision) await putJson(deps.s3, env.artifactsBucket, key, { ...decision, cost }, { kmsKeyArn: env.kmsKeyArn });
+    } catch (err) {
+      logger.error('Notify: the cost could not be added to the decision record', err as Error);
+    }
   }
 
   let outcomeUri: string | undefined;

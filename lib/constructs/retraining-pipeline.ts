@@ -541,7 +541,8 @@ export const STAGE_S3_ACCESS: Readonly<Record<FunctionId, { incoming?: boolean; 
   // runs/*/validation/*: the run's schema.json, for the order of the class probabilities (multiclass)
   'verify-serving': { read: ['datasets/*', 'runs/*/training/*', 'runs/*/validation/*'], list: ['datasets/*', 'runs/*/validation/*'] },
   'promote-baseline': { read: [Layout.champion], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
-  notify: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/outcome.json'] },
+  // decision.json: Notify adds the run's cost to the decision record.
+  notify: { read: ['runs/*/deployment.json', 'runs/*/decision.json'], list: ['runs/*/deployment.json', 'runs/*/decision.json'], write: ['runs/*/outcome.json', 'runs/*/decision.json'] },
   // It checks that everything the target is verified and validated against is still there (listing each key).
   'resolve-rollback': {
     read: [Layout.champion, 'champion/history/*', 'runs/*/model/*'],
