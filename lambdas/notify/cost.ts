@@ -12,7 +12,12 @@ export type RunCostRecord = (RunCost & { readonly covers: string }) | { readonly
 
 export const COVERS = 'the execution up to Notify; Notify itself estimated from its time so far, plus the end state after it';
 
-/** The state a history event belongs to: follow previousEventId back to the nearest `*StateEntered`. */
+/**
+ * The state a history event belongs to: follow previousEventId back to the nearest `*StateEntered` (AWS links a
+ * task's Lambda events to its entry that way). Undefined when the chain does not lead there (the caller then takes
+ * the latest task entered before the event: the same state, since only ComputeStatistics runs tasks side by side,
+ * all of one state).
+ */
 function stateOf(byId: ReadonlyMap<number, HistoryEventLike & { stateEnteredEventDetails?: { name?: string } }>, e: HistoryEventLike): string | undefined {
   let cur: (HistoryEventLike & { stateEnteredEventDetails?: { name?: string } }) | undefined = e;
   for (let hops = 0; cur && hops < 1000; hops++) {
@@ -32,10 +37,14 @@ export function costAtNotify(
 ): RunCost & { covers: string } {
   const byId = new Map(events.filter((e) => e.id !== undefined).map((e) => [e.id!, e]));
   const memoryByArn = new Map<string, number>();
+  let lastTaskEntered: string | undefined;
   for (const e of events) {
+    if (e.type === 'TaskStateEntered') lastTaskEntered = e.stateEnteredEventDetails?.name;
     const arn = e.lambdaFunctionScheduledEventDetails?.resource;
-    const state = e.type === 'LambdaFunctionScheduled' ? stateOf(byId, e) : undefined;
-    if (arn && state !== undefined && opts.stateMemory[state] !== undefined) memoryByArn.set(arn, opts.stateMemory[state]);
+    if (e.type !== 'LambdaFunctionScheduled' || !arn || memoryByArn.has(arn)) continue;
+    const chained = stateOf(byId, e);
+    const state = chained !== undefined && opts.stateMemory[chained] !== undefined ? chained : lastTaskEntered;
+    if (state !== undefined && opts.stateMemory[state] !== undefined) memoryByArn.set(arn, opts.stateMemory[state]);
   }
   const unknownMemory = new Set<string>();
   const memoryOf = (arn: string) => {
@@ -51,7 +60,7 @@ export function costAtNotify(
     const ms = (t: Date | number | undefined) => (t instanceof Date ? t.getTime() : (t ?? 0) * 1000);
     const scheduled = lastLambda.previousEventId !== undefined ? byId.get(lastLambda.previousEventId) : undefined;
     const d = scheduled?.lambdaFunctionScheduledEventDetails;
-    const state = stateOf(byId, lastLambda);
+    const state = stateOf(byId, lastLambda) ?? lastTaskEntered;
     const memoryMb = d?.memoryMb ?? (d?.resource ? memoryByArn.get(d.resource) : undefined) ?? (state !== undefined ? opts.stateMemory[state] : undefined) ?? 128;
     lambda.push({ memoryMb, durationMs: Math.max(0, opts.now - ms(lastLambda.timestamp)) });
   }
