@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     console.log(`relearn local run, the edit-run loop (node ${process.version}, ${cpus().length} cpus, load average ${load.toFixed(1)} -> ${loadavg()[0].toFixed(1)})`);
     console.log(`  cold (fresh folder)        synth ${s(cold.synthMs)}, execution started after ${s(cold.toExecutionMs)}`);
     console.log(`  config-only change         synth ${s(synth)} (median of ${runs}; ${warm.map((w) => s(w.synthMs)).join(', ')}), execution started after ${s(toExec)} (${warm.map((w) => s(w.toExecutionMs)).join(', ')})`);
-    console.log(`  bundles reused             ${warm.map((w) => w.bundlesReused).join(', ')} of 13`);
+    console.log(`  bundles reused             ${warm.map((w) => w.bundlesReused).join(', ')} (every Lambda bundle of the app)`);
     console.log(`  re-synth vs cold synth     ${(cold.synthMs / synth).toFixed(1)}x faster`);
     console.log(`  start-up before the synth  ${s(median(warm.map((w) => w.startupMs)))} (node, its re-run with --openssl-legacy-provider, tsx, checks)`);
     console.log(`  synth end -> execution     ${s(median(warm.map((w) => w.afterSynthMs)))} (services, provisioning, upload; ${warm.map((w) => s(w.afterSynthMs)).join(', ')})`);

@@ -3,9 +3,11 @@
 /*
  * The `relearn` command (package.json "bin"). Local mode runs s3rver in this process, and s3rver's paginated
  * ListObjectsV2 uses DES continuation tokens, which OpenSSL 3 only offers through its legacy provider: so when
- * node was started without --openssl-legacy-provider, re-run it with the flag. Then load the TypeScript CLI
- * through tsx (the app and the CLI are TypeScript; no build step).
+ * node was started without --openssl-legacy-provider, re-run it with the flag. Then load the CLI: relearn's
+ * TypeScript sources through tsx in relearn's own repository (an edit is in the next run, no build step), the
+ * compiled dist/local/cli.js where relearn is installed as a package (only compiled code is published).
  */
+const fs = require('node:fs');
 const path = require('node:path');
 
 const hasLegacyProvider =
@@ -40,8 +42,15 @@ if (!hasLegacyProvider) {
   return;
 }
 
-require('tsx/cjs/api').register();
-const { main } = require(path.join(__dirname, '..', 'local', 'cli.ts'));
+const root = path.join(__dirname, '..');
+const sources = path.join(root, 'local', 'cli.ts');
+let main;
+if (fs.existsSync(sources)) {
+  require('tsx/cjs/api').register();
+  ({ main } = require(sources));
+} else {
+  ({ main } = require(path.join(root, 'dist', 'local', 'cli.js')));
+}
 main(process.argv.slice(2)).then(
   (code) => {
     // Exit once output is flushed: SDK sockets and timers must not keep a finished command alive.

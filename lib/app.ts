@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import { App, Environment, Validations } from 'aws-cdk-lib';
 import { RelearnConfig } from '../lambdas/shared/config';
 import { DataStack } from './data-stack';
-import { ReviewedAwsSolutionsChecks } from './nag-acknowledgements';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { PipelineStack } from './pipeline-stack';
 
 export interface BuildRelearnAppOptions {
@@ -52,7 +52,8 @@ export function buildRelearnApp(app: App, config: RelearnConfig, opts: BuildRele
     appRoot: opts.appRoot ? path.resolve(opts.appRoot) : undefined,
   });
   pipeline.addStackDependency(data, 'the pipeline reads the buckets, key and model package group');
-  // AwsSolutions over the whole app; the accepted findings are in lib/nag-acknowledgements.ts, with reasons.
-  if (opts.nag !== false) Validations.of(app).addPlugins(new ReviewedAwsSolutionsChecks(app));
+  // cdk-nag's AwsSolutions over the whole app, as a platform team runs it on its own app: each pipeline (and the data
+  // stack) acknowledges the findings reviewed in lib/nag-acknowledgements.ts, with reasons.
+  if (opts.nag !== false) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { data, pipeline };
 }

@@ -12,6 +12,7 @@ export { RetrainingStateMachine, STATE_NAMES, RETRIED_ERRORS, TASK_RETRY } from 
 export type { RetrainingStateMachineProps } from './constructs/retraining-state-machine';
 export { STAGE_IDS, STAGE_SIZING } from './constructs/stages';
 export type { StageId } from './constructs/stages';
-export { REVIEWED_FINDINGS, ReviewedAwsSolutionsChecks } from './nag-acknowledgements';
+export { REVIEWED_FINDINGS, acknowledgeReviewedFindings } from './nag-acknowledgements';
+export type { ReviewedFinding } from './nag-acknowledgements';
 export { parseConfig, ConfigError } from '../lambdas/shared/config';
 export type { RelearnConfig, RelearnConfigInput } from '../lambdas/shared/config';

@@ -1,8 +1,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-/** relearn's own folder (the package root): lambdas/, lib/ and training-scripts/ are here, also under node_modules. */
-export const PACKAGE_ROOT = path.resolve(__dirname, '..');
+/**
+ * relearn's own folder (the package root, where its package.json is): lambdas/, lib/ and training-scripts/ are here
+ * in the repository, and the published files (dist/, training-scripts/, local/python/, ...) under node_modules/relearn.
+ * Found by walking up from this module, which is lib/package-root.ts in the repository and dist/lib/package-root.js
+ * once compiled.
+ */
+export const PACKAGE_ROOT = packageRootOf(__dirname);
+
+export function packageRootOf(from: string): string {
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`relearn: no package.json above ${from}: a broken install?`);
+  }
+}
 
 /**
  * Where relearn's dependencies are installed: the repository itself, or, where relearn is a dependency, the project

@@ -1,11 +1,23 @@
 import { Aws, CfnOutput, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { RelearnConfig } from '../lambdas/shared/config';
 import { RetrainingPipeline, RetrainingPipelineProps } from './constructs/retraining-pipeline';
 
 /** The pipeline's inputs, as RetrainingPipeline documents them; the data stack provides the stateful ones. */
-export interface PipelineStackProps
-  extends StackProps,
-    Pick<RetrainingPipelineProps, 'config' | 'dataBucket' | 'artifactsBucket' | 'encryptionKey' | 'modelPackageGroupName' | 'appRoot'> {}
+export interface PipelineStackProps extends StackProps, Pick<RetrainingPipelineProps, 'appRoot'> {
+  /** The parsed relearn configuration. */
+  readonly config: RelearnConfig;
+  /** The data stack's data bucket. */
+  readonly dataBucket: s3.IBucket;
+  /** The data stack's artifacts bucket. */
+  readonly artifactsBucket: s3.IBucket;
+  /** The data stack's key. */
+  readonly encryptionKey: kms.IKey;
+  /** The data stack's model package group. */
+  readonly modelPackageGroupName: string;
+}
 
 /** The stateless part: functions, roles, topic, state machine. Safe to destroy and redeploy at any time. */
 export class PipelineStack extends Stack {

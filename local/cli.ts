@@ -1,5 +1,6 @@
 import { ConfigError } from '../lambdas/shared/config';
 import { ConfigFileError } from '../lib/config-file';
+import { AppSynthError } from './app-synth';
 import { UnresolvableError } from './asl/cfn-resolver';
 import { CliIO, Command, Flags, PythonMissing, UsageError } from './commands/common';
 import { invokeCommand } from './commands/invoke';
@@ -15,6 +16,7 @@ import { watchCommand } from './commands/watch';
 import { DataPathError } from './local-env';
 import { PipelineBusy } from './lock';
 import { TargetNotFound } from './target';
+import { UnknownPipeline } from './project';
 
 export type { CliIO } from './commands/common';
 export { findPythonWithSklearn } from './commands/common';
@@ -32,7 +34,7 @@ export { Printer } from './printer';
 export const HELP = `relearn: an event-driven retraining pipeline for Amazon SageMaker (AWS CDK), runnable on one machine.
 
 Usage:
-  relearn local run [--data <file|dir>] [--config <file>] [--json] [--fresh]
+  relearn local run [--data <file|dir>] [--config <file> | [--app <command>] [--pipeline <id>]] [--json] [--fresh]
                     [--fault-training <reason>] [--fault-endpoint-update <reason>] [--slow <ms>]
                     [--fault-throttle <n>]
                     [--max-wait <seconds>] [--verbose] [--no-iam]
@@ -49,6 +51,11 @@ Usage:
       --data <file|dir>   CSV/JSONL file or folder to ingest (default: examples/churn/data/churn-clean.csv)
       --config <file>     relearn config, JSON (default: ./relearn.config.json if present, else the defaults);
                           relative paths in it are relative to the config file's folder
+      --app <command>     run a RetrainingPipeline of your own CDK app instead: the command that runs the app
+                          (as in cdk.json's "app"); it is synthesized as \`cdk synth\` would. Without --app, a
+                          folder with a cdk.json and no relearn.config.json is such an app (its "app" is run)
+      --pipeline <id>     which RetrainingPipeline of the app: its construct id, path or config name (needed
+                          when the app has more than one)
       --json              print one JSON object at the end on stdout (progress goes to stderr)
       --fresh             forget this pipeline's earlier runs first (champion, endpoint, registry, reports);
                           otherwise a run sees the previous run's champion and endpoint. The synthesized app
@@ -66,7 +73,7 @@ Usage:
                           is logged to the pipeline's iam/decisions.jsonl); also RELEARN_NO_IAM=1. Enforced by default
 
   relearn local invoke (--body '<json or csv>' | --body - | --body-file <path>) [--content-type <type>]
-                       [--endpoint <name>] [--config <file>]
+                       [--endpoint <name>] [--config <file> | --pipeline <name>]
       Starts the pipeline's local services and sends one request to its local endpoint through the SDK's
       SageMaker runtime client (InvokeEndpoint); prints the model's answer. --body - reads the body from
       standard input, --body-file from a file (its bytes as they are). The content type is application/json
@@ -74,7 +81,7 @@ Usage:
       Like SageMaker, the endpoint refuses a body over 6 MB (HTTP 413).
       Example: relearn local invoke --body '{"company_size": 12, "plan": "pro", ...}'
 
-  relearn local schema [--out <file>] [--execution-name <name>] [--config <file>]
+  relearn local schema [--out <file>] [--execution-name <name>] [--config <file> | --pipeline <name>]
       Prints (or writes to <file>) the schema a local run validated against: the champion's, else the last
       run's (or that execution's), without its "source", as a start for a curated schema: edit it and name it
       in the config as validation.schemaFile (docs/validation.md).
@@ -91,7 +98,7 @@ Usage:
       --window <w>        a duration ending now (90m, 6h, 7d) or <start>/<end> in ISO 8601
                           (2026-11-29T09:00Z/2026-11-29T12:00Z); default: the last monitoring.windowMinutes
 
-  relearn local reset [--config <file>] [--all]
+  relearn local reset [--config <file> | --pipeline <name>] [--all]
       Deletes the pipeline's local state (every run's state and its synthesized app); --all deletes .relearn/
       entirely (every pipeline).
 
@@ -118,7 +125,7 @@ Usage:
       single-flight path as data and schedules): without --data, of what is pending now, without waiting out the
       quiet period; with --data, of exactly the objects under that prefix, queued behind the run in flight.
 
-  relearn local rollback [--to <execution name | model package ARN>] [--config <file>] [--json]
+  relearn local rollback [--to <execution name | model package ARN>] [--config <file> | --pipeline <name>] [--json]
       Puts the previous champion (or the named one) back on the pipeline's local endpoint through the rollback state
       machine of its locally deployed app (.relearn/pipelines/<name>/cdk.out): the same guarded blue/green update,
       wait and serving check as a retrain's deploy; then its champion record and its statistics and schema
@@ -126,7 +133,7 @@ Usage:
       notified. Refused (exit 1, one line) while an endpoint update is in flight, or when the target is not an
       approved, self-contained model.
 
-  relearn local replace-instance [--endpoint <name>] [--config <file>]
+  relearn local replace-instance [--endpoint <name>] [--config <file> | --pipeline <name>]
       Replaces the local endpoint's instance as SageMaker replaces an unhealthy one: the model server is killed
       and a new one starts from scratch, downloading the model again. Exit 1 (with the reason) if it cannot start.
 
@@ -135,7 +142,8 @@ Usage:
       The same against the deployed stack (AWS credentials of your shell): starts <name>-rollback (found by name,
       or the pipeline stack's RollbackStateMachineArn output) and waits for its end.
 
-  invoke, schema, monitor, reset, rollback and replace-instance work on the pipeline of --config, else of
+  invoke, schema, monitor, reset, rollback and replace-instance work on the pipeline named by --pipeline (one with
+  local state, by its config name: how a pipeline of a CDK app is named; not monitor), else of --config, else of
   ./relearn.config.json, else on the only pipeline with local state.
 
   relearn --help
@@ -245,7 +253,7 @@ export async function main(argv: readonly string[], io: CliIO = { stdout: proces
 }
 
 /** Bad input (usage, config, a path, data, no Python, a busy pipeline): exit 2 with one line. Anything else: 1. */
-const BAD_INPUT = [UsageError, ConfigError, ConfigFileError, DataPathError, PipelineBusy, UnresolvableError, PythonMissing, TargetNotFound];
+const BAD_INPUT = [UsageError, ConfigError, ConfigFileError, DataPathError, PipelineBusy, UnresolvableError, PythonMissing, TargetNotFound, AppSynthError, UnknownPipeline];
 
 function reportError(err: unknown, io: CliIO): number {
   if (BAD_INPUT.some((type) => err instanceof type)) {

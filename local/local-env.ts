@@ -189,7 +189,12 @@ export interface ProvisionResult {
 
 /** Creates what the stacks declare (buckets, model package groups) and publishes file assets, like `cdk deploy`. */
 export async function provision(pipeline: ResolvedPipeline, s3: S3Client, sagemaker: SageMakerClient, cloudwatch?: CloudWatchClient): Promise<ProvisionResult> {
-  const buckets = [...new Set(pipeline.buckets.map((b) => b.name))];
+  // A bucket or model package group the pipeline was given by name (imported, not in any template) exists in the
+  // account already: local mode creates it, as the account would have it.
+  const given = (variable: string) => Object.values(pipeline.functions).map((f) => f.environment[variable]).filter((v): v is string => !!v);
+  const buckets = [...new Set([...pipeline.buckets.map((b) => b.name), ...given('DATA_BUCKET'), ...given('ARTIFACTS_BUCKET')])];
+  const groups = [...pipeline.modelPackageGroups];
+  for (const name of new Set(given('MODEL_PACKAGE_GROUP'))) if (!groups.some((g) => g.name === name)) groups.push({ stackName: '', logicalId: 'given', name, arn: '' });
   for (const bucket of buckets) {
     try {
       await s3.send(new CreateBucketCommand({ Bucket: bucket }));
@@ -198,7 +203,7 @@ export async function provision(pipeline: ResolvedPipeline, s3: S3Client, sagema
       if (name !== 'BucketAlreadyOwnedByYou' && name !== 'BucketAlreadyExists') throw err;
     }
   }
-  for (const group of pipeline.modelPackageGroups) {
+  for (const group of groups) {
     try {
       await sagemaker.send(
         new CreateModelPackageGroupCommand({
@@ -239,7 +244,7 @@ export async function provision(pipeline: ResolvedPipeline, s3: S3Client, sagema
     await s3.send(new PutObjectCommand({ Bucket: asset.bucket, Key: asset.key, Body: createReadStream(asset.path), ContentLength: size }));
     publishedAssets++;
   }
-  return { buckets, modelPackageGroups: pipeline.modelPackageGroups.map((g) => g.name), alarms, skippedAlarms, publishedAssets };
+  return { buckets, modelPackageGroups: groups.map((g) => g.name), alarms, skippedAlarms, publishedAssets };
 }
 
 /** The data bucket: where the handlers' DATA_BUCKET points. */

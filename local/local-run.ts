@@ -28,6 +28,8 @@ import {
   UploadProgress,
 } from './local-env';
 import { acquireLock, lockHolder, PipelineBusy } from './lock';
+import { AppChoice, AppPipelineRun, prepareAppPipeline } from './app-run';
+import { AppSynthError } from './app-synth';
 import { adoptLegacyState, LocalPipeline, openPipeline, resetPipeline } from './project';
 import { runExecution } from './executions';
 import { defaultExecutionName, LocalExecutionResult, RunEvent, StateVisit } from './runner';
@@ -58,6 +60,14 @@ export interface LocalRunOptions {
   readonly configFile?: string;
   /** A config object (tests); wins over configFile. */
   readonly config?: unknown;
+  /**
+   * A user's CDK app instead of relearn's own (`--app`, `--pipeline`, or a folder with a cdk.json): synthesized as
+   * `cdk synth` would, and its chosen RetrainingPipeline is run (local/app-run.ts). Not with config/configFile.
+   * @default - relearn's own app, built in process from the config
+   */
+  readonly app?: AppChoice;
+  /** The CDK app's output while it synthesizes (its own messages, warnings). */
+  readonly onAppOutput?: (chunk: string) => void;
   /** Start from scratch: forget this pipeline's earlier runs, champion and endpoint. @default false */
   readonly fresh?: boolean;
   readonly faults?: LocalFaults;
@@ -102,7 +112,7 @@ export interface LocalRunReport {
   readonly dataFiles: readonly string[];
   readonly labelColumn: string;
   /** The pipeline (config name) and where its config came from. */
-  readonly pipeline: { readonly name: string; readonly configFile?: string; readonly projectDir: string };
+  readonly pipeline: { readonly name: string; readonly configFile?: string; readonly projectDir: string; readonly app?: LocalPipeline['app'] };
   /** ABORTED: the states that were running, and what the clean-up did. */
   readonly interrupted?: { readonly in: readonly string[]; readonly cleanup: readonly string[] };
   readonly timings: {
@@ -144,18 +154,28 @@ export interface PreparedRun {
   readonly files: readonly DataFile[];
 }
 
-/** Loads and checks what can be checked before the synth: a bad config, path or data path throws here. */
-export function prepareRun(opts: Pick<LocalRunOptions, 'projectDir' | 'config' | 'configFile' | 'data'>): PreparedRun {
+/**
+ * Loads and checks what can be checked before the synth: a bad config, path or data path throws here. `pipeline`: a
+ * pipeline of a user's CDK app, already synthesized and chosen (its config came from the app).
+ */
+export function prepareRun(opts: Pick<LocalRunOptions, 'projectDir' | 'config' | 'configFile' | 'data'> & { pipeline?: LocalPipeline }): PreparedRun {
   const projectDir = resolve(opts.projectDir ?? process.cwd());
-  const pipeline = openPipeline({ projectDir, ...(opts.config !== undefined ? { config: opts.config } : {}), ...(opts.configFile ? { configFile: opts.configFile } : {}) });
-  checkConfigPaths(pipeline.config, pipeline.baseDir, pipeline.source);
-  const data = resolve(projectDir, opts.data ?? DEFAULT_DATA);
-  const files = listDataFiles(data);
-  checkDataBytes(files);
+  const pipeline =
+    opts.pipeline ?? openPipeline({ projectDir, ...(opts.config !== undefined ? { config: opts.config } : {}), ...(opts.configFile ? { configFile: opts.configFile } : {}) });
+  if (!opts.pipeline) checkConfigPaths(pipeline.config, pipeline.baseDir, pipeline.source);
+  const { data, files } = prepareData(opts);
   // A run in progress refuses this one before anything starts (the lock itself is taken when the run begins).
   const owner = lockHolder(pipeline.stateDir);
   if (owner) throw new PipelineBusy(owner, pipeline.name);
   return { pipeline, data, files };
+}
+
+/** The data to upload: it exists, and its first bytes are readable (checked before anything is synthesized). */
+export function prepareData(opts: Pick<LocalRunOptions, 'projectDir' | 'data'>): { data: string; files: readonly DataFile[] } {
+  const data = resolve(resolve(opts.projectDir ?? process.cwd()), opts.data ?? DEFAULT_DATA);
+  const files = listDataFiles(data);
+  checkDataBytes(files);
+  return { data, files };
 }
 
 /**
@@ -180,25 +200,39 @@ function checkDataBytes(files: readonly DataFile[]): void {
 }
 
 export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunReport> {
-  const { pipeline, data, files } = prepareRun(opts);
-  const { stateDir, config } = pipeline;
   const signal = opts.signal;
   const checkpoint = (phase: string) => {
     if (signal?.aborted) throw new Interrupted(phase);
   };
-  checkpoint('the start');
-  mkdirSync(stateDir, { recursive: true });
-  const lock = acquireLock(stateDir, pipeline.name, 'relearn local run');
+  // A user's CDK app is synthesized first: which pipeline it is (and so its state folder) is known only then.
+  const appRun = opts.app ? await synthesizeUserApp(opts, opts.app, checkpoint) : undefined;
+  let prepared: PreparedRun;
+  let lock: ReturnType<typeof acquireLock>;
+  try {
+    prepared = prepareRun({ ...opts, ...(appRun ? { pipeline: appRun.pipeline } : {}) });
+    checkpoint('the start');
+    mkdirSync(prepared.pipeline.stateDir, { recursive: true });
+    lock = acquireLock(prepared.pipeline.stateDir, prepared.pipeline.name, 'relearn local run');
+  } catch (err) {
+    appRun?.discard();
+    throw err;
+  }
+  const { pipeline, data, files } = prepared;
+  const { stateDir, config } = pipeline;
   try {
     adoptLegacyState(pipeline.projectDir, pipeline.name);
     if (opts.fresh) resetPipeline(stateDir, false);
     const step = (name: string, ms: number, detail: string) => opts.onStep?.({ name, ms, detail });
 
-    // 1. Synthesize (or reuse) the assembly and resolve it.
-    const synth = synthesize({ stateDir, config, appRoot: pipeline.baseDir });
-    const resolved = resolvePipeline(synth.outdir);
+    // 1. Synthesize (or reuse) the assembly and resolve it; a user's app was synthesized already: take its assembly.
+    const synth = appRun ? { outdir: appRun.adopt(), ms: appRun.synthMs, cached: false, reusedBundles: 0 } : synthesize({ stateDir, config, appRoot: pipeline.baseDir });
+    const resolved = resolvePipeline(synth.outdir, appRun ? { stateMachine: appRun.found.stateMachineLogicalId, stackName: appRun.found.stackName } : {});
     const reuse = synth.reusedBundles > 0 ? ` (${synth.reusedBundles} Lambda bundles reused)` : '';
-    step('synth', synth.ms, synth.cached ? `${synth.outdir} (unchanged, reused)` : `${synth.outdir}${reuse}`);
+    step(
+      'synth',
+      synth.ms,
+      appRun ? `${appRun.command} -> ${synth.outdir} (pipeline ${appRun.found.path})` : synth.cached ? `${synth.outdir} (unchanged, reused)` : `${synth.outdir}${reuse}`,
+    );
     // A synchronous synth cannot see a Ctrl-C until it returns: the signal's handler runs on this await.
     await new Promise((r) => setImmediate(r));
     checkpoint('the synth');
@@ -233,6 +267,22 @@ export async function runLocal(opts: LocalRunOptions = {}): Promise<LocalRunRepo
     }
   } finally {
     lock.release();
+  }
+}
+
+/** The user's app synthesized and its pipeline chosen (an interrupt during its synth is an Interrupted run). */
+async function synthesizeUserApp(opts: LocalRunOptions, choice: AppChoice, checkpoint: (phase: string) => void): Promise<AppPipelineRun> {
+  if (opts.config !== undefined || opts.configFile !== undefined) {
+    throw new AppSynthError('a run takes its pipeline from a config (relearn\'s own app) or from a CDK app of yours, not both');
+  }
+  const projectDir = resolve(opts.projectDir ?? process.cwd());
+  prepareData(opts);
+  checkpoint('the start');
+  try {
+    return await prepareAppPipeline(projectDir, choice, { ...(opts.onAppOutput ? { onOutput: opts.onAppOutput } : {}), ...(opts.signal ? { signal: opts.signal } : {}) });
+  } catch (err) {
+    checkpoint('the synth');
+    throw err;
   }
 }
 
@@ -341,7 +391,12 @@ async function runWithServices(opts: LocalRunOptions, ctx: RunContext): Promise<
     source: { bucket, prefix, keys },
     dataFiles: uploaded.map((u) => u.file),
     labelColumn: ctx.config.dataset.labelColumn,
-    pipeline: { name: ctx.pipeline.name, projectDir: ctx.pipeline.projectDir, ...(ctx.pipeline.configFile ? { configFile: ctx.pipeline.configFile } : {}) },
+    pipeline: {
+      name: ctx.pipeline.name,
+      projectDir: ctx.pipeline.projectDir,
+      ...(ctx.pipeline.configFile ? { configFile: ctx.pipeline.configFile } : {}),
+      ...(ctx.pipeline.app ? { app: ctx.pipeline.app } : {}),
+    },
     ...(interrupted ? { interrupted } : {}),
     timings: {
       synthMs: ctx.synth.ms,

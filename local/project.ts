@@ -30,6 +30,8 @@ export interface LocalPipeline extends LoadedConfig {
   readonly name: string;
   /** `<project>/.relearn/pipelines/<name>` */
   readonly stateDir: string;
+  /** A pipeline of a user's CDK app (local/app-run.ts): its construct path and the app's command. */
+  readonly app?: { readonly path: string; readonly command: string };
 }
 
 /** `<project>/.relearn`: every pipeline's state. */
@@ -75,12 +77,35 @@ export function openPipeline(opts: { config?: unknown; configFile?: string; proj
  * The pipeline a command with no run of its own (invoke, schema, reset) means: the one `--config` names, else the
  * one of the project's config file; with neither, the only pipeline that has state (or the default name).
  */
-export function pipelineForCommand(projectDir: string, configFile?: string): LocalPipeline {
+export function pipelineForCommand(projectDir: string, configFile?: string, pipelineName?: string): LocalPipeline {
+  if (pipelineName !== undefined) return namedPipeline(projectDir, pipelineName, configFile);
   const p = openPipeline({ projectDir, ...(configFile ? { configFile } : {}) });
   if (p.configFile) return p;
   const existing = pipelinesIn(projectDir);
   if (existing.length === 1 && existing[0] !== p.name) return { ...p, name: existing[0], stateDir: pipelineDirOf(projectDir, existing[0]) };
   return p;
+}
+
+/** `--pipeline` names no pipeline with local state (bad input: the CLI exits 2 with this one line). */
+export class UnknownPipeline extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnknownPipeline';
+  }
+}
+
+/**
+ * `--pipeline <name>`: a pipeline that has local state, by its name (a pipeline of a CDK app has no config file to
+ * find it by). Its config is not at hand: the commands that take `--pipeline` read only its state folder.
+ */
+function namedPipeline(projectDir: string, name: string, configFile?: string): LocalPipeline {
+  if (configFile) throw new UnknownPipeline('--pipeline and --config both name a pipeline: give one');
+  const existing = pipelinesIn(projectDir);
+  if (!existing.includes(name)) {
+    throw new UnknownPipeline(`--pipeline ${name}: no local state for it in ${stateDirOf(projectDir)} (pipelines with state: ${existing.join(', ') || 'none'}): run "relearn local run" first`);
+  }
+  const resolved = resolve(projectDir);
+  return { config: parseConfig({ name }, `--pipeline ${name}`), source: `--pipeline ${name}`, baseDir: resolved, projectDir: resolved, name, stateDir: pipelineDirOf(projectDir, name) };
 }
 
 /** Names of the run state inside a pipeline's folder (everything but the synthesized app and the lock). */
@@ -131,7 +156,9 @@ export function shellQuote(s: string): string {
 }
 
 /** The `--config <file>` a printed command needs to reach the same pipeline from `cwd` (empty when not needed). */
-export function configArgFor(p: Pick<LocalPipeline, 'configFile' | 'projectDir'>, cwd: string): string {
+export function configArgFor(p: Pick<LocalPipeline, 'configFile' | 'projectDir' | 'name' | 'app'>, cwd: string): string {
+  // A pipeline of a CDK app is named by its name (its state folder); the app need not be synthesized again.
+  if (p.app) return ` --pipeline ${shellQuote(p.name)}`;
   if (!p.configFile) return '';
   const isDefault = dirname(p.configFile) === resolve(p.projectDir) && CONFIG_FILE_NAMES.includes(basename(p.configFile)) && resolve(cwd) === resolve(p.projectDir);
   return isDefault ? '' : ` --config ${shellQuote(displayPath(p.configFile, cwd))}`;

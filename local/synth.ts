@@ -28,6 +28,9 @@ import { writeFileAtomic } from './atomic';
 /** relearn's own folder: lib/, lambdas/ and training-scripts/ live here. */
 export const REPO_ROOT = PACKAGE_ROOT;
 
+/** relearn runs compiled (installed as a package: its Lambdas are the bundles in dist/), or from its TypeScript sources. */
+const COMPILED = __filename.endsWith('.js');
+
 const KEY_FILE = 'relearn-synth.json';
 const BUNDLES_FILE = 'relearn-bundles.json';
 const SYNTH_FORMAT = 2;
@@ -151,7 +154,8 @@ function freshOutdir(outdir: string, keep: readonly BundleRecord[]): void {
 export function inputKey(appRoot: string, config: RelearnConfig): string {
   const h = createHash('sha256');
   h.update(`format ${SYNTH_FORMAT}\n`).update(JSON.stringify(config)).update('\n');
-  const own = [...['lib', 'lambdas'].map((r) => join(PACKAGE_ROOT, r)), DEPS_LOCK_FILE];
+  // relearn itself: its TypeScript sources in the repository, its compiled code and Lambda bundles when installed.
+  const own = [...(COMPILED ? ['dist'] : ['lib', 'lambdas']).map((r) => join(PACKAGE_ROOT, r)), DEPS_LOCK_FILE];
   // The training code and the curated schema file too: both are staged into cdk.out, so an edit must re-synthesize.
   const schemaFile = schemaFileOf(config, appRoot);
   const roots = [...own, trainingSourceDirOf(config, appRoot), ...(schemaFile ? [schemaFile] : [])];
@@ -175,13 +179,22 @@ export function bundleInputKey(): string {
     // What is installed: the lock file, npm's record of node_modules, and the esbuild that bundles.
     DEPS_LOCK_FILE,
     join(INSTALL_ROOT, 'node_modules', '.package-lock.json'),
-    require.resolve('esbuild/package.json'),
+    // (relearn installed as a package bundles nothing at synth, and its consumer need not have esbuild)
+    ...esbuildPackage(),
   ];
   for (const root of roots) {
     h.update(`root ${root}\n`);
     for (const file of listFiles(root)) h.update(relative(root, file)).update('\0').update(readFileSync(file)).update('\0');
   }
   return h.digest('hex');
+}
+
+function esbuildPackage(): string[] {
+  try {
+    return [require.resolve('esbuild/package.json')];
+  } catch {
+    return [];
+  }
 }
 
 function listFiles(path: string): string[] {

@@ -41,4 +41,8 @@ fi
 
 echo "relearn setup: npm ci"
 npm ci --no-audit --no-fund --loglevel=error
+# The package build (dist/: the compiled construct API and CLI, and one esbuild bundle per Lambda handler), which the
+# package tests pack; the repository's own workflow runs the TypeScript sources and needs none of it.
+echo "relearn setup: npm run build"
+npm run build --silent >/dev/null
 echo "relearn setup: done"

@@ -3,6 +3,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symli
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { resolvePipeline } from '../local/asl/assembly';
+import { ensureBuilt, packedFiles } from './helpers/consumer';
 
 /**
  * Issue 9, a user's own project: relearn installed as a dependency (npm's layout: relearn's published files in
@@ -22,9 +23,10 @@ let user: string;
 
 /** What `npm install relearn` would lay out, from this checkout: the published files (npm pack's list) and links. */
 function install(into: string): void {
-  const pack = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json'], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { files: { path: string }[] }[];
+  // An installed relearn runs its compiled dist/ (bin/relearn.js): build it if the sources are newer.
+  ensureBuilt();
   const pkg = join(into, 'node_modules', 'relearn');
-  for (const f of pack[0].files) cpSync(join(REPO, f.path), join(pkg, f.path));
+  for (const f of packedFiles()) cpSync(join(REPO, f), join(pkg, f));
   expect(existsSync(join(pkg, 'package-lock.json'))).toBe(false); // npm never publishes it
   for (const dep of readdirSync(join(REPO, 'node_modules'))) {
     if (dep === '.bin' || dep === '.package-lock.json') continue;

@@ -376,12 +376,12 @@ describe('configuration variants', () => {
 
   test('an unknown framework version fails with what was expected and what came in', () => {
     expect(() => synth({ training: { frameworkVersion: '9.9-9' } })).toThrow(
-      /training\.frameworkVersion must be one of 0\.20\.0, 0\.23-1, 1\.0-1, 1\.2-1 \(or set training\.imageUri\), but got '9\.9-9'/,
+      /RetrainingPipeline: config\.training\.frameworkVersion must be one of 0\.20\.0, 0\.23-1, 1\.0-1, 1\.2-1 \(or set training\.imageUri, or the trainingImage prop\), but got '9\.9-9'/,
     );
   });
 
   test('a missing training source directory fails naming it', () => {
-    expect(() => synth({ training: { sourceDir: 'training-scripts/nope' } })).toThrow(/training\.sourceDir must be a directory .* but got 'training-scripts\/nope'/);
+    expect(() => synth({ training: { sourceDir: 'training-scripts/nope' } })).toThrow(/RetrainingPipeline: config\.training\.sourceDir must be a folder .* but got 'training-scripts\/nope'/);
   });
 
   test('a configuration too large for the Lambda environment fails at synth with the sizes', () => {

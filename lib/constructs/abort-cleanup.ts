@@ -1,21 +1,16 @@
-import * as path from 'node:path';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { DEPS_LOCK_FILE, INSTALL_ROOT } from '../package-root';
 import { CLEANED_UP_STATUSES } from '../../lambdas/cleanup-aborted/statuses';
-
-/** The repository root (lambdas/ and package-lock.json). */
-const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+import { relearnFunction } from './relearn-function';
 
 export interface AbortCleanupProps {
   /** The retraining state machine whose ended executions are cleaned up. */
@@ -24,12 +19,15 @@ export interface AbortCleanupProps {
   readonly pipelineName: string;
   /** The outcome topic the "aborted" message goes to. */
   readonly topic: sns.ITopic;
-  /** The key of the topic and the log group. */
+  /** The key of the log group (and of the topic, unless `topicKey` says otherwise). */
   readonly encryptionKey: kms.IKey;
+  /**
+   * The key the topic is encrypted with, when it is not `encryptionKey` (a topic the pipeline was given).
+   * @default - encryptionKey
+   */
+  readonly topicKey?: kms.IKey;
   /** The stages' environment (lambdas/shared/env.ts): the function loads it with the same loadEnv. */
   readonly environment: Readonly<Record<string, string>>;
-  /** How the handler is bundled: the stages' options (STAGE_BUNDLING). */
-  readonly bundling: nodejs.BundlingOptions;
   /**
    * Retention of the function's log group.
    * @default logs.RetentionDays.THREE_MONTHS
@@ -51,7 +49,7 @@ export interface AbortCleanupProps {
  * Events that cannot be delivered, and invocations that keep failing, end in a dead-letter queue.
  */
 export class AbortCleanup extends Construct {
-  public readonly function: nodejs.NodejsFunction;
+  public readonly function: lambda.Function;
   public readonly rule: events.Rule;
   public readonly deadLetterQueue: sqs.Queue;
 
@@ -78,12 +76,8 @@ export class AbortCleanup extends Construct {
       description: `relearn ${props.pipelineName}: stops the training job of an aborted, timed-out or unhandled failed execution`,
     });
     logGroup.grantWrite(role);
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: path.join(PROJECT_ROOT, 'lambdas', 'cleanup-aborted', 'handler.ts'),
-      handler: 'handler',
-      projectRoot: INSTALL_ROOT,
-      depsLockFilePath: DEPS_LOCK_FILE,
-      runtime: lambda.Runtime.NODEJS_22_X,
+    this.function = relearnFunction(this, 'Function', {
+      handlerName: 'cleanup-aborted',
       architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
       timeout: Duration.minutes(1),
@@ -91,7 +85,6 @@ export class AbortCleanup extends Construct {
       logGroup,
       tracing: lambda.Tracing.ACTIVE,
       environment: { ...props.environment },
-      bundling: props.bundling,
       // EventBridge invokes asynchronously: a failing invocation is retried twice, then kept here.
       retryAttempts: 2,
       deadLetterQueue: this.deadLetterQueue,
@@ -102,7 +95,7 @@ export class AbortCleanup extends Construct {
     // ListTags: a running job of the execution's name is stopped only when its tags show this execution made it.
     role.addToPolicy(new iam.PolicyStatement({ actions: ['sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:StopTrainingJob'], resources: [trainingJobs] }));
     role.addToPolicy(new iam.PolicyStatement({ actions: ['sns:Publish'], resources: [props.topic.topicArn] }));
-    role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [props.encryptionKey.keyArn] }));
+    role.addToPolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [(props.topicKey ?? props.encryptionKey).keyArn] }));
 
     // 4. The rule: only this state machine's executions, only the end states that need a cleanup.
     this.rule = new events.Rule(this, 'Rule', {

@@ -1,15 +1,12 @@
-import * as path from 'node:path';
 import { CustomResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import type { EndpointOwnerProperties } from '../../lambdas/endpoint-owner/core';
-
-import { DEPS_LOCK_FILE, INSTALL_ROOT, PACKAGE_ROOT as PROJECT_ROOT } from '../package-root';
+import { relearnFunction } from './relearn-function';
 
 export interface EndpointOwnerProps {
   /** The endpoint the pipeline deploys to (ENDPOINT_NAME). */
@@ -23,8 +20,6 @@ export interface EndpointOwnerProps {
   readonly retain?: boolean;
   /** Key of the function's log groups. */
   readonly encryptionKey: kms.IKey;
-  /** How the handler is bundled: the stages' options (STAGE_BUNDLING). */
-  readonly bundling: nodejs.BundlingOptions;
   /**
    * Retention of the log groups.
    * @default logs.RetentionDays.THREE_MONTHS
@@ -44,7 +39,7 @@ export interface EndpointOwnerProps {
  * registry, buckets and key are the data stack's and follow its removal policy.
  */
 export class EndpointOwner extends Construct {
-  public readonly function: nodejs.NodejsFunction;
+  public readonly function: lambda.Function;
   public readonly resource: CustomResource;
 
   constructor(scope: Construct, id: string, props: EndpointOwnerProps) {
@@ -70,13 +65,9 @@ export class EndpointOwner extends Construct {
     role.addToPolicy(new iam.PolicyStatement({ actions: ['sagemaker:DeleteModel'], resources: [sm(`model/${props.pipelineName}-model-*`)] }));
     // SageMaker's List* actions have no resource-level permission; the handler filters on the name prefixes.
     role.addToPolicy(new iam.PolicyStatement({ actions: ['sagemaker:ListEndpointConfigs', 'sagemaker:ListModels'], resources: ['*'] }));
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: path.join(PROJECT_ROOT, 'lambdas', 'endpoint-owner', 'handler.ts'),
-      handler: 'handler',
-      // relearn as a dependency: esbuild runs in the project that installed it (lib/package-root.ts)
-      projectRoot: INSTALL_ROOT,
-      depsLockFilePath: DEPS_LOCK_FILE,
-      runtime: lambda.Runtime.NODEJS_22_X,
+    // The stages' code path (lib/constructs/relearn-function.ts): the pre-built bundle where relearn is installed.
+    this.function = relearnFunction(this, 'Function', {
+      handlerName: 'endpoint-owner',
       architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
       timeout: Duration.minutes(5),
@@ -84,7 +75,6 @@ export class EndpointOwner extends Construct {
       logGroup: logs1,
       tracing: lambda.Tracing.ACTIVE,
       environment: { POWERTOOLS_SERVICE_NAME: `relearn-${props.pipelineName}`, AWS_NODEJS_CONNECTION_REUSE_ENABLED: '1' },
-      bundling: props.bundling,
     });
 
     // 2. CDK's provider framework answers CloudFormation for it (its own role: no managed policy; an encrypted log group).

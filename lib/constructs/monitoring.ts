@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import { Aws, Duration, Fn, RemovalPolicy } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -15,11 +14,11 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { relearnFunction } from './relearn-function';
 import { MonitoringConfig } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
 import { MONITORING_METRICS, MONITORING_NAMESPACE } from '../../lambdas/monitor/metrics';
 import { TASK_RETRY } from './retraining-state-machine';
-import { DEPS_LOCK_FILE, INSTALL_ROOT, PACKAGE_ROOT } from '../package-root';
 
 /** The repository root (lambdas/ and package-lock.json). */
 
@@ -90,7 +89,7 @@ export interface ProductionMonitoringProps {
  */
 export class ProductionMonitoring extends Construct {
   public readonly stateMachine: sfn.StateMachine;
-  public readonly functions: Readonly<Record<MonitorTask, nodejs.NodejsFunction>>;
+  public readonly functions: Readonly<Record<MonitorTask, lambda.Function>>;
   /** DriftDetected >= 1 (the last window drifted); actions: the topic. */
   public readonly driftAlarm: cloudwatch.Alarm;
   /** A monitoring execution failed; actions: the topic. */
@@ -110,20 +109,17 @@ export class ProductionMonitoring extends Construct {
     if (m.retrainOnDrift.enabled && !props.triggerQueue) {
       throw new Error('monitoring.retrainOnDrift.enabled needs the trigger queue (triggerQueue), but got none: a drift retrain goes through the single-flight trigger');
     }
-    const fn = (task: MonitorTask, exportName: string, cid: string, extraEnvironment: Record<string, string> = {}): nodejs.NodejsFunction => {
+    const fn = (task: MonitorTask, exportName: string, cid: string, extraEnvironment: Record<string, string> = {}): lambda.Function => {
       const logGroup = new logs.LogGroup(this, `${cid}Logs`, { retention: logRetention, encryptionKey: key, removalPolicy: logRemovalPolicy });
       const role = new iam.Role(this, `${cid}Role`, {
         assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
         description: `relearn ${props.pipelineName}: the monitor's ${task} task`,
       });
       logGroup.grantWrite(role);
-      return new nodejs.NodejsFunction(this, cid, {
-        entry: path.join(PACKAGE_ROOT, 'lambdas', 'monitor', 'handler.ts'),
-        handler: exportName,
-        // As the stages: esbuild runs where relearn's dependencies are installed (lib/package-root.ts).
-        projectRoot: INSTALL_ROOT,
-        depsLockFilePath: DEPS_LOCK_FILE,
-        runtime: lambda.Runtime.NODEJS_22_X,
+      // The stages' code path (lib/constructs/relearn-function.ts): the pre-built bundle where relearn is installed.
+      return relearnFunction(this, cid, {
+        handlerName: 'monitor',
+        exportName,
         architecture: lambda.Architecture.ARM_64,
         memorySize: MONITOR_SIZING[task].memoryMb,
         timeout: MONITOR_SIZING[task].timeout,
@@ -131,7 +127,6 @@ export class ProductionMonitoring extends Construct {
         logGroup,
         tracing: lambda.Tracing.ACTIVE,
         environment: { ...props.environment, ...extraEnvironment },
-        bundling: props.bundling,
       });
     };
     const plan = fn('plan', 'plan', 'PlanFunction');

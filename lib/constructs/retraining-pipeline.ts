@@ -4,21 +4,22 @@ import { Annotations, ArnFormat, Aws, CfnMapping, Duration, Fn, RemovalPolicy, S
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subs from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { DEPS_LOCK_FILE, INSTALL_ROOT } from '../package-root';
-import { endpointNameOf, parseConfig, RelearnConfig } from '../../lambdas/shared/config';
+import { endpointNameOf, parseConfig, RelearnConfig, RelearnConfigInput } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
 import { STATE_MEMORY_ENV } from '../../lambdas/shared/cost';
-import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, SKLEARN_VERSIONS, sklearnImageTag } from '../sklearn-images';
+import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, sklearnImageTag } from '../sklearn-images';
 import { trainingSourceDirOf } from '../config-file';
 import { loadCuratedSchemaFile } from '../curated-schema';
+import { acknowledgeReviewedFindings } from '../nag-acknowledgements';
+import { PACKAGE_ROOT } from '../package-root';
 import { packageSourceDir } from '../training-code';
 import { AbortCleanup } from './abort-cleanup';
 import { PipelineAlarms } from './alarms';
@@ -26,74 +27,161 @@ import { PipelineDashboard } from './dashboard';
 import { ProductionMonitoring } from './monitoring';
 import { PipelineTrigger, TRIGGER_VISIBILITY_TIMEOUT } from './trigger';
 import { EndpointOwner } from './endpoint-owner';
+import { checkNoClash, checkProps, effectiveConfig } from './pipeline-props';
+import { relearnFunction, STAGE_BUNDLING } from './relearn-function';
 import { executionTimeout, RetrainingStateMachine, stateMemoryMb } from './retraining-state-machine';
 import { rollbackTimeout, RollbackStateMachine } from './rollback-state-machine';
 import { FUNCTION_IDS, FunctionId, STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
+import {
+  ACCESS_LOGS_USE_BUCKET_POLICY,
+  buildBucket,
+  buildKey,
+  buildModelPackageGroup,
+  defaultAccessLogsBucketProps,
+  defaultKeyProps,
+  defaultSecureBucketProps,
+  removalPolicyOf,
+} from './stateful-defaults';
+
+export { SDK_CREDENTIAL_FALLBACKS, STAGE_BUNDLING } from './relearn-function';
 
 /** Lambda refuses a function whose environment (keys + values) exceeds 4 KB. */
 export const LAMBDA_ENV_LIMIT_BYTES = 4096;
 
-/**
- * Credential sources of the SDK's default chain that come after the environment variables. Lambda (and local
- * mode) always supply credentials through the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
- * AWS_SESSION_TOKEN are set by Lambda, and no stage sets AWS_PROFILE), so the chain stops there and these
- * modules are never loaded; the SDK imports each of them lazily (`import()` in credential-provider-node's
- * defaultProvider and remoteProvider), so a bundle loads without them. Leaving them out saves ~88 KB per
- * bundle (STS/SSO/sign-in clients, the ECS/EC2 metadata clients). Every client a handler calls is still
- * bundled at its pinned version. test/template.test.ts checks both halves on a bundle built with these options.
- */
-export const SDK_CREDENTIAL_FALLBACKS = [
-  '@aws-sdk/credential-provider-http',
-  '@aws-sdk/credential-provider-ini',
-  '@aws-sdk/credential-provider-login',
-  '@aws-sdk/credential-provider-process',
-  '@aws-sdk/credential-provider-sso',
-  '@aws-sdk/credential-provider-web-identity',
-  '@aws-sdk/nested-clients',
-  '@aws-sdk/token-providers',
-  // ECS container and EC2 instance metadata credentials: remoteProvider, the chain's last resort.
-  '@smithy/credential-provider-imds',
-] as const;
-
-/** How every stage handler is bundled (esbuild, locally); exported so that tests build a bundle the same way. */
-export const STAGE_BUNDLING = {
-  // Always esbuild on this machine, never Docker.
-  forceDockerBundling: false,
-  minify: true,
-  sourceMap: false,
-  target: 'node22',
-  // The SDK's ES module build tree-shakes; its CommonJS build doubles the bundle (FIELD-NOTES).
-  mainFields: ['module', 'main'],
-  // Bundle the pinned SDK clients instead of the runtime's own copy; only the credential sources a
-  // Lambda never reaches are left out (see SDK_CREDENTIAL_FALLBACKS).
-  externalModules: [...SDK_CREDENTIAL_FALLBACKS],
-  // esbuild says only what is wrong, not a size summary per bundle on every synth.
-  logLevel: nodejs.LogLevel.WARNING,
-} as const satisfies nodejs.BundlingOptions;
-
 /** The stages that read the curated schema (CURATED_SCHEMA_URI and s3:GetObject on exactly that object). */
 export const CURATED_SCHEMA_STAGES: readonly StageId[] = ['shard-statistics', 'validate-data'];
 
-/** The repository root: lambdas/, package-lock.json and the default training sources live here. */
-const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
+/**
+ * The metadata entry type that marks a RetrainingPipeline in the cloud assembly (manifest.json, under its stack):
+ * `relearn local run` finds every pipeline of a user's app by it, without guessing from resource shapes. Its data is
+ * PipelineMetadata.
+ */
+export const PIPELINE_METADATA_TYPE = 'relearn:pipeline';
+
+/** What the assembly says about each pipeline (the construct's metadata entry). */
+export interface PipelineMetadata {
+  /** The construct id (what `relearn local run --pipeline` matches first). */
+  readonly id: string;
+  /** config.name: the prefix of its physical names, and its local state folder's name. */
+  readonly name: string;
+  /** Logical id of its state machine in the stack's template. */
+  readonly stateMachineLogicalId: string;
+  /** Logical id of its rollback state machine (`relearn local rollback --pipeline`). */
+  readonly rollbackStateMachineLogicalId: string;
+  /** The relearn version that synthesized it. */
+  readonly version: string;
+}
+
+/** Marks a RetrainingPipeline (isRetrainingPipeline), across copies of relearn. */
+const PIPELINE_SYMBOL = Symbol.for('relearn.RetrainingPipeline');
+
+/** relearn's own version (package.json), recorded in the pipeline's metadata. */
+export const RELEARN_VERSION: string = (JSON.parse(fs.readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 export interface RetrainingPipelineProps {
-  /** The parsed relearn configuration (lambdas/shared/config: parseConfig). */
-  readonly config: RelearnConfig;
-  /** The bucket whose `incoming/` prefix receives new data. The pipeline only reads it. */
-  readonly dataBucket: s3.IBucket;
-  /** The bucket for datasets, runs and the champion record (docs/architecture.md, S3 layout). */
-  readonly artifactsBucket: s3.IBucket;
-  /** Customer-managed key of both buckets; also encrypts logs, the topic and SageMaker volumes and outputs. */
-  readonly encryptionKey: kms.IKey;
-  /** Name of the SageMaker model package group that Register writes to. */
-  readonly modelPackageGroupName: string;
   /**
-   * Directory that `config.training.sourceDir` and `config.validation.schemaFile` are relative to: the config
-   * file's folder. An absent `training.sourceDir` is relearn's built-in script, whatever this is.
-   * @default - the relearn repository root
+   * The pipeline's configuration: what a relearn.config.json holds (docs/configuration.md), as an object or as
+   * parsed by `loadConfigFile`/`parseConfig`. Parsed here; a bad field fails the synth naming it (`config.<field>`).
+   * What the pipeline does (columns, training script and its instance type, gates, serving instance type) is set
+   * here; where it runs (buckets, key, topic, names) by the props below.
+   * @default - every default: `name` 'relearn', the bundled churn example's columns, relearn's built-in training script
+   */
+  readonly config?: RelearnConfigInput;
+  /**
+   * The folder relative paths in the config (`training.sourceDir`, `validation.schemaFile`) are relative to: the
+   * config file's folder. An absent `training.sourceDir` is relearn's built-in script, whatever this is.
+   * @default - the current directory (the folder `cdk` runs the app in, where its cdk.json is)
    */
   readonly appRoot?: string;
+
+  // --- Bring your own, or relearn builds it (never both) ---
+
+  /**
+   * An existing bucket whose `incoming/` prefix receives new data. The pipeline only reads it.
+   * @default - a new bucket (SSE-KMS with the pipeline's key, versioned, TLS only, no public access, server access
+   * logs, EventBridge notifications on), built from `dataBucketProps`
+   */
+  readonly dataBucket?: s3.IBucket;
+  /**
+   * Overrides for the data bucket relearn builds (not with `dataBucket`).
+   * @default - relearn's defaults (see `dataBucket`)
+   */
+  readonly dataBucketProps?: s3.BucketProps;
+  /**
+   * An existing bucket for datasets, runs and the champion record (docs/architecture.md, S3 layout). One per
+   * pipeline: two pipelines must not share it (their champion records would collide).
+   * @default - a new bucket with the data bucket's hardening (EventBridge off), built from `artifactsBucketProps`
+   */
+  readonly artifactsBucket?: s3.IBucket;
+  /**
+   * Overrides for the artifacts bucket relearn builds (not with `artifactsBucket`).
+   * @default - relearn's defaults (see `artifactsBucket`)
+   */
+  readonly artifactsBucketProps?: s3.BucketProps;
+  /**
+   * An existing customer-managed key: the pipeline encrypts what it writes to S3, its logs, the topic and SageMaker
+   * volumes and outputs with it.
+   * @default - a new key (yearly rotation; CloudWatch Logs may use it for this account's log groups), built from
+   * `encryptionKeyProps`
+   */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * Overrides for the key relearn builds (not with `encryptionKey`).
+   * @default - relearn's defaults (see `encryptionKey`)
+   */
+  readonly encryptionKeyProps?: kms.KeyProps;
+  /**
+   * An existing bucket that receives the server access logs of the buckets relearn builds.
+   * @default - a new SSE-S3 bucket (access logs cannot go to an SSE-KMS bucket), when relearn builds a bucket
+   */
+  readonly accessLogsBucket?: s3.IBucket;
+  /**
+   * Overrides for the access-log bucket relearn builds (not with `accessLogsBucket`).
+   * @default - relearn's defaults (versioned, TLS only, no public access, logs kept 365 days)
+   */
+  readonly accessLogsBucketProps?: s3.BucketProps;
+  /**
+   * Name of an existing SageMaker model package group that Register writes to.
+   * @default - a new group named `<config.name>-models`
+   */
+  readonly modelPackageGroupName?: string;
+  /**
+   * An existing SNS topic for the outcome of each run (a topic encrypted with another key must name it as its
+   * `masterKey`, so that Notify may use it).
+   * @default - a new topic, encrypted with the pipeline's key, TLS only
+   */
+  readonly topic?: sns.ITopic;
+
+  // --- Names, image, instance types, retention ---
+
+  /**
+   * Name of the state machine.
+   * @default `<config.name>-retrain`
+   */
+  readonly stateMachineName?: string;
+  /**
+   * The training and serving image (the SageMaker scikit-learn container contract). An ECR repository's image is
+   * granted to the SageMaker role (`DockerImage.fromEcrRepository`).
+   * @default - `config.training.imageUri`, else SageMaker's scikit-learn image of `config.training.frameworkVersion`
+   * in the stack's region
+   */
+  readonly trainingImage?: tasks.DockerImage;
+  /**
+   * Instance type of the training jobs (wins over `config.training.instanceType`).
+   * @default - config.training.instanceType (`ml.m5.large`)
+   */
+  readonly trainingInstanceType?: string;
+  /**
+   * Instance type of the serving endpoint (wins over `config.deployment.instanceType`).
+   * @default - config.deployment.instanceType (`ml.m5.large`)
+   */
+  readonly servingInstanceType?: string;
+  /**
+   * Removal policy of what relearn builds: the key, buckets, model package group (when it builds them) and log groups.
+   * Buckets are never emptied on removal: a bucket with objects stays.
+   * @default - from config.removalPolicy: RemovalPolicy.RETAIN (`retain`) or RemovalPolicy.DESTROY (`destroy`)
+   */
+  readonly removalPolicy?: RemovalPolicy;
   /**
    * Retention of the Lambda and state machine log groups.
    * @default logs.RetentionDays.THREE_MONTHS
@@ -101,23 +189,47 @@ export interface RetrainingPipelineProps {
   readonly logRetention?: logs.RetentionDays;
   /**
    * Removal policy of the log groups.
-   * @default RemovalPolicy.RETAIN
+   * @default - `removalPolicy`
    */
   readonly logRemovalPolicy?: RemovalPolicy;
 }
 
+/** The pipeline's stateful inputs once resolved: given, or built by the construct. */
+interface Wiring {
+  readonly config: RelearnConfig;
+  readonly dataBucket: s3.IBucket;
+  readonly artifactsBucket: s3.IBucket;
+  readonly encryptionKey: kms.IKey;
+  readonly modelPackageGroupName: string;
+}
+
 /**
- * The retraining pipeline: one Lambda per stage, the SageMaker execution role, the outcome topic, the
- * packaged training code and the state machine of docs/architecture.md. Bring your own buckets, key and
- * model package group (relearn's DataStack makes them), so the stateful part can outlive this one.
+ * The retraining pipeline of docs/architecture.md, as one construct for any CDK app: one Lambda per stage, the
+ * SageMaker execution role, the outcome topic, the packaged training code and the state machine. The stateful parts
+ * (key, buckets, model package group, topic) are yours to bring, or it builds them ("bring your own or we build it",
+ * as aws-solutions-constructs do); relearn's own app brings them from its DataStack, so that they outlive this part.
+ * Several pipelines may live side by side in one app, each with its own `config.name`.
  */
 export class RetrainingPipeline extends Construct {
+  /** True for a RetrainingPipeline (also one from another copy of relearn in node_modules). */
+  public static isRetrainingPipeline(x: unknown): x is RetrainingPipeline {
+    return typeof x === 'object' && x !== null && PIPELINE_SYMBOL in x;
+  }
+
+  /** The parsed configuration, with the instance-type props applied: what every stage reads (RELEARN_CONFIG). */
+  public readonly config: RelearnConfig;
   public readonly stateMachine: sfn.StateMachine;
   /** `<name>-rollback`: `relearn rollback` starts it (lib/constructs/rollback-state-machine.ts). */
   public readonly rollbackStateMachine: sfn.StateMachine;
-  public readonly functions: Readonly<Record<FunctionId, nodejs.NodejsFunction>>;
+  public readonly functions: Readonly<Record<FunctionId, lambda.Function>>;
   public readonly sagemakerRole: iam.Role;
-  public readonly topic: sns.Topic;
+  public readonly topic: sns.ITopic;
+  public readonly dataBucket: s3.IBucket;
+  public readonly artifactsBucket: s3.IBucket;
+  public readonly encryptionKey: kms.IKey;
+  public readonly modelPackageGroupName: string;
+  /** The access-log bucket relearn built, if it built one. */
+  public readonly accessLogsBucket?: s3.IBucket;
   public readonly trainingCode: s3assets.Asset;
   /** `validation.schemaFile`, shipped as an S3 file asset (ShardStatistics and ValidateData read it). */
   public readonly curatedSchema?: s3assets.Asset;
@@ -134,14 +246,46 @@ export class RetrainingPipeline extends Construct {
   public readonly endpointOwner: EndpointOwner;
   private imageRegistry?: CfnMapping;
 
-  constructor(scope: Construct, id: string, props: RetrainingPipelineProps) {
+  constructor(scope: Construct, id: string, props: RetrainingPipelineProps = {}) {
     super(scope, id);
-    const { config, dataBucket, artifactsBucket, encryptionKey: key } = props;
-    const appRoot = props.appRoot ?? PROJECT_ROOT;
-    validateProps(props, appRoot);
+    Object.defineProperty(this, PIPELINE_SYMBOL, { value: true });
+    const config = effectiveConfig(props);
+    this.config = config;
+    const appRoot = path.resolve(props.appRoot ?? process.cwd());
+    checkProps(props, config, appRoot);
+    checkNoClash(this, config, props);
     this.endpointName = endpointNameOf(config);
+    const removalPolicy = props.removalPolicy ?? removalPolicyOf(config.removalPolicy);
     const logRetention = props.logRetention ?? logs.RetentionDays.THREE_MONTHS;
-    const logRemovalPolicy = props.logRemovalPolicy ?? RemovalPolicy.RETAIN;
+    const logRemovalPolicy = props.logRemovalPolicy ?? removalPolicy;
+
+    // 0. The stateful parts: brought, or built with relearn's defaults (lib/constructs/stateful-defaults.ts).
+    const buildsABucket = !props.dataBucket || !props.artifactsBucket;
+    // Access logs are delivered through a bucket policy (logging.s3.amazonaws.com), not the legacy ACL; context
+    // must be set before the first child.
+    if (buildsABucket && !props.accessLogsBucket) this.node.setContext(ACCESS_LOGS_USE_BUCKET_POLICY, true);
+    const key =
+      props.encryptionKey ??
+      buildKey(this, 'Key', defaultKeyProps(`relearn ${config.name}: data, artifacts, logs and notifications`, removalPolicy), props.encryptionKeyProps);
+    let accessLogs = props.accessLogsBucket;
+    if (!accessLogs && buildsABucket) {
+      accessLogs = this.accessLogsBucket = buildBucket(this, 'AccessLogsBucket', defaultAccessLogsBucketProps(removalPolicy), props.accessLogsBucketProps);
+    }
+    const dataBucket =
+      props.dataBucket ??
+      buildBucket(this, 'DataBucket', { ...defaultSecureBucketProps(key, accessLogs!, 'data-bucket/', removalPolicy), eventBridgeEnabled: true }, props.dataBucketProps);
+    const artifactsBucket =
+      props.artifactsBucket ?? buildBucket(this, 'ArtifactsBucket', defaultSecureBucketProps(key, accessLogs!, 'artifacts-bucket/', removalPolicy), props.artifactsBucketProps);
+    let modelPackageGroupName = props.modelPackageGroupName;
+    if (modelPackageGroupName === undefined) {
+      modelPackageGroupName = `${config.name}-models`;
+      buildModelPackageGroup(this, 'ModelPackageGroup', modelPackageGroupName, `relearn ${config.name}: every evaluated candidate, with its metrics and approval status`, removalPolicy);
+    }
+    this.dataBucket = dataBucket;
+    this.artifactsBucket = artifactsBucket;
+    this.encryptionKey = key;
+    this.modelPackageGroupName = modelPackageGroupName;
+    const wiring: Wiring = { config, dataBucket, artifactsBucket, encryptionKey: key, modelPackageGroupName };
 
     // 1. Training code: a deterministic sourcedir.tar.gz, shipped as an S3 asset (and the curated schema).
     this.trainingCode = new s3assets.Asset(this, 'TrainingCode', {
@@ -155,22 +299,22 @@ export class RetrainingPipeline extends Construct {
       });
     }
 
-    // 2. The image: the SageMaker scikit-learn image of the stack's region, or the configured one.
-    this.trainingImageUri = config.training.imageUri ?? this.sklearnImageUri(config.training.frameworkVersion);
-
-    // 3. SageMaker execution role (training jobs and the serving model): exact prefixes, no managed policies.
+    // 2. SageMaker execution role (training jobs and the serving model): exact prefixes, no managed policies.
     this.sagemakerRole = new iam.Role(this, 'SageMakerRole', {
       assumedBy: new iam.ServicePrincipal('sagemaker.amazonaws.com'),
       description: `relearn ${config.name}: SageMaker training jobs and models`,
     });
-    this.grantSageMakerRole(this.sagemakerRole, props);
+
+    // 3. The image: the given one (granted to the SageMaker role), the configured one, or SageMaker's scikit-learn
+    //    image of the stack's region.
+    this.trainingImageUri = props.trainingImage
+      ? props.trainingImage.bind({ grantPrincipal: this.sagemakerRole }).imageUri
+      : (config.training.imageUri ?? this.sklearnImageUri(config.training.frameworkVersion));
+    this.grantSageMakerRole(this.sagemakerRole, wiring);
 
     // 4. Outcome topic (KMS, TLS only), with e-mail subscriptions that each recipient confirms.
-    this.topic = new sns.Topic(this, 'Topic', {
-      displayName: `relearn ${config.name}`,
-      masterKey: key,
-      enforceSSL: true,
-    });
+    this.topic = props.topic ?? new sns.Topic(this, 'Topic', { displayName: `relearn ${config.name}`, masterKey: key, enforceSSL: true });
+    const topicKey = props.topic ? props.topic.masterKey : key;
     for (const email of config.notifications.emails) this.topic.addSubscription(new subs.EmailSubscription(email));
 
     // 5. One function per stage, each with its own role and log group.
@@ -180,7 +324,7 @@ export class RetrainingPipeline extends Construct {
       ARTIFACTS_BUCKET: artifactsBucket.bucketName,
       KMS_KEY_ARN: key.keyArn,
       SAGEMAKER_ROLE_ARN: this.sagemakerRole.roleArn,
-      MODEL_PACKAGE_GROUP: props.modelPackageGroupName,
+      MODEL_PACKAGE_GROUP: modelPackageGroupName,
       TOPIC_ARN: this.topic.topicArn,
       TRAINING_CODE_URI: trainingCodeUri,
       TRAINING_IMAGE_URI: this.trainingImageUri,
@@ -192,7 +336,7 @@ export class RetrainingPipeline extends Construct {
     const schemaVariables: Record<string, string> = this.curatedSchema ? { CURATED_SCHEMA_URI: this.curatedSchema.s3ObjectUrl } : {};
     environment.RELEARN_CONFIG = configForEnvironment(config, { ...environment, ...schemaVariables });
 
-    const functions = {} as Record<FunctionId, nodejs.NodejsFunction>;
+    const functions = {} as Record<FunctionId, lambda.Function>;
     for (const stage of FUNCTION_IDS) {
       const cid = stageConstructId(stage);
       const logGroup = new logs.LogGroup(this, `${cid}Logs`, {
@@ -205,12 +349,8 @@ export class RetrainingPipeline extends Construct {
         description: `relearn ${config.name}: the ${stage} stage`,
       });
       logGroup.grantWrite(role);
-      functions[stage] = new nodejs.NodejsFunction(this, cid, {
-        entry: path.join(PROJECT_ROOT, 'lambdas', stage, 'handler.ts'),
-        handler: 'handler',
-        projectRoot: INSTALL_ROOT,
-        depsLockFilePath: DEPS_LOCK_FILE,
-        runtime: lambda.Runtime.NODEJS_22_X,
+      functions[stage] = relearnFunction(this, cid, {
+        handlerName: stage,
         // Pure JavaScript handlers: Graviton is cheaper per GB-second at the same speed.
         architecture: lambda.Architecture.ARM_64,
         memorySize: STAGE_SIZING[stage].memoryMb,
@@ -219,16 +359,15 @@ export class RetrainingPipeline extends Construct {
         logGroup,
         tracing: lambda.Tracing.ACTIVE,
         environment: (CURATED_SCHEMA_STAGES as readonly FunctionId[]).includes(stage) ? { ...environment, ...schemaVariables } : environment,
-        bundling: STAGE_BUNDLING,
       });
     }
     this.functions = functions;
-    this.grantStages(functions, props);
+    this.grantStages(functions, wiring, topicKey);
 
     // 6. The state machine.
     const machine = new RetrainingStateMachine(this, 'Retrain', {
       functions,
-      stateMachineName: `${config.name}-retrain`,
+      stateMachineName: props.stateMachineName ?? `${config.name}-retrain`,
       timeout: executionTimeout(config),
       encryptionKey: key,
       logRetention,
@@ -252,7 +391,10 @@ export class RetrainingPipeline extends Construct {
     // Notify prices its own run (lambdas/notify/cost.ts): the memory behind each state (the history does not carry
     // it), and the history of both machines' executions (Notify serves the rollback too). Names, not ARNs: the
     // machines' ARNs would make Notify depend on the state machines that invoke it (a cycle).
-    (functions.notify as nodejs.NodejsFunction).addEnvironment(STATE_MEMORY_ENV, JSON.stringify(stateMemoryMb(machine, rollback)));
+    const stateMemory = JSON.stringify(stateMemoryMb(machine, rollback));
+    // About 500 bytes more in Notify's environment: checked against Lambda's 4 KB with the configuration.
+    checkEnvironmentSize({ ...environment, [STATE_MEMORY_ENV]: stateMemory });
+    functions.notify.addEnvironment(STATE_MEMORY_ENV, stateMemory);
     functions.notify.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['states:GetExecutionHistory'],
@@ -267,7 +409,6 @@ export class RetrainingPipeline extends Construct {
       pipelineName: config.name,
       retain: config.deployment.endpointRemovalPolicy === 'retain',
       encryptionKey: key,
-      bundling: STAGE_BUNDLING,
       logRetention,
       logRemovalPolicy,
     });
@@ -275,7 +416,8 @@ export class RetrainingPipeline extends Construct {
     // 9. An execution that ends ABORTED, TIMED_OUT or FAILED uncaught leaves no training job running.
     this.abortCleanup = new AbortCleanup(this, 'AbortCleanup', {
       stateMachine: this.stateMachine, pipelineName: config.name, topic: this.topic, encryptionKey: key,
-      environment, bundling: STAGE_BUNDLING, logRetention, logRemovalPolicy,
+      ...(topicKey ? { topicKey } : {}),
+      environment, logRetention, logRemovalPolicy,
     });
 
     // 10. Data landing (and the schedule) start runs, one at a time (lib/constructs/trigger.ts).
@@ -304,6 +446,19 @@ export class RetrainingPipeline extends Construct {
       deadLetterQueues, alarms: [...this.alarms.alarms, this.monitoring.driftAlarm, this.monitoring.failureAlarm],
     });
     this.monitoring.addToDashboard(this.dashboard.dashboard);
+
+    // 13. What `relearn local run` finds the pipeline by (PIPELINE_METADATA_TYPE), and cdk-nag's reviewed findings:
+    //    acknowledged on this pipeline's own resources when the app is validated (after cross-stack references are
+    //    resolved, before any validation plugin of the app runs), so an app's own AwsSolutionsChecks pass.
+    const metadata: PipelineMetadata = {
+      id,
+      name: config.name,
+      stateMachineLogicalId: Stack.of(this).getLogicalId(this.stateMachine.node.defaultChild as sfn.CfnStateMachine),
+      rollbackStateMachineLogicalId: Stack.of(this).getLogicalId(this.rollbackStateMachine.node.defaultChild as sfn.CfnStateMachine),
+      version: RELEARN_VERSION,
+    };
+    this.node.addMetadata(PIPELINE_METADATA_TYPE, metadata);
+    this.node.addValidation({ validate: () => (acknowledgeReviewedFindings(this), []) });
   }
 
   /** `<account>.dkr.ecr.<region>.<suffix>/sagemaker-scikit-learn:<version>-cpu-py3`, resolved per region at deploy. */
@@ -315,8 +470,8 @@ export class RetrainingPipeline extends Construct {
     return Fn.join('', [account, '.dkr.ecr.', Aws.REGION, '.', Aws.URL_SUFFIX, `/${SKLEARN_REPOSITORY}:${sklearnImageTag(frameworkVersion)}`]);
   }
 
-  private grantSageMakerRole(role: iam.Role, props: RetrainingPipelineProps): void {
-    const { artifactsBucket: artifacts, encryptionKey: key, config } = props;
+  private grantSageMakerRole(role: iam.Role, props: Wiring): void {
+    const { artifactsBucket: artifacts, encryptionKey: key } = props;
     const stack = Stack.of(this);
     // Read: dataset channels; self-contained models (runs/*/model/model.tar.gz: the champion channel, and what
     // every endpoint instance downloads when it starts, for the model's whole life).
@@ -373,7 +528,7 @@ export class RetrainingPipeline extends Construct {
     );
     // ECR: pull the image. GetAuthorizationToken has no resource-level permission.
     role.addToPolicy(new iam.PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }));
-    const repository = this.imageRepositoryArn(config);
+    const repository = this.imageRepositoryArn();
     if (repository) {
       role.addToPolicy(
         new iam.PolicyStatement({
@@ -381,29 +536,32 @@ export class RetrainingPipeline extends Construct {
           resources: [repository],
         }),
       );
-    } else {
+    } else if (!Token.isUnresolved(this.trainingImageUri)) {
       Annotations.of(this).addWarningV2(
         'relearn:imageNotEcr',
-        `training.imageUri ${config.training.imageUri} is not an ECR image URI: grant the SageMaker role pull access yourself`,
+        `the training image ${this.trainingImageUri} is not an ECR image URI: grant the SageMaker role pull access yourself`,
       );
     }
   }
 
-  /** The ECR repository of the training image, or undefined when the image is not in ECR. */
-  private imageRepositoryArn(config: RelearnConfig): string | undefined {
+  /**
+   * The ECR repository of the training image, or undefined when the image is not a literal ECR URI (an image given
+   * as `trainingImage` from an ECR repository object was granted by its `bind`).
+   */
+  private imageRepositoryArn(): string | undefined {
     const stack = Stack.of(this);
-    if (!config.training.imageUri && this.imageRegistry) {
+    if (this.imageRegistry) {
       const account = this.imageRegistry.findInMap(Aws.REGION, 'account');
       return `arn:${Aws.PARTITION}:ecr:${Aws.REGION}:${account}:repository/${SKLEARN_REPOSITORY}`;
     }
-    if (!config.training.imageUri) return undefined;
-    const m = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([^:@]+)/.exec(config.training.imageUri);
+    if (Token.isUnresolved(this.trainingImageUri)) return undefined;
+    const m = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([^:@]+)/.exec(this.trainingImageUri);
     if (!m) return undefined;
     return `arn:${stack.partition}:ecr:${m[2]}:${m[1]}:repository/${m[3]}`;
   }
 
   /** Least privilege per stage: STAGE_S3_ACCESS for S3, SageMaker ARNs built from the names in names.ts. */
-  private grantStages(fns: Record<FunctionId, nodejs.NodejsFunction>, props: RetrainingPipelineProps): void {
+  private grantStages(fns: Record<FunctionId, lambda.Function>, props: Wiring, topicKey: kms.IKey | undefined): void {
     const { config, dataBucket: data, artifactsBucket: artifacts, encryptionKey: key } = props;
     const stack = Stack.of(this);
     const smArn = (resource: string) => `arn:${stack.partition}:sagemaker:${stack.region}:${stack.account}:${resource}`;
@@ -496,7 +654,7 @@ export class RetrainingPipeline extends Construct {
     // Notify (also NotPromoted and NotifyFailure, which stops this run's training job and rolls back an
     // unpromoted deployment).
     allow(fns.notify, ['sns:Publish'], [this.topic.topicArn]);
-    allow(fns.notify, KMS_DATA_ACTIONS, [key.keyArn]); // the topic is encrypted with the key
+    if (topicKey) allow(fns.notify, KMS_DATA_ACTIONS, [topicKey.keyArn]); // the topic's key (the pipeline's, unless a topic was given)
     allow(fns.notify, ['sagemaker:DescribeTrainingJob', 'sagemaker:ListTags', 'sagemaker:StopTrainingJob'], [trainingJobs]);
     rollBack(fns.notify);
 
@@ -589,11 +747,20 @@ export function configForEnvironment(config: RelearnConfig, otherVariables: Reco
   const withConfig = (value: string) => ({ ...otherVariables, RELEARN_CONFIG: value });
   if (environmentSize(withConfig(full)) <= LAMBDA_ENV_LIMIT_BYTES) return full;
   const compact = JSON.stringify(withoutDefaults(config, parseConfig({})) ?? {});
-  if (JSON.stringify(parseConfig(JSON.parse(compact))) !== full) {
+  // Compared field by field, not as text: parsing puts a derived default (evaluation.primaryMetric) after the fields
+  // given, so a config parsed twice (the config prop may be a parsed config) has the same fields in another order.
+  if (canonicalJson(parseConfig(JSON.parse(compact))) !== canonicalJson(config)) {
     throw new Error('RELEARN_CONFIG: the configuration without its defaults does not parse back to the same configuration');
   }
   checkEnvironmentSize(withConfig(compact));
   return compact;
+}
+
+/** JSON with every object's keys sorted: equal for equal values whatever the order their fields were set in. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
 }
 
 /** The parts of `value` that differ from `defaults` (objects compared field by field, anything else as JSON). */
@@ -645,26 +812,4 @@ export function checkEnvironmentSize(env: Record<string, string>): number {
     );
   }
   return total;
-}
-
-/** Constructor validation: expected X, but got Y. Tokens are skipped. */
-function validateProps(props: RetrainingPipelineProps, appRoot: string): void {
-  const { config } = props;
-  if (!Token.isUnresolved(props.modelPackageGroupName) && !/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/.test(props.modelPackageGroupName)) {
-    throw new Error(`modelPackageGroupName must be a SageMaker name (letters, digits, hyphens, at most 63), but got '${props.modelPackageGroupName}'`);
-  }
-  if (!config.training.imageUri && !(SKLEARN_VERSIONS as readonly string[]).includes(config.training.frameworkVersion)) {
-    throw new Error(
-      `training.frameworkVersion must be one of ${SKLEARN_VERSIONS.join(', ')} (or set training.imageUri), but got '${config.training.frameworkVersion}'`,
-    );
-  }
-  const sourceDir = trainingSourceDirOf(config, appRoot);
-  if (!fs.existsSync(sourceDir) || !fs.statSync(sourceDir).isDirectory()) {
-    throw new Error(`training.sourceDir must be a directory (relative to ${appRoot}), but got '${config.training.sourceDir ?? '(the built-in script)'}' (${sourceDir} does not exist)`);
-  }
-  if (!fs.existsSync(path.join(sourceDir, config.training.entryPoint))) {
-    throw new Error(
-      `training.entryPoint must be a file in training.sourceDir, but got '${config.training.entryPoint}' (${path.join(sourceDir, config.training.entryPoint)} does not exist)`,
-    );
-  }
 }

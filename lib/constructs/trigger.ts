@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import { Annotations, ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -12,9 +11,9 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { relearnFunction } from './relearn-function';
 import { TriggerConfig } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
-import { DEPS_LOCK_FILE, INSTALL_ROOT, PACKAGE_ROOT } from '../package-root';
 
 /** The repository root (lambdas/ and package-lock.json). */
 
@@ -72,7 +71,7 @@ export interface PipelineTriggerProps {
 export class PipelineTrigger extends Construct {
   public readonly queue: sqs.Queue;
   public readonly deadLetterQueue: sqs.Queue;
-  public readonly function: nodejs.NodejsFunction;
+  public readonly function: lambda.Function;
   public readonly objectCreatedRule: events.Rule;
   public readonly executionEndedRule: events.Rule;
   public readonly schedule?: scheduler.CfnSchedule;
@@ -111,13 +110,9 @@ export class PipelineTrigger extends Construct {
       description: `relearn ${props.pipelineName}: the trigger (single-flight starts of the retraining state machine)`,
     });
     logGroup.grantWrite(role);
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: path.join(PACKAGE_ROOT, 'lambdas', 'trigger', 'handler.ts'),
-      handler: 'handler',
-      // As the stages: esbuild runs where relearn's dependencies are installed (lib/package-root.ts).
-      projectRoot: INSTALL_ROOT,
-      depsLockFilePath: DEPS_LOCK_FILE,
-      runtime: lambda.Runtime.NODEJS_22_X,
+    // The stages' code path (lib/constructs/relearn-function.ts): the pre-built bundle where relearn is installed.
+    this.function = relearnFunction(this, 'Function', {
+      handlerName: 'trigger',
       architecture: lambda.Architecture.ARM_64,
       // The state object holds every pending key: parsing and writing a few MB stays quick with this much CPU.
       memorySize: 512,
@@ -126,7 +121,6 @@ export class PipelineTrigger extends Construct {
       logGroup,
       tracing: lambda.Tracing.ACTIVE,
       environment: { ...props.environment, STATE_MACHINE_ARN: props.stateMachine.stateMachineArn, TRIGGER_QUEUE_URL: this.queue.queueUrl },
-      bundling: props.bundling,
     });
     this.function.addEventSource(
       new lambdaEvents.SqsEventSource(this.queue, {

@@ -113,6 +113,8 @@ export interface ResolveOptions {
    * (RETRAIN_STATE_MACHINE) when there are several
    */
   readonly stateMachine?: string;
+  /** The stack (its CloudFormation name) the state machine is in: a pipeline of a user's app (local/asl/pipelines.ts). */
+  readonly stackName?: string;
   /**
    * The value of the state machine's `relearn:purpose` tag (`monitoring` for the monitor). Without it (and without
    * `stateMachine`), state machines tagged with a purpose are left out: the retraining one is the default.
@@ -180,15 +182,17 @@ export function resolvePipeline(outdir: string, opts: ResolveOptions = {}): Reso
   );
   const purposeOf = (m: (typeof machines)[number]) =>
     ((m.stack.template.Resources?.[m.logicalId]?.Properties?.Tags as { Key?: string; Value?: string }[] | undefined) ?? []).find((t) => t.Key === PURPOSE_TAG)?.Value;
-  // A purpose (or none: the untagged retrain and rollback machines) narrows the list first; among several, the retrain.
-  const candidates = opts.stateMachine ? machines : machines.filter((m) => purposeOf(m) === opts.purpose);
+  // A user's app names the stack (local/asl/pipelines.ts). A purpose (or none: the untagged retrain and rollback
+  // machines) narrows the list; among several, the retrain.
+  const inStack = machines.filter((m) => !opts.stackName || m.stack.stackName === opts.stackName);
+  const candidates = opts.stateMachine ? inStack : inStack.filter((m) => purposeOf(m) === opts.purpose);
   const choice = opts.stateMachine ?? (candidates.length > 1 ? RETRAIN_STATE_MACHINE : undefined);
   const wanted = choice ? candidates.filter((m) => m.logicalId.startsWith(choice)) : candidates;
   if (wanted.length !== 1) {
     const list = machines.map((m) => `${m.stack.stackName}/${m.logicalId}`).join(', ') || 'none';
     throw new UnresolvableError(
       wanted.length === 0
-        ? `${outdir}: no AWS::StepFunctions::StateMachine${choice ? ` matching ${choice}` : ''}${!opts.stateMachine && opts.purpose ? ` tagged ${PURPOSE_TAG}=${opts.purpose}` : ''} in the assembly (state machines: ${list})`
+        ? `${outdir}: no AWS::StepFunctions::StateMachine${choice ? ` matching ${choice}` : ''}${!opts.stateMachine && opts.purpose ? ` tagged ${PURPOSE_TAG}=${opts.purpose}` : ''}${opts.stackName ? ` in stack ${opts.stackName}` : ''} in the assembly (state machines: ${list})`
         : `${outdir}: more than one state machine (${list}); say which one`,
     );
   }

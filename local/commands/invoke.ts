@@ -54,7 +54,7 @@ function contentTypeOf(flags: Flags, body: Buffer, from: string): string {
 async function run(flags: Flags, io: CliIO): Promise<number> {
   const { body, from } = await bodyOf(flags, io);
   const contentType = contentTypeOf(flags, body, from);
-  const pipeline = pipelineForCommand(io.cwd, typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined);
+  const pipeline = pipelineForCommand(io.cwd, typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined, typeof flags.pipeline === 'string' ? flags.pipeline : undefined);
   const { stateDir } = pipeline;
   if (!existsSync(join(stateDir, 'sagemaker'))) throw new UsageError(`no local state for pipeline "${pipeline.name}" in ${stateDir}: run "relearn local run" first`);
   let endpointName = typeof flags.endpoint === 'string' ? flags.endpoint : undefined;
@@ -107,6 +107,6 @@ async function invokeWhenReady(client: SageMakerRuntimeClient, endpointName: str
 }
 
 export const invokeCommand: Command = {
-  valueFlags: ['body', 'body-file', 'content-type', 'endpoint', 'config'],
+  valueFlags: ['body', 'body-file', 'content-type', 'endpoint', 'config', 'pipeline'],
   run,
 };

@@ -12,7 +12,7 @@ import { CliIO, Command, Flags, UsageError } from './common';
  * no longer readable) leaves the endpoint Failed, with the reason.
  */
 async function run(flags: Flags, io: CliIO): Promise<number> {
-  const { stateDir, name } = pipelineForCommand(io.cwd, typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined);
+  const { stateDir, name } = pipelineForCommand(io.cwd, typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined, typeof flags.pipeline === 'string' ? flags.pipeline : undefined);
   let endpointName = typeof flags.endpoint === 'string' ? flags.endpoint : undefined;
   const lastRun = join(stateDir, 'last-run.json');
   if (!endpointName && existsSync(lastRun)) endpointName = (JSON.parse(readFileSync(lastRun, 'utf8')) as { endpointName?: string }).endpointName;
@@ -40,4 +40,4 @@ async function run(flags: Flags, io: CliIO): Promise<number> {
   }
 }
 
-export const replaceInstanceCommand: Command = { valueFlags: ['endpoint', 'config'], run };
+export const replaceInstanceCommand: Command = { valueFlags: ['endpoint', 'config', 'pipeline'], run };

@@ -19,7 +19,7 @@ async function run(flags: Flags, io: CliIO): Promise<number> {
     io.stdout.write(`removed ${dir}\n`);
     return 0;
   }
-  const pipeline = pipelineForCommand(io.cwd, typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined);
+  const pipeline = pipelineForCommand(io.cwd, typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined, typeof flags.pipeline === 'string' ? flags.pipeline : undefined);
   if (!existsSync(pipeline.stateDir)) {
     io.stdout.write(`pipeline "${pipeline.name}" has no local state (${pipeline.stateDir})\n`);
     return 0;
@@ -32,7 +32,7 @@ async function run(flags: Flags, io: CliIO): Promise<number> {
 }
 
 export const resetCommand: Command = {
-  valueFlags: ['config'],
+  valueFlags: ['config', 'pipeline'],
   booleanFlags: ['all'],
   run,
 };

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Layout } from '../../lambdas/shared/contracts';
 import { getJsonIfExists } from '../../lambdas/shared/s3';
-import { resolvePipeline, ROLLBACK_STATE_MACHINE } from '../asl/assembly';
+import { rollbackMachineOf } from '../app-run';
+import { resolvePipeline } from '../asl/assembly';
 import { parseCause } from '../lambda-host';
 import { EnforcementSummary, functionCredentials, LocalServices, startLocalServices } from '../local-env';
 import { writeFileAtomic } from '../atomic';
@@ -51,6 +52,8 @@ export interface LocalRollbackOptions {
   readonly projectDir: string;
   /** The pipeline's config file. @default - the project's, as every local command finds it */
   readonly configFile?: string;
+  /** A pipeline with local state, by its config name (`--pipeline`; a pipeline of a user's CDK app). @default - as configFile */
+  readonly pipeline?: string;
   /** An execution name or a model package ARN. @default - the previous champion */
   readonly to?: string;
   /** @default rollbackExecutionName() */
@@ -69,10 +72,12 @@ export interface LocalRollbackOptions {
  * stack, not on the code at hand). It holds the pipeline's lock, as a run does: one change to a pipeline at a time.
  */
 export async function rollbackLocal(opts: LocalRollbackOptions): Promise<RollbackOutcome & { result: LocalExecutionResult; enforcement: EnforcementSummary }> {
-  const { stateDir, name } = pipelineForCommand(opts.projectDir, opts.configFile);
+  const { stateDir, name } = pipelineForCommand(opts.projectDir, opts.configFile, opts.pipeline);
   const outdir = join(stateDir, 'cdk.out');
   if (!existsSync(join(outdir, 'manifest.json'))) throw new RollbackUsageError(`no local deployment of pipeline "${name}" in ${stateDir}: run "relearn local run" first`);
-  const pipeline = resolvePipeline(outdir, { stateMachine: ROLLBACK_STATE_MACHINE });
+  // The pipeline's own rollback machine: by its metadata (also a pipeline of a user's CDK app), else relearn's id.
+  const machine = rollbackMachineOf(outdir, name);
+  const pipeline = resolvePipeline(machine.outdir, machine.resolve);
   const lock = acquireLock(stateDir, name, 'relearn local rollback');
   let services: LocalServices | undefined;
   try {
@@ -203,12 +208,13 @@ const configFileOf = (flags: Flags, io: CommandIO) => (typeof flags.config === '
 
 /** `relearn local rollback [--to <execution or model package ARN>] [--config <file>] [--json]` */
 export const localRollbackCommand: Command = {
-  valueFlags: ['to', 'config'],
+  valueFlags: ['to', 'config', 'pipeline'],
   booleanFlags: ['json'],
   async run(flags, io) {
     const printer = new Printer(flags.json === true ? io.stderr : io.stdout, io.cwd);
     const configFile = configFileOf(flags, io);
-    const outcome = await rollbackLocal({ projectDir: io.cwd, to: toOf(flags), ...(configFile ? { configFile } : {}), onEvent: (e) => printer.event(e) });
+    const pipeline = typeof flags.pipeline === 'string' ? { pipeline: flags.pipeline } : {};
+    const outcome = await rollbackLocal({ projectDir: io.cwd, to: toOf(flags), ...(configFile ? { configFile } : {}), ...pipeline, onEvent: (e) => printer.event(e) });
     return report(outcome, io, flags.json === true);
   },
 };

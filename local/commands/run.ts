@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import { parseCause } from '../lambda-host';
 import { LocalFaults } from '../local-env';
-import { Interrupted, LocalRunReport, prepareRun, runLocal } from '../local-run';
+import { appChoiceOf } from '../app-run';
+import { Interrupted, LocalRunReport, prepareData, prepareRun, runLocal } from '../local-run';
 import { Printer } from '../printer';
 import { CliIO, Command, findPythonWithSklearn, Flags, UsageError } from './common';
 
@@ -67,16 +68,20 @@ async function runWithSignals(flags: Flags, io: CliIO, json: boolean, out: CliIO
     if (!Number.isFinite(maxWaitSeconds) || maxWaitSeconds < 0) throw new UsageError(`--max-wait must be a number of seconds >= 0, but got ${flags['max-wait']}`);
   }
   const faults = faultsOf(flags);
+  // relearn's own app from a config, or a CDK app of yours (--app, --pipeline, or a folder with a cdk.json).
+  const app = appChoiceOf({ ...str(flags, 'app'), ...str(flags, 'pipeline'), ...str(flags, 'config') }, io.cwd);
   const where = {
     projectDir: io.cwd,
     ...(typeof flags.data === 'string' ? { data: resolve(io.cwd, flags.data) } : {}),
     ...(typeof flags.config === 'string' ? { configFile: resolve(io.cwd, flags.config) } : {}),
+    ...(app ? { app } : {}),
   };
   // Fail fast, before anything starts: a bad config (every bad field), a path in it or --data that is not there.
-  const prepared = prepareRun(where);
+  const prepared = app ? prepareData(where) : prepareRun(where);
   const python = findPythonWithSklearn();
   const printer = new Printer(out, io.cwd);
-  out.write(`relearn local run · pipeline ${prepared.pipeline.name} · data ${printer.rel(prepared.data)}\n`);
+  const what = 'pipeline' in prepared ? `pipeline ${prepared.pipeline.name}` : `CDK app ${app?.command ?? 'of cdk.json'}${app?.pipeline ? `, pipeline ${app.pipeline}` : ''}`;
+  out.write(`relearn local run · ${what} · data ${printer.rel(prepared.data)}\n`);
   let report: LocalRunReport;
   try {
     report = await runLocal({
@@ -92,6 +97,8 @@ async function runWithSignals(flags: Flags, io: CliIO, json: boolean, out: CliIO
       onEvent: (e) => printer.event(e),
       onSageMakerEvent: (e) => printer.sagemaker(e),
       onUploadProgress: (p) => printer.uploadProgress(p),
+      // The app's own output (its warnings, a failed synth's story) only with --verbose: its error line is in ours.
+      ...(flags.verbose ? { onAppOutput: (chunk: string) => out.write(chunk) } : {}),
       signal,
     });
   } finally {
@@ -101,6 +108,11 @@ async function runWithSignals(flags: Flags, io: CliIO, json: boolean, out: CliIO
   if (json) io.stdout.write(JSON.stringify(jsonReport(report, printer)) + '\n');
   if (report.status === 'SUCCEEDED') return 0;
   return report.status === 'ABORTED' ? 130 : 1;
+}
+
+/** `{ [name]: value }` when the flag has a value. */
+function str(flags: Flags, name: string): Record<string, string> {
+  return typeof flags[name] === 'string' ? { [name]: flags[name] as string } : {};
 }
 
 /** The one object `--json` prints. */
@@ -118,6 +130,8 @@ export function jsonReport(report: LocalRunReport, printer?: Printer) {
     champion: report.champion ?? null,
     invoke: printer?.invokeHint(report) ?? null,
     pipeline: report.pipeline.name,
+    // a pipeline of a user's CDK app: its construct path and the app's command
+    ...(report.pipeline.app ? { app: report.pipeline.app } : {}),
     ...(report.interrupted ? { interrupted: report.interrupted } : {}),
     source: report.source,
     timings: {
@@ -136,7 +150,7 @@ export function jsonReport(report: LocalRunReport, printer?: Printer) {
 
 
 export const runCommand: Command = {
-  valueFlags: ['data', 'config', 'fault-training', 'fault-endpoint-update', 'fault-throttle', 'slow', 'max-wait', 'execution-name'],
+  valueFlags: ['data', 'config', 'app', 'pipeline', 'fault-training', 'fault-endpoint-update', 'fault-throttle', 'slow', 'max-wait', 'execution-name'],
   booleanFlags: ['json', 'fresh', 'verbose', 'no-iam'],
   run,
 };

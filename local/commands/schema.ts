@@ -17,7 +17,7 @@ import { CliIO, Command, Flags, UsageError } from './common';
  * named by validation.schemaFile is read as curated.
  */
 async function run(flags: Flags, io: CliIO): Promise<number> {
-  const pipeline = pipelineForCommand(io.cwd, typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined);
+  const pipeline = pipelineForCommand(io.cwd, typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined, typeof flags.pipeline === 'string' ? flags.pipeline : undefined);
   const { stateDir } = pipeline;
   const outdir = join(stateDir, 'cdk.out');
   if (!existsSync(join(outdir, 'manifest.json'))) throw new UsageError(`no local state for pipeline "${pipeline.name}" in ${stateDir}: run "relearn local run" first`);
@@ -68,6 +68,6 @@ async function run(flags: Flags, io: CliIO): Promise<number> {
 }
 
 export const schemaCommand: Command = {
-  valueFlags: ['out', 'execution-name', 'config'],
+  valueFlags: ['out', 'execution-name', 'config', 'pipeline'],
   run,
 };

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../lib/package-root';
 
 /**
  * Request validation against the official service models (botocore's, subsets committed under
@@ -42,7 +43,8 @@ interface ServiceModel {
 
 export type ApiModelService = 'sagemaker' | 'sagemaker-runtime' | 'sns';
 
-const MODEL_DIR = join(__dirname, 'api-models');
+// From relearn's own folder: the JSON models are files of the package, not compiled code (dist/ has none).
+const MODEL_DIR = join(PACKAGE_ROOT, 'local', 'services', 'api-models');
 const models = new Map<ApiModelService, ServiceModel>();
 
 export function serviceModel(service: ApiModelService): ServiceModel {

@@ -10,8 +10,10 @@ import { signalTree, spawnChild, stopTree } from './children';
 import { materialize, parseS3Uri } from './s3io';
 import type { Doc } from './store';
 import type { Emit } from './types';
+import { PACKAGE_ROOT } from '../../../lib/package-root';
 
-export const SERVE_SCRIPT = join(__dirname, '..', '..', 'python', 'serve.py');
+/** From relearn's own folder (the Python files are shipped as they are; dist/ holds only compiled TypeScript). */
+export const SERVE_SCRIPT = join(PACKAGE_ROOT, 'local', 'python', 'serve.py');
 
 /** Where SageMaker extracts a model's ModelDataUrl in the serving container. */
 export const MODEL_DIR = '/opt/ml/model';

@@ -7,9 +7,11 @@ import { signalTree, spawnChild } from './children';
 import { downloadPrefix, joinUri, materialize, tarFolder, uploadFile, uploadFolder } from './s3io';
 import type { Doc, Store } from './store';
 import { Emit, nowSeconds, toJsRegex } from './types';
+import { PACKAGE_ROOT } from '../../../lib/package-root';
 
 /** The harness that turns a job folder into the toolkit's `python <program> --name value` run. */
-export const TRAIN_HARNESS = join(__dirname, '..', '..', 'python', 'train_harness.py');
+/** From relearn's own folder (the Python files are shipped as they are; dist/ holds only compiled TypeScript). */
+export const TRAIN_HARNESS = join(PACKAGE_ROOT, 'local', 'python', 'train_harness.py');
 
 export interface TrainingContext {
   readonly store: Store;
