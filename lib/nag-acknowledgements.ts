@@ -135,6 +135,11 @@ export const REVIEWED_FINDINGS: readonly ReviewedFinding[] = [
     reason: 'The trigger asks DescribeExecution about the run it started; execution names derive from run manifests (lambdas/trigger/state.ts), so the wildcard covers only executions of this pipeline\'s state machine (named by the stateMachineName prop, else <name>-retrain).',
   },
   {
+    finding: () => new RegExp(`^AwsSolutions-IAM5\\[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:[A-Za-z0-9_-]+:\\*\\]$`),
+    path: /^NotifyRole\/DefaultPolicy\/Resource$/,
+    reason: 'Notify reads the history of the execution it runs in (GetExecutionHistory, for the run\'s cost); executions are named per run, so the wildcard covers only the executions of this pipeline\'s retrain and rollback state machines (both named by the pipeline).',
+  },
+  {
     finding: () => /^AwsSolutions-L1$/,
     path: /^Trigger\/Function\/Resource$/,
     reason: 'The trigger function runs on Node.js 22 (LTS) with the stages\' bundling options, for the same reason as the stages: a runtime move is deliberate and done for all functions at once.',

@@ -1,7 +1,7 @@
 import { DescribeEndpointCommand } from '@aws-sdk/client-sagemaker';
 import { DescribeTrainingJobCommand } from '@aws-sdk/client-sagemaker';
 import { GetExecutionHistoryCommand, HistoryEvent, ListExecutionsCommand } from '@aws-sdk/client-sfn';
-import { RunCost, runCost, usageFromHistory, usd } from '../lambdas/shared/cost';
+import { RunCost, runCost, trainingUsage, usageFromHistory, usd } from '../lambdas/shared/cost';
 import { trainingJobName } from '../lambdas/shared/names';
 import { ChampionRecord, Layout, RunManifest } from '../lambdas/shared/contracts';
 import { getJsonIfExists, s3Uri } from '../lambdas/shared/s3';
@@ -134,14 +134,7 @@ export async function costOf(t: PipelineTarget, executionArn: string, executionN
   let training: Parameters<typeof runCost>[0]['training'];
   if (events.some((e) => (e.type === 'TaskStateEntered' && e.stateEnteredEventDetails?.name === 'StartTraining'))) {
     const job = await t.sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: trainingJobName(t.name, executionName) })).catch(() => undefined);
-    if (job?.ResourceConfig?.InstanceType) {
-      training = {
-        instanceType: job.ResourceConfig.InstanceType,
-        instanceCount: job.ResourceConfig.InstanceCount ?? 1,
-        trainingSeconds: job.TrainingTimeInSeconds ?? 0,
-        billableSeconds: job.BillableTimeInSeconds ?? job.TrainingTimeInSeconds ?? 0,
-      };
-    }
+    if (job) training = trainingUsage(job);
   }
   const cost = runCost({ ...usage, ...(training ? { training } : {}) });
   const deployed = events.some((e) => e.type === 'TaskStateEntered' && e.stateEnteredEventDetails?.name === 'Deploy');

@@ -47,6 +47,22 @@ describe('relearn local run, end to end', () => {
     expect(json.champion?.executionName).toBe(json.executionName);
     expect(json.endpointName).toBeTruthy();
 
+    // AND Notify priced the run from its own history (GetExecutionHistory on the local Step Functions API, with the
+    // role's credentials): the notification's last line and outcome.json say what it cost
+    const notifications = readFileSync(join(project.pipelineDir('relearn'), 'sagemaker', 'notifications.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { subject: string; message: string });
+    const notification = notifications.find((n) => n.subject.includes(json.executionName))!;
+    expect(notification.message.split('\n').pop()).toMatch(
+      /^Cost: \$\d+\.\d{4} at list prices \(us-east-1, 2026-12-01\): \d+ state transitions, \d+\.\d Lambda GB-s, training \d+ s on ml\.\S+ \(\$\d+\.\d{4}\)/,
+    );
+    const outcome = JSON.parse((await project.inspect((look) => look.artifact(`runs/${json.executionName}/outcome.json`)))!) as { message: string; cost: Record<string, unknown> };
+    expect(outcome.message).toBe(notification.message);
+    // 19 states entered on the happy path (polls may add more) plus the end state after Notify; every stage invoked
+    expect(outcome.cost).toMatchObject({ currency: 'USD', pricesAsOf: '2026-12-01', stateTransitions: expect.any(Number), lambdaRequests: expect.any(Number), unpriced: ['the endpoint update (not measured yet)'] });
+    expect(outcome.cost.stateTransitions as number).toBeGreaterThanOrEqual(HAPPY_PATH.length);
+    expect(outcome.cost.lambdaRequests as number).toBeGreaterThanOrEqual(13);
+    expect(outcome.cost.lambdaGbSeconds as number).toBeGreaterThan(0);
+    expect(outcome.cost.trainingUsd as number).toBeGreaterThan(0);
+
     // AND the one-line invoke command answers with a prediction
     sampleBody = bodyOf(json.invoke!);
     const answer = await invoke(sampleBody);

@@ -174,6 +174,39 @@ describe('local Step Functions API', () => {
     expect(h.events?.[0].id).toBe(1);
   });
 
+  test("a task's Lambda events follow its entry and name it (previousEventId), as in AWS, even when the invocation is reported first", async () => {
+    // GIVEN a runner that reports the invocation before the state's entry (the interpreter's event stream lags), then a retry
+    const rollback = 'arn:aws:states:us-east-1:000000000000:stateMachine:relearn-rollback';
+    const fn = 'arn:aws:lambda:us-east-1:000000000000:function:deploy';
+    const visit = { name: 'Deploy', type: 'Task', enteredAt: Date.now(), retries: 0, status: 'running' as const };
+    server.sfn.register(rollback, async (run) => {
+      run.onInvoke({ state: 'Deploy', functionArn: fn, memoryMb: 256, phase: 'start', startedAt: Date.now() });
+      run.onEvent({ type: 'StateEntered', visit, at: Date.now() });
+      run.onInvoke({ state: 'Deploy', functionArn: fn, memoryMb: 256, phase: 'end', startedAt: Date.now(), endedAt: Date.now(), error: 'Lambda.ServiceException' });
+      run.onInvoke({ state: 'Deploy', functionArn: fn, memoryMb: 256, phase: 'start', startedAt: Date.now() });
+      run.onInvoke({ state: 'Deploy', functionArn: fn, memoryMb: 256, phase: 'end', startedAt: Date.now(), endedAt: Date.now() });
+      run.onEvent({ type: 'StateExited', visit: { ...visit, status: 'succeeded' }, at: Date.now() });
+      return { status: 'SUCCEEDED', output: {} };
+    });
+    // WHEN
+    const { executionArn } = await client.send(new StartExecutionCommand({ stateMachineArn: rollback, name: 'order-1' }));
+    await server.sfn.drain();
+    const h = await client.send(new GetExecutionHistoryCommand({ executionArn }));
+    // THEN entry first, the first invocation names the entry, the retry names the failure before it
+    expect(h.events?.map((e) => [e.id, e.type, e.previousEventId])).toEqual([
+      [1, 'ExecutionStarted', 0],
+      [2, 'TaskStateEntered', 1],
+      [3, 'LambdaFunctionScheduled', 2],
+      [4, 'LambdaFunctionStarted', 3],
+      [5, 'LambdaFunctionFailed', 4],
+      [6, 'LambdaFunctionScheduled', 5],
+      [7, 'LambdaFunctionStarted', 6],
+      [8, 'LambdaFunctionSucceeded', 7],
+      [9, 'TaskStateExited', 2],
+      [10, 'ExecutionSucceeded', 9],
+    ]);
+  });
+
   test('executions outlive the process in the state file; one left RUNNING by a process that ended is ABORTED', async () => {
     await client.send(new StartExecutionCommand({ stateMachineArn: machine, name: 'left-running' }));
     const again = new LocalStepFunctions(join(dir, 'executions.json'));

@@ -1,17 +1,21 @@
 import { DescribeEndpointCommand, DescribeTrainingJobCommand, ListTagsCommand, SageMakerClient, StopTrainingJobCommand, UpdateEndpointCommand } from '@aws-sdk/client-sagemaker';
+import { GetExecutionHistoryCommand, HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { writeDeploymentRecord } from '../lambdas/deploy/endpoint';
 import { causeOf, failedStage, notify, subjectLine } from '../lambdas/notify/core';
+import { costAtNotify, costLine, COVERS } from '../lambdas/notify/cost';
+import { STATE_MEMORY_ENV } from '../lambdas/shared/cost';
+import { startLocalStepFunctions } from '../local/services/stepfunctions';
 import { handler } from '../lambdas/notify/handler';
 import { s3Client } from '../lambdas/shared/clients';
 import { PipelineState } from '../lambdas/shared/contracts';
 import { loadEnv } from '../lambdas/shared/env';
 import { trainingJobName } from '../lambdas/shared/names';
 import { executionTags } from '../lambdas/shared/sagemaker';
-import { getJson } from '../lambdas/shared/s3';
+import { getJson, putJson } from '../lambdas/shared/s3';
 import { ARTIFACTS_BUCKET, setLambdaEnv, startTestS3 } from './helpers/local-s3';
 
 /**
@@ -224,6 +228,97 @@ describe('Notify', () => {
     const result = await handler({ executionName: 'run-h', state: base() });
     expect(result).toMatchObject({ outcome: 'not promoted', published: true });
     expect(published[0].get('Subject')).toBe('[relearn] relearn: not promoted (run-h)');
+  });
+
+  /**
+   * A history as AWS returns it (Date timestamps, function ARNs, no memory): Ingest failed once and was retried, then
+   * Notify started. The local server's history carries memory itself, so this shape is mocked (aws-sdk-client-mock).
+   * By hand: 2 states entered + 1 retry invocation + 1 end state = 4 transitions; Ingest 1 s + 2 s at 2048 MB = 6 GB-s,
+   * Notify 0.5 s so far at 256 MB = 0.125 GB-s, 6.125 GB-s in 3 requests; training billed 720 of 1,080 s on
+   * ml.m5.large ($0.115/h): $0.023, spot saved 360 s = $0.0115. Orchestration 4 x $0.000025 + 6.125 x $0.0000133334
+   * + 3 x $0.0000002 = $0.000182267075; total $0.023182267075.
+   */
+  const T0 = Date.parse('2026-12-01T10:00:00Z');
+  const at = (s: number) => new Date(T0 + s * 1000);
+  const fn = (name: string) => `arn:aws:lambda:us-east-1:123456789012:function:${name}`;
+  const awsHistory: HistoryEvent[] = [
+    { id: 1, previousEventId: 0, timestamp: at(0), type: 'ExecutionStarted' },
+    { id: 2, previousEventId: 1, timestamp: at(0), type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'Ingest' } },
+    { id: 3, previousEventId: 2, timestamp: at(0), type: 'LambdaFunctionScheduled', lambdaFunctionScheduledEventDetails: { resource: fn('IngestFn') } },
+    { id: 4, previousEventId: 3, timestamp: at(0), type: 'LambdaFunctionStarted' },
+    { id: 5, previousEventId: 4, timestamp: at(1), type: 'LambdaFunctionFailed', lambdaFunctionFailedEventDetails: { error: 'Lambda.TooManyRequestsException' } },
+    { id: 6, previousEventId: 5, timestamp: at(2), type: 'LambdaFunctionScheduled', lambdaFunctionScheduledEventDetails: { resource: fn('IngestFn') } },
+    { id: 7, previousEventId: 6, timestamp: at(2), type: 'LambdaFunctionStarted' },
+    { id: 8, previousEventId: 7, timestamp: at(4), type: 'LambdaFunctionSucceeded' },
+    { id: 9, previousEventId: 8, timestamp: at(4), type: 'TaskStateExited', stateExitedEventDetails: { name: 'Ingest' } },
+    { id: 10, previousEventId: 9, timestamp: at(4), type: 'TaskStateEntered', stateEnteredEventDetails: { name: 'Notify' } },
+    { id: 11, previousEventId: 10, timestamp: at(10), type: 'LambdaFunctionScheduled', lambdaFunctionScheduledEventDetails: { resource: fn('NotifyFn') } },
+    { id: 12, previousEventId: 11, timestamp: at(10), type: 'LambdaFunctionStarted' },
+  ];
+  const stateMemory = { Ingest: 2048, Notify: 256 };
+  const job = { ResourceConfig: { InstanceType: 'ml.m5.large', InstanceCount: 1, VolumeSizeInGB: 1 }, TrainingTimeInSeconds: 1080, BillableTimeInSeconds: 720 };
+
+  test('cost at Notify: transitions with retries, GB-seconds by state memory, Notify estimated, training with spot savings (hand-computed)', () => {
+    const cost = costAtNotify(awsHistory, { stateMemory, now: T0 + 10_500, training: { instanceType: 'ml.m5.large', instanceCount: 1, trainingSeconds: 1080, billableSeconds: 720 } });
+    expect(cost).toMatchObject({ stateTransitions: 4, lambdaRequests: 3, unpriced: [], covers: COVERS, pricesAsOf: '2026-12-01', region: 'us-east-1' });
+    expect(cost.lambdaGbSeconds).toBeCloseTo(6.125, 10);
+    expect(cost.orchestrationUsd).toBeCloseTo(0.000182267075, 12);
+    expect(cost.trainingUsd).toBeCloseTo(0.023, 12);
+    expect(cost.spotSavingsUsd).toBeCloseTo(0.0115, 12);
+    expect(cost.totalUsd).toBeCloseTo(0.023182267075, 12);
+    expect(costLine(cost)).toBe(
+      'Cost: $0.0232 at list prices (us-east-1, 2026-12-01): 4 state transitions, 6.1 Lambda GB-s, training 720 s on ml.m5.large ($0.0230, spot saved $0.0115) (up to Notify, Notify itself estimated)',
+    );
+    // A state the map does not know is counted at 128 MB, and the line says so.
+    const partial = costAtNotify(awsHistory, { stateMemory: { Notify: 256 }, now: T0 + 10_500 });
+    expect(partial.lambdaGbSeconds).toBeCloseTo(0.375 + 0.125, 10);
+    expect(costLine(partial)).toContain('not counted: the memory of IngestFn (counted as 128 MB)');
+  });
+
+  test('cost in the message and outcome.json: from the run\'s own history (GetExecutionHistory) and its training job', async () => {
+    // GIVEN the history above, the state memory map in the environment, and the training job's billed seconds
+    const sfnMock = mockClient(SFNClient);
+    const executionArn = 'arn:aws:states:us-east-1:123456789012:execution:relearn-retrain:run-c';
+    sfnMock.on(GetExecutionHistoryCommand, { executionArn }).resolves({ events: awsHistory });
+    sm.on(DescribeTrainingJobCommand, { TrainingJobName: 'job' }).resolves(job as never);
+    process.env[STATE_MEMORY_ENV] = JSON.stringify(stateMemory);
+    // AND the decision record Evaluate wrote for this run
+    await putJson(s3.client, ARTIFACTS_BUCKET, 'runs/run-c/decision.json', { deploy: false, reasons: ['roc_auc 0.70 < champion 0.78'] });
+    try {
+      // WHEN Notify runs half a second after its start
+      const result = await notify({ executionName: 'run-c', executionArn, state: base() }, loadEnv(), { sns, sagemaker, s3: s3Client(), sfn: new SFNClient({ region: 'us-east-1' }), now: () => T0 + 10_500 });
+      // THEN the last line of the message says the cost in words, and outcome.json keeps the figures
+      const line = 'Cost: $0.0232 at list prices (us-east-1, 2026-12-01): 4 state transitions, 6.1 Lambda GB-s, training 720 s on ml.m5.large ($0.0230, spot saved $0.0115) (up to Notify, Notify itself estimated)';
+      expect(published[0].get('Message')!.split('\n').pop()).toBe(line);
+      const kept = await getJson<{ message: string; cost: Record<string, unknown> }>(s3.client, ARTIFACTS_BUCKET, 'runs/run-c/outcome.json');
+      expect(kept.message.split('\n').pop()).toBe(line);
+      expect(kept.cost).toMatchObject({ stateTransitions: 4, lambdaRequests: 3, currency: 'USD', covers: COVERS, training: { instanceType: 'ml.m5.large', billableSeconds: 720 } });
+      expect(kept.cost.totalUsd as number).toBeCloseTo(0.023182267075, 12);
+      expect(result.cost).toEqual(kept.cost);
+      // AND the decision record keeps what it said, with the cost beside it
+      expect(await getJson(s3.client, ARTIFACTS_BUCKET, 'runs/run-c/decision.json')).toEqual({ deploy: false, reasons: ['roc_auc 0.70 < champion 0.78'], cost: kept.cost });
+    } finally {
+      sfnMock.restore();
+      delete process.env[STATE_MEMORY_ENV];
+    }
+  });
+
+  test('a history that cannot be read: the cost is unknown and says why, the run is notified as usual', async () => {
+    // GIVEN the real local Step Functions server, which has no such execution
+    const local = await startLocalStepFunctions();
+    const sfn = new SFNClient({ endpoint: local.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' }, maxAttempts: 1 });
+    try {
+      // WHEN
+      const result = await notify({ executionName: 'run-u', executionArn: 'arn:aws:states:us-east-1:000000000000:execution:relearn-retrain:run-u', state: base() }, loadEnv(), { sns, sagemaker, s3: s3Client(), sfn });
+      // THEN published, kept, and the cost names the reason
+      expect(result).toMatchObject({ outcome: 'not promoted', published: true, cost: { unknown: expect.stringMatching(/^the execution history could not be read: ExecutionDoesNotExist: /) } });
+      expect(published[0].get('Message')!.split('\n').pop()).toMatch(/^Cost: unknown \(the execution history could not be read: ExecutionDoesNotExist: .*run-u/);
+      const kept = await getJson<{ cost: unknown }>(s3.client, ARTIFACTS_BUCKET, 'runs/run-u/outcome.json');
+      expect(kept.cost).toEqual(result.cost);
+    } finally {
+      sfn.destroy();
+      await local.stop();
+    }
   });
 
   test('helpers: subject limits, failed stage, Lambda cause', () => {

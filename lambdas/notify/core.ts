@@ -1,14 +1,16 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { s3Client, sageMakerClient, snsClient } from '../shared/clients';
+import { s3Client, sageMakerClient, sfnClient, snsClient } from '../shared/clients';
 import { Layout, PipelineState, StageEvent } from '../shared/contracts';
 import { LambdaEnv } from '../shared/env';
 import { logger } from '../shared/logger';
 import { trainingJobName } from '../shared/names';
-import { putJson, s3Uri } from '../shared/s3';
+import { getJsonIfExists, putJson, s3Uri } from '../shared/s3';
 import { readDeploymentRecord, rollBackEndpoint, RollbackTarget } from '../deploy/endpoint';
 import { canonicalStartTime, stopTrainingJobIfRunning } from '../shared/sagemaker';
+import { costLine, runCostRecord, RunCostRecord } from './cost';
 
 export type Outcome = 'promoted' | 'not promoted' | 'rolled back' | 'failed';
 
@@ -23,15 +25,21 @@ export interface NotifyResult {
   readonly cleanup: string[];
   /** s3://.../runs/<exec>/outcome.json: the same message, kept whatever SNS did. */
   readonly outcomeUri?: string;
+  /** What the run cost at list prices up to Notify (also in outcome.json and the message), or why it is unknown. */
+  readonly cost: RunCostRecord;
 }
 
 export interface NotifyDeps {
   readonly sns: SNSClient;
   readonly sagemaker: SageMakerClient;
   readonly s3: S3Client;
+  /** Reads this run's history for its cost. */
+  readonly sfn?: SFNClient;
+  /** @default Date.now */
+  readonly now?: () => number;
 }
 
-const defaultDeps = (): NotifyDeps => ({ sns: snsClient(), sagemaker: sageMakerClient(), s3: s3Client() });
+const defaultDeps = (): NotifyDeps => ({ sns: snsClient(), sagemaker: sageMakerClient(), s3: s3Client(), sfn: sfnClient() });
 
 /**
  * Notify (states Notify, NotPromoted and NotifyFailure): tells people what the run did, from the state alone.
@@ -42,6 +50,8 @@ const defaultDeps = (): NotifyDeps => ({ sns: snsClient(), sagemaker: sageMakerC
  * A failed publish does not fail the stage (a deployed, verified model must not turn into a failed execution
  * because an e-mail could not be sent): it is logged as an error, returned as `published: false` in the
  * execution's history, and the message is kept in runs/<exec>/outcome.json.
+ * The message's last line and outcome.json's `cost` say what the run cost at list prices (./cost.ts); a history
+ * that cannot be read makes the cost unknown, never the run failed.
  */
 export async function notify(event: StageEvent, env: LambdaEnv, deps: NotifyDeps = defaultDeps()): Promise<NotifyResult> {
   const { executionName, state } = event;
@@ -49,7 +59,10 @@ export async function notify(event: StageEvent, env: LambdaEnv, deps: NotifyDeps
   const cleanup = outcome === 'failed' ? await cleanUp(event, env, deps) : [];
   const stage = outcome === 'failed' ? failedStage(state) : undefined;
   const subject = subjectLine(`[relearn] ${env.config.name}: ${outcome === 'failed' ? `FAILED at ${stage}` : outcome} (${executionName})`);
-  const message = body(outcome, event, env, stage, cleanup);
+  // After the clean-up: a stopped training job has its billable time by then.
+  const cost = await runCostRecord(event, { sfn: deps.sfn ?? sfnClient(), sagemaker: deps.sagemaker, ...(deps.now ? { now: deps.now } : {}) });
+  if ('unknown' in cost) logger.warn('Notify: the run cost is unknown', { why: cost.unknown });
+  const message = [body(outcome, event, env, stage, cleanup), costLine(cost)].join('\n');
 
   let published = false;
   let messageId: string | undefined;
@@ -71,15 +84,26 @@ export async function notify(event: StageEvent, env: LambdaEnv, deps: NotifyDeps
     logger.error('Notify: the outcome could not be published to SNS', { topicArn: env.topicArn, outcome, error: publishError });
   }
 
+  // The decision record (Evaluate's decision.json, when this run got that far) carries the cost too.
+  if (state.evaluation && !state.rollback) {
+    try {
+      const key = Layout.decision(executionName);
+      const decision = await getJsonIfExists<Record<string, unknown>>(deps.s3, env.artifactsBucket, key);
+      if (decision) await putJson(deps.s3, env.artifactsBucket, key, { ...decision, cost }, { kmsKeyArn: env.kmsKeyArn });
+    } catch (err) {
+      logger.error('Notify: the cost could not be added to the decision record', err as Error);
+    }
+  }
+
   let outcomeUri: string | undefined;
   try {
     const key = `${Layout.run(executionName)}outcome.json`;
-    await putJson(deps.s3, env.artifactsBucket, key, { executionName, outcome, subject, message, published, publishError, cleanup }, { kmsKeyArn: env.kmsKeyArn });
+    await putJson(deps.s3, env.artifactsBucket, key, { executionName, outcome, subject, message, published, publishError, cleanup, cost }, { kmsKeyArn: env.kmsKeyArn });
     outcomeUri = s3Uri(env.artifactsBucket, key);
   } catch (err) {
     logger.error('Notify: the outcome file could not be written', err as Error);
   }
-  return { outcome, subject, published, ...(messageId ? { messageId } : {}), ...(publishError ? { publishError } : {}), cleanup, ...(outcomeUri ? { outcomeUri } : {}) };
+  return { outcome, subject, published, ...(messageId ? { messageId } : {}), ...(publishError ? { publishError } : {}), cleanup, ...(outcomeUri ? { outcomeUri } : {}), cost };
 }
 
 /** SNS: ASCII, no line breaks or control characters, under 100 characters. */

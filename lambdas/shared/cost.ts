@@ -38,6 +38,12 @@ export const PRICES: PriceTable = {
   hostingPerHour: { 'ml.t2.medium': 0.056, 'ml.m5.large': 0.115, 'ml.m5.xlarge': 0.23, 'ml.c5.large': 0.102, 'ml.c5.xlarge': 0.204 },
 };
 
+/**
+ * Notify's environment variable: JSON `{ "<state name>": <memory MB> }` for every Lambda task of both state machines
+ * (lib/constructs/retraining-state-machine.ts stateMemoryMb), since GetExecutionHistory names functions, not memory.
+ */
+export const STATE_MEMORY_ENV = 'RELEARN_STATE_MEMORY_MB';
+
 /** What a run used. */
 export interface RunUsage {
   readonly stateTransitions: number;
@@ -58,6 +64,8 @@ export interface RunCost {
   /** State transitions + Lambda: what relearn itself costs around the job. */
   readonly orchestrationUsd: number;
   readonly trainingUsd?: number;
+  /** The training job the figure counts (instance, seconds trained and billed). */
+  readonly training?: RunUsage['training'];
   /** What spot saved against on-demand for the same training seconds. */
   readonly spotSavingsUsd?: number;
   readonly endpointUpdateUsd?: number;
@@ -99,11 +107,27 @@ export function runCost(u: RunUsage, p: PriceTable = PRICES): RunCost {
     lambdaRequests: u.lambda.length,
     orchestrationUsd,
     ...(trainingUsd !== undefined ? { trainingUsd } : {}),
+    ...(u.training ? { training: u.training } : {}),
     ...(spotSavingsUsd !== undefined ? { spotSavingsUsd } : {}),
     ...(endpointUpdateUsd !== undefined ? { endpointUpdateUsd } : {}),
     totalUsd: orchestrationUsd + (trainingUsd ?? 0) + (endpointUpdateUsd ?? 0),
     unpriced,
   };
+}
+
+/**
+ * A training job's usage from DescribeTrainingJob: billable seconds (spot bills fewer than it trains). Undefined
+ * while the job has reported neither (not started, or still starting).
+ */
+export function trainingUsage(job: {
+  ResourceConfig?: { InstanceType?: string; InstanceCount?: number };
+  TrainingTimeInSeconds?: number;
+  BillableTimeInSeconds?: number;
+}): RunUsage['training'] {
+  const instanceType = job.ResourceConfig?.InstanceType;
+  const billableSeconds = job.BillableTimeInSeconds ?? job.TrainingTimeInSeconds;
+  if (!instanceType || billableSeconds === undefined) return undefined;
+  return { instanceType, instanceCount: job.ResourceConfig?.InstanceCount ?? 1, trainingSeconds: job.TrainingTimeInSeconds ?? billableSeconds, billableSeconds };
 }
 
 /** A Step Functions history event, as GetExecutionHistory returns it (the fields read here). */

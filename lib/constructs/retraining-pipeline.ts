@@ -14,6 +14,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { endpointNameOf, parseConfig, RelearnConfig, RelearnConfigInput } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
+import { STATE_MEMORY_ENV } from '../../lambdas/shared/cost';
 import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, sklearnImageTag } from '../sklearn-images';
 import { trainingSourceDirOf } from '../config-file';
 import { loadCuratedSchemaFile } from '../curated-schema';
@@ -28,7 +29,7 @@ import { PipelineTrigger, TRIGGER_VISIBILITY_TIMEOUT } from './trigger';
 import { EndpointOwner } from './endpoint-owner';
 import { checkNoClash, checkProps, effectiveConfig } from './pipeline-props';
 import { relearnFunction, STAGE_BUNDLING } from './relearn-function';
-import { executionTimeout, RetrainingStateMachine } from './retraining-state-machine';
+import { executionTimeout, RetrainingStateMachine, stateMemoryMb } from './retraining-state-machine';
 import { rollbackTimeout, RollbackStateMachine } from './rollback-state-machine';
 import { FUNCTION_IDS, FunctionId, STAGE_IDS, STAGE_SIZING, stageConstructId, StageId } from './stages';
 import {
@@ -376,7 +377,7 @@ export class RetrainingPipeline extends Construct {
 
     // 7. Rollbacks: the previous (or a named) champion back on the endpoint through the same Deploy/CheckEndpoint/
     //    VerifyServing/Notify functions, with ResolveRollback and RestoreChampion around them.
-    this.rollbackStateMachine = new RollbackStateMachine(this, 'Rollback', {
+    const rollback = new RollbackStateMachine(this, 'Rollback', {
       functions,
       stateMachineName: `${config.name}-rollback`,
       endpointPollInterval: Duration.seconds(config.deployment.pollIntervalSeconds),
@@ -384,7 +385,22 @@ export class RetrainingPipeline extends Construct {
       encryptionKey: key,
       logRetention,
       logRemovalPolicy,
-    }).stateMachine;
+    });
+    this.rollbackStateMachine = rollback.stateMachine;
+
+    // Notify prices its own run (lambdas/notify/cost.ts): the memory behind each state (the history does not carry
+    // it), and the history of both machines' executions (Notify serves the rollback too). Names, not ARNs: the
+    // machines' ARNs would make Notify depend on the state machines that invoke it (a cycle).
+    const stateMemory = JSON.stringify(stateMemoryMb(machine, rollback));
+    // About 500 bytes more in Notify's environment: checked against Lambda's 4 KB with the configuration.
+    checkEnvironmentSize({ ...environment, [STATE_MEMORY_ENV]: stateMemory });
+    functions.notify.addEnvironment(STATE_MEMORY_ENV, stateMemory);
+    functions.notify.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:GetExecutionHistory'],
+        resources: [machine.stateMachineName, `${config.name}-rollback`].map((n) => Stack.of(this).formatArn({ service: 'states', resource: 'execution', resourceName: `${n}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME })),
+      }),
+    );
 
     // 8. The endpoint, and every run's model and endpoint config, belong to the stack: `cdk destroy` deletes them
     //    (unless deployment.endpointRemovalPolicy is "retain").
@@ -683,7 +699,8 @@ export const STAGE_S3_ACCESS: Readonly<Record<FunctionId, { incoming?: boolean; 
   // runs/*/validation/*: the run's schema.json, for the order of the class probabilities (multiclass)
   'verify-serving': { read: ['datasets/*', 'runs/*/training/*', 'runs/*/validation/*'], list: ['datasets/*', 'runs/*/validation/*'] },
   'promote-baseline': { read: [Layout.champion], list: [Layout.champion], write: [Layout.champion, 'champion/history/*'] },
-  notify: { read: ['runs/*/deployment.json'], list: ['runs/*/deployment.json'], write: ['runs/*/outcome.json'] },
+  // decision.json: Notify adds the run's cost to the decision record.
+  notify: { read: ['runs/*/deployment.json', 'runs/*/decision.json'], list: ['runs/*/deployment.json', 'runs/*/decision.json'], write: ['runs/*/outcome.json', 'runs/*/decision.json'] },
   // It checks that everything the target is verified and validated against is still there (listing each key).
   'resolve-rollback': {
     read: [Layout.champion, 'champion/history/*', 'runs/*/model/*'],

@@ -276,7 +276,27 @@ export function stageTask(
     taskTimeout: sfn.Timeout.duration(STAGE_SIZING[stage].timeout.plus(TASK_TIMEOUT_MARGIN)),
   });
   t.addRetry(TASK_RETRY);
+  STAGE_OF_TASK.set(t, stage);
   return t;
+}
+
+/** The stage behind each task stageTask built: Notify prices a run's Lambda time by state (stateMemoryMb). */
+const STAGE_OF_TASK = new WeakMap<Construct, FunctionId>();
+
+/**
+ * State name -> memory (MB) of the function it invokes, for every stage task under `scopes` (both state machines).
+ * Step Functions' history names the state and the function, never the memory: Notify gets this map in its
+ * environment (RELEARN_STATE_MEMORY_MB) to count a run's Lambda GB-seconds. Static: no token, no dependency cycle.
+ */
+export function stateMemoryMb(...scopes: Construct[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const scope of scopes) {
+    for (const c of scope.node.findAll()) {
+      const stage = STAGE_OF_TASK.get(c);
+      if (stage) out[c.node.id] = STAGE_SIZING[stage].memoryMb;
+    }
+  }
+  return out;
 }
 
 /**

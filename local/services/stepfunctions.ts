@@ -188,6 +188,7 @@ export class LocalStepFunctions {
         execution.error = outcome.error.Error;
         if (outcome.error.Cause !== undefined) execution.cause = outcome.error.Cause;
       }
+      recorder.flush();
       const type = { SUCCEEDED: 'ExecutionSucceeded', FAILED: 'ExecutionFailed', ABORTED: 'ExecutionAborted', TIMED_OUT: 'ExecutionTimedOut' }[outcome.status];
       recorder.add(type, outcome.error ? { [`${type[0].toLowerCase()}${type.slice(1)}EventDetails`]: { error: outcome.error.Error, cause: outcome.error.Cause } } : {});
       this.save();
@@ -268,9 +269,17 @@ function statusChange(e: LocalExecution): ExecutionStatusChange {
   };
 }
 
-/** Turns the runner's events into Step Functions history events. */
+/**
+ * Turns the runner's events into Step Functions history events. As in AWS, a task's first LambdaFunctionScheduled
+ * follows (and names as previousEventId) its TaskStateEntered, and a retry's follows the failure before it: Notify
+ * finds the state of each invocation that way (for its memory). The runner reports an invocation as it starts and a
+ * state entry through the interpreter's event stream, which can come a little later: an invocation of a state not
+ * entered yet waits for that entry.
+ */
 class HistoryRecorder {
   private readonly lastEventOf = new Map<string, number>();
+  private readonly inState = new Map<string, number>();
+  private readonly waiting = new Map<string, LambdaInvocation[]>();
   constructor(private readonly history: HistoryEvent[]) {}
 
   add(type: string, details: Record<string, unknown> = {}, timestamp = Date.now(), key?: string): void {
@@ -283,12 +292,24 @@ class HistoryRecorder {
   runEvent(e: RunEvent): void {
     if (e.type === 'StateEntered') {
       this.add(`${e.visit.type}StateEntered`, { stateEnteredEventDetails: { name: e.visit.name } }, e.at, `${e.visit.name}#${e.visit.mapIndex ?? ''}`);
+      this.inState.set(e.visit.name, (this.inState.get(e.visit.name) ?? 0) + 1);
+      this.lastEventOf.set(`${e.visit.name}#lambda`, this.history.length);
+      const waiting = this.waiting.get(e.visit.name) ?? [];
+      this.waiting.delete(e.visit.name);
+      for (const i of waiting) this.invocation(i);
     } else if (e.type === 'StateExited' && e.visit.status !== 'failed') {
       this.add(`${e.visit.type}StateExited`, { stateExitedEventDetails: { name: e.visit.name } }, e.at, `${e.visit.name}#${e.visit.mapIndex ?? ''}`);
     }
+    // A visit ends with its exit (a retried failure is still the same visit).
+    if (e.type === 'StateExited') this.inState.set(e.visit.name, Math.max(0, (this.inState.get(e.visit.name) ?? 0) - 1));
   }
 
   invocation(i: LambdaInvocation): void {
+    const waiting = this.waiting.get(i.state);
+    if (waiting || (i.phase === 'start' && !this.inState.get(i.state))) {
+      this.waiting.set(i.state, [...(waiting ?? []), i]);
+      return;
+    }
     const key = `${i.state}#lambda`;
     if (i.phase === 'start') {
       this.add('LambdaFunctionScheduled', { lambdaFunctionScheduledEventDetails: { resource: i.functionArn, memoryMb: i.memoryMb } }, i.startedAt, key);
@@ -297,6 +318,16 @@ class HistoryRecorder {
       this.add('LambdaFunctionFailed', { lambdaFunctionFailedEventDetails: { error: i.error } }, i.endedAt, key);
     } else {
       this.add('LambdaFunctionSucceeded', {}, i.endedAt, key);
+    }
+  }
+
+  /** Invocations whose state entry never came (an aborted execution), before the execution's last event. */
+  flush(): void {
+    const waiting = [...this.waiting.values()].flat();
+    this.waiting.clear();
+    for (const i of waiting) {
+      this.inState.set(i.state, Math.max(1, this.inState.get(i.state) ?? 0));
+      this.invocation(i);
     }
   }
 }
