@@ -92,8 +92,11 @@ Usage:
       (data capture, monitoring.capture) in the window, compares it with the champion's baselines (its
       training statistics and schema, its validation predictions), writes monitoring/<window>/report.json
       and report.html, puts the drift metrics and publishes the verdict in words. Prints the verdict, the
-      findings, the drift alarm's state, the notification and the report's path. Exit code 0 when the
-      monitor ran (whatever its verdict), 1 when it failed, 2 on bad input (docs/monitoring.md).
+      findings, the drift alarm's state, the notification and the report's path. With
+      monitoring.retrainOnDrift, a drift verdict goes to the trigger (the deployed app's queue and trigger
+      function, run here): what landed under incoming/ since the last run starts one retrain, run to its end
+      and printed; nothing landed, nothing starts. Exit code 0 when the
+      monitor ran (whatever its verdict and the retrain's outcome), 1 when it failed, 2 on bad input (docs/monitoring.md).
 
       --window <w>        a duration ending now (90m, 6h, 7d) or <start>/<end> in ISO 8601
                           (2026-11-29T09:00Z/2026-11-29T12:00Z); default: the last monitoring.windowMinutes

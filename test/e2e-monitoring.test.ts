@@ -1,14 +1,11 @@
 import { DescribeEndpointConfigCommand } from '@aws-sdk/client-sagemaker';
 import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-sagemaker-runtime';
 import { existsSync, readFileSync } from 'node:fs';
-import { Readable } from 'node:stream';
-import { generateChurn } from '../examples/churn/generate';
-import { openTable, Value, writeCsvRow } from '../lambdas/shared/tabular';
 import { main } from '../local/cli';
 import { acquireLock } from '../local/lock';
 import { LOCAL_REGION } from '../local/local-env';
 import { LOCAL_S3_CREDENTIALS } from '../local/services/s3-server';
-import { E2eProject } from './helpers/e2e';
+import { E2eProject, shiftedBodies } from './helpers/e2e';
 
 /**
  * Production monitoring end to end, in local mode: `relearn local run` trains and deploys the churn model with data
@@ -57,19 +54,6 @@ async function monitor(...flags: string[]): Promise<{ code: number; json: Monito
   const last = out.trim().split('\n').pop() ?? '';
   if (!last.startsWith('{')) throw new Error(`no JSON on stdout (exit ${code}):\n${out}\n${err}`);
   return { code, json: JSON.parse(last) as MonitorJson, log: err };
-}
-
-/** Shifted churn rows as CSV request bodies of `per` rows (header first, the label left out). */
-async function shiftedBodies(rows: number, per: number): Promise<string[]> {
-  const parts: string[] = [];
-  for await (const c of generateChurn({ rows, seed: 41, variant: 'shift' })) parts.push(c as string);
-  const t = await openTable(Readable.from([Buffer.from(parts.join(''))]), { format: 'csv', file: 'shift.csv' });
-  const keep = t.columns.map((c, i) => ({ c, i })).filter((x) => x.c !== 'churned');
-  const all: Value[][] = [];
-  for await (const r of t.rows) all.push(keep.map((k) => r.values[k.i]));
-  const bodies: string[] = [];
-  for (let i = 0; i < all.length; i += per) bodies.push(writeCsvRow(keep.map((k) => k.c)) + all.slice(i, i + per).map(writeCsvRow).join(''));
-  return bodies;
 }
 
 describe('production monitoring, end to end (local mode)', () => {

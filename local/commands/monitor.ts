@@ -17,6 +17,8 @@ import { acquireLock } from '../lock';
 import { Printer } from '../printer';
 import { pipelineForCommand } from '../project';
 import { defaultExecutionName, ExecutionStatus, runLocalExecution } from '../runner';
+import { LambdaHost } from '../lambda-host';
+import { LocalTrigger, pipelineRunner, resolveTrigger, TriggerResources } from '../trigger-runtime';
 import { CliIO, Command, findPythonWithSklearn, Flags, UsageError } from './common';
 
 /**
@@ -52,6 +54,22 @@ export interface LocalMonitorReport {
   readonly alarm?: { name: string; state: string; reason: string };
   /** What was published on the topic during the run (the monitor's message, alarm state changes). */
   readonly notifications: { subject?: string; message: string }[];
+  /**
+   * Retrain on drift: whether the monitor asked the trigger for a retrain, and the runs the trigger then started (at
+   * most one: nothing when nothing new has landed since the last run), each run to its end, as `relearn local run` does.
+   */
+  readonly retrain: { readonly requested: boolean; readonly started: readonly MonitorRetrainRun[] };
+}
+
+/** A retraining execution the trigger started on the monitor's drift verdict. */
+export interface MonitorRetrainRun {
+  readonly executionName: string;
+  /** The execution input's `trigger` (`{"reason": "drift", "because": "..."}`). */
+  readonly trigger?: { readonly reason: string; readonly because: string };
+  /** The objects of its run manifest (the data landed under incoming/ since the last run). */
+  readonly manifest?: string;
+  status: ExecutionStatus | 'RUNNING';
+  error?: { readonly Error: string; readonly Cause?: string };
 }
 
 /**
@@ -99,16 +117,27 @@ export async function monitorLocal(opts: LocalMonitorOptions): Promise<LocalMoni
     // What `cdk deploy` would have created (buckets, the alarms): idempotent, as the run that deployed it did this too.
     await provision(pipeline, services.s3.client, services.sagemakerClient, services.cloudwatchClient);
     const executionName = opts.executionName ?? defaultExecutionName().replace(/^local-/, 'monitor-');
-    const result = await runLocalExecution({
-      pipeline: monitor,
-      input: { ...(opts.window ? { window: opts.window } : {}), reason: 'relearn local monitor' },
-      executionName,
-      env: { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' },
-      // Each monitor function runs as its own role (local mode enforces the template's IAM, as for a run).
-      credentialsFor: functionCredentials(services),
-      maxWaitSeconds: 1,
-      ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
-    });
+    // One host for the monitor, the trigger and a retrain it starts (one process environment, as `relearn local watch`).
+    // Each function runs as its own role (local mode enforces the template's IAM, as for a run).
+    const host = new LambdaHost({ env: { ...services.env, POWERTOOLS_LOG_LEVEL: opts.logLevel ?? 'ERROR' }, credentialsFor: functionCredentials(services) });
+    const retrain = new LocalRetrain(resolveTriggerOf(outdir), pipeline, services, host, lock);
+    let result: Awaited<ReturnType<typeof runLocalExecution>>;
+    try {
+      result = await runLocalExecution({
+        pipeline: monitor,
+        input: { ...(opts.window ? { window: opts.window } : {}), reason: 'relearn local monitor' },
+        executionName,
+        host,
+        maxWaitSeconds: 1,
+        ...(opts.onEvent ? { onEvent: opts.onEvent } : {}),
+      });
+      // A drift verdict went to the trigger queue: the trigger decides (the same core as in the cloud), and the run it
+      // starts, if any, runs here to its end (local mode has no process that outlives the command).
+      await retrain.settle();
+    } finally {
+      await retrain.stop();
+      host.restoreEnv();
+    }
     const output = result.output as { result?: MonitorResult } | undefined;
     const bucket = artifactsBucketOf(monitor);
     const read = async (key: string): Promise<string | undefined> => {
@@ -149,10 +178,80 @@ export async function monitorLocal(opts: LocalMonitorOptions): Promise<LocalMoni
       ...(reportPath ? { reportPath } : {}),
       ...(alarm ? { alarm } : {}),
       notifications,
+      retrain: { requested: output?.result?.retrainRequested === true, started: retrain.runs },
     };
   } finally {
     await services.stop();
     lock.release();
+  }
+}
+
+/** The trigger of the deployed app, or undefined when it predates the trigger (its monitor cannot ask for a retrain). */
+function resolveTriggerOf(outdir: string): TriggerResources | undefined {
+  try {
+    return resolveTrigger(outdir);
+  } catch (err) {
+    if (err instanceof UnresolvableError) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * The trigger path of the deployed app (local/trigger-runtime.ts: its queue, event source mapping and bundled trigger
+ * function, the local Step Functions running the pipeline's state machine) for the time of one monitor: what
+ * CompareWithBaseline sends to the trigger queue on drift is handled by the same single-flight core as in the cloud.
+ */
+class LocalRetrain {
+  readonly runs: MonitorRetrainRun[] = [];
+  private readonly trigger?: LocalTrigger;
+
+  constructor(resources: TriggerResources | undefined, pipeline: ResolvedPipeline, private readonly services: Awaited<ReturnType<typeof startLocalServices>>, host: LambdaHost, lock: ReturnType<typeof acquireLock>) {
+    if (!resources) return;
+    const runner = pipelineRunner(pipeline, { host, maxWaitSeconds: 1 });
+    const sfn = services.stepFunctions.sfn;
+    sfn.register(resources.stateMachineArn, async (run) => {
+      const input = run.input as { trigger?: MonitorRetrainRun['trigger']; source?: { manifest?: string } } | undefined;
+      const record: MonitorRetrainRun = {
+        executionName: run.executionName,
+        ...(input?.trigger ? { trigger: input.trigger } : {}),
+        ...(input?.source?.manifest ? { manifest: input.source.manifest } : {}),
+        status: 'RUNNING',
+      };
+      this.runs.push(record);
+      lock.setExecution(run.executionName);
+      const outcome = await runner(run);
+      record.status = outcome.status;
+      if (outcome.error) record.error = { Error: outcome.error.Error, Cause: parseCause(outcome.error.Cause).errorMessage };
+      return outcome;
+    });
+    this.trigger = new LocalTrigger({ resources, sqs: services.sqs.sqs, sfn, host });
+    this.trigger.start();
+  }
+
+  /** Waits until the trigger has handled what the monitor sent, the run it started has ended, and the trigger saw it end. */
+  async settle(): Promise<void> {
+    if (!this.trigger) return;
+    await this.queueHandled(this.trigger);
+    await this.services.stepFunctions.sfn.drain();
+    // The run's end goes through the rule and the queue too: the trigger records it (its state says nothing in flight).
+    await this.queueHandled(this.trigger);
+  }
+
+  /**
+   * Nothing visible or received-but-unhandled in the trigger queue (a delayed wake-up is left for later). The mapping's
+   * own idle() alone is not enough: during its batching window it holds received messages without a batch in flight.
+   */
+  private async queueHandled(trigger: LocalTrigger): Promise<void> {
+    for (;;) {
+      await trigger.mapping.idle();
+      const s = this.services.sqs.sqs.stats(trigger.queueName);
+      if (s.visible === 0 && s.inFlight === 0) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.trigger?.stop();
   }
 }
 
@@ -194,6 +293,12 @@ async function run(flags: Flags, io: CliIO): Promise<number> {
     if (!n.message.startsWith('{')) lines.push(...n.message.split('\n').map((l) => `  ${l}`));
   }
   if (r.reportPath) lines.push(`Report: ${printer.rel(r.reportPath)}`);
+  for (const run of r.retrain.started) {
+    lines.push(`Retrain: the trigger started ${run.executionName} (${run.trigger?.reason ?? 'no reason given'}): ${run.status}${run.error ? ` — ${run.error.Error}: ${run.error.Cause ?? ''}` : ''}`);
+  }
+  if (r.retrain.requested && r.retrain.started.length === 0) {
+    lines.push('Retrain: asked the trigger; it started nothing (nothing has landed under incoming/ since the last run, or a run is in flight)');
+  }
   out.write(lines.join('\n') + '\n');
   if (json) {
     io.stdout.write(
@@ -213,6 +318,7 @@ async function run(flags: Flags, io: CliIO): Promise<number> {
         report: r.result ? { path: r.reportPath ?? null, uri: r.result.htmlUri, json: r.result.reportUri } : null,
         alarm: r.alarm ?? null,
         notifications: r.notifications,
+        retrain: r.retrain,
       }) + '\n',
     );
   }

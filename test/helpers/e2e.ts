@@ -3,12 +3,14 @@ import { DescribeEndpointCommand, ListModelPackagesCommand, ListTrainingJobsComm
 import { createWriteStream, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ChurnVariant, generateChurn } from '../../examples/churn/generate';
 import { resolvePipeline } from '../../local/asl/assembly';
 import { CliIO, main } from '../../local/cli';
 import { LocalServices, startLocalServices } from '../../local/local-env';
 import { artifactsBucketOf, pipelineDirOf } from '../../local/local-run';
+import { openTable, Value, writeCsvRow } from '../../lambdas/shared/tabular';
 
 /**
  * A harness for end-to-end tests of `relearn local run`: a throw-away project folder, runs through the CLI
@@ -231,4 +233,17 @@ function sameAssembly(a: string, b: string): boolean {
   };
   const ka = key(a);
   return ka !== undefined && ka === key(b);
+}
+
+/** Shifted churn rows (the generator's `shift` variant) as CSV request bodies of `per` rows (header first, the label left out). */
+export async function shiftedBodies(rows: number, per: number, seed = 41): Promise<string[]> {
+  const parts: string[] = [];
+  for await (const c of generateChurn({ rows, seed, variant: 'shift' })) parts.push(c as string);
+  const t = await openTable(Readable.from([Buffer.from(parts.join(''))]), { format: 'csv', file: 'shift.csv' });
+  const keep = t.columns.map((c, i) => ({ c, i })).filter((x) => x.c !== 'churned');
+  const all: Value[][] = [];
+  for await (const r of t.rows) all.push(keep.map((k) => r.values[k.i]));
+  const bodies: string[] = [];
+  for (let i = 0; i < all.length; i += per) bodies.push(writeCsvRow(keep.map((k) => k.c)) + all.slice(i, i + per).map(writeCsvRow).join(''));
+  return bodies;
 }
