@@ -95,16 +95,8 @@ export function executionTimeout(config: RelearnConfig): Duration {
   return Duration.seconds(training + deployment + stages);
 }
 
-export interface RetrainingStateMachineProps {
-  /** The function behind each stage (notify serves Notify, NotPromoted and NotifyFailure). */
-  readonly functions: Readonly<Record<StageId, lambda.IFunction>>;
-  /** `<name>-retrain` */
-  readonly stateMachineName: string;
-  /**
-   * The whole execution's limit (TimeoutSeconds): past it the execution ends TIMED_OUT. Use executionTimeout(config).
-   * At most 365 days.
-   */
-  readonly timeout: Duration;
+/** The execution log group of a state machine: its key, retention and removal policy. */
+export interface ExecutionLogProps {
   /** Key for the execution log group. */
   readonly encryptionKey: kms.IKey;
   /**
@@ -117,6 +109,18 @@ export interface RetrainingStateMachineProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly logRemovalPolicy?: RemovalPolicy;
+}
+
+export interface RetrainingStateMachineProps extends ExecutionLogProps {
+  /** The function behind each stage (notify serves Notify, NotPromoted and NotifyFailure). */
+  readonly functions: Readonly<Record<StageId, lambda.IFunction>>;
+  /** `<name>-retrain` */
+  readonly stateMachineName: string;
+  /**
+   * The whole execution's limit (TimeoutSeconds): past it the execution ends TIMED_OUT. Use executionTimeout(config).
+   * At most 365 days.
+   */
+  readonly timeout: Duration;
 }
 
 /**

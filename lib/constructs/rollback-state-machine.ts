@@ -1,11 +1,10 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
-import * as kms from 'aws-cdk-lib/aws-kms';
+import { Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { RelearnConfig } from '../../lambdas/shared/config';
-import { EXECUTION_TIMEOUT_MARGINS, executionLogGroup, stageTask } from './retraining-state-machine';
+import { EXECUTION_TIMEOUT_MARGINS, executionLogGroup, ExecutionLogProps, stageTask } from './retraining-state-machine';
 import { FunctionId, STAGE_SIZING } from './stages';
 
 /** The rollback state machine's state names (docs/architecture.md, "Rollback"): a contract with local mode and the CLI. */
@@ -40,7 +39,7 @@ export function rollbackTimeout(config: RelearnConfig): Duration {
 
 type RollbackFunctions = Readonly<Record<'resolve-rollback' | 'deploy' | 'check-endpoint' | 'verify-serving' | 'restore-champion' | 'notify', lambda.IFunction>>;
 
-export interface RollbackStateMachineProps {
+export interface RollbackStateMachineProps extends ExecutionLogProps {
   /** ResolveRollback and RestoreChampion, and the retrain's own Deploy, CheckEndpoint, VerifyServing and Notify. */
   readonly functions: RollbackFunctions;
   /** `<name>-rollback` */
@@ -49,18 +48,6 @@ export interface RollbackStateMachineProps {
   readonly endpointPollInterval: Duration;
   /** The whole execution's limit: the endpoint update's bound plus the stages'. */
   readonly timeout: Duration;
-  /** Key for the execution log group. */
-  readonly encryptionKey: kms.IKey;
-  /**
-   * Retention of the execution log group.
-   * @default logs.RetentionDays.THREE_MONTHS
-   */
-  readonly logRetention?: logs.RetentionDays;
-  /**
-   * Removal policy of the execution log group.
-   * @default RemovalPolicy.RETAIN
-   */
-  readonly logRemovalPolicy?: RemovalPolicy;
 }
 
 /**
