@@ -23,6 +23,13 @@ want_tests=0
 packages=(python3-sklearn python3-pandas openssl)
 [ "$want_tests" = 1 ] && packages+=(python3-pytest chromium)
 
+# npm ci needs nothing from apt: it runs while the Debian packages install (a fresh machine spends minutes on both).
+npm_log="$(mktemp -t relearn-npm-ci.XXXXXX)"
+trap 'rm -f "$npm_log"' EXIT
+echo "relearn setup: npm ci"
+npm ci --no-audit --no-fund --loglevel=error > "$npm_log" 2>&1 &
+npm_pid=$!
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -39,8 +46,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "relearn setup: npm ci"
-npm ci --no-audit --no-fund --loglevel=error
+if ! wait "$npm_pid"; then
+  cat "$npm_log" >&2
+  echo "relearn setup: npm ci failed" >&2
+  exit 1
+fi
+cat "$npm_log"
 # The package build (dist/: the compiled construct API and CLI, and one esbuild bundle per Lambda handler), which the
 # package tests pack; the repository's own workflow runs the TypeScript sources and needs none of it.
 echo "relearn setup: npm run build"
