@@ -1,6 +1,6 @@
 import { DescribeTrainingJobCommand, SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { GetExecutionHistoryCommand, HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
-import { HistoryEventLike, RunCost, runCost, RunUsage, STATE_MEMORY_ENV, trainingUsage, usageFromHistory, usd } from '../shared/cost';
+import { HistoryEventLike, RunCost, runCost, RunUsage, STATE_MEMORY_ENV, stateMemoryLookup, trainingUsage, usageFromHistory, usd } from '../shared/cost';
 import { StageEvent } from '../shared/contracts';
 
 /**
@@ -36,6 +36,7 @@ export function costAtNotify(
   opts: { readonly stateMemory: Readonly<Record<string, number>>; readonly now: number; readonly training?: RunUsage['training']; readonly unpriced?: readonly string[] },
 ): RunCost & { covers: string } {
   const byId = new Map(events.filter((e) => e.id !== undefined).map((e) => [e.id!, e]));
+  const memoryOfState = stateMemoryLookup(opts.stateMemory);
   const memoryByArn = new Map<string, number>();
   let lastTaskEntered: string | undefined;
   for (const e of events) {
@@ -43,8 +44,9 @@ export function costAtNotify(
     const arn = e.lambdaFunctionScheduledEventDetails?.resource;
     if (e.type !== 'LambdaFunctionScheduled' || !arn || memoryByArn.has(arn)) continue;
     const chained = stateOf(byId, e);
-    const state = chained !== undefined && opts.stateMemory[chained] !== undefined ? chained : lastTaskEntered;
-    if (state !== undefined && opts.stateMemory[state] !== undefined) memoryByArn.set(arn, opts.stateMemory[state]);
+    const state = chained !== undefined && memoryOfState(chained) !== undefined ? chained : lastTaskEntered;
+    const mb = memoryOfState(state);
+    if (mb !== undefined) memoryByArn.set(arn, mb);
   }
   const unknownMemory = new Set<string>();
   const memoryOf = (arn: string) => {
@@ -61,7 +63,7 @@ export function costAtNotify(
     const scheduled = lastLambda.previousEventId !== undefined ? byId.get(lastLambda.previousEventId) : undefined;
     const d = scheduled?.lambdaFunctionScheduledEventDetails;
     const state = stateOf(byId, lastLambda) ?? lastTaskEntered;
-    const memoryMb = d?.memoryMb ?? (d?.resource ? memoryByArn.get(d.resource) : undefined) ?? (state !== undefined ? opts.stateMemory[state] : undefined) ?? 128;
+    const memoryMb = d?.memoryMb ?? (d?.resource ? memoryByArn.get(d.resource) : undefined) ?? memoryOfState(state) ?? 128;
     lambda.push({ memoryMb, durationMs: Math.max(0, opts.now - ms(lastLambda.timestamp)) });
   }
   const cost = runCost({ stateTransitions: usage.stateTransitions + 1, lambda, ...(opts.training ? { training: opts.training } : {}) });

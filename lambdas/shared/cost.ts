@@ -44,6 +44,23 @@ export const PRICES: PriceTable = {
  */
 export const STATE_MEMORY_ENV = 'RELEARN_STATE_MEMORY_MB';
 
+/**
+ * The state -> memory map, compact for Lambda's 4 KB environment: `"*"` holds the most common memory and only the
+ * states with another one are named (`{"*":256,"Ingest":2048,...}`).
+ */
+export function encodeStateMemory(map: Readonly<Record<string, number>>): string {
+  const counts = new Map<number, number>();
+  for (const mb of Object.values(map)) counts.set(mb, (counts.get(mb) ?? 0) + 1);
+  const common = [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]?.[0];
+  if (common === undefined) return '{}';
+  return JSON.stringify({ '*': common, ...Object.fromEntries(Object.entries(map).filter(([, mb]) => mb !== common)) });
+}
+
+/** A state's memory from `encodeStateMemory`'s text: its own entry, else `"*"`. */
+export function stateMemoryLookup(map: Readonly<Record<string, number>>): (state: string | undefined) => number | undefined {
+  return (state) => (state === undefined ? undefined : (map[state] ?? map['*']));
+}
+
 /** What a run used. */
 export interface RunUsage {
   readonly stateTransitions: number;

@@ -14,7 +14,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { endpointNameOf, parseConfig, RelearnConfig, RelearnConfigInput } from '../../lambdas/shared/config';
 import { Layout } from '../../lambdas/shared/contracts';
-import { STATE_MEMORY_ENV } from '../../lambdas/shared/cost';
+import { encodeStateMemory, STATE_MEMORY_ENV } from '../../lambdas/shared/cost';
 import { SKLEARN_REGISTRY_ACCOUNTS, SKLEARN_REPOSITORY, sklearnImageTag } from '../sklearn-images';
 import { trainingSourceDirOf } from '../config-file';
 import { loadCuratedSchemaFile } from '../curated-schema';
@@ -391,8 +391,8 @@ export class RetrainingPipeline extends Construct {
     // Notify prices its own run (lambdas/notify/cost.ts): the memory behind each state (the history does not carry
     // it), and the history of both machines' executions (Notify serves the rollback too). Names, not ARNs: the
     // machines' ARNs would make Notify depend on the state machines that invoke it (a cycle).
-    const stateMemory = JSON.stringify(stateMemoryMb(machine, rollback));
-    // About 500 bytes more in Notify's environment: checked against Lambda's 4 KB with the configuration.
+    const stateMemory = encodeStateMemory(stateMemoryMb(machine, rollback));
+    // About 150 bytes more in Notify's environment (compact): checked against Lambda's 4 KB with the configuration.
     checkEnvironmentSize({ ...environment, [STATE_MEMORY_ENV]: stateMemory });
     functions.notify.addEnvironment(STATE_MEMORY_ENV, stateMemory);
     functions.notify.addToRolePolicy(
