@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { findPython } from '../services/sagemaker';
 
 /**
@@ -27,6 +28,11 @@ export interface Command {
   readonly booleanFlags?: readonly string[];
   /** Runs the command; resolves with the exit code. Throw UsageError (or a ConfigError) for bad input. */
   run(flags: Flags, io: CliIO): Promise<number>;
+}
+
+/** The config file `--config` names, absolute (relative to where the user is), or undefined without one. */
+export function configFileOf(flags: Flags, io: Pick<CliIO, 'cwd'>): string | undefined {
+  return typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined;
 }
 
 /** Bad usage or bad input: exit 2 with the message on one line. */

@@ -6,7 +6,7 @@ import { acquireLock } from '../lock';
 import { pipelineForCommand } from '../project';
 import { LOCAL_S3_CREDENTIALS } from '../services/s3-server';
 import { MAX_INVOCATION_BYTES } from '../services/sagemaker';
-import { CliIO, Command, findPythonWithSklearn, Flags, UsageError } from './common';
+import { CliIO, Command, configFileOf, findPythonWithSklearn, Flags, UsageError } from './common';
 
 /**
  * `relearn local invoke`: one request to the pipeline's local endpoint through the SDK's SageMaker runtime client
@@ -54,7 +54,7 @@ function contentTypeOf(flags: Flags, body: Buffer, from: string): string {
 async function run(flags: Flags, io: CliIO): Promise<number> {
   const { body, from } = await bodyOf(flags, io);
   const contentType = contentTypeOf(flags, body, from);
-  const pipeline = pipelineForCommand(io.cwd, typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined, typeof flags.pipeline === 'string' ? flags.pipeline : undefined);
+  const pipeline = pipelineForCommand(io.cwd, configFileOf(flags, io), typeof flags.pipeline === 'string' ? flags.pipeline : undefined);
   const { stateDir } = pipeline;
   if (!existsSync(join(stateDir, 'sagemaker'))) throw new UsageError(`no local state for pipeline "${pipeline.name}" in ${stateDir}: run "relearn local run" first`);
   let endpointName = typeof flags.endpoint === 'string' ? flags.endpoint : undefined;

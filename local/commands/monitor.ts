@@ -1,7 +1,7 @@
 import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { MonitorReport } from '../../lambdas/monitor/compare';
 import { MonitorLayout, MonitorResult } from '../../lambdas/monitor/core';
 import { MONITORING_METRICS } from '../../lambdas/monitor/metrics';
@@ -19,7 +19,7 @@ import { pipelineForCommand } from '../project';
 import { defaultExecutionName, ExecutionStatus, runLocalExecution } from '../runner';
 import { LambdaHost } from '../lambda-host';
 import { LocalTrigger, pipelineRunner, resolveTrigger, TriggerResources } from '../trigger-runtime';
-import { CliIO, Command, findPythonWithSklearn, Flags, UsageError } from './common';
+import { CliIO, Command, configFileOf, findPythonWithSklearn, Flags, UsageError } from './common';
 
 /**
  * `relearn local monitor [--window ...]`: one execution of the synthesized monitoring state machine on the local
@@ -267,7 +267,7 @@ async function run(flags: Flags, io: CliIO): Promise<number> {
   const json = flags.json === true;
   const out = json ? io.stderr : io.stdout;
   const window = typeof flags.window === 'string' ? flags.window : undefined;
-  const configFile = typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined;
+  const configFile = configFileOf(flags, io);
   const python = findPythonWithSklearn();
   const printer = new Printer(out, io.cwd);
   out.write(`relearn local monitor · window ${window ?? 'the last monitoring.windowMinutes'}\n`);

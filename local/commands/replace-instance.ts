@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { startLocalServices } from '../local-env';
 import { acquireLock } from '../lock';
 import { pipelineForCommand } from '../project';
-import { CliIO, Command, Flags, UsageError } from './common';
+import { CliIO, Command, configFileOf, Flags, UsageError } from './common';
 
 /**
  * `relearn local replace-instance [--endpoint <name>]`: the endpoint's instance dies and is replaced, as SageMaker
@@ -12,7 +12,7 @@ import { CliIO, Command, Flags, UsageError } from './common';
  * no longer readable) leaves the endpoint Failed, with the reason.
  */
 async function run(flags: Flags, io: CliIO): Promise<number> {
-  const { stateDir, name } = pipelineForCommand(io.cwd, typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined, typeof flags.pipeline === 'string' ? flags.pipeline : undefined);
+  const { stateDir, name } = pipelineForCommand(io.cwd, configFileOf(flags, io), typeof flags.pipeline === 'string' ? flags.pipeline : undefined);
   let endpointName = typeof flags.endpoint === 'string' ? flags.endpoint : undefined;
   const lastRun = join(stateDir, 'last-run.json');
   if (!endpointName && existsSync(lastRun)) endpointName = (JSON.parse(readFileSync(lastRun, 'utf8')) as { endpointName?: string }).endpointName;

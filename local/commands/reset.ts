@@ -1,8 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { acquireLock, lockHolder, PipelineBusy } from '../lock';
 import { pipelineDirOf, pipelineForCommand, pipelinesIn, stateDirOf } from '../project';
-import { CliIO, Command, Flags } from './common';
+import { CliIO, Command, configFileOf, Flags } from './common';
 
 /**
  * `relearn local reset`: deletes one pipeline's local state (the one --config names, else the project's), its
@@ -19,7 +18,7 @@ async function run(flags: Flags, io: CliIO): Promise<number> {
     io.stdout.write(`removed ${dir}\n`);
     return 0;
   }
-  const pipeline = pipelineForCommand(io.cwd, typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined, typeof flags.pipeline === 'string' ? flags.pipeline : undefined);
+  const pipeline = pipelineForCommand(io.cwd, configFileOf(flags, io), typeof flags.pipeline === 'string' ? flags.pipeline : undefined);
   if (!existsSync(pipeline.stateDir)) {
     io.stdout.write(`pipeline "${pipeline.name}" has no local state (${pipeline.stateDir})\n`);
     return 0;

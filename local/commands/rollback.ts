@@ -1,6 +1,6 @@
 import { DescribeExecutionCommand, ListStateMachinesCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Layout } from '../../lambdas/shared/contracts';
 import { getJsonIfExists } from '../../lambdas/shared/s3';
 import { rollbackMachineOf } from '../app-run';
@@ -13,7 +13,7 @@ import { artifactsBucketOf, loadConfig } from '../local-run';
 import { Printer } from '../printer';
 import { pipelineForCommand } from '../project';
 import { LocalExecutionResult, RunEvent, runLocalExecution, StateVisit } from '../runner';
-import { CliIO, Command, Flags, UsageError } from './common';
+import { CliIO, Command, configFileOf, Flags, UsageError } from './common';
 
 /**
  * `relearn rollback` (a deployed stack) and `relearn local rollback` (this project's local services): both start the
@@ -203,8 +203,6 @@ export function report(outcome: RollbackOutcome, io: CommandIO, json: boolean): 
   }
   return outcome.status === 'SUCCEEDED' || outcome.status === 'RUNNING' ? 0 : 1;
 }
-
-const configFileOf = (flags: Flags, io: CommandIO) => (typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined);
 
 /** `relearn local rollback [--to <execution or model package ARN>] [--config <file>] [--json]` */
 export const localRollbackCommand: Command = {

@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../atomic';
 import { acquireLock } from '../lock';
 import { pipelineForCommand } from '../project';
 import { startLocalS3 } from '../services/s3-server';
-import { CliIO, Command, Flags, UsageError } from './common';
+import { CliIO, Command, configFileOf, Flags, UsageError } from './common';
 
 /**
  * `relearn local schema`: the champion's schema (champion/current.json's schemaUri), else the schema of the last
@@ -17,7 +17,7 @@ import { CliIO, Command, Flags, UsageError } from './common';
  * named by validation.schemaFile is read as curated.
  */
 async function run(flags: Flags, io: CliIO): Promise<number> {
-  const pipeline = pipelineForCommand(io.cwd, typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined, typeof flags.pipeline === 'string' ? flags.pipeline : undefined);
+  const pipeline = pipelineForCommand(io.cwd, configFileOf(flags, io), typeof flags.pipeline === 'string' ? flags.pipeline : undefined);
   const { stateDir } = pipeline;
   const outdir = join(stateDir, 'cdk.out');
   if (!existsSync(join(outdir, 'manifest.json'))) throw new UsageError(`no local state for pipeline "${pipeline.name}" in ${stateDir}: run "relearn local run" first`);

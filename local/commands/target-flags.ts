@@ -1,7 +1,6 @@
-import { resolve } from 'node:path';
 import { localTarget, PipelineTarget, awsTarget } from '../target';
 import { openPipeline } from '../project';
-import { Flags } from './common';
+import { configFileOf, Flags } from './common';
 import type { CliIO } from './common';
 
 /**
@@ -12,7 +11,7 @@ export const TARGET_VALUE_FLAGS = ['stack', 'region', 'config'] as const;
 export const TARGET_BOOLEAN_FLAGS = ['local'] as const;
 
 export async function targetOf(flags: Flags, io: CliIO): Promise<PipelineTarget> {
-  const configFile = typeof flags.config === 'string' ? resolve(io.cwd, flags.config) : undefined;
+  const configFile = configFileOf(flags, io);
   if (flags.local === true) return localTarget({ projectDir: io.cwd, ...(configFile ? { configFile } : {}) });
   const name = typeof flags.stack === 'string' ? undefined : openPipeline({ projectDir: io.cwd, ...(configFile ? { configFile } : {}) }).name;
   return awsTarget({
